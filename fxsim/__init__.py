@@ -1,0 +1,19 @@
+"""fxsim: a bit-accurate fixed-point simulator for training CNNs, with a hardware cost model."""
+
+from fxsim.formats import FxArray, QFormat
+from fxsim.quantize import quantize, requantize
+from fxsim.rounding import OVERFLOW_MODES, ROUNDING_MODES
+from fxsim.stats import QuantStats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "OVERFLOW_MODES",
+    "ROUNDING_MODES",
+    "FxArray",
+    "QFormat",
+    "QuantStats",
+    "__version__",
+    "quantize",
+    "requantize",
+]

@@ -1,0 +1,173 @@
+"""Float arrays to fixed-point codes, and codes from one format to another.
+
+Both functions are exact: the result is the mathematically defined rounding of the real input
+(see :mod:`fxsim.rounding`), never a float computation that happens to be close.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fxsim import _convert_kernels as kernels
+from fxsim.formats import FxArray, QFormat, check_int
+from fxsim.rng import fresh_seed, stream_key
+from fxsim.rounding import (
+    NAN_POLICIES,
+    OVERFLOW_IDS,
+    ROUNDING_IDS,
+    canonical_rounding,
+    check_overflow,
+    random_bits_for,
+)
+from fxsim.stats import QuantStats
+
+_FRAC_CLAMP = 1 << 20  # past this, frac changes no result (|mantissa| < 2**62, exponents < 2**11)
+
+
+def _float_input(x: object, name: str) -> np.ndarray:
+    """``x`` as a C-contiguous float64 array; refuses complex, object, string and inexact ints."""
+    arr = np.asarray(x)
+    kind = arr.dtype.kind
+    if kind == "f":
+        return np.ascontiguousarray(arr, dtype=np.float64)
+    if kind in "biu":
+        as_float = arr.astype(np.float64)
+        if arr.size and kind in "iu" and np.abs(arr).max() > 2**53:
+            raise ValueError(
+                f"{name} holds integers beyond 2**53, which float64 cannot hold exactly; "
+                "wrap them in an FxArray and use requantize"
+            )
+        return np.ascontiguousarray(as_float)
+    raise TypeError(
+        f"{name} must be a real numeric array (bool, int or float), got dtype {arr.dtype}"
+    )
+
+
+def _mode_args(rounding: str, overflow: str, random_bits: int | None, seed, stream):
+    """Validated kernel arguments shared by quantize and requantize."""
+    name = canonical_rounding(rounding)
+    check_overflow(overflow)
+    kbits = random_bits_for(name, random_bits)
+    stream = check_int("stream", stream, 0)
+    if kbits:
+        seed = fresh_seed() if seed is None else check_int("seed", seed, 0, 2**64 - 1)
+        key = np.uint64(stream_key(seed, stream))
+    else:
+        seed, key = None, np.uint64(0)
+    return ROUNDING_IDS[name], kbits, seed, stream, key, OVERFLOW_IDS[overflow] == 1
+
+
+def _format_args(fmt: QFormat) -> tuple:
+    if not isinstance(fmt, QFormat):
+        raise TypeError(f"fmt must be a QFormat, got {fmt!r}")
+    return (np.int64(fmt.min_code), np.int64(fmt.max_code), np.int64(fmt.bits), fmt.signed)
+
+
+def quantize(
+    x: np.ndarray | float,
+    fmt: QFormat,
+    rounding: str = "nearest_even",
+    overflow: str = "saturate",
+    seed: int | None = None,
+    step: float | None = None,
+    *,
+    random_bits: int | None = None,
+    stream: int = 0,
+    nan: str = "raise",
+) -> FxArray:
+    """Quantize the real array ``x`` to codes of ``fmt``.
+
+    Each element is scaled to LSB units, ``y = x * 2**frac`` (exact: it is evaluated on the
+    float's integer mantissa and exponent, so there is no overflow or underflow), rounded to an
+    integer by ``rounding`` (see :mod:`fxsim.rounding`) and fitted by ``overflow``: ``saturate``
+    clamps to ``[fmt.min_code, fmt.max_code]``, ``wrap`` keeps the low ``fmt.bits`` bits.
+
+    ``step``: a real quantization interval (> 0) replacing ``2**-frac``. Then ``y = x / step``
+    is computed in float64 (correctly rounded division, the one float rounding in fxsim's
+    quantizers) and rounded as above; the codes' value is ``q * step``, and ``fmt.frac`` is
+    ignored for scaling.
+
+    Stochastic modes draw their random integers from ``(seed, stream, flat element index)``
+    (:mod:`fxsim.rng`); with ``seed=None`` a fresh seed is drawn and recorded in the result's
+    ``stats.seed``. ``+-inf`` saturates (and is refused under ``wrap``, where it has no low
+    bits). NaN raises ValueError unless ``nan="zero"``, which maps it to code 0 and counts it in
+    ``stats.nan``. Inputs of dtype float32, int or bool are converted to float64 first (exact).
+
+    Returns an :class:`FxArray` of ``x``'s shape with codes of dtype ``fmt.dtype`` and a
+    :class:`QuantStats` in ``.stats``.
+    """
+    if nan not in NAN_POLICIES:
+        raise ValueError(f"nan must be one of {', '.join(NAN_POLICIES)}; got {nan!r}")
+    lo, hi, bits, signed = _format_args(fmt)
+    mode, kbits, seed, stream, key, wrap = _mode_args(rounding, overflow, random_bits, seed, stream)
+    values = _float_input(x, "x")
+    frac = max(-_FRAC_CLAMP, min(_FRAC_CLAMP, fmt.frac))
+    if step is not None:
+        step = float(step)
+        if not (np.isfinite(step) and step > 0):
+            raise ValueError(f"step must be a finite real > 0, got {step!r}")
+        with np.errstate(over="ignore", under="ignore"):
+            values = values / step
+        frac = 0
+    out = np.empty(values.shape, dtype=fmt.dtype)
+    events, nans, infs = kernels.quantize_kernel(
+        values.reshape(-1).view(np.int64), out.reshape(-1), np.int64(frac), mode,
+        np.int64(kbits), key, lo, hi, bits, signed, wrap,
+    )
+    if nans and nan == "raise":
+        raise ValueError(
+            f"x contains {nans} NaN value(s); pass nan='zero' to map NaN to code 0 and count it"
+        )
+    if infs and wrap:
+        raise ValueError(
+            f"x contains {infs} infinite value(s), which have no wrapped value under "
+            "overflow='wrap'; use overflow='saturate' or remove them"
+        )
+    stats = QuantStats(
+        size=out.size,
+        saturated=0 if wrap else int(events),
+        wrapped=int(events) if wrap else 0,
+        nan=int(nans),
+        seed=seed,
+        stream=stream,
+    )
+    return FxArray(out, fmt, stats=stats, check=False)
+
+
+def requantize(
+    q: FxArray,
+    fmt: QFormat,
+    rounding: str = "nearest_even",
+    overflow: str = "saturate",
+    seed: int | None = None,
+    *,
+    random_bits: int | None = None,
+    stream: int = 0,
+) -> FxArray:
+    """Convert the codes of ``q`` to ``fmt`` with integer operations only.
+
+    With ``shift = q.fmt.frac - fmt.frac``: a right shift by ``shift`` with ``rounding`` applied
+    to the dropped bits when ``shift > 0``; an exact left shift by ``-shift`` otherwise. Then
+    ``overflow`` as in :func:`quantize`. ``seed``/``stream``/``random_bits`` as in
+    :func:`quantize`. The result equals ``quantize(q.to_float(), fmt, ...)`` whenever the
+    latter is exact, for every mode (including the stochastic ones, given the same seed).
+    """
+    if not isinstance(q, FxArray):
+        raise TypeError(f"q must be an FxArray, got {type(q).__name__}; use quantize for floats")
+    lo, hi, bits, signed = _format_args(fmt)
+    mode, kbits, seed, stream, key, wrap = _mode_args(rounding, overflow, random_bits, seed, stream)
+    codes = np.ascontiguousarray(q.raw)
+    t = max(-_FRAC_CLAMP, min(_FRAC_CLAMP, fmt.frac - q.fmt.frac))
+    out = np.empty(codes.shape, dtype=fmt.dtype)
+    events = kernels.requantize_kernel(
+        codes.reshape(-1), out.reshape(-1), np.int64(t), mode, np.int64(kbits), key,
+        lo, hi, bits, signed, wrap,
+    )
+    stats = QuantStats(
+        size=out.size,
+        saturated=0 if wrap else int(events),
+        wrapped=int(events) if wrap else 0,
+        seed=seed,
+        stream=stream,
+    )
+    return FxArray(out, fmt, stats=stats, check=False)

@@ -1,0 +1,89 @@
+"""Rounding and overflow modes: their names, their integer ids, and their exact meaning.
+
+Every mode rounds a real ``y`` (already in LSB units) to an integer:
+
+=================  ===========================================================================
+``nearest_even``   nearest integer, ties to even
+``nearest_away``   nearest integer, ties away from zero
+``nearest_up``     ``floor(y + 1/2)``: ties toward +inf ("add half an LSB, then truncate")
+``toward_zero``    ``trunc(y)`` (alias ``rtz``): ARC's deterministic gradient rounding
+``floor``          ``floor(y)``: two's-complement truncation of the dropped bits
+``ceil``           ``ceil(y)``
+``stochastic``     ``floor(y + u)``, ``u = r * 2**-62`` with ``r`` a uniform 62-bit integer
+``stochastic_k``   ``floor((floor(y * 2**k) + r) / 2**k)``, ``r`` uniform in ``[0, 2**k)``: an
+                   LFSR-fed rounding unit with ``k`` random bits (``random_bits=k``, 1..32)
+=================  ===========================================================================
+
+``stochastic`` is ``stochastic_k`` with 62 random bits: it rounds up with probability
+``floor(frac(y) * 2**62) / 2**62``, which is ``frac(y)`` to within ``2**-62``. Both are evaluated
+exactly on integers; ``floor(y + u)`` is never computed in float.
+
+Overflow: ``saturate`` clamps to the format's range; ``wrap`` keeps the low ``bits`` bits
+(two's-complement modulo ``2**bits``).
+"""
+
+from __future__ import annotations
+
+ROUNDING_IDS: dict[str, int] = {
+    "nearest_even": 0,
+    "nearest_away": 1,
+    "nearest_up": 2,
+    "toward_zero": 3,
+    "floor": 4,
+    "ceil": 5,
+    "stochastic": 6,
+    "stochastic_k": 7,
+}
+ROUNDING_ALIASES: dict[str, str] = {"rtz": "toward_zero"}
+ROUNDING_MODES: tuple[str, ...] = tuple(ROUNDING_IDS)
+NEAREST_MODES: tuple[str, ...] = ("nearest_even", "nearest_away", "nearest_up")
+DIRECTED_MODES: tuple[str, ...] = ("toward_zero", "floor", "ceil")
+STOCHASTIC_MODES: tuple[str, ...] = ("stochastic", "stochastic_k")
+STOCHASTIC_BITS = 62
+MAX_RANDOM_BITS = 32
+
+OVERFLOW_IDS: dict[str, int] = {"saturate": 0, "wrap": 1}
+OVERFLOW_MODES: tuple[str, ...] = tuple(OVERFLOW_IDS)
+
+NAN_POLICIES: tuple[str, ...] = ("raise", "zero")
+
+
+def canonical_rounding(rounding: str) -> str:
+    """The canonical name of ``rounding`` (resolving aliases), or a ValueError listing the names."""
+    if not isinstance(rounding, str):
+        raise TypeError(f"rounding must be a string, got {rounding!r}")
+    name = ROUNDING_ALIASES.get(rounding, rounding)
+    if name not in ROUNDING_IDS:
+        allowed = ", ".join([*ROUNDING_MODES, *ROUNDING_ALIASES])
+        raise ValueError(f"rounding must be one of {allowed}; got {rounding!r}")
+    return name
+
+
+def check_overflow(overflow: str) -> str:
+    """Return ``overflow`` if it names an overflow mode, else a ValueError listing the names."""
+    if overflow not in OVERFLOW_IDS:
+        raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_MODES)}; got {overflow!r}")
+    return overflow
+
+
+def random_bits_for(rounding: str, random_bits: int | None) -> int:
+    """How many random bits ``rounding`` consumes per element (0 for deterministic modes).
+
+    ``stochastic_k`` needs ``random_bits`` in 1..32; ``stochastic`` uses 62 and refuses another
+    value; deterministic modes refuse any ``random_bits``.
+    """
+    from fxsim.formats import check_int
+
+    name = canonical_rounding(rounding)
+    if name == "stochastic_k":
+        if random_bits is None:
+            raise ValueError("rounding='stochastic_k' needs random_bits (an integer in 1..32)")
+        return check_int("random_bits", random_bits, 1, MAX_RANDOM_BITS)
+    if random_bits is not None:
+        if name == "stochastic" and random_bits == STOCHASTIC_BITS:
+            return STOCHASTIC_BITS
+        raise ValueError(
+            f"random_bits applies only to rounding='stochastic_k'; got random_bits={random_bits!r}"
+            f" with rounding={rounding!r}"
+        )
+    return STOCHASTIC_BITS if name == "stochastic" else 0

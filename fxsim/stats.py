@@ -1,0 +1,35 @@
+"""What a conversion did: how many elements saturated, wrapped or were NaN, and its seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class QuantStats:
+    """Counts from one :func:`fxsim.quantize` or :func:`fxsim.requantize` call.
+
+    ``saturated``: elements clamped to the format's range (``overflow="saturate"``);
+    ``wrapped``: elements whose value was out of range and kept only its low bits
+    (``overflow="wrap"``); ``nan``: NaN inputs mapped to code 0 under ``nan="zero"``;
+    ``size``: elements converted. ``seed`` and ``stream`` key the random numbers of the
+    stochastic modes (``None`` for deterministic modes): passing them back repeats the call
+    bit for bit.
+    """
+
+    size: int
+    saturated: int = 0
+    wrapped: int = 0
+    nan: int = 0
+    seed: int | None = None
+    stream: int = 0
+
+    @property
+    def overflowed(self) -> int:
+        """Elements that were out of range, whatever the overflow mode did with them."""
+        return self.saturated + self.wrapped
+
+    @property
+    def overflow_rate(self) -> float:
+        """``overflowed / size`` (0.0 for an empty array)."""
+        return self.overflowed / self.size if self.size else 0.0

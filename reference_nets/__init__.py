@@ -1,0 +1,1 @@
+"""reference_nets: the networks fxsim trains and the loaders of their data."""
