@@ -29,7 +29,7 @@ def _float_input(x: object, name: str) -> np.ndarray:
     arr = np.asarray(x)
     kind = arr.dtype.kind
     if kind == "f":
-        return np.ascontiguousarray(arr, dtype=np.float64)
+        return np.asarray(arr, dtype=np.float64, order="C")
     if kind in "biu":
         as_float = arr.astype(np.float64)
         if arr.size and kind in "iu" and np.abs(arr).max() > 2**53:
@@ -37,7 +37,7 @@ def _float_input(x: object, name: str) -> np.ndarray:
                 f"{name} holds integers beyond 2**53, which float64 cannot hold exactly; "
                 "wrap them in an FxArray and use requantize"
             )
-        return np.ascontiguousarray(as_float)
+        return np.asarray(as_float, order="C")
     raise TypeError(
         f"{name} must be a real numeric array (bool, int or float), got dtype {arr.dtype}"
     )
@@ -57,10 +57,35 @@ def _mode_args(rounding: str, overflow: str, random_bits: int | None, seed, stre
     return ROUNDING_IDS[name], kbits, seed, stream, key, OVERFLOW_IDS[overflow] == 1
 
 
-def _format_args(fmt: QFormat) -> tuple:
+def _check_format(fmt: QFormat) -> None:
     if not isinstance(fmt, QFormat):
         raise TypeError(f"fmt must be a QFormat, got {fmt!r}")
-    return (np.int64(fmt.min_code), np.int64(fmt.max_code), np.int64(fmt.bits), fmt.signed)
+
+
+def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int, rounding: str,
+             overflow: str, random_bits, seed, stream, force_exact: bool):
+    """Run the conversion kernel; returns (codes, QuantStats, count of +-inf inputs)."""
+    mode, kbits, seed, stream, key, wrap = _mode_args(rounding, overflow, random_bits, seed, stream)
+    out = np.empty(values.shape, dtype=fmt.dtype)
+    # The kernel is compiled per (input, output) dtype pair, several seconds each; to bound
+    # that, it sees float64 or int64 inputs and signed outputs only. An unsigned output is
+    # written through a signed view of the same width: the stored low bits are the same.
+    signed_view = out.reshape(-1).view(out.dtype.str.replace("u", "i"))
+    scale_exp = max(-_FRAC_CLAMP, min(_FRAC_CLAMP, scale_exp))
+    events, nans, infs = kernels.convert_kernel(
+        values.reshape(-1), signed_view, float(step), np.int64(scale_exp), mode,
+        kernels.magnitude_rule(mode), np.int64(kbits), key, np.int64(fmt.min_code),
+        np.int64(fmt.max_code), np.int64(fmt.bits), fmt.signed, wrap, bool(force_exact),
+    )
+    stats = QuantStats(
+        size=out.size,
+        saturated=0 if wrap else int(events),
+        wrapped=int(events) if wrap else 0,
+        nan=int(nans),
+        seed=seed,
+        stream=stream,
+    )
+    return out, stats, int(infs)
 
 
 def quantize(
@@ -74,13 +99,15 @@ def quantize(
     random_bits: int | None = None,
     stream: int = 0,
     nan: str = "raise",
+    force_exact: bool = False,
 ) -> FxArray:
     """Quantize the real array ``x`` to codes of ``fmt``.
 
-    Each element is scaled to LSB units, ``y = x * 2**frac`` (exact: it is evaluated on the
-    float's integer mantissa and exponent, so there is no overflow or underflow), rounded to an
-    integer by ``rounding`` (see :mod:`fxsim.rounding`) and fitted by ``overflow``: ``saturate``
-    clamps to ``[fmt.min_code, fmt.max_code]``, ``wrap`` keeps the low ``fmt.bits`` bits.
+    Each element is scaled to LSB units, ``y = x * 2**frac`` (exact, with no overflow or
+    underflow: where float64 could not hold ``y`` exactly, the element is evaluated on the
+    float's integer mantissa and exponent), rounded to an integer by ``rounding`` (see
+    :mod:`fxsim.rounding`) and fitted by ``overflow``: ``saturate`` clamps to
+    ``[fmt.min_code, fmt.max_code]``, ``wrap`` keeps the low ``fmt.bits`` bits.
 
     ``step``: a real quantization interval (> 0) replacing ``2**-frac``. Then ``y = x / step``
     is computed in float64 (correctly rounded division, the one float rounding in fxsim's
@@ -92,45 +119,31 @@ def quantize(
     ``stats.seed``. ``+-inf`` saturates (and is refused under ``wrap``, where it has no low
     bits). NaN raises ValueError unless ``nan="zero"``, which maps it to code 0 and counts it in
     ``stats.nan``. Inputs of dtype float32, int or bool are converted to float64 first (exact).
+    ``force_exact`` evaluates every element on integers (slower; the result is identical).
 
     Returns an :class:`FxArray` of ``x``'s shape with codes of dtype ``fmt.dtype`` and a
     :class:`QuantStats` in ``.stats``.
     """
     if nan not in NAN_POLICIES:
         raise ValueError(f"nan must be one of {', '.join(NAN_POLICIES)}; got {nan!r}")
-    lo, hi, bits, signed = _format_args(fmt)
-    mode, kbits, seed, stream, key, wrap = _mode_args(rounding, overflow, random_bits, seed, stream)
+    _check_format(fmt)
     values = _float_input(x, "x")
-    frac = max(-_FRAC_CLAMP, min(_FRAC_CLAMP, fmt.frac))
     if step is not None:
         step = float(step)
         if not (np.isfinite(step) and step > 0):
             raise ValueError(f"step must be a finite real > 0, got {step!r}")
-        with np.errstate(over="ignore", under="ignore"):
-            values = values / step
-        frac = 0
-    out = np.empty(values.shape, dtype=fmt.dtype)
-    events, nans, infs = kernels.quantize_kernel(
-        values.reshape(-1).view(np.int64), out.reshape(-1), np.int64(frac), mode,
-        np.int64(kbits), key, lo, hi, bits, signed, wrap,
-    )
-    if nans and nan == "raise":
+    out, stats, infs = _convert(values, fmt, step or 0.0, fmt.frac, rounding, overflow,
+                                random_bits, seed, stream, force_exact)
+    if stats.nan and nan == "raise":
         raise ValueError(
-            f"x contains {nans} NaN value(s); pass nan='zero' to map NaN to code 0 and count it"
+            f"x contains {stats.nan} NaN value(s); pass nan='zero' to map NaN to code 0 and "
+            "count it"
         )
-    if infs and wrap:
+    if infs and overflow == "wrap":
         raise ValueError(
             f"x contains {infs} infinite value(s), which have no wrapped value under "
             "overflow='wrap'; use overflow='saturate' or remove them"
         )
-    stats = QuantStats(
-        size=out.size,
-        saturated=0 if wrap else int(events),
-        wrapped=int(events) if wrap else 0,
-        nan=int(nans),
-        seed=seed,
-        stream=stream,
-    )
     return FxArray(out, fmt, stats=stats, check=False)
 
 
@@ -143,6 +156,7 @@ def requantize(
     *,
     random_bits: int | None = None,
     stream: int = 0,
+    force_exact: bool = False,
 ) -> FxArray:
     """Convert the codes of ``q`` to ``fmt`` with integer operations only.
 
@@ -151,23 +165,14 @@ def requantize(
     ``overflow`` as in :func:`quantize`. ``seed``/``stream``/``random_bits`` as in
     :func:`quantize`. The result equals ``quantize(q.to_float(), fmt, ...)`` whenever the
     latter is exact, for every mode (including the stochastic ones, given the same seed).
+    (Codes below 2**53 may be shifted through float64 multiplication by a power of two, which
+    is exact there: the integers are the same.)
     """
     if not isinstance(q, FxArray):
         raise TypeError(f"q must be an FxArray, got {type(q).__name__}; use quantize for floats")
-    lo, hi, bits, signed = _format_args(fmt)
-    mode, kbits, seed, stream, key, wrap = _mode_args(rounding, overflow, random_bits, seed, stream)
-    codes = np.ascontiguousarray(q.raw)
-    t = max(-_FRAC_CLAMP, min(_FRAC_CLAMP, fmt.frac - q.fmt.frac))
-    out = np.empty(codes.shape, dtype=fmt.dtype)
-    events = kernels.requantize_kernel(
-        codes.reshape(-1), out.reshape(-1), np.int64(t), mode, np.int64(kbits), key,
-        lo, hi, bits, signed, wrap,
-    )
-    stats = QuantStats(
-        size=out.size,
-        saturated=0 if wrap else int(events),
-        wrapped=int(events) if wrap else 0,
-        seed=seed,
-        stream=stream,
-    )
+    _check_format(fmt)
+    codes = np.asarray(q.raw, dtype=np.int64, order="C")  # see _convert on dtypes
+    wide_codes = q.fmt.bits > 53  # not exact in float64: the integer path only
+    out, stats, _ = _convert(codes, fmt, 0.0, fmt.frac - q.fmt.frac, rounding, overflow,
+                             random_bits, seed, stream, force_exact or wide_codes)
     return FxArray(out, fmt, stats=stats, check=False)
