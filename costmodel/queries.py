@@ -39,10 +39,8 @@ def resolve_net(net: str | Sequence[LayerShape]) -> list[LayerShape]:
 
 
 def _row_costs(work: Work, units: Units, memory_pj_per_bit: float, lfsr_share: int) -> dict:
-    if work.is_float:
-        mac = units.mac_fp32()
-    else:
-        mac = units.mac(work.a_bits, work.b_bits, work.acc_bits)
+    mac = units.mac_fp32() if work.is_float else units.mac(work.a_bits, work.b_bits,
+                                                           work.acc_bits)
     energy = dict.fromkeys(ENERGY_COMPONENTS, 0.0)
     energy["mac"] = work.macs * mac.energy_pj
     energy["memory"] = work.traffic_bits * memory_pj_per_bit

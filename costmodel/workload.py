@@ -3,18 +3,14 @@
 For a layer with ``M`` forward MACs per sample (:attr:`fxsim.shapes.LayerShape.macs`) and ``n``
 samples of a group (``batch * share``):
 
-=================  ==========  =====================  ======================  ====================
-phase              MACs        operands (a x b)       requantized elements    statistics over
-=================  ==========  =====================  ======================  ====================
-forward            ``n * M``   activations x weights  ``n * outputs`` to the  the activations' rule
-                                                      activations format
-backward_input     ``n * M``   act_grads x weights    ``n * inputs`` to the   the act_grads' rule
-                                                      act_grads format
-backward_weight    ``n * M``   activations x act_grads  ``share * weights`` to  the weight_grads' rule
-                                                      the weight_grads format
-update             ``2 * W``   master x master        master (2 per weight)   the weights' rule on
-                                                      and weights (1)         the master copy
-=================  ==========  =====================  ======================  ====================
+* forward: ``n * M`` MACs of activations x weights; ``n * outputs`` elements requantized to the
+  activations format, observed by the activations' range rule;
+* backward_input: ``n * M`` MACs of act_grads x weights; ``n * inputs`` elements requantized to
+  the act_grads format, observed by the act_grads' rule;
+* backward_weight: ``n * M`` MACs of activations x act_grads; ``share * W`` elements requantized
+  to the weight_grads format, observed by the weight_grads' rule;
+* update: ``2 * W`` multiply-adds at the master width; the master copy requantized twice per
+  weight and the weights once, observed by the weights' rule.
 
 (``W`` = weight count; the update, SGD with momentum ``v = m*v + g; w = w - lr*v``, is two
 multiply-adds per weight, once per step, priced with the default formats.) A layer's
@@ -105,16 +101,11 @@ def layer_work(shape: LayerShape, policy: CostPolicy, batch: int,
         role = {r: policy.role(name, r, group) for r in
                 ("weights", "activations", "act_grads", "weight_grads")}
         w, a, g, wg = (role[r] for r in ("weights", "activations", "act_grads", "weight_grads"))
-        fl = w.is_float
         weights_bits = shape.weight_count * w.bits * share
 
-        def work(phase, x, y, terms, traffic, requant_elements, out_spec, stats_width=None,
-                 _g=group, _s=share, _fl=fl):
-            acc = _acc(policy, name, _g, x.bits, y.bits, terms)
-            req = () if _fl else (Requant(requant_elements, acc, out_spec),)
-            st = () if _fl else (Stats(requant_elements, out_spec.range, stats_width or acc),)
-            return Work(name, phase, _g, _s, n * shape.macs, x.bits, y.bits, acc, _fl, traffic,
-                        req, st)
+        def work(phase, x, y, terms, traffic, elements, out_spec, _g=group, _s=share, _n=n):
+            return _phase_work(policy, name, phase, _g, _s, _n * shape.macs, x, y, terms,
+                               traffic, elements, out_spec)
 
         rows.append(work("forward", a, w, shape.reduction,
                          n * (shape.input_count + shape.output_count) * a.bits + weights_bits,
@@ -129,6 +120,18 @@ def layer_work(shape: LayerShape, policy: CostPolicy, batch: int,
                          shape.weight_count * share, wg))
     rows.append(_update_work(shape, policy))
     return rows
+
+
+def _phase_work(policy: CostPolicy, layer: str, phase: str, group: str, share: float,
+                macs: float, x: RoleSpec, y: RoleSpec, terms: int, traffic: float,
+                elements: float, out: RoleSpec) -> Work:
+    """One MAC phase: ``x`` and ``y`` operands, ``elements`` results requantized to ``out`` and
+    observed (at the accumulator's width) by ``out``'s range rule; nothing of that in float."""
+    acc = _acc(policy, layer, group, x.bits, y.bits, terms)
+    fl = x.is_float
+    req = () if fl else (Requant(elements, acc, out),)
+    st = () if fl else (Stats(elements, out.range, acc),)
+    return Work(layer, phase, group, share, macs, x.bits, y.bits, acc, fl, traffic, req, st)
 
 
 def _update_work(shape: LayerShape, policy: CostPolicy) -> Work:
