@@ -10,7 +10,7 @@ import pandas as pd
 DEFAULT_ACC_BITS = 32
 
 
-def add_cost_parser(subparsers) -> argparse.ArgumentParser:
+def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``cost`` on an argparse subparsers object; returns its parser."""
     parser = subparsers.add_parser(
         "cost",

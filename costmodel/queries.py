@@ -16,6 +16,7 @@ import pandas as pd
 
 from costmodel.policy import read_policy
 from costmodel.scaling import Cost, Technology
+from costmodel.tables import PathLike, TablePaths
 from costmodel.units import Units
 from costmodel.workload import Work, workload
 from fxsim.shapes import LayerShape
@@ -65,7 +66,8 @@ def _row_costs(work: Work, units: Units, memory_pj_per_bit: float, lfsr_share: i
 def estimate(net: str | Sequence[LayerShape], policy: Any, batch: int = 1, *,
              node_nm: float = 45, memory: str = "sram_32KB", lfsr_share: int = 1,
              shares: Mapping[str, float] | None = None, input_grad_first_layer: bool = True,
-             primitives=None, nodes=None, units=None) -> pd.DataFrame:
+             primitives: TablePaths = None, nodes: PathLike | None = None,
+             units: PathLike | None = None) -> pd.DataFrame:
     """Energy (pJ, by component) and lane area (um^2) of one training step of ``batch`` samples.
 
     ``net``: a list of LayerShape or a reference net name; ``policy``: a policy dict, TOML path,
@@ -134,8 +136,9 @@ def compare(policies: Mapping[str, Any] | Iterable[Any], baseline: Any = None, *
     return pd.DataFrame(rows)
 
 
-def mac(a_bits: int, b_bits: int, acc_bits: int, node_nm: float = 45, *, primitives=None,
-        nodes=None, units=None) -> Cost:
+def mac(a_bits: int, b_bits: int, acc_bits: int, node_nm: float = 45, *,
+        primitives: TablePaths = None, nodes: PathLike | None = None,
+        units: PathLike | None = None) -> Cost:
     """Energy (pJ per MAC) and area (um^2) of an integer ``a_bits x b_bits`` MAC into an
     ``acc_bits`` accumulator at ``node_nm``: multiplier + adder + accumulator register."""
     from fxsim.formats import check_int

@@ -26,7 +26,7 @@ from itertools import pairwise
 from typing import NamedTuple
 
 from costmodel import tables
-from costmodel.tables import NodeRow, Primitive, TableError
+from costmodel.tables import NodeRow, PathLike, Primitive, TableError, TablePaths
 
 REFERENCE_NODE_NM = 45.0
 
@@ -89,7 +89,8 @@ class Technology:
     table path or None (Stillmaker & Baas 2017).
     """
 
-    def __init__(self, node_nm: float = 45, primitives=None, nodes=None) -> None:
+    def __init__(self, node_nm: float = 45, primitives: TablePaths = None,
+                 nodes: PathLike | None = None) -> None:
         self.primitives: list[Primitive] = tables.load_primitives(primitives)
         self.nodes: list[NodeRow] = tables.load_nodes(nodes)
         self.node_nm = float(node_nm)

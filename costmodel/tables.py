@@ -32,6 +32,7 @@ NODE_COLUMNS = ("node_nm", "vdd_v", "energy_a2", "energy_a1", "energy_a0", "area
 UNIT_COLUMNS = ("unit", "primitive", "count", "width", "width_b", "note")
 
 PathLike = str | os.PathLike
+TablePaths = PathLike | Iterable[PathLike] | None
 
 
 class TableError(ValueError):
@@ -136,7 +137,7 @@ def _positive(convert: Callable) -> Callable:
     return check
 
 
-def load_primitives(paths: PathLike | Iterable[PathLike] | None = None) -> list[Primitive]:
+def load_primitives(paths: TablePaths = None) -> list[Primitive]:
     """Primitive rows from ``paths`` (one file or several; default: the Horowitz 45 nm table and
     the Aladdin register bit). Files given by a user replace the default rows of each ``kind``
     they contain and keep the defaults for the other kinds."""

@@ -19,7 +19,7 @@ import ast
 import operator
 
 from costmodel.scaling import ZERO, Cost, Technology
-from costmodel.tables import UnitRow, load_units
+from costmodel.tables import PathLike, UnitRow, load_units
 from fxsim.rounding import STOCHASTIC_BITS, canonical_rounding, check_overflow
 
 RANGE_RULES = (
@@ -61,7 +61,7 @@ def evaluate(text: str, names: dict[str, float]) -> float:
 class Units:
     """Unit costs at a technology: ``Units(Technology(node_nm=28))``."""
 
-    def __init__(self, tech: Technology | None = None, path=None) -> None:
+    def __init__(self, tech: Technology | None = None, path: PathLike | None = None) -> None:
         self.tech = Technology() if tech is None else tech
         self.defs: dict[str, list[UnitRow]] = load_units(path)
 
