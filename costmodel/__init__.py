@@ -1,1 +1,14 @@
-"""costmodel: energy and area of fixed-point training schemes, from sourced primitive tables."""
+"""costmodel: energy and area of fixed-point training schemes, from sourced primitive tables.
+
+``estimate(net, policy, batch=...)`` prices one training step per layer and phase,
+``compare(policies, baseline=..., net=...)`` sets schemes side by side, ``mac(a, b, acc)`` prices
+one MAC. Numbers come from the data files in ``costmodel/data`` (Horowitz ISSCC 2014 at 45 nm,
+Stillmaker & Baas 2017 node scaling); pass your own with ``primitives=`` / ``nodes=``.
+"""
+
+from costmodel.queries import compare, estimate, mac, summarize
+from costmodel.scaling import Cost, Technology
+from costmodel.tables import TableError
+from costmodel.units import Units
+
+__all__ = ["Cost", "TableError", "Technology", "Units", "compare", "estimate", "mac", "summarize"]

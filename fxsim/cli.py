@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     modes.add_argument("--seed", type=int, default=0, help="seed of data and rounding")
     modes.add_argument("--csv", help="also write the table to this CSV file")
     modes.set_defaults(func=_cmd_modes)
+    from costmodel.cli import add_cost_parser
+
+    add_cost_parser(sub)
     return parser
 
 
