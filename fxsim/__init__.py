@@ -1,7 +1,7 @@
 """fxsim: a bit-accurate fixed-point simulator for training CNNs, with a hardware cost model."""
 
 from fxsim.formats import FxArray, QFormat
-from fxsim.quantize import quantize, requantize
+from fxsim.quantize import fixed_point_multiplier, quantize, requantize
 from fxsim.rounding import OVERFLOW_MODES, ROUNDING_MODES
 from fxsim.stats import QuantStats
 
@@ -14,6 +14,7 @@ __all__ = [
     "QFormat",
     "QuantStats",
     "__version__",
+    "fixed_point_multiplier",
     "quantize",
     "requantize",
 ]

@@ -114,6 +114,12 @@ def _pow2(exponent: int) -> float:
 class FxArray:
     """Integer codes ``raw`` (a numpy integer array) in the format ``fmt``.
 
+    The value of code ``q`` is ``q * lsb``: ``lsb`` is ``2**-fmt.frac``, or the real ``step``
+    (> 0) when the array was quantized with an interval that is not a power of two (ARC's or
+    the INT4 paper's clipping rules). Such a step is a float64 number chosen by float
+    statistics; the codes stay integers, and moving them to another step is an integer
+    multiply-and-shift (:func:`fxsim.requantize`).
+
     ``raw`` keeps the dtype it is given if it is an integer dtype wide enough for ``fmt``;
     :func:`fxsim.quantize` and :func:`fxsim.requantize` produce ``fmt.dtype``. Codes are
     checked against the format's range on construction (``check=False`` skips the scan, for
@@ -125,6 +131,7 @@ class FxArray:
     fmt: QFormat
     stats: QuantStats | None = field(default=None, repr=False)
     check: bool = field(default=True, repr=False)
+    step: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.fmt, QFormat):
@@ -133,6 +140,8 @@ class FxArray:
         if raw.dtype.kind not in "iu":
             raise TypeError(f"raw must be an integer array, got dtype {raw.dtype}")
         self.raw = raw
+        if self.step is not None:
+            self.step = check_step(self.step)
         if self.check and raw.size:
             lo, hi = int(raw.min()), int(raw.max())
             if lo < self.fmt.min_code or hi > self.fmt.max_code:
@@ -141,6 +150,11 @@ class FxArray:
                     f"[{self.fmt.min_code}, {self.fmt.max_code}]"
                 )
         self.check = False
+
+    @property
+    def lsb(self) -> float:
+        """The value of one code step: ``step`` if set, else ``2**-fmt.frac``."""
+        return self.step if self.step is not None else self.fmt.lsb
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -155,12 +169,29 @@ class FxArray:
         return self.raw.ndim
 
     def to_float(self) -> np.ndarray:
-        """The values ``raw * 2**-frac`` as float64: exact while ``bits <= 53`` (and the values
-        lie in float64's range); wider codes are rounded to nearest by the int-to-float cast."""
+        """The values ``raw * lsb`` as float64. With a power-of-two LSB this is exact while
+        ``bits <= 53``; with a real ``step`` it is the float64 product (rounded to nearest)."""
+        if self.step is not None:
+            return self.raw.astype(np.float64) * self.step
         return np.ldexp(self.raw.astype(np.float64), max(-2200, min(2200, -self.fmt.frac)))
+
+    def with_raw(self, raw: np.ndarray) -> FxArray:
+        """The same format and step around other codes (a reshape, a slice), unchecked."""
+        return FxArray(raw, self.fmt, check=False, step=self.step)
 
     def __len__(self) -> int:
         return len(self.raw)
 
     def __getitem__(self, index) -> FxArray:
-        return FxArray(np.asarray(self.raw[index]), self.fmt, check=False)
+        return self.with_raw(np.asarray(self.raw[index]))
+
+
+def check_step(step: object, name: str = "step") -> float:
+    """``step`` as a float if it is a finite real > 0, else a ValueError naming ``name``."""
+    try:
+        value = float(step)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite real > 0, got {step!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite real > 0, got {step!r}")
+    return value

@@ -6,10 +6,12 @@ Both functions are exact: the result is the mathematically defined rounding of t
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from fxsim import _convert_kernels as kernels
-from fxsim.formats import FxArray, QFormat, check_int
+from fxsim.formats import FxArray, QFormat, check_int, check_step
 from fxsim.rng import fresh_seed, stream_key
 from fxsim.rounding import (
     NAN_POLICIES,
@@ -129,9 +131,7 @@ def quantize(
     _check_format(fmt)
     values = _float_input(x, "x")
     if step is not None:
-        step = float(step)
-        if not (np.isfinite(step) and step > 0):
-            raise ValueError(f"step must be a finite real > 0, got {step!r}")
+        step = check_step(step)
     out, stats, infs = _convert(values, fmt, step or 0.0, fmt.frac, rounding, overflow,
                                 random_bits, seed, stream, force_exact)
     if stats.nan and nan == "raise":
@@ -144,7 +144,38 @@ def quantize(
             f"x contains {infs} infinite value(s), which have no wrapped value under "
             "overflow='wrap'; use overflow='saturate' or remove them"
         )
-    return FxArray(out, fmt, stats=stats, check=False)
+    return FxArray(out, fmt, stats=stats, check=False, step=step)
+
+
+MULTIPLIER_BITS = 31
+
+
+def fixed_point_multiplier(ratio: float, bits: int = MULTIPLIER_BITS) -> tuple[int, int]:
+    """``(M, n)`` with ``M = round(ratio * 2**n)`` (ties to even) an integer of exactly ``bits``
+    bits (``2**(bits-1) <= M < 2**bits``): the fixed-point multiplier that moves codes of LSB
+    ``s_in`` to LSB ``s_out`` for ``ratio = s_in / s_out``, as integer-only inference engines do.
+    ``ratio * 2**n`` is exact in float64 (a power-of-two scaling); ``n`` may be negative."""
+    bits = check_int("multiplier_bits", bits, 2, 53)
+    ratio = check_step(ratio, "ratio")
+    _, exponent = math.frexp(ratio)
+    shift = bits - exponent
+    multiplier = int(np.rint(math.ldexp(ratio, shift)))
+    if multiplier == 1 << bits:  # rounded up to the next power of two
+        multiplier, shift = multiplier >> 1, shift - 1
+    return multiplier, shift
+
+
+def _rescale_codes(q: FxArray, lsb_out: float, multiplier_bits: int) -> tuple[np.ndarray, int]:
+    """Codes ``q.raw * M`` (int64, exact) and the right shift ``n`` taking them to ``lsb_out``."""
+    multiplier, shift = fixed_point_multiplier(q.lsb / lsb_out, multiplier_bits)
+    largest = int(np.abs(q.raw).max()) if q.raw.size else 0
+    if largest.bit_length() + multiplier.bit_length() > 62:
+        raise ValueError(
+            f"q's codes reach {largest} ({largest.bit_length()} bits); times a "
+            f"{multiplier_bits}-bit multiplier that exceeds 62 bits: pass a smaller "
+            "multiplier_bits"
+        )
+    return q.raw.astype(np.int64) * np.int64(multiplier), shift
 
 
 def requantize(
@@ -156,6 +187,8 @@ def requantize(
     *,
     random_bits: int | None = None,
     stream: int = 0,
+    step: float | None = None,
+    multiplier_bits: int = MULTIPLIER_BITS,
     force_exact: bool = False,
 ) -> FxArray:
     """Convert the codes of ``q`` to ``fmt`` with integer operations only.
@@ -167,12 +200,27 @@ def requantize(
     latter is exact, for every mode (including the stochastic ones, given the same seed).
     (Codes below 2**53 may be shifted through float64 multiplication by a power of two, which
     is exact there: the integers are the same.)
+
+    Real steps: when ``q`` carries a ``step`` or a target ``step`` is given (the result's LSB,
+    replacing ``2**-fmt.frac``), the codes are multiplied by the integer
+    ``M = round(q.lsb / lsb_out * 2**n)`` of ``multiplier_bits`` bits
+    (:func:`fixed_point_multiplier`) and shifted right by ``n`` with ``rounding``: the
+    fixed-point rescale of integer-only inference engines (DESIGN.md). The result is that of
+    the integer ``M``, not of the exact real ratio: it can differ from ideal rounding by the
+    multiplier's relative error, below ``2**-(multiplier_bits - 1)``.
     """
     if not isinstance(q, FxArray):
         raise TypeError(f"q must be an FxArray, got {type(q).__name__}; use quantize for floats")
     _check_format(fmt)
-    codes = np.asarray(q.raw, dtype=np.int64, order="C")  # see _convert on dtypes
-    wide_codes = q.fmt.bits > 53  # not exact in float64: the integer path only
-    out, stats, _ = _convert(codes, fmt, 0.0, fmt.frac - q.fmt.frac, rounding, overflow,
-                             random_bits, seed, stream, force_exact or wide_codes)
-    return FxArray(out, fmt, stats=stats, check=False)
+    if step is not None:
+        step = check_step(step)
+    if q.step is None and step is None:
+        codes = np.asarray(q.raw, dtype=np.int64, order="C")  # see _convert on dtypes
+        shift = q.fmt.frac - fmt.frac
+        wide_codes = q.fmt.bits > 53  # not exact in float64: the integer path only
+    else:
+        codes, shift = _rescale_codes(q, step if step is not None else fmt.lsb, multiplier_bits)
+        wide_codes = codes.size > 0 and int(np.abs(codes).max()) >= 2**53
+    out, stats, _ = _convert(codes, fmt, 0.0, -shift, rounding, overflow, random_bits, seed,
+                             stream, force_exact or wide_codes)
+    return FxArray(out, fmt, stats=stats, check=False, step=step)

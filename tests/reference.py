@@ -102,3 +102,21 @@ def ref_requantize(codes, fmt_in, fmt_out, mode, overflow="saturate", seed=None,
         out.append(code)
         events += event
     return out, events
+
+
+def ref_rescale(codes, lsb_in, lsb_out, fmt_out, mode, overflow="saturate", seed=None, stream=0,
+                random_bits=None, multiplier_bits=31):
+    """Reference of requantize between real steps: ``round(code * M / 2**n)``, ``M`` and ``n``
+    from fxsim.fixed_point_multiplier (the multiplier is part of the specification)."""
+    from fxsim import fixed_point_multiplier
+
+    multiplier, shift = fixed_point_multiplier(lsb_in / lsb_out, multiplier_bits)
+    kbits = kbits_of(mode, random_bits)
+    rand = random_ints(range(len(codes)), seed, stream, kbits)
+    out, events = [], 0
+    for q, r in zip(codes, rand, strict=True):
+        y = Fraction(int(q) * multiplier) * Fraction(2) ** -shift
+        code, event = fit_int(round_fraction(y, mode, kbits, r), fmt_out, overflow)
+        out.append(code)
+        events += event
+    return out, events
