@@ -105,6 +105,7 @@ def test_mnist_missing_files_named(tmp_path, rng):
         read_mnist_folder(tmp_path)
     message = str(info.value)
     assert str(tmp_path) in message and "train-images-idx3-ubyte[.gz]" in message
+    assert "(nor in MNIST/raw below it)" in message
     assert message.endswith("missing t10k-labels-idx1-ubyte[.gz]")
 
 
@@ -174,6 +175,11 @@ def test_cifar_missing_files_named(tmp_path, rng):
         read_cifar_folder(tmp_path, CIFAR10)
     with pytest.raises(FileNotFoundError, match=r"--data-dir.*cifar-100-python"):
         read_cifar_folder(None, CIFAR100)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=r"nor in cifar-100-python below it\): expected "
+                                                r"train, test, meta; missing train, test, meta"):
+        read_cifar_folder(empty, CIFAR100)
 
 
 class Payload:

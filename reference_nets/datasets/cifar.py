@@ -175,7 +175,8 @@ def read_cifar_folder(
     folder = _cifar_folder(root, layout)
     missing = [name for name in layout.files if not (folder / name).is_file()]
     if missing:
-        raise missing_files_error(folder, layout.name, layout.files, missing)
+        nested = layout.subfolder if folder == root else None
+        raise missing_files_error(folder, layout.name, layout.files, missing, nested)
     parts = [_read_batch(folder / name, layout) for name in layout.train_files]
     train_x = np.concatenate([x for x, _ in parts])
     train_y = np.concatenate([y for _, y in parts])

@@ -86,6 +86,16 @@ class Dataset:
         std32 = np.where(std > 0, std, 1.0).astype(np.float32)[None, :, None, None]
         return dataclasses.replace(
             self,
-            train_x=(self.train_x - mean32) / std32,
-            test_x=(self.test_x - mean32) / std32,
+            train_x=_standardised(self.train_x, mean32, std32),
+            test_x=_standardised(self.test_x, mean32, std32),
         )
+
+
+def _standardised(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """float32 ``(x - mean) / std``, chunk by chunk into one new array (no full temporaries)."""
+    out = np.empty_like(x)
+    for start in range(0, len(x), CHUNK):
+        part = out[start: start + CHUNK]
+        np.subtract(x[start: start + CHUNK], mean, out=part)
+        part /= std
+    return out

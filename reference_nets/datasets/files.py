@@ -36,12 +36,15 @@ def first_existing(folder: Path, names: Sequence[str]) -> Path | None:
 
 
 def missing_files_error(
-    folder: Path, dataset: str, expected: Sequence[str], missing: Sequence[str]
+    folder: Path, dataset: str, expected: Sequence[str], missing: Sequence[str],
+    subfolder: str | None = None,
 ) -> FileNotFoundError:
-    """The error for a folder that lacks some of the files a dataset needs."""
+    """The error for a folder that lacks some of the files a dataset needs; ``subfolder``, if
+    given, is where else below ``folder`` they were looked for."""
+    elsewhere = f" (nor in {subfolder} below it)" if subfolder else ""
     return FileNotFoundError(
-        f"{dataset} data not found in {str(folder)!r}: expected {', '.join(expected)}; "
-        f"missing {', '.join(missing)}"
+        f"{dataset} data not found in {str(folder)!r}{elsewhere}: expected "
+        f"{', '.join(expected)}; missing {', '.join(missing)}"
     )
 
 

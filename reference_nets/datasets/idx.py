@@ -100,11 +100,13 @@ def read_mnist_folder(
     magic number, sizes or length are wrong, or train and test images of different sizes.
     """
     expected = [f"{name}[.gz]" for name in MNIST_FILES]
-    folder = _mnist_folder(data_folder(data_dir, "mnist", expected))
+    root = data_folder(data_dir, "mnist", expected)
+    folder = _mnist_folder(root)
     paths = [first_existing(folder, (name, name + ".gz")) for name in MNIST_FILES]
     missing = [name for name, path in zip(expected, paths, strict=True) if path is None]
     if missing:
-        raise missing_files_error(folder, "MNIST", expected, missing)
+        nested = TORCHVISION_SUBFOLDER.as_posix() if folder == root else None
+        raise missing_files_error(folder, "MNIST", expected, missing, nested)
     train_x, train_y = _images_and_labels(paths[0], paths[1])
     test_x, test_y = _images_and_labels(paths[2], paths[3])
     if train_x.shape[1:] != test_x.shape[1:]:
