@@ -163,6 +163,8 @@ def test_fixed_uses_its_frac_whatever_the_values():
         scale = rule.choose(x, 8, True)
         assert (scale.frac, scale.step, scale.code_min, scale.code_max) == (5, None, -127, 127)
         assert scale.clip == 127 / 32
+    assert make_rule("fixed", frac=-2000).choose(np.ones(2), 8, True).clip == 1.7976931348623157e308
+    assert make_rule("fixed", frac=2000).choose(np.ones(2), 8, True).clip == 0.0
 
 
 @SMALL
@@ -252,6 +254,23 @@ def test_mse_beats_minmax_on_heavy_tails(kind, dist):
     minmax_scale = make_rule("minmax", scale=kind).choose(x, 4, True)
     assert squared_error(x, mse_scale) < 0.5 * squared_error(x, minmax_scale)
     assert mse_scale.clip < minmax_scale.clip
+
+
+@pytest.mark.parametrize("kind", ["pow2", "real"])
+@pytest.mark.parametrize("bits", [2, 5])
+@pytest.mark.parametrize("largest", [1.7976931348623157e308, 1e-300, 5e-324])
+def test_mse_at_the_ends_of_float64(largest, bits, kind):
+    x = np.array([largest, -largest / 3, largest / 7, 0.0])
+    scale = make_rule("mse", scale=kind).choose(x, bits, True)
+    assert 0 < scale.clip <= largest
+    minmax = make_rule("minmax", scale=kind).choose(x, bits, True)
+    # Q in exact rationals: the chosen scale's error is no larger than min-max's
+    errors = []
+    for s in (scale, minmax):
+        lsb = exact_lsb(s)
+        codes = [min(max(round(Fraction(v) / lsb), s.code_min), s.code_max) for v in x]
+        errors.append(sum((Fraction(v) - c * lsb) ** 2 for v, c in zip(x, codes, strict=True)))
+    assert errors[0] <= errors[1] * (1 + Fraction(1, 10**9))
 
 
 @pytest.mark.parametrize("kind", ["pow2", "real"])

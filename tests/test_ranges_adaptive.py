@@ -4,6 +4,7 @@ large-gradient interval) and the state dicts of every rule."""
 from __future__ import annotations
 
 import json
+import math
 import statistics
 
 import numpy as np
@@ -50,6 +51,20 @@ def test_zscore_clip_is_mean_plus_z_std_capped_at_the_max(values, z):
     expected = min(max(abs(v) for v in values),
                    abs(statistics.fmean(values)) + z * statistics.pstdev(values))
     assert clip == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.5])
+def test_zscore_near_the_float64_maximum(ema):
+    big = 1.7976931348623157e308
+    x = np.array([big, big, -big / 2, big / 4])
+    rule = make_rule("zscore", z=0.2, ema=ema)
+    scaled = np.ldexp(x, -1024)  # the same statistics on a safe scale, and back (finite)
+    mean, std = math.ldexp(scaled.mean(), 1024), math.ldexp(scaled.std(), 1024)
+    for _ in range(2):
+        scale = rule.choose(x, 8, True)
+        assert scale.clip == pytest.approx(abs(mean) + 0.2 * std, rel=1e-12)
+        assert scale.clip < big
+        rule.observe(x, scale)
 
 
 def test_zscore_moving_average_of_mean_and_std():

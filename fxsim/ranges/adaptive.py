@@ -19,7 +19,7 @@ from fxsim.ranges.base import (
     scale_param,
 )
 from fxsim.ranges.params import Param, bool_param, real_param
-from fxsim.ranges.scale import Scale
+from fxsim.ranges.scale import Scale, ceil_log2
 
 
 @register
@@ -48,15 +48,15 @@ class ZScoreRule(RangeRule):
         self.mean: float | None = None
         self.std: float | None = None
 
-    def _smoothed_stats(self, x: np.ndarray) -> tuple[float, float]:
-        mean, std = float(x.mean()), float(x.std())
+    def _smoothed_stats(self, x: np.ndarray, largest: float) -> tuple[float, float]:
+        mean, std = _mean_and_std(x, largest)
         ema = self.params["ema"]
         if ema == 0.0 or self.mean is None:
             return mean, std
         return ema * self.mean + (1 - ema) * mean, ema * self.std + (1 - ema) * std
 
     def clip_value(self, x: np.ndarray, largest: float, bits: int, signed: bool) -> float:
-        mean, std = self._smoothed_stats(x)
+        mean, std = self._smoothed_stats(x, largest)
         return min(largest, abs(mean) + self.params["z"] * std)
 
     def observe(self, values: np.ndarray, scale: Scale) -> None:
@@ -64,8 +64,7 @@ class ZScoreRule(RangeRule):
         x = float_values(values)
         if self.params["ema"] == 0.0 or not x.size:
             return
-        max_abs(x)  # refuses NaN and infinity
-        self.mean, self.std = self._smoothed_stats(x)
+        self.mean, self.std = self._smoothed_stats(x, max_abs(x))
 
     def _state(self) -> dict:
         return {"mean": hex_or_none(self.mean), "std": hex_or_none(self.std)}
@@ -74,6 +73,19 @@ class ZScoreRule(RangeRule):
         _check_keys(self.name, state, {"mean", "std"})
         self.mean = float_or_none(state["mean"], "mean")
         self.std = float_or_none(state["std"], "std")
+
+
+def _mean_and_std(x: np.ndarray, largest: float) -> tuple[float, float]:
+    """``np.mean(x), np.std(x)`` (float64, pairwise sums); where their sums overflow (values
+    near float64's maximum) they are taken on ``x * 2**-ceil(log2(largest))`` and scaled
+    back, exactly by a power of two."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = float(x.mean()), float(x.std())
+    if math.isfinite(mean) and math.isfinite(std):
+        return mean, std
+    exponent = ceil_log2(largest)
+    scaled = np.ldexp(x, -exponent)
+    return math.ldexp(float(scaled.mean()), exponent), math.ldexp(float(scaled.std()), exponent)
 
 
 GAMMA_MIN, GAMMA_MAX = 0.001, 1.0  # LBT's clamp of the clip ratio

@@ -100,8 +100,8 @@ class MSERule(RangeRule):
             clips = top * (np.arange(self.params["grid"], 0, -1) / self.params["grid"])
             steps = clips / self.step_divisor(bits, signed)  # >= 2**-1 / 1e5 / 2**61: normal
         best = int(np.argmin(squared_errors(sample, steps, code_min, code_max)))
-        clip = min(largest, code_max * math.ldexp(float(steps[best]), exponent))
         if self.params["scale"] == "pow2":
+            clip = math.ldexp(min(top, code_max * float(steps[best])), exponent)  # <= max|x|
             return Scale(int(fracs[best]) - exponent, None, clip, code_min, code_max)
         chosen = math.ldexp(float(clips[best]), exponent)
         return Scale(None, real_step(chosen, self.step_divisor(bits, signed)), chosen,

@@ -3,8 +3,8 @@ percentile, CQAT's 8-bit-then-clip and DoReFa's gradient range."""
 
 from __future__ import annotations
 
+import math
 import sys
-from fractions import Fraction
 from typing import ClassVar
 
 import numpy as np
@@ -32,9 +32,11 @@ class FixedRule(RangeRule):
     def _fixed_scale(self, bits: int, signed: bool) -> Scale:
         code_min, code_max = self.code_limits(bits, signed)
         frac = self.params["frac"]
-        top = Fraction(code_max) * Fraction(2) ** -frac
-        return Scale(frac, None, float(min(top, Fraction(sys.float_info.max))), code_min,
-                     code_max)
+        try:
+            top = math.ldexp(code_max, -frac)
+        except OverflowError:
+            top = sys.float_info.max
+        return Scale(frac, None, min(top, sys.float_info.max), code_min, code_max)
 
     def choose_zero(self, bits: int, signed: bool) -> Scale:
         return self._fixed_scale(bits, signed)
