@@ -141,7 +141,7 @@ def test_percentile_matches_numpy_linear_percentile(x, p, bits):
     real = make_rule("percentile", percentile=p, scale="real").choose(x, bits, True)
     if expected > 0:
         assert real.clip == expected
-        assert real.step == expected / (2 ** (bits - 1) - 1)
+        assert real.step == max(expected / (2 ** (bits - 1) - 1), 5e-324)  # floor: documented
     else:  # falls back to max|x| (or, for an all-zero x, reports 0)
         assert real.clip == np.abs(x).max()
 
@@ -154,7 +154,7 @@ def test_minmax_clips_at_the_largest_magnitude(x, bits, signed):
     top = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
     assert (scale.code_min, scale.code_max) == ((-top if signed else 0), top)
     if scale.clip:
-        assert scale.step == scale.clip / top
+        assert scale.step == max(scale.clip / top, 5e-324)
 
 
 def test_fixed_uses_its_frac_whatever_the_values():
@@ -205,7 +205,8 @@ def test_dorefa_step_is_2c_over_2b_minus_1(x, bits):
     c = np.abs(x).max()
     if c:
         assert scale.clip == c
-        assert Fraction(scale.step) == _nearest_float(Fraction(2 * c) / (2**bits - 1))
+        expected = max(_nearest_float(Fraction(2 * c) / (2**bits - 1)), Fraction(5e-324))
+        assert Fraction(scale.step) == expected
         assert scale.code_max == 2 ** (bits - 1) - 1
 
 
