@@ -1,0 +1,199 @@
+"""Range rules with state carried across training steps: ARC's z-score clip (with an optional
+moving average) and the INT4 paper's large-gradient interval with its adaptive clip ratio."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import ClassVar
+
+import numpy as np
+
+from fxsim.ranges.base import (
+    RangeRule,
+    float_or_none,
+    float_values,
+    hex_or_none,
+    max_abs,
+    register,
+    scale_param,
+)
+from fxsim.ranges.params import Param, bool_param, real_param
+from fxsim.ranges.scale import Scale, ceil_log2
+
+
+@register
+class ZScoreRule(RangeRule):
+    """``zscore`` (ARC, ISCAS 2024; only the abstract is public, so this is a
+    reconstruction): ``c = min(max|x|, |mean| + z * std)`` over the current tensor, with the
+    population standard deviation (``np.std``, ddof 0); default ``z=3``, ``scale="real"``
+    with ``step = c / (2**(bits-1) - 1)``. With ``toward_zero`` rounding (set by the policy,
+    not here) it is ARC's gradient quantizer.
+
+    ``ema`` in [0, 1) (0, the default, turns it off) smooths mean and std across steps: the
+    step uses ``m = ema * m_prev + (1 - ema) * mean(x)`` and likewise ``s`` for std, and
+    :meth:`observe` (called with the same values) stores ``m, s`` as the new state. The first
+    step, with no state yet, uses the tensor's own mean and std.
+    """
+
+    name = "zscore"
+    PARAMS: ClassVar[dict[str, Param]] = {
+        "z": real_param(3.0, 0.0, 1e6, low_open=True),
+        "ema": real_param(0.0, 0.0, 1.0, high_open=True),
+        "scale": scale_param("real"),
+    }
+
+    def __init__(self, **params: object) -> None:
+        super().__init__(**params)
+        self.mean: float | None = None
+        self.std: float | None = None
+
+    def _smoothed_stats(self, x: np.ndarray, largest: float) -> tuple[float, float]:
+        mean, std = _mean_and_std(x, largest)
+        ema = self.params["ema"]
+        if ema == 0.0 or self.mean is None:
+            return mean, std
+        return ema * self.mean + (1 - ema) * mean, ema * self.std + (1 - ema) * std
+
+    def clip_value(self, x: np.ndarray, largest: float, bits: int, signed: bool) -> float:
+        mean, std = self._smoothed_stats(x, largest)
+        return min(largest, abs(mean) + self.params["z"] * std)
+
+    def observe(self, values: np.ndarray, scale: Scale) -> None:
+        """With ``ema > 0``: the smoothed mean and std of this step become the state."""
+        x = float_values(values)
+        if self.params["ema"] == 0.0 or not x.size:
+            return
+        self.mean, self.std = self._smoothed_stats(x, max_abs(x))
+
+    def _state(self) -> dict:
+        return {"mean": hex_or_none(self.mean), "std": hex_or_none(self.std)}
+
+    def _load_state(self, state: Mapping) -> None:
+        _check_keys(self.name, state, {"mean", "std"})
+        self.mean = float_or_none(state["mean"], "mean")
+        self.std = float_or_none(state["std"], "std")
+
+
+def _mean_and_std(x: np.ndarray, largest: float) -> tuple[float, float]:
+    """``np.mean(x), np.std(x)`` (float64, pairwise sums); where their sums overflow (values
+    near float64's maximum) they are taken on ``x * 2**-ceil(log2(largest))`` and scaled
+    back, exactly by a power of two."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = float(x.mean()), float(x.std())
+    if math.isfinite(mean) and math.isfinite(std):
+        return mean, std
+    exponent = ceil_log2(largest)
+    scaled = np.ldexp(x, -exponent)
+    return math.ldexp(float(scaled.mean()), exponent), math.ldexp(float(scaled.std()), exponent)
+
+
+GAMMA_MIN, GAMMA_MAX = 0.001, 1.0  # LBT's clamp of the clip ratio
+
+
+@register
+class LargeGradIntervalRule(RangeRule):
+    """``large_grad_interval`` (Kim et al., ECCV 2024, "Toward INT4 fixed-point training via
+    exploring quantization error for gradients"; written from the paper's public code,
+    cvlab-yonsei/LBT, ``models/modules.py`` and ``train.py``).
+
+    Symmetric, ``2**b - 1`` levels: clip ``c = gamma * max|g|`` of the current tensor,
+    interval ``2c / (2**b - 2) = c / (2**(b-1) - 1)`` (default ``scale="real"``), codes in
+    ``[-(2**(b-1) - 1), 2**(b-1) - 1]``. LBT rounds ``g / interval + u`` (``u`` uniform in
+    [-0.5, 0.5)): stochastic rounding, chosen by the policy.
+
+    After each iteration, :meth:`observe` is given the same step's unquantized gradient ``g``
+    (LBT measures it on ``output_buff.grad``, the gradient entering its quantizer) and
+    updates ``gamma <- clamp(gamma + lr_gamma * sign(mean(|g| > gamma * max|g|) -
+    eps / (2**b - 1)), 0.001, 1)`` with the ``gamma`` this step used, which drives the
+    fraction of clipped gradients toward ``eps / (2**b - 1)`` (as a sign update, it is the
+    fraction's median over steps that settles there). ``b`` is the width of the Scale's
+    format. Defaults as in LBT: ``gamma=1`` (the start), ``lr_gamma=1e-3`` (LBT's
+    ``1 - moment`` with ``moment = 0.999``), ``eps=1e-3`` (LBT's ``max_ratio_constant``). An
+    all-zero gradient leaves ``gamma`` unchanged (LBT skips the update when ``max|g| = 0``).
+
+    Differences from LBT: LBT's first iteration does not apply the update but searches an
+    initial ratio: starting from ``gamma = 1`` and a moving average ``m = 0``, it repeats
+    ``m <- (1 - lr_gamma) m + lr_gamma * clipped(gamma)``,
+    ``gamma <- gamma + lr_gamma * sign(m - eps / (2**b - 1))`` until that sign is positive,
+    then clamps (and sets ``gamma = 0.001`` outright when ``eps >= 0.999``). That search is
+    here as ``init_search=True``; it is off by default so that ``gamma`` starts at the given
+    value. LBT computes in float32, this rule in float64.
+    """
+
+    name = "large_grad_interval"
+    PARAMS: ClassVar[dict[str, Param]] = {
+        "gamma": real_param(1.0, GAMMA_MIN, GAMMA_MAX),
+        "lr_gamma": real_param(1e-3, 1e-6, 1.0),
+        "eps": real_param(1e-3, 0.0, 1.0, low_open=True, high_open=True),
+        "init_search": bool_param(False),
+        "scale": scale_param("real"),
+    }
+
+    def __init__(self, **params: object) -> None:
+        super().__init__(**params)
+        self.gamma: float = self.params["gamma"]
+        self.observed = 0  # observe() calls with a nonzero gradient
+
+    def clip_value(self, x: np.ndarray, largest: float, bits: int, signed: bool) -> float:
+        return self.gamma * largest
+
+    def target_fraction(self, scale: Scale) -> float:
+        """``eps / (2**b - 1)`` with ``b`` the width of ``scale``'s format."""
+        return self.params["eps"] / ((1 << scale.format().bits) - 1)
+
+    def observe(self, values: np.ndarray, scale: Scale) -> None:
+        """Update ``gamma`` from this step's unquantized gradient ``values``."""
+        x = float_values(values)
+        largest = max_abs(x)
+        if largest == 0.0:
+            return
+        target = self.target_fraction(scale)
+        if self.params["init_search"] and self.observed == 0:
+            gamma = self._searched_gamma(x, largest, target)
+        else:
+            clipped = np.count_nonzero(np.abs(x) > self.gamma * largest) / x.size
+            gamma = self.gamma + self.params["lr_gamma"] * _sign(clipped - target)
+        self.gamma = min(max(gamma, GAMMA_MIN), GAMMA_MAX)
+        self.observed += 1
+
+    def _searched_gamma(self, x: np.ndarray, largest: float, target: float) -> float:
+        """LBT's first-iteration search (see the class docstring), before the clamp."""
+        if self.params["eps"] >= 0.999:
+            return GAMMA_MIN
+        magnitudes = np.sort(np.abs(x), axis=None)
+        rate = self.params["lr_gamma"]
+        gamma, average = self.gamma, 0.0
+        # gamma falls by rate per pass until the average rises past the target; once gamma <
+        # 0 every element is clipped, so the loop ends well within this bound
+        for _ in range(math.ceil(10 / rate) + 10):
+            above = magnitudes.size - np.searchsorted(magnitudes, gamma * largest, side="right")
+            average = (1 - rate) * average + rate * (above / magnitudes.size)
+            direction = _sign(average - target)
+            gamma += rate * direction
+            if direction > 0:
+                break
+        return gamma
+
+    def _state(self) -> dict:
+        return {"gamma": hex_or_none(self.gamma), "observed": self.observed}
+
+    def _load_state(self, state: Mapping) -> None:
+        _check_keys(self.name, state, {"gamma", "observed"})
+        gamma = float_or_none(state["gamma"], "gamma")
+        if gamma is None or not GAMMA_MIN <= gamma <= GAMMA_MAX:
+            raise ValueError(f"state entry gamma must be in [0.001, 1], got {state['gamma']!r}")
+        observed = state["observed"]
+        if not isinstance(observed, int) or isinstance(observed, bool) or observed < 0:
+            raise ValueError(f"state entry observed must be an integer >= 0, got {observed!r}")
+        self.gamma, self.observed = gamma, observed
+
+
+def _sign(value: float) -> int:
+    value = float(value)
+    return (value > 0) - (value < 0)
+
+
+def _check_keys(rule: str, state: Mapping, keys: set[str]) -> None:
+    if not isinstance(state, Mapping) or set(state) != keys:
+        raise ValueError(f"range rule {rule!r}: state must have keys {sorted(keys)}, got {state!r}")
