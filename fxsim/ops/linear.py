@@ -1,0 +1,91 @@
+"""Fully connected layers, as PyTorch's ``linear`` (``y = x @ w.T``, no bias), and their two
+backward products, on integer codes or float64.
+
+A linear layer is a 1x1 convolution on 1x1 images, so these ops share the convolution's
+paths, accumulators and results (see :mod:`fxsim.ops.conv`). Accumulation orders for a narrow
+saturating register: forward over the input index; backward_input over the output index;
+backward_weight over the batch index.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fxsim.formats import FxArray
+from fxsim.ops._mac import MacCall, make_call
+from fxsim.ops.accumulator import Accumulator
+
+Operand = FxArray | np.ndarray
+
+
+def _matrix_shape(name: str, value: object) -> tuple[int, int]:
+    shape = tuple(getattr(value, "shape", ()))
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {shape}")
+    return shape  # type: ignore[return-value]
+
+
+def _as_image(value):
+    """``(rows, cols)`` codes or floats as ``(rows, cols, 1, 1)``."""
+    if isinstance(value, FxArray):
+        return value.with_raw(value.raw.reshape(*value.shape, 1, 1))
+    if isinstance(value, np.ndarray):
+        return value.reshape(*value.shape, 1, 1)
+    return value
+
+
+def _as_matrix(result):
+    if isinstance(result, FxArray):
+        return FxArray(result.raw.reshape(result.shape[:2]), result.fmt, stats=result.stats,
+                       check=False, step=result.step)
+    return result.reshape(result.shape[:2])
+
+
+def _check_same(what: str, left: tuple[str, int], right: tuple[str, int]) -> None:
+    if left[1] != right[1]:
+        raise ValueError(f"{what}: {left[0]} is {left[1]} but {right[0]} is {right[1]}")
+
+
+def linear_call(x, w, acc=None, path="auto") -> MacCall:
+    """The validated call behind :func:`linear`."""
+    (n, fan_in), (fan_out, w_in) = _matrix_shape("x", x), _matrix_shape("w", w)
+    _check_same("input features", ("x.shape[1]", fan_in), ("w.shape[1]", w_in))
+    return make_call("linear", "forward", _as_image(x), _as_image(w), ("x", "w"),
+                     ((n, fan_in, 1, 1), (fan_out, fan_in, 1, 1), 1, 0, 1, 1), acc, path)
+
+
+def linear_backward_input_call(grad_out, w, acc=None, path="auto") -> MacCall:
+    """The validated call behind :func:`linear_backward_input`."""
+    (n, g_out), (fan_out, fan_in) = _matrix_shape("grad_out", grad_out), _matrix_shape("w", w)
+    _check_same("output features", ("grad_out.shape[1]", g_out), ("w.shape[0]", fan_out))
+    return make_call("linear_backward_input", "backward_input", _as_image(grad_out),
+                     _as_image(w), ("grad_out", "w"),
+                     ((n, fan_in, 1, 1), (fan_out, fan_in, 1, 1), 1, 0, 1, 1), acc, path)
+
+
+def linear_backward_weight_call(x, grad_out, acc=None, path="auto") -> MacCall:
+    """The validated call behind :func:`linear_backward_weight`."""
+    (n, fan_in), (g_n, fan_out) = _matrix_shape("x", x), _matrix_shape("grad_out", grad_out)
+    _check_same("batch size", ("x.shape[0]", n), ("grad_out.shape[0]", g_n))
+    return make_call("linear_backward_weight", "backward_weight", _as_image(x),
+                     _as_image(grad_out), ("x", "grad_out"),
+                     ((n, fan_in, 1, 1), (fan_out, fan_in, 1, 1), 1, 0, 1, 1), acc, path)
+
+
+def linear(x: Operand, w: Operand, acc: Accumulator | None = None, path: str = "auto") -> Operand:
+    """``y[n, o] = sum_i x[n, i] * w[o, i]`` for ``x (N, in)`` and ``w (out, in)``; summed over
+    ``i`` in increasing order. Results as :func:`fxsim.ops.conv2d`."""
+    return _as_matrix(linear_call(x, w, acc, path).run())
+
+
+def linear_backward_input(grad_out: Operand, w: Operand,
+                          acc: Accumulator | None = None, path: str = "auto") -> Operand:
+    """``gx[n, i] = sum_o grad_out[n, o] * w[o, i]``, summed over ``o`` in increasing order."""
+    return _as_matrix(linear_backward_input_call(grad_out, w, acc, path).run())
+
+
+def linear_backward_weight(x: Operand, grad_out: Operand,
+                           acc: Accumulator | None = None, path: str = "auto") -> Operand:
+    """``gw[o, i] = sum_n grad_out[n, o] * x[n, i]``, summed over ``n`` in increasing order; the
+    result's frac is ``x.frac + grad_out.frac``."""
+    return _as_matrix(linear_backward_weight_call(x, grad_out, acc, path).run())

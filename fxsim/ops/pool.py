@@ -1,0 +1,202 @@
+"""Max and average pooling, forward and backward, on integer codes or float64 (NCHW).
+
+Windows follow PyTorch (``ceil_mode=False``): ``kernel`` and ``stride`` (default: the kernel)
+are ints or ``(h, w)`` pairs, ``padding`` at most half the kernel. Codes are never rounded:
+
+* max pooling returns the largest code of each window and its flat index ``ih * W + iw`` in
+  the input plane (the first maximum in row-major window order; padding never wins); its
+  backward adds each gradient code at its index, so overlapping windows add, exactly.
+* average pooling returns the exact window SUM of codes; the division by the window size
+  ``k = kh * kw`` is folded into the result's scale: ``frac += log2(k)`` when ``k`` is a power
+  of two (exact), else the result carries a real ``step = lsb / k`` (float64). Zero padding
+  counts in the divisor (PyTorch's ``count_include_pad=True``). Its backward spreads each
+  gradient code over its window the same way (sum of codes, scale divided by ``k``).
+
+The result's word length is the smallest that holds every possible sum (same signedness as
+the input). On float64 arrays the same ops compute in float64 (average = sum / k).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fxsim.formats import MAX_BITS, FxArray, QFormat
+from fxsim.ops.accumulator import signed_width
+from fxsim.ops.geometry import Pair, as_pair, check_shape
+from fxsim.ops.operands import FLOAT, operand_mode
+
+Operand = FxArray | np.ndarray
+
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    input_shape: tuple[int, int, int, int]
+    kernel: Pair
+    stride: Pair
+    padding: Pair
+
+    @classmethod
+    def build(cls, input_shape, kernel, stride, padding, name: str = "x") -> PoolGeometry:
+        shape = check_shape(name, input_shape, 4, "(N, C, H, W)")
+        kernel = as_pair("kernel", kernel, 1)
+        stride = kernel if stride is None else as_pair("stride", stride, 1)
+        padding = as_pair("padding", padding, 0)
+        for i, axis in enumerate(("height", "width")):
+            if 2 * padding[i] > kernel[i]:
+                raise ValueError(f"padding must be at most half the kernel, got padding "
+                                 f"{padding} for kernel {kernel}")
+            if shape[2 + i] + 2 * padding[i] < kernel[i]:
+                raise ValueError(f"impossible pooling: kernel {kernel[i]} is larger than the "
+                                 f"padded input {axis} {shape[2 + i] + 2 * padding[i]}")
+        return cls(shape, kernel, stride, padding)
+
+    @property
+    def output_shape(self) -> tuple[int, int, int, int]:
+        n, c, h, w = self.input_shape
+        return (n, c, *((size + 2 * p - k) // s + 1 for size, k, s, p in
+                        zip((h, w), self.kernel, self.stride, self.padding, strict=True)))
+
+    @property
+    def window(self) -> int:
+        return self.kernel[0] * self.kernel[1]
+
+    @property
+    def overlap(self) -> int:
+        """The most windows any input position belongs to."""
+        return math.prod(-(-k // s) for k, s in zip(self.kernel, self.stride, strict=True))
+
+    def taps(self):
+        """``(ki, kj, rows, cols)``: the slices of the padded input each window tap reads."""
+        _, _, oh, ow = self.output_shape
+        (sh, sw) = self.stride
+        for ki in range(self.kernel[0]):
+            for kj in range(self.kernel[1]):
+                yield ki, kj, slice(ki, ki + sh * (oh - 1) + 1, sh), slice(kj, kj + sw * (ow - 1)
+                                                                          + 1, sw)
+
+    def pad(self, values: np.ndarray, fill) -> np.ndarray:
+        n, c, h, w = self.input_shape
+        ph, pw = self.padding
+        out = np.full((n, c, h + 2 * ph, w + 2 * pw), fill, dtype=values.dtype)
+        out[:, :, ph:ph + h, pw:pw + w] = values
+        return out
+
+    def crop(self, padded: np.ndarray) -> np.ndarray:
+        _, _, h, w = self.input_shape
+        ph, pw = self.padding
+        return np.ascontiguousarray(padded[:, :, ph:ph + h, pw:pw + w])
+
+
+def _sum_format(fmt: QFormat, step: float | None, terms: int, divisor: int):
+    """Format and step of a sum of ``terms`` codes of ``fmt`` whose value is divided by
+    ``divisor``: the division is folded into the scale (see the module docstring)."""
+    low, high = terms * fmt.min_code, terms * fmt.max_code
+    bits = signed_width(low, high) if fmt.signed else max(1, high.bit_length())
+    if bits > MAX_BITS:
+        raise ValueError(f"a sum of {terms} codes of {fmt} needs {bits} bits, more than 62")
+    power = divisor.bit_length() - 1
+    if divisor == 1 << power:
+        new_step = None if step is None else step / divisor
+        return QFormat(bits, fmt.frac + power, fmt.signed), new_step
+    lsb = step if step is not None else fmt.lsb
+    return QFormat(bits, fmt.frac, fmt.signed), lsb / divisor
+
+
+def _window_sum(values: np.ndarray, geom: PoolGeometry) -> np.ndarray:
+    padded = geom.pad(values, 0)
+    out = np.zeros(geom.output_shape, dtype=values.dtype)
+    for _, _, rows, cols in geom.taps():
+        out += padded[:, :, rows, cols]
+    return out
+
+
+def _spread(grad: np.ndarray, geom: PoolGeometry) -> np.ndarray:
+    n, c, h, w = geom.input_shape
+    padded = np.zeros((n, c, h + 2 * geom.padding[0], w + 2 * geom.padding[1]), dtype=grad.dtype)
+    for _, _, rows, cols in geom.taps():
+        padded[:, :, rows, cols] += grad
+    return geom.crop(padded)
+
+
+def max_pool2d(x: Operand, kernel, stride=None, padding=0) -> tuple[Operand, np.ndarray]:
+    """Max pooling: ``(out, indices)``, out of x's format and dtype, indices int64 flat
+    positions ``ih * W + iw`` in each input plane (PyTorch's convention)."""
+    mode = operand_mode(x=x)
+    geom = PoolGeometry.build(getattr(x, "shape", ()), kernel, stride, padding)
+    values = x if mode == FLOAT else x.raw.astype(np.int64)
+    fill = -np.inf if mode == FLOAT else np.iinfo(np.int64).min
+    padded = geom.pad(values, fill)
+    best = np.full(geom.output_shape, fill, dtype=values.dtype)
+    index = np.zeros(geom.output_shape, dtype=np.int64)
+    _, _, oh, ow = geom.output_shape
+    w = geom.input_shape[3]
+    out_rows = np.arange(oh).reshape(-1, 1) * geom.stride[0] - geom.padding[0]
+    out_cols = np.arange(ow).reshape(1, -1) * geom.stride[1] - geom.padding[1]
+    for ki, kj, rows, cols in geom.taps():
+        candidate = padded[:, :, rows, cols]
+        better = candidate > best
+        if mode == FLOAT:
+            better |= np.isnan(candidate) & ~np.isnan(best)
+        best = np.where(better, candidate, best)
+        index = np.where(better, (out_rows + ki) * w + (out_cols + kj), index)
+    if mode == FLOAT:
+        return best, index
+    return FxArray(best.astype(x.raw.dtype), x.fmt, check=False, step=x.step), index
+
+
+def max_pool2d_backward(grad_out: Operand, indices: np.ndarray,
+                        input_shape: tuple[int, ...]) -> Operand:
+    """Adds each ``grad_out`` code at its ``indices`` position (from :func:`max_pool2d`) of a
+    zero gradient of ``input_shape``. The result has grad_out's frac and step and the word
+    length that holds the largest sum (from the most outputs that chose one input)."""
+    mode = operand_mode(grad_out=grad_out)
+    n, c, h, w = check_shape("input_shape", input_shape, 4, "(N, C, H, W)")
+    indices = np.asarray(indices)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"indices must be an integer array, got dtype {indices.dtype}")
+    if indices.shape != grad_out.shape or grad_out.shape[:2] != (n, c):
+        raise ValueError(f"indices {indices.shape} and grad_out {grad_out.shape} must have one "
+                         f"shape, with the input_shape's (N, C) = {(n, c)}")
+    if indices.size and (indices.min() < 0 or indices.max() >= h * w):
+        raise ValueError(f"indices must lie in [0, {h * w}) (H * W), got "
+                         f"[{indices.min()}, {indices.max()}]")
+    planes = np.arange(n * c).reshape(n, c, 1, 1) * (h * w)
+    flat = (indices.astype(np.int64) + planes).ravel()
+    values = grad_out if mode == FLOAT else grad_out.raw.astype(np.int64)
+    out = np.zeros(n * c * h * w, dtype=values.dtype)
+    np.add.at(out, flat, values.ravel())
+    out = out.reshape(n, c, h, w)
+    if mode == FLOAT:
+        return out
+    most = int(np.bincount(flat).max()) if flat.size else 1
+    fmt, _ = _sum_format(grad_out.fmt, grad_out.step, most, 1)
+    return FxArray(out, fmt, check=False, step=grad_out.step)
+
+
+def avg_pool2d(x: Operand, kernel, stride=None, padding=0) -> Operand:
+    """Average pooling: the exact window sum of codes, scale divided by ``kh * kw`` (see the
+    module docstring). Float64 input: the float64 mean (zero padding counted)."""
+    mode = operand_mode(x=x)
+    geom = PoolGeometry.build(getattr(x, "shape", ()), kernel, stride, padding)
+    if mode == FLOAT:
+        return _window_sum(x, geom) / geom.window
+    fmt, step = _sum_format(x.fmt, x.step, geom.window, geom.window)
+    return FxArray(_window_sum(x.raw.astype(np.int64), geom), fmt, check=False, step=step)
+
+
+def avg_pool2d_backward(grad_out: Operand, input_shape: tuple[int, ...], kernel, stride=None,
+                        padding=0) -> Operand:
+    """Gradient of :func:`avg_pool2d`: each input position gets the sum of the ``grad_out``
+    codes of the windows that contain it, the scale divided by ``kh * kw``."""
+    mode = operand_mode(grad_out=grad_out)
+    geom = PoolGeometry.build(input_shape, kernel, stride, padding, name="input_shape")
+    if tuple(grad_out.shape) != geom.output_shape:
+        raise ValueError(f"grad_out must have the pooling's output shape {geom.output_shape}, "
+                         f"got {tuple(grad_out.shape)}")
+    if mode == FLOAT:
+        return _spread(grad_out, geom) / geom.window
+    fmt, step = _sum_format(grad_out.fmt, grad_out.step, geom.overlap, geom.window)
+    return FxArray(_spread(grad_out.raw.astype(np.int64), geom), fmt, check=False, step=step)

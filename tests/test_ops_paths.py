@@ -1,0 +1,103 @@
+"""Path choice (explain), forced paths, agreement of every path, and thread independence."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fxsim import FxArray, QFormat
+from fxsim.ops import Accumulator, conv2d, conv2d_backward_weight, explain, linear
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fx(shape, bits, seed, frac=0):
+    fmt = QFormat(bits, frac)
+    raw = np.random.default_rng(seed).integers(fmt.min_code, fmt.max_code, shape, endpoint=True)
+    return FxArray(raw.astype(fmt.dtype), fmt)
+
+
+def test_explain_names_the_path_and_bound():
+    x, w = fx((2, 16, 8, 8), 8, 0), fx((16, 16, 3, 3), 8, 1)
+    plan = explain("conv2d", x, w, padding=1)
+    assert plan.path == "float32" and plan.terms == 144
+    assert plan.bound == 144 * plan.max_a * plan.max_b < 2**24
+    assert plan.acc_bits == plan.wide_bits == 23 and "2**24" in plan.reason
+    x16, w16 = fx((2, 16, 8, 8), 16, 0), fx((16, 16, 3, 3), 16, 1)
+    assert explain("conv2d", x16, w16, padding=1).path == "float64"
+    x24, w24 = fx((1, 16, 4, 4), 24, 0), fx((16, 16, 3, 3), 24, 1)
+    assert explain("conv2d", x24, w24, padding=1).path == "int64"
+    narrow = explain("conv2d", x, w, padding=1, acc=Accumulator(16))
+    assert narrow.path == "sequential" and narrow.may_overflow
+    assert explain("conv2d", x, w, padding=1, acc=Accumulator(16, "wrap")).path == "float32"
+    assert explain("conv2d", x.to_float(), w.to_float()).path == "float64-baseline"
+
+
+def test_weight_gradient_reduction_is_chunked_in_float32():
+    x, g = fx((8, 4, 32, 32), 8, 0), fx((8, 4, 32, 32), 8, 1)
+    plan = explain("conv2d_backward_weight", x, g, (4, 4, 3, 3), padding=1)
+    assert plan.terms == 8 * 32 * 32 and plan.bound >= 2**24
+    assert plan.path == "float32" and plan.chunk * plan.max_a * plan.max_b < 2**24
+    results = [conv2d_backward_weight(x, g, (4, 4, 3, 3), padding=1, path=p).raw
+               for p in ("float32", "float64", "int64", "sequential")]
+    assert all(np.array_equal(results[0], r) for r in results[1:])
+
+
+def test_all_paths_agree_on_a_resnet_like_layer():
+    x, w = fx((4, 16, 10, 10), 12, 2), fx((16, 8, 3, 3), 12, 3)
+    results = {p: conv2d(x, w, stride=2, padding=1, groups=2, path=p).raw
+               for p in ("float64", "int64", "sequential")}
+    assert all(np.array_equal(results["int64"], r) for r in results.values())
+
+
+def test_forced_paths_that_are_not_exact_are_refused():
+    x16, w16 = fx((1, 16, 4, 4), 16, 0), fx((16, 16, 3, 3), 16, 1)
+    with pytest.raises(ValueError, match="'float32' is not exact"):
+        conv2d(x16, w16, path="float32")
+    with pytest.raises(ValueError, match="cannot model a saturating"):
+        conv2d(x16, w16, acc=Accumulator(20), path="int64")
+    with pytest.raises(ValueError, match="path must be one of"):
+        conv2d(x16, w16, path="fast")
+    x40, w40 = fx((1, 4, 4, 4), 40, 0), fx((4, 4, 3, 3), 40, 1)
+    with pytest.raises(ValueError, match="more than 62"):
+        conv2d(x40, w40)
+    with pytest.raises(ValueError, match="62 bits or more"):
+        linear(fx((2, 3), 40, 0), fx((4, 3), 40, 1), acc=Accumulator(30, "wrap"))
+
+
+SCRIPT = """
+import hashlib, numpy as np
+from fxsim import FxArray, QFormat
+from fxsim.ops import Accumulator, conv2d, conv2d_backward_input, conv2d_backward_weight
+rng = np.random.default_rng(5)
+f = QFormat(8, 2)
+x = FxArray(rng.integers(-128, 128, (3, 6, 9, 9)).astype(np.int8), f)
+w = FxArray(rng.integers(-128, 128, (8, 3, 3, 3)).astype(np.int8), f)
+kw = dict(stride=2, padding=1, groups=2)
+g = FxArray(rng.integers(-128, 128, conv2d(x, w, **kw).shape).astype(np.int8), f)
+h = hashlib.sha256()
+for path in ("auto", "float32", "float64", "int64", "sequential"):
+    for acc in (None, Accumulator(14), Accumulator(14, "wrap")):
+        if acc is not None and acc.overflow == "saturate" and path != "auto":
+            continue
+        for r in (conv2d(x, w, acc=acc, path=path, **kw),
+                  conv2d_backward_input(g, w, x.shape, acc=acc, path=path, **kw),
+                  conv2d_backward_weight(x, g, w.shape, acc=acc, path=path, **kw)):
+            h.update(r.raw.tobytes()); h.update(repr(r.stats).encode())
+print(h.hexdigest())
+"""
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    digests = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "NUMBA_NUM_THREADS": threads, "PYTHONPATH": str(ROOT)}
+        out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+                             text=True, check=True)
+        digests.append(out.stdout.strip())
+    assert len(digests[0]) == 64 and digests[0] == digests[1]
