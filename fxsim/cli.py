@@ -48,16 +48,158 @@ def _cmd_modes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_out(net: str, policy: str, seed: int) -> str:
+    """``runs/NET-POLICY-seedS``, with ``-2``, ``-3``, ... if that folder holds a run."""
+    from pathlib import Path
+
+    stem = f"runs/{net}-{Path(policy).stem}-seed{seed}"
+    out, n = stem, 1
+    while Path(out).exists():
+        n += 1
+        out = f"{stem}-{n}"
+    return out
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from fxsim.progress import ProgressBar
+    from fxsim.train import TrainConfig, train
+
+    config = TrainConfig(
+        net=args.net, data=args.data, data_dir=args.data_dir, policy=args.policy,
+        epochs=args.epochs, batch=args.batch, lr=args.lr, momentum=args.momentum,
+        weight_decay=args.weight_decay, schedule=args.schedule,
+        milestones=tuple(args.milestones or ()), warmup_epochs=args.warmup_epochs,
+        seed=args.seed, limit=args.limit, augment=args.augment)
+    if args.resume and not args.out:
+        raise ValueError("--resume needs --out, the run folder to continue")
+    out = args.out or _default_out(config.net, config.policy, config.seed)
+    print(f"training {config.net} on {config.data or 'its default data'} under policy "
+          f"{config.policy!r} for {config.epochs} epochs -> {out}")
+    result = train(config, out, resume=args.resume,
+                   progress=None if args.quiet else ProgressBar())
+    s = result.summary
+    print(f"test accuracy {100 * s['test_acc']:.2f}% after {s['epochs_done']} epochs "
+          f"({s['wall_time_s']:.1f} s); weights sha256 {s['weights_sha256'][:16]}...")
+    print(f"wrote {out}/metrics.csv, summary.json, checkpoint.npz "
+          f"(plots: fxsim report {out})")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from fxsim.report import report
+
+    for path in report(args.run):
+        print(f"wrote {path}")
+    return 0
+
+
+def _cmd_policies(args: argparse.Namespace) -> int:
+    from fxsim.policy import ROLES, Policy, shipped_policies
+
+    if args.show:
+        print(Policy.load(args.show).to_toml(), end="")
+        return 0
+    if args.net is None:
+        print("Shipped policies (use a name or a TOML path with --policy; --show NAME prints "
+              "one):")
+        for name in shipped_policies():
+            print(f"  {name:14s} {Policy.load(name).description}")
+        return 0
+    import pandas as pd
+
+    from fxsim.network import Network
+    from reference_nets import build_net
+    from reference_nets.nets import NETS
+
+    policy = Policy.load(args.policy)
+    shape = NETS[args.net][1] if args.net in NETS else None
+    net = Network(build_net(args.net), shape, 10, policy)
+    rows = []
+    for where, q in net.quantizers.items():
+        spec = q.spec
+        rows.append({"quantizer": where, "bits": spec.bits,
+                     "signed": q.signed, "rounding": spec.rounding, "range": spec.range,
+                     "params": " ".join(f"{k}={v}" for k, v in spec.params)})
+    print(f"Layers of {args.net}: {', '.join(net.layer_names)}")
+    print(f"Quantizers under policy {policy.name!r} (roles: {', '.join(ROLES)}):")
+    if rows:
+        print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+def _add_train_parser(sub) -> None:
+    from fxsim.optim import SCHEDULES
+    from reference_nets.nets import NETS
+
+    train = sub.add_parser(
+        "train",
+        help="train a reference net bit-exactly under a quantization policy",
+        description=(
+            "Train a reference net in bit-accurate fixed point under a quantization policy and "
+            "write a run folder: config.toml, policy.toml, metrics.csv (per epoch: loss, "
+            "accuracy, per-class accuracy, per-quantizer saturation and scale, wall time), "
+            "grad_histograms.csv, checkpoint.npz, summary.json. With no options: the digits "
+            "CNN on the embedded 8x8 digits under the int8 policy."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    train.add_argument("--net", default="digits_cnn", choices=list(NETS), help="reference net")
+    train.add_argument("--data", default=None,
+                       help="dataset: digits, mnist, mnist5k, cifar10, cifar100, random "
+                            "(default: the net's own)")
+    train.add_argument("--data-dir", default=None, help="folder of mnist/cifar files")
+    train.add_argument("--policy", default="int8",
+                       help="shipped policy name (fxsim policies) or TOML file")
+    train.add_argument("--epochs", type=int, default=5)
+    train.add_argument("--batch", type=int, default=32, help="batch size")
+    train.add_argument("--lr", type=float, default=0.05, help="peak learning rate")
+    train.add_argument("--momentum", type=float, default=0.9)
+    train.add_argument("--weight-decay", type=float, default=5e-4)
+    train.add_argument("--schedule", default="cosine", choices=SCHEDULES,
+                       help="learning-rate schedule")
+    train.add_argument("--milestones", type=int, nargs="*",
+                       help="epochs where the step schedule multiplies lr by 0.1")
+    train.add_argument("--warmup-epochs", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0,
+                       help="seed of split, order, init and stochastic rounding")
+    train.add_argument("--limit", type=int, default=None,
+                       help="use only this many train and test samples")
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                       help="random crop and flip (default: on for CIFAR)")
+    train.add_argument("--out", default=None,
+                       help="run folder (default: runs/NET-POLICY-seedS, numbered if taken)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its last checkpoint, bit-exactly")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=_cmd_train)
+
+    report = sub.add_parser(
+        "report", help="plot a run's curves and gradient histograms to PNG",
+        description="Write curves.png, saturation.png and grad_histograms.png into a run "
+                    "folder made by fxsim train.")
+    report.add_argument("run", help="the run folder")
+    report.set_defaults(func=_cmd_report)
+
+    policies = sub.add_parser(
+        "policies", help="list the shipped quantization policies",
+        description="List the shipped policies; --show NAME prints one as TOML; --net NAME "
+                    "lists that net's layer names and every quantizer under --policy.")
+    policies.add_argument("--show", metavar="POLICY", help="print this policy as TOML")
+    policies.add_argument("--net", choices=list(NETS), help="list this net's layers")
+    policies.add_argument("--policy", default="int8", help="policy for --net")
+    policies.set_defaults(func=_cmd_policies)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fxsim",
         description=(
             "Bit-accurate fixed-point simulator for training CNNs, with a hardware cost model. "
             "Run a subcommand with --help for its options. With no subcommand, runs "
-            "'fxsim modes' on the built-in default data."
+            "'fxsim train' (the digits CNN under the int8 policy) on the built-in data."
         ),
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_train_parser(sub)
     modes = sub.add_parser(
         "modes",
         help="compare every rounding mode's error on standard-normal data",
@@ -82,10 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        args = parser.parse_args(["modes", *(argv or [])])
+        args = parser.parse_args(["train", *(argv or [])])
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except KeyboardInterrupt:
+        print(f"\nfxsim {args.command}: interrupted; finished epochs are saved (continue "
+              "with --resume)", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError,
+            FloatingPointError) as error:
         print(f"fxsim {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,95 @@
+"""Integer arithmetic between code tensors of different scales: the residual add, the sum of
+gradients at a fork, the sum of the class groups' weight-gradient accumulators.
+
+Two tensors with power-of-two LSBs are added exactly: the one with fewer fraction bits is
+shifted left to the other's fraction length (an exact integer shift) and the codes are added in
+int64; the result has ``frac = max(frac_a, frac_b)`` and a word length wide enough for the sum.
+When that shift would overflow int64, the finer tensor is instead shifted right with
+``nearest_even`` rounding (its lowest bits are lost; documented in :func:`add`).
+
+With a real step on either side (ARC's or the INT4 paper's intervals), the coarser tensor is
+moved to the finer one's LSB by the fixed-point multiplier of :func:`fxsim.requantize`
+(``M = round(ratio * 2**n)``, then a rounding shift, ties to even): the result differs from the
+exact real sum by at most half that LSB plus the multiplier's relative error, as a hardware
+rescale unit would. Float arrays (the ``fp`` baseline) are added in float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fxsim.formats import FxArray, QFormat
+from fxsim.quantize import MULTIPLIER_BITS, requantize
+
+INT64_CODE_BITS = 62  # codes of intermediate sums stay below 2**62
+
+
+def max_abs_code(x: FxArray) -> int:
+    """``max |code|`` of ``x`` as a Python int (0 when empty)."""
+    if x.size == 0:
+        return 0
+    return max(abs(int(x.raw.min())), abs(int(x.raw.max())))
+
+
+def multiplier_bits_for(x: FxArray) -> int:
+    """The widest fixed-point multiplier (at most :data:`~fxsim.quantize.MULTIPLIER_BITS`)
+    whose product with every code of ``x`` stays below 2**62, as
+    :func:`fxsim.requantize` needs for a real-step rescale (its relative error is below
+    ``2**-(bits - 1)``)."""
+    if x.fmt.bits + (0 if x.fmt.signed else 1) + MULTIPLIER_BITS <= 62:
+        return MULTIPLIER_BITS
+    return max(2, min(MULTIPLIER_BITS, 62 - max_abs_code(x).bit_length()))
+
+
+def _code_bits(x: FxArray) -> int:
+    """Bits needed by the codes of ``x`` (magnitude bits plus sign), from its format."""
+    return x.fmt.bits + (0 if x.fmt.signed else 1)
+
+
+def _widen(x: FxArray, frac: int) -> FxArray:
+    """``x`` at fraction length ``frac``: an exact left shift when ``frac >= x.fmt.frac``, else
+    a rounding right shift (nearest_even)."""
+    shift = frac - x.fmt.frac
+    bits = min(INT64_CODE_BITS, _code_bits(x) + max(shift, 0))
+    if shift >= 0:
+        return FxArray(x.raw.astype(np.int64) << np.int64(shift), QFormat(bits, frac),
+                       check=False)
+    return requantize(x, QFormat(bits, frac), "nearest_even")
+
+
+def add(a: FxArray | np.ndarray, b: FxArray | np.ndarray) -> FxArray | np.ndarray:
+    """The sum of two tensors of the same shape, as int64 codes (see the module docstring for
+    the scale of the result and when it is exact); float64 for float operands."""
+    if not isinstance(a, FxArray) or not isinstance(b, FxArray):
+        if isinstance(a, FxArray) or isinstance(b, FxArray):
+            raise TypeError("add: both operands must be FxArray codes, or both float arrays")
+        return a + b
+    if a.shape != b.shape:
+        raise ValueError(f"add: shapes differ, {a.shape} and {b.shape}")
+    if a.step is None and b.step is None:
+        frac = max(a.fmt.frac, b.fmt.frac)
+        need = max(_code_bits(a) + frac - a.fmt.frac, _code_bits(b) + frac - b.fmt.frac) + 1
+        if need > INT64_CODE_BITS:  # lower the common fraction length until the sum fits
+            frac -= need - INT64_CODE_BITS
+        wa, wb = _widen(a, frac), _widen(b, frac)
+        bits = min(INT64_CODE_BITS, max(wa.fmt.bits, wb.fmt.bits) + 1)
+        return FxArray(wa.raw + wb.raw, QFormat(bits, frac), check=False)
+    fine, coarse = (a, b) if a.lsb <= b.lsb else (b, a)
+    span = _code_bits(coarse) + int(np.ceil(np.log2(coarse.lsb / fine.lsb))) + 1
+    bits = max(span, _code_bits(fine))
+    if bits > INT64_CODE_BITS - 1:
+        raise ValueError(f"add: the scales differ by a factor {coarse.lsb / fine.lsb:g}, too "
+                         "much for int64 codes")
+    moved = requantize(coarse, QFormat(bits, 0), "nearest_even", step=fine.lsb,
+                       multiplier_bits=multiplier_bits_for(coarse))
+    total = fine.raw.astype(np.int64) + moved.raw.astype(np.int64)
+    return FxArray(total, QFormat(min(INT64_CODE_BITS, bits + 1), 0), check=False,
+                   step=fine.lsb)
+
+
+def total(tensors: list) -> FxArray | np.ndarray:
+    """The sum of a non-empty list of tensors by :func:`add`, left to right."""
+    result = tensors[0]
+    for t in tensors[1:]:
+        result = add(result, t)
+    return result

@@ -1,0 +1,270 @@
+"""What every layer shares: the step context, parameters, the binder that gives a layer its
+quantizers and parameters from a policy, and the sequential container.
+
+A batch travels as a list of *parts*, one per class group present in it (one part when the
+policy has no groups): samples of class group ``G`` run with ``G``'s activation and gradient
+formats (class-difficulty mixed precision). Layers map over parts, except where a whole-batch
+quantity is needed (batch-norm statistics, the weight gradient summed over all samples).
+
+Each part is an :class:`~fxsim.FxArray` of codes, or a float64 array under the ``fp`` policy
+(no quantization; the same layers and kernels in float64).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fxsim.formats import FxArray, QFormat
+from fxsim.policy import DEFAULT_GROUP, Policy, RoleSpec
+from fxsim.quantize import quantize
+from fxsim.quantizer import TensorQuantizer
+
+Tensor = FxArray | np.ndarray
+
+
+@dataclass
+class Context:
+    """One forward/backward pass: the run's ``seed``, the global ``step`` index, whether it is a
+    ``training`` pass (adaptive rules observe, activations are kept for backward), and the
+    class group index of each part. Random streams of stochastic rounding are keyed by
+    (step, training, quantizer site, group): :meth:`stream`."""
+
+    seed: int
+    step: int
+    training: bool = True
+    part_groups: tuple[int, ...] = (0,)
+
+    def stream(self, site: int, part: int) -> int:
+        """The random stream of quantizer ``site`` on part ``part`` in this pass: distinct for
+        every (step, training flag, site < 2**20, group < 16)."""
+        group = self.part_groups[part]
+        return (((self.step << 1) | (not self.training)) << 24) | (site << 4) | group
+
+
+@dataclass
+class Param:
+    """A trainable tensor. ``master`` is the optimizer's copy: an :class:`~fxsim.FxArray` in
+    the policy's master format, a float32 array (``master = { float = true }``) or a float64
+    array (the ``fp`` policy and the float islands' parameters, ``kind == "float"``).
+    ``velocity`` is the momentum buffer in the same representation; ``grad`` the quantized
+    gradient of the last backward pass (codes in the weight_grads format, or float)."""
+
+    name: str
+    master: Tensor
+    kind: str = "weight"  # "weight" (quantized by a weights quantizer) or "float"
+    velocity: Tensor | None = None
+    grad: Tensor | None = None
+    decay: bool = True  # weight decay applies
+    spec: RoleSpec | None = None  # the master role of a fixed-point master
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.master.shape
+
+    def value(self) -> np.ndarray:
+        """The master values as float64."""
+        m = self.master
+        return m.to_float() if isinstance(m, FxArray) else np.asarray(m, dtype=np.float64)
+
+
+class Binder:
+    """Builds quantizers and parameters of layers from a policy; hands out quantizer sites
+    (the ids that key random streams) in build order, so a net built twice numbers them the
+    same way."""
+
+    def __init__(self, policy: Policy, seed: int,
+                 aliases: dict[str, tuple[str, ...]] | None = None) -> None:
+        self.policy = policy
+        self.seed = seed
+        self.aliases = aliases or {}
+        self.sites = 0
+        self.quantizers: dict[str, TensorQuantizer] = {}
+        self.layer_names: list[str] = []
+
+    @property
+    def quantized(self) -> bool:
+        return self.policy.quantize
+
+    def spec(self, layer: str, role: str, kind: str, group: str = DEFAULT_GROUP) -> RoleSpec:
+        """The policy's spec of ``role`` in ``layer`` of kind ``kind`` (with its aliases)."""
+        return self.policy.spec(layer, role, group, kind, self.aliases.get(layer, ()))
+
+    def quantizers_for(self, layer: str, role: str, kind: str, *, per_group: bool = True,
+                       relu_output: bool = False, histogram: bool = False) -> QuantizerSet | None:
+        """The quantizers of ``role`` in ``layer``, one per class group (or one shared), or
+        None under the ``fp`` policy."""
+        if not self.quantized:
+            return None
+        groups = self.policy.group_names if per_group else (DEFAULT_GROUP,)
+        site = self.sites
+        self.sites += 1
+        items = []
+        for group in groups:
+            where = f"{layer}.{role}" + ("" if group == DEFAULT_GROUP else f".{group}")
+            q = TensorQuantizer(self.spec(layer, role, kind, group), where, relu_output,
+                                histogram)
+            self.quantizers[where] = q
+            items.append(q)
+        return QuantizerSet(site, items)
+
+    def rng(self, layer: str) -> np.random.Generator:
+        """The initialisation generator of ``layer``: keyed by (seed, name), independent of
+        build order."""
+        return np.random.default_rng([self.seed, zlib.crc32(layer.encode())])
+
+    def master(self, layer: str, name: str, values: np.ndarray, layer_kind: str,
+               kind: str = "weight", decay: bool = True) -> Param:
+        """A parameter initialised to ``values`` (float64), stored as the policy's master
+        representation (quantized to the master format, nearest_even); ``kind="float"``: a
+        float64 parameter of a float island."""
+        values = np.asarray(values, dtype=np.float64)
+        spec = None
+        if kind == "float" or not self.quantized:
+            master: Tensor = values.copy()
+        else:
+            spec = self.spec(layer, "master", layer_kind)
+            if spec.is_float:
+                master = values.astype(np.float32)
+            else:
+                master = quantize(values, QFormat(spec.bits, spec.frac))
+                master = FxArray(master.raw.astype(np.int64), master.fmt, check=False)
+        if spec is not None and spec.is_float:
+            spec = None
+        param = Param(f"{layer}.{name}", master, kind=kind, decay=decay, spec=spec)
+        param.velocity = _zeros_like(master)
+        return param
+
+
+def _zeros_like(master: Tensor) -> Tensor:
+    if isinstance(master, FxArray):
+        return FxArray(np.zeros_like(master.raw), master.fmt, check=False)
+    return np.zeros_like(master)
+
+
+@dataclass
+class QuantizerSet:
+    """The quantizers of one role at one place, indexed by class group; ``site`` keys their
+    random streams."""
+
+    site: int
+    items: list[TensorQuantizer] = field(default_factory=list)
+
+    def __call__(self, value: Tensor, ctx: Context, part: int) -> FxArray:
+        q = self.items[ctx.part_groups[part]] if len(self.items) > 1 else self.items[0]
+        return q(value, ctx.seed, ctx.stream(self.site, part), observe=ctx.training)
+
+    def mask(self, ctx: Context, part: int, codes: FxArray) -> np.ndarray | None:
+        q = self.items[ctx.part_groups[part]] if len(self.items) > 1 else self.items[0]
+        return q.ste_mask(codes)
+
+
+def apply(quantizers: QuantizerSet | None, values: list[Tensor], ctx: Context) -> list[Tensor]:
+    """Quantize each part with its group's quantizer; identity under the ``fp`` policy."""
+    if quantizers is None:
+        return values
+    return [quantizers(v, ctx, p) for p, v in enumerate(values)]
+
+
+def masked(grad: Tensor, mask: np.ndarray | None) -> Tensor:
+    """``grad`` with zeros where ``mask`` is False (None: unchanged)."""
+    if mask is None:
+        return grad
+    if isinstance(grad, FxArray):
+        return grad.with_raw(np.where(mask, grad.raw, 0))
+    return np.where(mask, grad, 0.0)
+
+
+def ste(quantizers: QuantizerSet | None, grads: list[Tensor], outputs: list[Tensor],
+        ctx: Context) -> list[Tensor]:
+    """The straight-through estimator through the output quantizers: gradients pass
+    unchanged except at outputs the quantizer clamped (see
+    :meth:`TensorQuantizer.ste_mask`)."""
+    if quantizers is None:
+        return grads
+    return [masked(g, quantizers.mask(ctx, p, out))
+            for p, (g, out) in enumerate(zip(grads, outputs, strict=True))]
+
+
+class Layer:
+    """A layer: ``forward(parts, ctx)`` and ``backward(grad_parts, ctx)``; layers that quantize
+    create their quantizers and parameters in :meth:`bind`. Layers with MACs also report their
+    geometry (:meth:`shapes`) to the cost model."""
+
+    name: str = ""
+
+    def bind(self, binder: Binder) -> None:
+        """Create quantizers and parameters from the binder's policy (default: none)."""
+        binder.layer_names.append(self.name)
+
+    def forward(self, xs: list[Tensor], ctx: Context) -> list[Tensor]:
+        raise NotImplementedError
+
+    def backward(self, grads: list[Tensor], ctx: Context) -> list[Tensor] | None:
+        raise NotImplementedError
+
+    def params(self) -> list[Param]:
+        return []
+
+    def children(self) -> list[Layer]:
+        return []
+
+    def shapes(self, in_shape: tuple[int, ...]) -> tuple[list, tuple[int, ...]]:
+        """(LayerShapes of the MAC layers inside, output shape) for an input of ``in_shape``
+        (per sample, without the batch axis). Default: shape unchanged, no MAC layer."""
+        return [], in_shape
+
+    def walk(self):
+        """This layer and all layers inside it, depth first."""
+        yield self
+        for child in self.children():
+            yield from child.walk()
+
+    def state_dict(self) -> dict:
+        """Non-parameter state needed for a bit-exact resume (running statistics)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    def drop_saved(self) -> None:
+        """Free what forward kept for backward."""
+        for attr in ("_saved",):
+            if hasattr(self, attr):
+                delattr(self, attr)
+
+
+class Sequential(Layer):
+    """Layers applied one after another; backward in reverse order."""
+
+    def __init__(self, name: str, layers: list[Layer]) -> None:
+        self.name = name
+        self.layers = list(layers)
+
+    def bind(self, binder: Binder) -> None:
+        for layer in self.layers:
+            layer.bind(binder)
+
+    def forward(self, xs, ctx):
+        for layer in self.layers:
+            xs = layer.forward(xs, ctx)
+        return xs
+
+    def backward(self, grads, ctx):
+        for layer in reversed(self.layers):
+            grads = layer.backward(grads, ctx)
+            if grads is None:
+                return None
+        return grads
+
+    def children(self):
+        return self.layers
+
+    def shapes(self, in_shape):
+        found = []
+        for layer in self.layers:
+            inner, in_shape = layer.shapes(in_shape)
+            found.extend(inner)
+        return found, in_shape

@@ -1,0 +1,220 @@
+"""Conv2d and Linear: the layers whose multiply-accumulates run as exact integer products
+(:mod:`fxsim.ops`), following DESIGN.md's dataflow for one layer and one step:
+
+1. forward: the master weights are quantized by the ``weights`` quantizer; each part's
+   activation codes times the weight codes give an exact accumulator (of the policy's
+   ``accumulator`` width and overflow), requantized by the ``activations`` quantizer of this
+   layer's output.
+2. backward: the incoming gradient (an exact accumulator from the layer above, or a float from a
+   float island) passes the straight-through estimator of the output quantizer and is
+   quantized by the ``act_grads`` quantizer (format G: rounding and range rule from the
+   policy); then ``grad_input = backward_input(g, W)`` (returned unquantized: the layer below
+   quantizes it as its incoming gradient) and ``grad_weight = backward_weight(a, g)``, summed
+   exactly over class groups and quantized by the ``weight_grads`` quantizer.
+3. the optimizer (:mod:`fxsim.optim`) updates the master weights from that gradient.
+
+The first MAC layer of a net does not compute ``grad_input`` (no one needs the gradient of the
+input image).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fxsim import arith, ops
+from fxsim.formats import FxArray, QFormat
+from fxsim.layers.base import Binder, Context, Layer, Param, apply, ste
+from fxsim.quantize import quantize, requantize
+from fxsim.shapes import LayerShape, conv_out_size
+
+
+def _pair(value, name: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return pair
+
+
+class MacLayer(Layer):
+    """What Conv2d and Linear share: weights, their quantizers and the three products."""
+
+    input_grad = True
+    weight: Param
+    geometry: dict
+
+    def bind(self, binder: Binder) -> None:
+        super().bind(binder)
+        name = self.name
+        self.weight = binder.master(name, "weight", self.init_weight(binder.rng(name)),
+                                    self.kind)
+        self.q_weights = binder.quantizers_for(name, "weights", self.kind, per_group=False)
+        self.q_out = binder.quantizers_for(name, "activations", self.kind)
+        self.q_grad = binder.quantizers_for(name, "act_grads", self.kind, histogram=True)
+        self.q_wgrad = binder.quantizers_for(name, "weight_grads", self.kind,
+                                               per_group=False)
+        self.acc = None
+        if binder.quantized:
+            spec = binder.spec(name, "accumulator", self.kind)
+            self.acc = ops.Accumulator(spec.bits, spec.overflow)
+
+    def params(self) -> list[Param]:
+        return [self.weight]
+
+    def init_weight(self, rng: np.random.Generator) -> np.ndarray:
+        """He (Kaiming) normal initialisation, fan-in mode: std = sqrt(2 / fan_in)."""
+        shape = self.weight_shape
+        fan_in = math.prod(shape[1:])
+        return rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)
+
+    def quantized_weight(self, ctx: Context):
+        """The weight codes of this step (float master values under ``fp``)."""
+        if self.q_weights is None:
+            return self.weight.master
+        return self.q_weights(self.weight.master, ctx, 0)
+
+    # the three products; subclasses bind them to fxsim.ops
+    def product(self, x, w):
+        raise NotImplementedError
+
+    def product_input(self, g, w, x_shape):
+        raise NotImplementedError
+
+    def product_weight(self, x, g):
+        raise NotImplementedError
+
+    def forward(self, xs, ctx):
+        w = self.quantized_weight(ctx)
+        outs = apply(self.q_out, [self.product(x, w) for x in xs], ctx)
+        if ctx.training:
+            self._saved = (xs, w, outs)
+        return outs
+
+    def backward(self, grads, ctx):
+        xs, w, outs = self._saved
+        del self._saved
+        gs = apply(self.q_grad, ste(self.q_out, grads, outs, ctx), ctx)
+        wgrad = arith.total([self.product_weight(x, g) for x, g in zip(xs, gs, strict=True)])
+        self.weight.grad = wgrad if self.q_wgrad is None else self.q_wgrad(wgrad, ctx, 0)
+        self.backward_extra(gs, ctx)
+        if not self.input_grad:
+            return None
+        return [self.product_input(g, w, x.shape) for x, g in zip(xs, gs, strict=True)]
+
+    def backward_extra(self, gs, ctx) -> None:
+        """Gradients of further parameters (Linear's bias)."""
+
+
+class Conv2d(MacLayer):
+    """2-D convolution, NCHW, weights ``(out, in / groups, kh, kw)``, no bias (a batch norm
+    follows in the reference nets)."""
+
+    kind = "conv2d"
+
+    def __init__(self, name: str, in_channels: int, out_channels: int, kernel=3, stride=1,
+                 padding=0, dilation=1, groups: int = 1) -> None:
+        self.name = name
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        kh, kw = _pair(kernel, "kernel")
+        self.weight_shape = (out_channels, in_channels // groups, kh, kw)
+        self.geometry = {"stride": _pair(stride, "stride"), "padding": _pair(padding, "padding"),
+                         "dilation": _pair(dilation, "dilation"), "groups": groups}
+        LayerShape(name, "conv2d", in_channels, out_channels, groups=groups)  # validates groups
+
+    def product(self, x, w):
+        return ops.conv2d(x, w, acc=self.acc, **self.geometry)
+
+    def product_input(self, g, w, x_shape):
+        return ops.conv2d_backward_input(g, w, x_shape, acc=self.acc, **self.geometry)
+
+    def product_weight(self, x, g):
+        return ops.conv2d_backward_weight(x, g, self.weight_shape, acc=self.acc, **self.geometry)
+
+    def shapes(self, in_shape):
+        c, h, w = in_shape
+        if c != self.in_channels:
+            raise ValueError(f"layer {self.name!r}: expects {self.in_channels} input channels, "
+                             f"the net gives {c}")
+        g = self.geometry
+        shape = LayerShape(self.name, "conv2d", c, self.out_channels, self.weight_shape[2:],
+                           g["stride"], g["padding"], g["dilation"], self.groups, (h, w))
+        out_hw = tuple(conv_out_size((h, w)[a], self.weight_shape[2 + a], g["stride"][a],
+                                     g["padding"][a], g["dilation"][a]) for a in (0, 1))
+        if min(out_hw) < 1:
+            raise ValueError(f"layer {self.name!r}: input {h}x{w} is too small for its kernel")
+        return [shape], (self.out_channels, *out_hw)
+
+
+class Linear(MacLayer):
+    """Fully connected layer ``y = x @ W.T + b``, ``W`` of shape ``(out, in)``. The bias is
+    added to the exact accumulator at the accumulator's scale (its master value requantized
+    there, nearest_even), as a bias preloaded into the accumulator; its gradient is the exact
+    sum of the gradient codes over the batch, quantized by the ``weight_grads`` quantizer."""
+
+    kind = "linear"
+
+    def __init__(self, name: str, in_features: int, out_features: int, bias: bool = True) -> None:
+        self.name = name
+        self.in_features, self.out_features = in_features, out_features
+        self.weight_shape = (out_features, in_features)
+        self.has_bias = bias
+
+    def bind(self, binder: Binder) -> None:
+        super().bind(binder)
+        self.bias = None
+        if self.has_bias:
+            self.bias = binder.master(self.name, "bias", np.zeros(self.out_features), self.kind,
+                                      decay=False)
+            self.q_bgrad = binder.quantizers_for(self.name, "weight_grads", self.kind,
+                                                 per_group=False)
+
+    def params(self) -> list[Param]:
+        return [self.weight] + ([self.bias] if self.bias is not None else [])
+
+    def product(self, x, w):
+        acc = ops.linear(x, w, acc=self.acc)
+        if self.bias is None:
+            return acc
+        return _add_bias(acc, self.bias.master)
+
+    def product_input(self, g, w, x_shape):
+        return ops.linear_backward_input(g, w, acc=self.acc)
+
+    def product_weight(self, x, g):
+        return ops.linear_backward_weight(x, g, acc=self.acc)
+
+    def backward_extra(self, gs, ctx) -> None:
+        if self.bias is None:
+            return
+        sums = arith.total([_batch_sum(g) for g in gs])
+        self.bias.grad = sums if self.q_bgrad is None else self.q_bgrad(sums, ctx, 0)
+
+    def shapes(self, in_shape):
+        if math.prod(in_shape) != self.in_features:
+            raise ValueError(f"layer {self.name!r}: expects {self.in_features} inputs, the net "
+                             f"gives {in_shape}")
+        return [LayerShape(self.name, "linear", self.in_features, self.out_features)], (
+            self.out_features,)
+
+
+def _add_bias(acc, bias):
+    """The accumulator plus the bias at the accumulator's scale (exact integer add)."""
+    if not isinstance(acc, FxArray):
+        return acc + np.asarray(bias, dtype=np.float64)
+    fmt = QFormat(min(62, acc.fmt.bits + 1), acc.fmt.frac)
+    if isinstance(bias, FxArray):
+        codes = requantize(bias, fmt, "nearest_even", step=acc.step)
+    else:
+        codes = quantize(np.asarray(bias, dtype=np.float64), fmt, step=acc.step)
+    return FxArray(acc.raw + codes.raw.astype(np.int64), fmt, check=False, step=acc.step)
+
+
+def _batch_sum(g):
+    """Sum of a gradient over the batch axis: exact on codes."""
+    if not isinstance(g, FxArray):
+        return g.sum(axis=0)
+    n = max(1, g.shape[0])
+    bits = min(62, g.fmt.bits + (0 if g.fmt.signed else 1) + math.ceil(math.log2(n)) + 1)
+    return FxArray(g.raw.astype(np.int64).sum(axis=0), QFormat(bits, g.fmt.frac), check=False,
+                   step=g.step)

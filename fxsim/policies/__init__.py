@@ -1,0 +1,1 @@
+"""Quantization policies shipped with fxsim (``fxsim policies`` lists them)."""

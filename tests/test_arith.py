@@ -1,0 +1,76 @@
+"""Adding code tensors of different scales: exact for power-of-two scales, a bounded rescale
+for real steps; checked against exact rational arithmetic."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fxsim import FxArray, QFormat
+from fxsim.arith import add, multiplier_bits_for, total
+
+
+def value(x: FxArray, i: int) -> Fraction:
+    lsb = Fraction(x.step) if x.step is not None else Fraction(2) ** -x.fmt.frac
+    return int(x.raw.reshape(-1)[i]) * lsb
+
+
+def codes(draw, bits, n):
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return np.array(draw(st.lists(st.integers(lo, hi), min_size=n, max_size=n)), dtype=np.int64)
+
+
+@st.composite
+def operand(draw, n, real=False):
+    bits = draw(st.integers(2, 40))
+    frac = draw(st.integers(-10, 40))
+    step = draw(st.floats(1e-6, 1e3)) if real else None
+    return FxArray(codes(draw, bits, n), QFormat(bits, frac), step=step)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), st.integers(1, 6))
+def test_power_of_two_sum_is_exact(data, n):
+    a, b = data.draw(operand(n)), data.draw(operand(n))
+    s = add(a, b)
+    assert s.raw.dtype == np.int64 and s.step is None
+    lo, hi = s.fmt.min_code, s.fmt.max_code
+    assert ((s.raw >= lo) & (s.raw <= hi)).all()
+    for i in range(n):
+        exact = value(a, i) + value(b, i)
+        if s.fmt.frac >= max(a.fmt.frac, b.fmt.frac):
+            assert value(s, i) == exact
+        else:  # the common fraction length was lowered to fit int64: one rounding
+            assert abs(value(s, i) - exact) <= Fraction(2) ** -s.fmt.frac
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), st.integers(1, 6), st.booleans())
+def test_real_step_sum_is_within_half_an_lsb(data, n, both_real):
+    a = data.draw(operand(n, real=True))
+    b = data.draw(operand(n, real=both_real))
+    ratio = max(a.lsb, b.lsb) / min(a.lsb, b.lsb)
+    if ratio > 2.0**20:
+        return
+    s = add(a, b)
+    fine = min(a.lsb, b.lsb)
+    assert s.step == fine
+    coarse = a if a.lsb > b.lsb else b
+    relative = Fraction(2) ** -(multiplier_bits_for(coarse) - 1)
+    for i in range(n):
+        exact = value(a, i) + value(b, i)
+        bound = Fraction(fine) / 2 + abs(value(coarse, i)) * relative
+        assert abs(value(s, i) - exact) <= bound
+
+
+def test_float_operands_and_total():
+    x = np.arange(4.0)
+    assert np.array_equal(total([x, x, x]), 3 * x)
+    a = FxArray(np.array([1, -2], dtype=np.int8), QFormat(8, 1))
+    b = FxArray(np.array([3, 4], dtype=np.int16), QFormat(16, 3))
+    s = total([a, b, a])
+    assert s.fmt.frac == 3
+    assert s.to_float().tolist() == [1 / 2 + 3 / 8 + 1 / 2, -1 + 4 / 8 - 1]
