@@ -23,7 +23,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 
 from fxsim.formats import check_int
 from fxsim.ranges import RANGE_RULES, make_rule, rule_parameters
