@@ -217,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     from costmodel.cli import add_cost_parser
 
     add_cost_parser(sub)
+    from fxsim.reproduce import add_reproduce_parser
+
+    add_reproduce_parser(sub)
     return parser
 
 

@@ -1,0 +1,398 @@
+"""``fxsim reproduce``: train every shipped policy over several seeds and write the results.
+
+The sweep trains each (net, policy, seed) into its own run folder
+``RUNS_DIR/<net>/<policy>/seed<k>``. A run is a pure function of its :class:`TrainConfig`, so
+runs can be spread over worker processes, and a folder whose ``summary.json`` says finished with
+the same settings and the same resolved policy is reused, never retrained; a partly trained
+folder is resumed bit-exactly. :func:`reproduce` then writes ``RESULTS.md`` and ``results.csv``
+(:mod:`fxsim.reproduce_report`).
+
+Nets: the digits CNN on the embedded 8x8 digits always; ResNet-20 on CIFAR-10 when a CIFAR
+folder is given. Baselines are added to any selection: ``fp`` (every drop is against it) and,
+with ``cdmp``, ``cdmp_base`` (the cdmp policy without class groups, written to
+``RUNS_DIR/policies/cdmp_base.toml``: 8-bit weights and activations, 16-bit gradients for every
+sample, the baseline the class-difficulty paper compares against).
+
+The only printing is in :func:`run_reproduce`, the command-line part; everything else reports
+through callbacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fxsim.io import write_atomic
+from fxsim.policy import Policy, shipped_policies
+from fxsim.train import TrainConfig, train
+
+FP = "fp"
+DERIVED_BASELINES = {"cdmp": "cdmp_base"}  # policy -> its own baseline, built by _derive
+DEFAULT_RUNS_DIR = "runs/reproduce"
+DEFAULT_OUT = "docs"
+DEFAULT_SEEDS = 3
+DEFAULT_EPOCHS = 5
+DEFAULT_CIFAR_EPOCHS = 30
+DEFAULT_WORKERS = 1
+# What a worker process sees: one numba thread and one BLAS thread, so N workers use N cores.
+WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+              "MKL_NUM_THREADS": "1"}
+
+
+@dataclass(frozen=True)
+class NetSetup:
+    """One net of the sweep and its training settings (TrainConfig fields)."""
+
+    net: str
+    data: str
+    epochs: int
+    batch: int
+    lr: float
+    data_dir: str | None = None
+
+    def config(self, policy: str, seed: int, limit: int | None) -> TrainConfig:
+        return TrainConfig(net=self.net, data=self.data, data_dir=self.data_dir,
+                           policy=policy, epochs=self.epochs, batch=self.batch, lr=self.lr,
+                           seed=seed, limit=limit)
+
+
+def _check_epochs(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+def digits_setup(epochs: int = DEFAULT_EPOCHS) -> NetSetup:
+    """The digits CNN on the embedded digits, ``fxsim train``'s defaults (batch 32, lr 0.05,
+    cosine schedule, momentum 0.9, weight decay 5e-4)."""
+    _check_epochs("epochs", epochs)
+    return NetSetup("digits_cnn", "digits", epochs, batch=32, lr=0.05)
+
+
+def cifar_setup(data_dir: str | os.PathLike, epochs: int = DEFAULT_CIFAR_EPOCHS) -> NetSetup:
+    """ResNet-20 on CIFAR-10 from ``data_dir`` (He et al.'s recipe but cosine: batch 128,
+    lr 0.1, momentum 0.9, weight decay 5e-4, random crop and flip)."""
+    _check_epochs("cifar_epochs", epochs)
+    folder = Path(data_dir).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--data-dir {str(data_dir)!r} is not a folder (it should hold "
+                                "cifar-10-batches-py or be that folder)")
+    return NetSetup("resnet20", "cifar10", epochs, batch=128, lr=0.1,
+                    data_dir=str(folder.resolve()))
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One run of the sweep: ``policy`` is the label (a shipped name or ``cdmp_base``),
+    ``config.policy`` what the trainer loads (a name or a TOML path)."""
+
+    net: str
+    policy: str
+    seed: int
+    config: TrainConfig
+    out: Path
+
+
+@dataclass
+class RunOutcome:
+    """A finished (or failed) run. ``status``: ``trained``, ``resumed``, ``reused`` or
+    ``diverged`` (the loss became non-finite: ``error`` says where); ``seconds`` is the wall
+    time of this call (0 for a reused run); ``summary`` the run's summary.json."""
+
+    plan: RunPlan
+    status: str
+    seconds: float
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+def available_policies() -> tuple[str, ...]:
+    """Policy labels the sweep accepts: the shipped policies and the derived baselines."""
+    return (*shipped_policies(), *DERIVED_BASELINES.values())
+
+
+def check_policies(policies: Sequence[str] | None) -> list[str]:
+    """The selection with its baselines added (``fp``; ``cdmp_base`` with ``cdmp``), in the
+    order of :func:`available_policies`. None selects everything."""
+    allowed = available_policies()
+    if policies is None:
+        return list(allowed)
+    chosen = set()
+    for name in policies:
+        if name not in allowed:
+            raise ValueError(f"policies: unknown policy {name!r}; allowed: {', '.join(allowed)}")
+        chosen.add(name)
+        if name in DERIVED_BASELINES:
+            chosen.add(DERIVED_BASELINES[name])
+    chosen.add(FP)
+    return [p for p in allowed if p in chosen]
+
+
+def derived_policy(name: str) -> Policy:
+    """``cdmp_base``: the shipped cdmp policy without ``[groups]`` and ``[class_difficulty]``."""
+    source = {v: k for k, v in DERIVED_BASELINES.items()}[name]
+    data = Policy.load(source).to_dict()
+    data.pop("groups", None)
+    data.pop("class_difficulty", None)
+    data["name"] = name
+    data["description"] = (f"{source} without class groups: every sample in {source}'s default "
+                           "(high-bit) formats; the baseline the class-difficulty paper "
+                           "compares against")
+    return Policy.load(data)
+
+
+def plan_runs(policies: Sequence[str] | None, seeds: int, setups: Sequence[NetSetup],
+              runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR,
+              limit: int | None = None) -> list[RunPlan]:
+    """Every (net, policy, seed) of the sweep, seed by seed (so an interrupted sweep has whole
+    seeds done). Writes the derived baselines' TOML files into ``runs_dir/policies``."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be an integer >= 1, got {seeds!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit < 1):
+        raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
+    if not setups:
+        raise ValueError("setups: give at least one net to train")
+    labels = check_policies(policies)
+    runs_dir = Path(runs_dir)
+    sources = {}
+    for label in labels:
+        if label in DERIVED_BASELINES.values():
+            path = runs_dir / "policies" / f"{label}.toml"
+            text = derived_policy(label).to_toml()
+            if not path.is_file() or path.read_text() != text:
+                write_atomic(path, text)
+            sources[label] = str(path)
+        else:
+            sources[label] = label
+    return [RunPlan(s.net, label, seed, s.config(sources[label], seed, limit),
+                    runs_dir / s.net / label / f"seed{seed}")
+            for s in setups for seed in range(seeds) for label in labels]
+
+
+def _stale(plan: RunPlan, found: dict[str, Any]) -> list[str]:
+    """What differs between the plan and a run folder's config.toml settings and policy."""
+    wanted = plan.config.to_dict()
+    diff = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
+    policy_file = plan.out / "policy.toml"
+    if (policy_file.is_file()
+            and policy_file.read_text() != Policy.load(plan.config.policy).to_toml()):
+        diff.append("the policy's contents")
+    return diff
+
+
+def run_state(plan: RunPlan) -> str:
+    """``new`` (nothing there), ``partial`` (a checkpoint to resume) or ``finished``; raises
+    ValueError if the folder holds a run made with other settings or another policy."""
+    summary = plan.out / "summary.json"
+    if summary.is_file():
+        data = json.loads(summary.read_text())
+        diff = _stale(plan, data.get("config", {}))
+        if diff:
+            raise ValueError(
+                f"run folder {plan.out} holds a run made with other settings "
+                f"({', '.join(diff)} differ); delete it or choose another --runs-dir")
+        return "finished" if data.get("finished") else "partial"
+    if (plan.out / "checkpoint.npz").is_file():
+        return "partial"
+    return "new"
+
+
+def run_one(plan: RunPlan) -> RunOutcome:
+    """Train, resume or reuse one run. A non-finite loss is an outcome (``diverged``), not an
+    error: the sweep goes on and the report says so."""
+    state = run_state(plan)
+    if state == "finished":
+        return RunOutcome(plan, "reused", 0.0, json.loads((plan.out / "summary.json")
+                                                          .read_text()))
+    started = time.perf_counter()
+    try:
+        run = train(plan.config, plan.out, resume=state == "partial")
+    except FloatingPointError as error:
+        summary_file = plan.out / "summary.json"
+        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
+        return RunOutcome(plan, "diverged", time.perf_counter() - started, summary, str(error))
+    return RunOutcome(plan, "resumed" if state == "partial" else "trained",
+                      time.perf_counter() - started, run.summary)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for processes started inside the block, then restore them
+    (numba and OpenBLAS read their thread counts at import, before any initializer runs)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_sweep(plans: Sequence[RunPlan], workers: int = DEFAULT_WORKERS,
+              callback: Callable[[RunOutcome, int, int], None] | None = None
+              ) -> list[RunOutcome]:
+    """Run every plan; ``callback(outcome, done, total)`` after each. ``workers=1`` trains in
+    this process; more spread the runs over that many spawned processes with one numba and
+    one BLAS thread each. Outcomes come back in the order of ``plans``. Folders holding runs
+    with other settings are refused before anything trains."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    for plan in plans:
+        run_state(plan)
+    total = len(plans)
+    outcomes: list[RunOutcome | None] = [None] * total
+    if workers == 1:
+        for i, plan in enumerate(plans):
+            outcomes[i] = run_one(plan)
+            if callback is not None:
+                callback(outcomes[i], i + 1, total)
+        return outcomes
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")
+    with _environment(WORKER_ENV), ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = {pool.submit(run_one, plan): i for i, plan in enumerate(plans)}
+        for done, future in enumerate(as_completed(futures), start=1):
+            outcomes[futures[future]] = future.result()
+            if callback is not None:
+                callback(outcomes[futures[future]], done, total)
+    return outcomes
+
+
+@dataclass
+class Reproduction:
+    """What :func:`reproduce` returns: the files written, the long and the summary tables."""
+
+    results_md: Path
+    results_csv: Path
+    runs: Any  # pandas DataFrame, one row per run (results.csv)
+    table: Any  # pandas DataFrame, one row per net and policy
+    outcomes: list[RunOutcome]
+
+
+def reproduce(*, policies: Sequence[str] | None = None, seeds: int = DEFAULT_SEEDS,
+              epochs: int = DEFAULT_EPOCHS, data_dir: str | os.PathLike | None = None,
+              cifar_epochs: int = DEFAULT_CIFAR_EPOCHS, out: str | os.PathLike = DEFAULT_OUT,
+              runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR, workers: int = DEFAULT_WORKERS,
+              limit: int | None = None, command: str = "fxsim reproduce",
+              callback: Callable[[RunOutcome, int, int], None] | None = None,
+              measure: Any = None) -> Reproduction:
+    """Plan, run (or reuse) and report the sweep; write ``out/RESULTS.md`` and
+    ``out/results.csv`` atomically. ``command`` is the regenerating command printed in
+    RESULTS.md; ``measure`` a :class:`fxsim.reproduce_report.MeasureOptions` (latency and step
+    timing sizes; None: the defaults)."""
+    from fxsim.reproduce_report import MeasureOptions, write_report
+
+    setups = [digits_setup(epochs)]
+    if data_dir is not None:
+        setups.append(cifar_setup(data_dir, cifar_epochs))
+    plans = plan_runs(policies, seeds, setups, runs_dir, limit)
+    started = time.perf_counter()
+    outcomes = run_sweep(plans, workers, callback)
+    sweep_seconds = time.perf_counter() - started
+    md, csv, runs, table = write_report(
+        outcomes, setups, Path(out), command=command, workers=workers,
+        sweep_seconds=sweep_seconds, measure_options=measure or MeasureOptions())
+    return Reproduction(md, csv, runs, table, outcomes)
+
+
+# ---- command line (the only part that prints) --------------------------------------------------
+def _policy_list(text: str) -> list[str]:
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("give policy names separated by commas")
+    return names
+
+
+def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``reproduce`` on an argparse subparsers object; returns its parser."""
+    parser = subparsers.add_parser(
+        "reproduce",
+        help="train every shipped policy over several seeds and write docs/RESULTS.md",
+        description=(
+            "Train every shipped policy (and the baselines fp and cdmp_base) on the digits CNN, "
+            "and on ResNet-20/CIFAR-10 with --data-dir, over several seeds; write RESULTS.md "
+            "and results.csv: accuracy (mean, std, min, max over seeds), drop against fp, "
+            "energy, area and compression from the cost model, the latency of toward_zero "
+            "against stochastic rounding, and each seed paper's claim next to the measurement. "
+            "Finished runs in --runs-dir are reused, partly trained ones resumed."),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data-dir", default=None,
+                        help="CIFAR-10 folder: also train ResNet-20 on CIFAR-10 (slow: hours "
+                             "per epoch on a laptop CPU)")
+    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
+                        help="seeds per policy (0, 1, ...)")
+    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
+                        help="epochs of the digits runs")
+    parser.add_argument("--cifar-epochs", type=int, default=DEFAULT_CIFAR_EPOCHS,
+                        help="epochs of the ResNet-20 runs (with --data-dir)")
+    parser.add_argument("--policies", type=_policy_list, default=None,
+                        help="comma-separated subset (default: all; fp, and cdmp_base with "
+                             "cdmp, are always added)")
+    parser.add_argument("--out", default=DEFAULT_OUT,
+                        help="folder for RESULTS.md and results.csv")
+    parser.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR,
+                        help="folder of the run folders (NET/POLICY/seedK)")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                        help="runs trained at once, each in its own process with one thread")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="use only this many train and test samples (quick checks)")
+    parser.add_argument("--latency-elements", type=int, default=10**7,
+                        help="float64 values quantized to time toward_zero against stochastic "
+                             "rounding (0: skip)")
+    parser.add_argument("--step-timing", action=argparse.BooleanOptionalAction, default=True,
+                        help="time arc8 against sr8 training steps in this process")
+    parser.set_defaults(func=run_reproduce)
+    return parser
+
+
+def regenerating_command(args: argparse.Namespace) -> str:
+    """The ``fxsim reproduce`` command line that gives these results (options that change
+    them; --workers, --out, --runs-dir and the timing options do not)."""
+    parts = ["fxsim reproduce", f"--seeds {args.seeds}", f"--epochs {args.epochs}"]
+    if args.policies:
+        parts.append("--policies " + ",".join(args.policies))
+    if args.data_dir:
+        parts += [f"--data-dir {args.data_dir}", f"--cifar-epochs {args.cifar_epochs}"]
+    if args.limit:
+        parts.append(f"--limit {args.limit}")
+    return " ".join(parts)
+
+
+def run_reproduce(args: argparse.Namespace) -> int:
+    """Run ``fxsim reproduce``: one line per finished run, then the files written."""
+    from fxsim.reproduce_report import MeasureOptions
+
+    if args.latency_elements < 0:
+        raise ValueError(f"--latency-elements must be >= 0, got {args.latency_elements}")
+
+    def report(outcome: RunOutcome, done: int, total: int) -> None:
+        plan = outcome.plan
+        acc = outcome.summary.get("test_acc")
+        acc_text = "-" if acc is None else f"{100 * acc:.2f}%"
+        extra = f": {outcome.error}" if outcome.error else ""
+        print(f"[{done}/{total}] {plan.net} {plan.policy} seed {plan.seed}: test accuracy "
+              f"{acc_text}, {outcome.status} in {outcome.seconds:.1f} s{extra}", flush=True)
+
+    result = reproduce(
+        policies=args.policies, seeds=args.seeds, epochs=args.epochs, data_dir=args.data_dir,
+        cifar_epochs=args.cifar_epochs, out=args.out, runs_dir=args.runs_dir,
+        workers=args.workers, limit=args.limit, command=regenerating_command(args),
+        callback=report,
+        measure=MeasureOptions(latency_elements=args.latency_elements,
+                               step_timing=args.step_timing))
+    print(f"wrote {result.results_md} and {result.results_csv}")
+    return 0

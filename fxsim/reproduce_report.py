@@ -1,0 +1,376 @@
+"""The report of ``fxsim reproduce``: ``results.csv`` (one row per run) and ``RESULTS.md``
+(a table per net, the seed papers' claims next to the measurements, timings, machine).
+
+Accuracies are test accuracies after the last epoch, in percent; a drop is in percentage
+points, ``fp`` mean minus the policy's mean. Standard deviations are over seeds with ``ddof=1``
+(empty with one seed). Energies are pJ per training step of the run's batch.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import os
+import platform
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fxsim.io import write_atomic, write_csv
+from fxsim.reproduce_claims import claims_markdown
+from fxsim.reproduce_measure import (
+    MeasureOptions,
+    policy_cost,
+    rounding_latency,
+    rounding_units,
+    step_times,
+    unpriced_placement,
+)
+
+ORDER = ("fp", "int8", "sr8", "arc8", "arc4", "cqat", "cdmp_base", "cdmp", "int4_minmax",
+         "int4_interval")
+OWN_BASELINE = {"cdmp": "cdmp_base"}
+NEAR_CHANCE = 2.0  # a mean accuracy below this many times chance is flagged "fails to train"
+RUN_COLUMNS = ("net", "policy", "seed", "status", "epochs", "test_acc", "train_acc",
+               "test_loss", "easy_share", "train_seconds", "energy_pj", "area_um2",
+               "traffic_bits", "energy_rounding_pj", "energy_saving_vs_fp",
+               "compression_vs_fp", "energy_saving_vs_base", "compression_vs_base", "run_dir",
+               "error")
+
+
+def _order(policies: Sequence[str]) -> list[str]:
+    known = [p for p in ORDER if p in policies]
+    return known + sorted(set(policies) - set(known))
+
+
+def _easy_share(run_dir: Path) -> float:
+    """Mean over epochs of metrics.csv's ``easy_share`` (NaN without class groups)."""
+    path = run_dir / "metrics.csv"
+    if not path.is_file():
+        return math.nan
+    frame = pd.read_csv(path)
+    return float(frame["easy_share"].mean()) if "easy_share" in frame else math.nan
+
+
+def _cost_columns(net: str, batch: int, source: str, base_source: str | None,
+                  share: float, notes: set[str]) -> dict[str, float]:
+    out = dict.fromkeys(("energy_pj", "area_um2", "traffic_bits", "energy_rounding_pj",
+                         "energy_saving_vs_fp", "compression_vs_fp", "energy_saving_vs_base",
+                         "compression_vs_base"), math.nan)
+    try:
+        vs_fp = policy_cost(net, batch, source, "fp", share)
+        out.update({k: vs_fp[k] for k in ("energy_pj", "area_um2", "traffic_bits",
+                                         "energy_rounding_pj")})
+        out["energy_saving_vs_fp"] = vs_fp["energy_saving"]
+        out["compression_vs_fp"] = vs_fp["compression_ratio"]
+        if base_source is not None:
+            vs_base = policy_cost(net, batch, source, base_source, share)
+            out["energy_saving_vs_base"] = vs_base["energy_saving"]
+            out["compression_vs_base"] = vs_base["compression_ratio"]
+    except (ValueError, TypeError, FileNotFoundError, KeyError) as error:
+        notes.add(f"the cost model could not price {source!r} on {net}: {error}")
+    return out
+
+
+def runs_frame(outcomes: Sequence[Any], notes: set[str] | None = None) -> pd.DataFrame:
+    """results.csv: one row per run (columns :data:`RUN_COLUMNS`). ``notes`` collects what
+    the cost model could not price."""
+    notes = set() if notes is None else notes
+    sources = {(o.plan.net, o.plan.policy): o.plan.config.policy for o in outcomes}
+    rows = []
+    for o in outcomes:
+        plan, summary = o.plan, o.summary
+        share = _easy_share(plan.out)
+        base = OWN_BASELINE.get(plan.policy)
+        base_source = sources.get((plan.net, base))
+        rows.append({
+            "net": plan.net, "policy": plan.policy, "seed": plan.seed, "status": o.status,
+            "epochs": summary.get("epochs_done", 0),
+            "test_acc": _percent(summary.get("test_acc")),
+            "train_acc": _percent(summary.get("train_acc")),
+            "test_loss": summary.get("test_loss", math.nan),
+            "easy_share": share, "train_seconds": summary.get("wall_time_s", math.nan),
+            **_cost_columns(plan.net, plan.config.batch, plan.config.policy, base_source, share,
+                            notes),
+            "run_dir": str(plan.out), "error": o.error,
+        })
+    return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+
+
+def _percent(value: Any) -> float:
+    return math.nan if value is None else 100.0 * float(value)
+
+
+def summary_table(runs: pd.DataFrame, outcomes: Sequence[Any],
+                  notes: set[str] | None = None) -> pd.DataFrame:
+    """One row per net and policy: seeds, acc_mean/std/min/max (%), drop_vs_fp (points),
+    energy_pj, energy_saving_vs_fp, compression_vs_fp, area_um2, the same against the policy's
+    own baseline where it has one (cdmp: cdmp_base), the mean easy share and the mean training
+    time per run (s). Class-group policies are priced at their mean easy share over seeds."""
+    notes = set() if notes is None else notes
+    plans = {(o.plan.net, o.plan.policy): o.plan for o in outcomes}
+    rows = []
+    for net in dict.fromkeys(runs["net"]):
+        mine = runs[runs["net"] == net]
+        fp_mean = mine.loc[mine["policy"] == "fp", "test_acc"].mean()
+        for policy in _order(list(dict.fromkeys(mine["policy"]))):
+            acc = mine.loc[mine["policy"] == policy, "test_acc"]
+            part = mine[mine["policy"] == policy]
+            plan = plans[(net, policy)]
+            share = float(part["easy_share"].mean())
+            base = OWN_BASELINE.get(policy)
+            base_plan = plans.get((net, base))
+            cost = _cost_columns(net, plan.config.batch, plan.config.policy,
+                                 base_plan.config.policy if base_plan else None, share, notes)
+            rows.append({
+                "net": net, "policy": policy, "seeds": int(acc.count()),
+                "diverged": int((part["status"] == "diverged").sum()),
+                "acc_mean": acc.mean(), "acc_std": acc.std(ddof=1), "acc_min": acc.min(),
+                "acc_max": acc.max(), "drop_vs_fp": fp_mean - acc.mean(),
+                "energy_pj": cost["energy_pj"],
+                "energy_saving_vs_fp": cost["energy_saving_vs_fp"],
+                "compression_vs_fp": cost["compression_vs_fp"], "area_um2": cost["area_um2"],
+                "energy_rounding_pj": cost["energy_rounding_pj"],
+                "baseline": base if base_plan else "",
+                "energy_saving_vs_base": cost["energy_saving_vs_base"],
+                "compression_vs_base": cost["compression_vs_base"],
+                "easy_share": share, "train_seconds": part["train_seconds"].mean(),
+            })
+    return pd.DataFrame(rows)
+
+
+# ---- markdown ----------------------------------------------------------------------------------
+def _cell(value: Any, fmt: str | Callable[[Any], str] | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if callable(fmt):
+        text = fmt(value)
+    elif fmt is not None:
+        text = format(value, fmt)
+    else:
+        text = str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(frame: pd.DataFrame,
+                   formats: Mapping[str, str | Callable[[Any], str]] | None = None,
+                   headers: Mapping[str, str] | None = None) -> str:
+    """A GitHub markdown table of ``frame`` (no index): ``formats`` maps a column to a format
+    spec (``".2f"``) or a function; ``headers`` renames columns. NaN and None show as ``-``,
+    ``|`` in a cell is escaped; numeric columns are right-aligned."""
+    formats = formats or {}
+    headers = headers or {}
+    columns = list(frame.columns)
+    head = [_cell(headers.get(c, c), None) for c in columns]
+    align = ["---:" if pd.api.types.is_numeric_dtype(frame[c])
+             and not pd.api.types.is_bool_dtype(frame[c]) else "---" for c in columns]
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(align) + " |"]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v, formats.get(c)) for c, v in
+                                       zip(columns, row, strict=True)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def _share(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+TABLE_FORMATS = {"acc_mean": ".2f", "acc_std": ".2f", "acc_min": ".2f", "acc_max": ".2f",
+                 "drop_vs_fp": "+.2f", "energy_pj": ".4g", "energy_saving_vs_fp": _share,
+                 "compression_vs_fp": _ratio, "area_um2": ".0f",
+                 "energy_saving_vs_base": _share, "compression_vs_base": _ratio,
+                 "easy_share": _share, "train_seconds": ".0f"}
+TABLE_HEADERS = {"acc_mean": "acc mean %", "acc_std": "std", "acc_min": "min", "acc_max": "max",
+                 "drop_vs_fp": "drop vs fp (pts)", "energy_pj": "energy pJ/step",
+                 "energy_saving_vs_fp": "energy saving vs fp",
+                 "compression_vs_fp": "compression vs fp", "area_um2": "largest lane um^2",
+                 "baseline": "own baseline", "energy_saving_vs_base": "saving vs own",
+                 "compression_vs_base": "compression vs own", "easy_share": "easy share",
+                 "train_seconds": "s/run"}
+
+
+def net_section(table: pd.DataFrame, setup: Any, seeds: int) -> str:
+    """The markdown results table of one net, with what its columns mean."""
+    mine = table[table["net"] == setup.net]
+    columns = ["policy", "seeds", "acc_mean", "acc_std", "acc_min", "acc_max", "drop_vs_fp",
+               "energy_pj", "energy_saving_vs_fp", "compression_vs_fp", "area_um2",
+               "baseline", "energy_saving_vs_base", "compression_vs_base", "easy_share",
+               "train_seconds"]
+    if mine["diverged"].any():
+        columns.insert(2, "diverged")
+    text = [f"## {setup.net} on {setup.data}: {seeds} seed(s), {setup.epochs} epoch(s), "
+            f"batch {setup.batch}, lr {setup.lr:g} (cosine)\n",
+            markdown_table(mine[columns], TABLE_FORMATS, TABLE_HEADERS),
+            f"\nAccuracy: test accuracy after the last epoch, over seeds 0..{seeds - 1} (each "
+            "seed also draws its own train/test split for digits). Drop: fp's mean minus the "
+            "policy's, in points (negative: better than fp). Energy: pJ per training step of "
+            f"{setup.batch} samples (forward, both backward products, update; MACs, memory "
+            "traffic, rounding, saturation and statistics units) at 45 nm with costmodel's "
+            "default tables; saving and compression (bits moved per step, fp over the "
+            "policy) are against fp's float32 pricing, and against the policy's own baseline "
+            "where it has one. The cdmp rows are priced with the measured easy share (mean of "
+            "metrics.csv's easy_share over epochs and seeds). s/run: mean training wall time of "
+            "one run (workers share the machine, so this is not a speed comparison).\n"]
+    return "\n".join(text)
+
+
+def _flags(table: pd.DataFrame) -> list[str]:
+    out = []
+    for row in table.itertuples(index=False):
+        if row.acc_mean < NEAR_CHANCE * 10.0:
+            out.append(f"**{row.policy} on {row.net} fails to train**: mean accuracy "
+                       f"{row.acc_mean:.1f}% (chance is 10%).")
+        if row.diverged:
+            out.append(f"**{row.policy} on {row.net}**: {row.diverged} run(s) diverged "
+                       "(non-finite loss); their accuracy is that of the last finished epoch.")
+    return out
+
+
+def machine_section(workers: int, sweep_seconds: float, runs: pd.DataFrame,
+                    latency: pd.DataFrame | None) -> str:
+    from fxsim.train import versions
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    threads = ("1 numba and 1 BLAS thread each" if workers > 1 else
+               "numba's default thread count")
+    trained = runs[runs["train_seconds"].notna()]
+    lines = [
+        "## Machine and run times\n",
+        f"- Machine: {platform.platform()}, {cpu}, {os.cpu_count()} logical CPUs.",
+        f"- Workers: {workers} ({threads}); timings in this file were measured in the main "
+        f"process ({latency.attrs.get('threads', '?') if latency is not None else '?'} numba "
+        "threads) after the sweep.",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()) + ".",
+        f"- Training time: {trained['train_seconds'].sum():.0f} s summed over "
+        f"{len(trained)} runs (each run's own wall time, from its summary.json); this "
+        f"invocation's sweep took {sweep_seconds:.0f} s (reused runs cost nothing).",
+        f"- Generated {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def results_markdown(table: pd.DataFrame, runs: pd.DataFrame, setups: Sequence[Any],
+                     seeds: int, command: str, workers: int, sweep_seconds: float,
+                     timings: Mapping[str, pd.DataFrame | None], notes: Sequence[str],
+                     limit: int | None = None) -> str:
+    """The whole RESULTS.md."""
+    parts = [
+        "# Reproducing the seed papers with fxsim\n",
+        "Generated by `fxsim reproduce`; regenerate with the command below (finished runs in "
+        "the runs folder, `--runs-dir`, default `runs/reproduce`, are reused):\n",
+        f"```bash\n{command}\n```\n",
+        "**Read this first.** The numbers below come from the digits CNN on the 1,797 8x8 "
+        "handwritten digits embedded in fxsim ("
+        + ("1,437 train and 360 test images per seed" if limit is None else
+           f"limited here to {limit} train and {limit} test images: a smoke test, not a result")
+        + "): a tiny, easy task where most schemes reach the same accuracy. The seed papers' "
+        "claims "
+        "are about CIFAR-10/100 on ResNets; a scheme that fails here is suspect, but one that "
+        "works here is not thereby shown to work at scale. Run `fxsim reproduce --data-dir "
+        "CIFAR_FOLDER` for ResNet-20 on CIFAR-10. The ARC and class-difficulty policies are "
+        "reconstructions from the papers' descriptions (see `fxsim policies`).\n",
+    ]
+    flags = _flags(table)
+    if flags:
+        parts.append("\n".join(f"- {f}" for f in flags) + "\n")
+    for setup in setups:
+        parts.append(net_section(table, setup, seeds))
+    parts.append(claims_markdown(table, timings))
+    latency, steps = timings.get("latency"), timings.get("steps")
+    units = timings.get("units")
+    parts.append("## Quantizer latency and rounding-unit cost\n")
+    if latency is not None:
+        parts.append(
+            f"`fxsim.quantize` on {int(latency['elements'].iloc[0]):,} standard-normal float64 "
+            "values to 8 bits, saturating, best of several repeats with the modes interleaved, "
+            f"{latency.attrs.get('threads', '?')} numba threads (`pow2`: format s8.4; `real`: "
+            "a real step of 0.05, divided in float64):\n")
+        parts.append(markdown_table(latency[["rounding", "scale", "best_ms", "ns_per_element",
+                                             "vs_stochastic"]],
+                                    {"best_ms": ".2f", "ns_per_element": ".2f",
+                                     "vs_stochastic": ".2f"}))
+    else:
+        parts.append("Latency not measured (`--latency-elements 0`).\n")
+    if units is not None:
+        parts.append("\nOne rounding unit (costmodel, 45 nm), 32-bit accumulator to 8 bits:\n")
+        parts.append(markdown_table(units, {"energy_pj": ".4f", "area_um2": ".1f",
+                                            "energy_vs_nearest": ".2f",
+                                            "area_vs_nearest": ".2f"}))
+    if steps is not None:
+        parts.append(
+            f"\nTraining-step time of the digits CNN in this process (batch "
+            f"{int(steps['batch'].iloc[0])}, best of several epochs, policies interleaved, "
+            f"{steps.attrs.get('threads', '?')} numba threads):\n")
+        parts.append(markdown_table(steps[["policy", "steps", "best_ms_per_step"]],
+                                    {"best_ms_per_step": ".1f"}))
+    if notes:
+        parts.append("\n## Cost-model notes\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+    parts.append("\n" + machine_section(workers, sweep_seconds, runs, latency))
+    parts.append("\nPer-run numbers (accuracy, easy share, cost, run folder): `results.csv` "
+                 "next to this file.\n")
+    return "\n".join(parts)
+
+
+def measure(outcomes: Sequence[Any], setups: Sequence[Any],
+            options: MeasureOptions) -> dict[str, pd.DataFrame | None]:
+    """The timing and unit-cost tables: latency, units, steps (None where skipped)."""
+    latency = (rounding_latency(options.latency_elements, options.latency_repeats)
+               if options.latency_elements else None)
+    steps = None
+    digits = next((s for s in setups if s.net == "digits_cnn"), None)
+    if options.step_timing and digits is not None:
+        limit = outcomes[0].plan.config.limit if outcomes else None
+        steps = step_times(digits, options.step_policies, options.step_repeats, limit)
+    return {"latency": latency, "units": rounding_units(32, 8), "steps": steps}
+
+
+def placement_notes(outcomes: Sequence[Any]) -> list[str]:
+    """Which policies have [kinds]/[layers.first|last] tables the cost model does not read."""
+    seen = {}
+    for o in outcomes:
+        key = (o.plan.net, o.plan.config.policy)
+        if key not in seen:
+            try:
+                seen[key] = (o.plan.policy, unpriced_placement(o.plan.net, o.plan.config.batch,
+                                                               o.plan.config.policy))
+            except (ValueError, TypeError, FileNotFoundError, KeyError):
+                seen[key] = (o.plan.policy, False)
+    missed = sorted({label for label, unpriced in seen.values() if unpriced})
+    if not missed:
+        return []
+    return [f"This version of costmodel does not read `[kinds]` or `[layers.first]`/"
+            f"`[layers.last]` tables, so {', '.join(missed)} are priced as if every layer "
+            "used the `[defaults]` formats (for the 4-bit policies: optimistic, their 8-bit "
+            "first and last layers and conv outputs are priced at 4 bits)."]
+
+
+def write_report(outcomes: Sequence[Any], setups: Sequence[Any], out: Path, *, command: str,
+                 workers: int, sweep_seconds: float, measure_options: MeasureOptions
+                 ) -> tuple[Path, Path, pd.DataFrame, pd.DataFrame]:
+    """Write ``out/results.csv`` and ``out/RESULTS.md`` (atomically); return both paths, the
+    per-run frame and the summary table."""
+    cost_notes: set[str] = set()
+    runs = runs_frame(outcomes, cost_notes)
+    table = summary_table(runs, outcomes, cost_notes)
+    timings = measure(outcomes, setups, measure_options)
+    seeds = int(runs["seed"].nunique())
+    notes = [*placement_notes(outcomes), *sorted(cost_notes)]
+    text = results_markdown(table, runs, setups, seeds, command, workers, sweep_seconds,
+                            timings, notes, outcomes[0].plan.config.limit)
+    csv_path = write_csv(runs.round(6), out / "results.csv")
+    md_path = write_atomic(out / "RESULTS.md", text)
+    return md_path, csv_path, runs, table
+
