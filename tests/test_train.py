@@ -132,3 +132,20 @@ def test_cli_policies(capsys):
     assert main(["policies", "--net", "resnet20", "--policy", "int4_interval"]) == 0
     table = capsys.readouterr().out
     assert "s3b2_conv2" in table and "large_grad_interval" in table
+
+
+def test_net_and_data_shapes_must_agree():
+    from fxsim.network import Network
+    from fxsim.policy import Policy
+    from reference_nets import build_net
+
+    with pytest.raises(ValueError, match="expects 1 input channels, the net gives 3"):
+        Network(build_net("digits_cnn"), (3, 8, 8), 10, Policy.load("int8"))
+    with pytest.raises(ValueError, match=r"output shape is \(10,\), expected \(7,\)"):
+        Network(build_net("digits_cnn"), (1, 8, 8), 7, Policy.load("int8"))
+    with pytest.raises(ValueError, match="net must be one of digits_cnn"):
+        build_net("alexnet")
+    with pytest.raises(ValueError, match="depth must be 6n \\+ 2"):
+        from reference_nets.nets import resnet
+
+        resnet(21)
