@@ -67,13 +67,11 @@ class MacCall:
         engine, sequential = PRODUCTS[self.op]
         plan = self.plan
         if self.mode == FLOAT:
-            return engine(self.a, self.b, self.geom, "float64")
+            return engine(self.a, self.b, self.geom, "float64", np.float64)
         if plan.path == "sequential":
             return self._run_sequential(sequential)
         extra = {"chunk": plan.chunk} if self.op == "backward_weight" else {}
-        a, b = (codes_as(v, np.int64) for v in (self.a, self.b))
-        raw = engine(a, b, self.geom, plan.path, **extra)
-        raw = np.ascontiguousarray(raw, dtype=np.int64)
+        raw = engine(self.a.raw, self.b.raw, self.geom, plan.path, np.int64, **extra)
         return self._finish(raw, 0, 0)
 
     def _run_sequential(self, kernel) -> FxArray:
