@@ -13,10 +13,10 @@ padding larger than the dilated kernel) it is a gather over the outputs that rea
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from fxsim.ops import _kernels_direct as kernels
+from fxsim.ops._threads import bounds, run_parallel, thread_count
 from fxsim.ops.geometry import ConvGeometry
 
 DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64}
@@ -27,7 +27,7 @@ def pack(x: np.ndarray, pad: tuple[int, int], dtype) -> np.ndarray:
     """NCHW ``x`` as NHWC of ``dtype`` with ``pad = (rows, columns)`` zeros on each side."""
     n, c, h, w = x.shape
     out = np.empty((n, h + 2 * pad[0], w + 2 * pad[1], c), dtype=dtype)
-    kernels.pack_nhwc(x, pad[0], pad[1], out)
+    run_parallel(kernels.pack_nhwc, n, x, pad[0], pad[1], out)
     return out
 
 
@@ -42,7 +42,8 @@ def forward(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str,
     dtype = DTYPES[kind]
     wt = np.ascontiguousarray(_grouped(w, geom).transpose(0, 3, 4, 2, 1), dtype=dtype)
     out = np.empty(geom.output_shape, dtype=out_dtype)
-    kernels.forward(pack(x, geom.padding, dtype), wt, *geom.stride, *geom.dilation, out)
+    run_parallel(kernels.forward, out.shape[0] * out.shape[2], pack(x, geom.padding, dtype), wt,
+                 *geom.stride, *geom.dilation, out)
     return out
 
 
@@ -57,10 +58,12 @@ def backward_input(grad: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: st
     if geom.stride == (1, 1) and min(full_pad) >= 0:
         wt = np.ascontiguousarray(grouped[..., ::-1, ::-1].transpose(0, 3, 4, 1, 2),
                                   dtype=dtype)
-        kernels.forward(pack(grad, full_pad, dtype), wt, 1, 1, dh, dw, out)
+        run_parallel(kernels.forward, out.shape[0] * out.shape[2], pack(grad, full_pad, dtype),
+                     wt, 1, 1, dh, dw, out)
         return out
     wt = np.ascontiguousarray(grouped.transpose(0, 3, 4, 1, 2), dtype=dtype)
-    kernels.backward_input(pack(grad, (0, 0), dtype), wt, *geom.stride, ph, pw, dh, dw, out)
+    run_parallel(kernels.backward_input, out.shape[0] * out.shape[2], pack(grad, (0, 0), dtype),
+                 wt, *geom.stride, ph, pw, dh, dw, out)
     return out
 
 
@@ -70,12 +73,20 @@ def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: s
     dtype = DTYPES[kind]
     co, cg, kh, kw = geom.weight_shape
     groups = geom.groups
-    blocks = max(1, min(geom.input_shape[0], numba.get_num_threads()))
+    n = geom.input_shape[0]
+    parts = bounds(n, thread_count(n))
     total_dtype = np.int64 if kind == "int64" else np.float64
-    total = np.zeros((blocks, groups, kh, kw, cg, co // groups), dtype=total_dtype)
+    total = np.zeros((len(parts), groups, kh, kw, cg, co // groups), dtype=total_dtype)
     flush = max(chunk, 4) if kind == "float32" and chunk else NO_FLUSH
-    kernels.backward_weight(pack(x, geom.padding, dtype), pack(grad, (0, 0), dtype),
-                            *geom.stride, *geom.dilation, flush, total)
+    xp, gp = pack(x, geom.padding, dtype), pack(grad, (0, 0), dtype)
+    run_parallel(_weight_part, len(parts), kernels.backward_weight, xp, gp, geom, flush, total,
+                 parts)
     summed = total.sum(axis=0)  # exact: integers below 2**53 (float) or int64
     return np.ascontiguousarray(summed.transpose(0, 4, 3, 1, 2).reshape(co, cg, kh, kw),
                                 dtype=out_dtype)
+
+
+def _weight_part(kernel, xp, gp, geom, flush, total, parts, start, stop):
+    """Images of parts ``start..stop`` into their own totals (one part per thread)."""
+    for part in range(start, stop):
+        kernel(xp, gp, *geom.stride, *geom.dilation, flush, total[part], *parts[part])

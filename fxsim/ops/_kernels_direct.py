@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import prange
 
 BLOCK = 4  # output pixels per step in the forward and weight-gradient kernels
 
 
-@numba.njit(parallel=True, cache=True)
-def pack_nhwc(x, top, left, out):  # pragma: no cover - compiled
-    """``out[n, top + h, left + w, c] = x[n, c, h, w]``; the rest of ``out`` is set to zero."""
-    n_batch, c_total, h_total, w_total = x.shape
-    for n in prange(n_batch):
+@numba.njit(nogil=True, cache=True)
+def pack_nhwc(x, top, left, out, start, stop):  # pragma: no cover - compiled
+    """``out[n, top + h, left + w, c] = x[n, c, h, w]`` for ``start <= n < stop``; the rest of
+    those images is set to zero."""
+    _, c_total, h_total, w_total = x.shape
+    for n in range(start, stop):
         out[n] = 0
         for c in range(c_total):
             for h in range(h_total):
@@ -33,15 +33,15 @@ def pack_nhwc(x, top, left, out):  # pragma: no cover - compiled
                     out[n, top + h, left + w, c] = x[n, c, h, w]
 
 
-@numba.njit(parallel=True, cache=True)
-def forward(xp, wt, sh, sw, dh, dw, out):  # pragma: no cover - compiled
+@numba.njit(nogil=True, cache=True)
+def forward(xp, wt, sh, sw, dh, dw, out, start, stop):  # pragma: no cover - compiled
     """``out[n, g*Cog + o, i, j] = sum over (ki, kj, ci) of
-    xp[n, i*sh + ki*dh, j*sw + kj*dw, g*Cg + ci] * wt[g, ki, kj, ci, o]``."""
-    n_batch = xp.shape[0]
+    xp[n, i*sh + ki*dh, j*sw + kj*dw, g*Cg + ci] * wt[g, ki, kj, ci, o]`` for the output rows
+    ``start <= n * OH + i < stop``."""
     groups, kh, kw, cg, cog = wt.shape
     _, co_total, oh_total, ow_total = out.shape
     full = ow_total - ow_total % 4
-    for job in prange(n_batch * oh_total):
+    for job in range(start, stop):
         n = job // oh_total
         oh = job - n * oh_total
         acc = np.zeros((ow_total, co_total), dtype=xp.dtype)
@@ -77,15 +77,17 @@ def forward(xp, wt, sh, sw, dh, dw, out):  # pragma: no cover - compiled
                 out[n, o, oh, ow] = acc[ow, o]
 
 
-@numba.njit(parallel=True, cache=True)
-def backward_input(gp, wt, sh, sw, ph, pw, dh, dw, out):  # pragma: no cover - compiled
+@numba.njit(nogil=True, cache=True)
+def backward_input(gp, wt, sh, sw, ph, pw, dh, dw, out, start,
+                   stop):  # pragma: no cover - compiled
     """``out[n, g*Cg + ci, h, w] = sum over (o, ki, kj) of gp[n, i, j, g*Cog + o] *
     wt[g, ki, kj, o, ci]`` over the outputs ``(i, j)`` with ``i*sh - ph + ki*dh == h`` and
-    ``j*sw - pw + kj*dw == w`` (a gather: any stride)."""
-    n_batch, oh_total, ow_total, _ = gp.shape
+    ``j*sw - pw + kj*dw == w`` (a gather: any stride), for the input rows
+    ``start <= n * H + h < stop``."""
+    _, oh_total, ow_total, _ = gp.shape
     groups, kh, kw, cog, cg = wt.shape
     _, c_total, h_total, w_total = out.shape
-    for job in prange(n_batch * h_total):
+    for job in range(start, stop):
         n = job // h_total
         ih = job - n * h_total
         acc = np.zeros((w_total, c_total), dtype=gp.dtype)
@@ -111,37 +113,44 @@ def backward_input(gp, wt, sh, sw, ph, pw, dh, dw, out):  # pragma: no cover - c
                 out[n, c, ih, iw] = acc[iw, c]
 
 
-@numba.njit(parallel=True, cache=True)
-def backward_weight(xp, gp, sh, sw, dh, dw, flush, total):  # pragma: no cover - compiled
-    """Per block ``b`` of the batch: ``total[b, g, ki, kj, ci, o] = sum over (n, i, j) of
-    xp[n, i*sh + ki*dh, j*sw + kj*dw, g*Cg + ci] * gp[n, i, j, g*Cog + o]``.
+@numba.njit(nogil=True, cache=True)
+def backward_weight(xp, gp, sh, sw, dh, dw, flush, total, start,
+                    stop):  # pragma: no cover - compiled
+    """``total[g, ki, kj, ci, o] += sum over (n, i, j) of
+    xp[n, i*sh + ki*dh, j*sw + kj*dw, g*Cg + ci] * gp[n, i, j, g*Cog + o]`` over the images
+    ``start <= n < stop``.
 
     Products are summed in ``xp``'s dtype and added into ``total`` (float64 or int64) at the
     latest after ``flush`` products per element, which keeps float32 sums exact.
     """
-    n_batch = xp.shape[0]
     _, oh_total, ow_total, _ = gp.shape
-    blocks, groups, kh, kw, cg, cog = total.shape
-    for b in prange(blocks):
-        acc = np.zeros((groups, kh, kw, cg, cog), dtype=xp.dtype)
-        count = 0
-        for n in range(b * n_batch // blocks, (b + 1) * n_batch // blocks):
-            for oh in range(oh_total):
-                for ow in range(0, ow_total, 4):
-                    if count + 4 > flush:
-                        total[b] += acc
-                        acc[:] = 0
-                        count = 0
-                    count += 4
-                    if ow + 4 <= ow_total:
-                        _weight_block(xp, gp, n, oh, ow, sh, sw, dh, dw, acc)
-                    else:
-                        for j in range(ow, ow_total):
-                            _weight_pixel(xp, gp, n, oh, j, sh, sw, dh, dw, acc)
-        total[b] += acc
+    acc = np.zeros(total.shape, dtype=xp.dtype)
+    count = 0
+    for n in range(start, stop):
+        for oh in range(oh_total):
+            for ow in range(0, ow_total, 4):
+                if count + 4 > flush:
+                    _add_into(total, acc)
+                    count = 0
+                count += 4
+                if ow + 4 <= ow_total:
+                    _weight_block(xp, gp, n, oh, ow, sh, sw, dh, dw, acc)
+                else:
+                    for j in range(ow, ow_total):
+                        _weight_pixel(xp, gp, n, oh, j, sh, sw, dh, dw, acc)
+    _add_into(total, acc)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True)
+def _add_into(total, acc):  # pragma: no cover - compiled
+    """``total += acc; acc = 0`` (same shapes, contiguous)."""
+    t, a = total.reshape(-1), acc.reshape(-1)
+    for i in range(a.size):
+        t[i] += a[i]
+        a[i] = 0
+
+
+@numba.njit(nogil=True, cache=True)
 def _weight_block(xp, gp, n, oh, ow, sh, sw, dh, dw, acc):  # pragma: no cover - compiled
     groups, kh, kw, cg, cog = acc.shape
     for g in range(groups):
@@ -162,7 +171,7 @@ def _weight_block(xp, gp, n, oh, ow, sh, sw, dh, dw, acc):  # pragma: no cover -
                                                   + x3 * gp[n, oh, ow + 3, o0 + o])
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True)
 def _weight_pixel(xp, gp, n, oh, ow, sh, sw, dh, dw, acc):  # pragma: no cover - compiled
     groups, kh, kw, cg, cog = acc.shape
     for g in range(groups):
