@@ -51,14 +51,18 @@ FIRST_CALL = (
 )
 
 
-def best_time(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
+def best_times(fns, repeat: int) -> list[float]:
+    """Best wall time of each function over ``repeat`` rounds, the functions taking turns in
+    every round (so that load from other processes hits all of them alike)."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
 
 
 def _status_kib(field: str) -> int:
@@ -135,7 +139,7 @@ def first_call_seconds(cache_dir: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--bits", type=int, default=8)
     parser.add_argument("--layers", nargs="*", default=list(LAYERS), choices=list(LAYERS))
     parser.add_argument("--no-first-call", action="store_true")
@@ -149,8 +153,8 @@ def main() -> None:
     fmt = fxsim.QFormat(args.bits, args.bits // 2)
     rng = np.random.default_rng(0)
     print(f"batch {args.batch}, {args.bits}-bit operands, 3x3 padding 1, "
-          f"{numba.get_num_threads()} threads, best of {args.repeat}; ms for forward + "
-          "backward_input + backward_weight")
+          f"{numba.get_num_threads()} threads, best of {args.repeat} taking turns; "
+          "ms for forward + backward_input + backward_weight")
     header = (f"{'layer':<20}{'fxsim':>8}{'numpy32':>9}{'torch32':>9}{'x numpy':>9}"
               f"{'x torch':>9}{'MiB fx':>8}{'MiB np':>8}{'MiB pt':>8}  paths (fwd/in/wgt)")
     print(header)
@@ -175,14 +179,13 @@ def main() -> None:
             ops.explain("conv2d_backward_input", g, w, x.shape, **kw),
             ops.explain("conv2d_backward_weight", x, g, w.shape, **kw)))
         xf, wf, gf = (v.raw.astype(np.float32) for v in (x, w, g))
-        t_fx = best_time(exact, args.repeat)
-        t_np = best_time(lambda xf=xf, wf=wf, gf=gf, s=stride: numpy_im2col_gemm(xf, wf, gf, s),
-                         args.repeat)
+        def baseline(xf=xf, wf=wf, gf=gf, s=stride):
+            return numpy_im2col_gemm(xf, wf, gf, s)
+
         torch_run = torch_runner(xf, wf, gf, stride)
-        t_pt = best_time(torch_run, args.repeat) if torch_run else float("nan")
-        m_fx = peak_mib(exact)
-        m_np = peak_mib(lambda xf=xf, wf=wf, gf=gf, s=stride: numpy_im2col_gemm(xf, wf, gf, s))
-        m_pt = peak_mib(torch_run) if torch_run else float("nan")
+        runs = [exact, baseline] + ([torch_run] if torch_run else [])
+        t_fx, t_np, t_pt = [*best_times(runs, args.repeat), float("nan")][:3]
+        m_fx, m_np, m_pt = [*(peak_mib(fn) for fn in runs), float("nan")][:3]
         totals += (t_fx, t_np, t_pt)
         print(f"{name:<20}{t_fx * 1e3:8.1f}{t_np * 1e3:9.1f}{t_pt * 1e3:9.1f}{t_fx / t_np:9.2f}"
               f"{t_fx / t_pt:9.2f}{m_fx:8.0f}{m_np:8.0f}{m_pt:8.0f}  {paths}")

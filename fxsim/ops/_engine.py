@@ -16,11 +16,15 @@ from __future__ import annotations
 import numpy as np
 
 from fxsim.ops import _kernels_direct as kernels
-from fxsim.ops._threads import bounds, run_parallel, thread_count
+from fxsim.ops._threads import bounds, run_parallel
 from fxsim.ops.geometry import ConvGeometry
 
 DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64}
 NO_FLUSH = 1 << 62
+# The batch is cut into this many parts (fewer for smaller batches), each summed into its own
+# total, whatever the thread count: the float baseline then adds in the same order for any
+# number of threads, and the integer paths are exact anyway.
+WEIGHT_PARTS = 8
 
 
 def pack(x: np.ndarray, pad: tuple[int, int], dtype) -> np.ndarray:
@@ -37,10 +41,16 @@ def _grouped(w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
     return w.reshape(geom.groups, co // geom.groups, cg, kh, kw)
 
 
+def _rows(w5: np.ndarray, dtype) -> np.ndarray:
+    """``(G, KH, KW, Cin, Cout)`` weights as contiguous ``(G, KH, KW * Cin, Cout)``."""
+    g, kh, kw, cin, cout = w5.shape
+    return np.ascontiguousarray(w5, dtype=dtype).reshape(g, kh, kw * cin, cout)
+
+
 def forward(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str,
             out_dtype) -> np.ndarray:
     dtype = DTYPES[kind]
-    wt = np.ascontiguousarray(_grouped(w, geom).transpose(0, 3, 4, 2, 1), dtype=dtype)
+    wt = _rows(_grouped(w, geom).transpose(0, 3, 4, 2, 1), dtype)
     out = np.empty(geom.output_shape, dtype=out_dtype)
     run_parallel(kernels.forward, out.shape[0] * out.shape[2], pack(x, geom.padding, dtype), wt,
                  *geom.stride, *geom.dilation, out)
@@ -56,8 +66,7 @@ def backward_input(grad: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: st
     out = np.empty(geom.input_shape, dtype=out_dtype)
     grouped = _grouped(w, geom)
     if geom.stride == (1, 1) and min(full_pad) >= 0:
-        wt = np.ascontiguousarray(grouped[..., ::-1, ::-1].transpose(0, 3, 4, 1, 2),
-                                  dtype=dtype)
+        wt = _rows(grouped[..., ::-1, ::-1].transpose(0, 3, 4, 1, 2), dtype)
         run_parallel(kernels.forward, out.shape[0] * out.shape[2], pack(grad, full_pad, dtype),
                      wt, 1, 1, dh, dw, out)
         return out
@@ -74,14 +83,14 @@ def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: s
     co, cg, kh, kw = geom.weight_shape
     groups = geom.groups
     n = geom.input_shape[0]
-    parts = bounds(n, thread_count(n))
+    parts = bounds(n, min(n, WEIGHT_PARTS))
     total_dtype = np.int64 if kind == "int64" else np.float64
-    total = np.zeros((len(parts), groups, kh, kw, cg, co // groups), dtype=total_dtype)
+    total = np.zeros((len(parts), groups, kh, kw * cg, co // groups), dtype=total_dtype)
     flush = max(chunk, 4) if kind == "float32" and chunk else NO_FLUSH
     xp, gp = pack(x, geom.padding, dtype), pack(grad, (0, 0), dtype)
     run_parallel(_weight_part, len(parts), kernels.backward_weight, xp, gp, geom, flush, total,
                  parts)
-    summed = total.sum(axis=0)  # exact: integers below 2**53 (float) or int64
+    summed = total.sum(axis=0).reshape(groups, kh, kw, cg, co // groups)
     return np.ascontiguousarray(summed.transpose(0, 4, 3, 1, 2).reshape(co, cg, kh, kw),
                                 dtype=out_dtype)
 
