@@ -68,11 +68,12 @@ class MacCall:
         engine, sequential = PRODUCTS[self.op]
         plan = self.plan
         if self.mode == FLOAT:
-            return engine(self.a, self.b, self.geom, "float64", np.float64)
+            return engine(self.a, self.b, self.geom, "float64")
         if plan.path == "sequential":
             return self._run_sequential(sequential)
         extra = {"chunk": plan.chunk} if self.op == "backward_weight" else {}
-        raw = engine(self.a.raw, self.b.raw, self.geom, plan.path, np.int64, **extra)
+        raw = engine(self.a.raw, self.b.raw, self.geom, plan.path, **extra)
+        raw = raw.astype(np.int64, copy=False)  # float64 path: exact integers below 2**53
         return self._finish(raw, 0, 0)
 
     def _run_sequential(self, kernel) -> FxArray:
