@@ -39,7 +39,7 @@ def pack(x: np.ndarray, pad: tuple[int, int], dtype) -> np.ndarray:
     if x.dtype not in PACK_INPUTS:  # bounds the compiled versions of the pack kernel
         x = x.astype(np.int16 if x.dtype == np.uint8 else np.int64)
     out = np.empty((n, h + 2 * pad[0], w + 2 * pad[1], c), dtype=dtype)
-    run_parallel(kernels.pack_nhwc, n, x, pad[0], pad[1], out)
+    run_parallel(kernels.pack_nhwc, n, x, pad[0], pad[1], out, work=x.size)
     return out
 
 
@@ -60,7 +60,7 @@ def forward(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str) -> np.n
     wt = _rows(_grouped(w, geom).transpose(0, 3, 4, 2, 1), dtype)
     out = np.empty(geom.output_shape, dtype=RESULTS[kind])
     run_parallel(kernels.forward, out.shape[0] * out.shape[2], pack(x, geom.padding, dtype), wt,
-                 *geom.stride, *geom.dilation, out)
+                 *geom.stride, *geom.dilation, out, work=geom.macs)
     return out
 
 
@@ -75,11 +75,11 @@ def backward_input(grad: np.ndarray, w: np.ndarray, geom: ConvGeometry,
     if geom.stride == (1, 1) and min(full_pad) >= 0:
         wt = _rows(grouped[..., ::-1, ::-1].transpose(0, 3, 4, 1, 2), dtype)
         run_parallel(kernels.forward, out.shape[0] * out.shape[2], pack(grad, full_pad, dtype),
-                     wt, 1, 1, dh, dw, out)
+                     wt, 1, 1, dh, dw, out, work=geom.macs)
         return out
     wt = np.ascontiguousarray(grouped.transpose(0, 3, 4, 1, 2), dtype=dtype)
     run_parallel(kernels.backward_input, out.shape[0] * out.shape[2], pack(grad, (0, 0), dtype),
-                 wt, *geom.stride, ph, pw, dh, dw, out)
+                 wt, *geom.stride, ph, pw, dh, dw, out, work=geom.macs)
     return out
 
 
@@ -96,7 +96,7 @@ def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: s
     flush = max(chunk, 4) if kind == "float32" and chunk else NO_FLUSH
     xp, gp = pack(x, geom.padding, dtype), pack(grad, (0, 0), dtype)
     run_parallel(_weight_part, len(parts), kernels.backward_weight, xp, gp, geom, flush, total,
-                 parts)
+                 parts, work=geom.macs)
     summed = total.sum(axis=0).reshape(groups, kh, kw, cg, co // groups)
     return np.ascontiguousarray(summed.transpose(0, 4, 3, 1, 2).reshape(co, cg, kh, kw),
                                 dtype=RESULTS[kind])

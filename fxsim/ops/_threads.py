@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 
 _pool: ThreadPoolExecutor | None = None
+SERIAL_WORK = 1 << 21  # below this many multiply-adds, one thread (dispatch costs ~0.2 ms)
 
 
 def thread_count(jobs: int) -> int:
@@ -26,9 +27,10 @@ def bounds(jobs: int, parts: int) -> list[tuple[int, int]]:
     return [(jobs * i // parts, jobs * (i + 1) // parts) for i in range(parts)]
 
 
-def run_parallel(kernel, jobs: int, *args) -> None:
-    """Call ``kernel(*args, start, stop)`` over ``range(jobs)``, one part per thread."""
-    parts = thread_count(jobs)
+def run_parallel(kernel, jobs: int, *args, work: int | None = None) -> None:
+    """Call ``kernel(*args, start, stop)`` over ``range(jobs)``, one part per thread (one
+    thread when ``work``, the multiply-adds of the call, is below :data:`SERIAL_WORK`)."""
+    parts = 1 if work is not None and work < SERIAL_WORK else thread_count(jobs)
     if parts == 1:
         kernel(*args, 0, jobs)
         return
