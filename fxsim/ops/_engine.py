@@ -38,6 +38,7 @@ def pack(x: np.ndarray, pad: tuple[int, int], dtype) -> np.ndarray:
     n, c, h, w = x.shape
     if x.dtype not in PACK_INPUTS:  # bounds the compiled versions of the pack kernel
         x = x.astype(np.int16 if x.dtype == np.uint8 else np.int64)
+    x = np.ascontiguousarray(x)  # and so does one memory layout
     out = np.empty((n, h + 2 * pad[0], w + 2 * pad[1], c), dtype=dtype)
     run_parallel(kernels.pack_nhwc, n, x, pad[0], pad[1], out, work=x.size)
     return out
