@@ -32,9 +32,13 @@ def test_digits_int8_reaches_95_percent(tmp_path):
     assert {f"test_acc_class_{c}" for c in range(10)} <= set(metrics.columns)
     assert {"l1_conv.act_grads.sat_rate", "l1_conv.act_grads.frac", "fc.weights.frac",
             "wall_time_s"} <= set(metrics.columns)
-    for name in ("config.toml", "policy.toml", "metrics.csv", "summary.json", "checkpoint.npz",
-                 "grad_histograms.csv"):
+    for name in ("config.toml", "policy.toml", "quantizers.csv", "metrics.csv", "summary.json",
+                 "checkpoint.npz", "grad_histograms.csv"):
         assert (tmp_path / "run" / name).is_file()
+    quantizers = pd.read_csv(tmp_path / "run" / "quantizers.csv").set_index("quantizer")
+    assert quantizers.loc["l1_bn.activations", "signed"] == False  # noqa: E712 (fused ReLU)
+    assert quantizers.loc["l1_conv.activations", "signed"] == True  # noqa: E712
+    assert quantizers.loc["fc.act_grads", "bits"] == 8
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert len(summary["weights_sha256"]) == 64 and summary["versions"]["numpy"]
 
