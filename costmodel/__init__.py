@@ -2,13 +2,18 @@
 
 ``estimate(net, policy, batch=...)`` prices one training step per layer and phase,
 ``compare(policies, baseline=..., net=...)`` sets schemes side by side, ``mac(a, b, acc)`` prices
-one MAC. Numbers come from the data files in ``costmodel/data`` (Horowitz ISSCC 2014 at 45 nm,
+one MAC, ``shares_from_run(run_dir)`` reads the class-group shares a training run measured.
+Policies are read by :mod:`fxsim.policy` (shipped names such as ``int4_interval``, TOML paths,
+dicts). Numbers come from the data files in ``costmodel/data`` (Horowitz ISSCC 2014 at 45 nm,
 Stillmaker & Baas 2017 node scaling); pass your own with ``primitives=`` / ``nodes=``.
 """
 
+from costmodel.dataflow import MacSite
 from costmodel.queries import compare, estimate, mac, summarize
+from costmodel.run import shares_from_run
 from costmodel.scaling import Cost, Technology
 from costmodel.tables import TableError
 from costmodel.units import Units
 
-__all__ = ["Cost", "TableError", "Technology", "Units", "compare", "estimate", "mac", "summarize"]
+__all__ = ["Cost", "MacSite", "TableError", "Technology", "Units", "compare", "estimate", "mac",
+           "shares_from_run", "summarize"]

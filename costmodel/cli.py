@@ -7,6 +7,8 @@ import re
 
 import pandas as pd
 
+from fxsim.quantize import MULTIPLIER_BITS
+
 DEFAULT_ACC_BITS = 32
 
 
@@ -17,26 +19,39 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         help="energy and area of a scheme on a net, or of one MAC",
         description=(
             "Price one training step of a net under a policy (--net, --policy), optionally "
-            "against a baseline policy, or one MAC (--mac AxB --acc N). Numbers come from "
+            "against a baseline policy, or one MAC (--mac AxB --acc N). With --run, the class-"
+            "group shares a training run measured (and its net, policy and batch unless "
+            "given). Numbers come from "
             "costmodel/data: Horowitz ISSCC 2014 (45 nm) and Stillmaker & Baas 2017 node "
             "scaling, unless --primitives/--nodes/--units give your own tables."
         ),
     )
-    parser.add_argument("--net", help="reference net name (reference_nets.layer_shapes)")
-    parser.add_argument("--policy", help="policy TOML file (docs/policy-schema.md)")
-    parser.add_argument("--baseline", help="baseline policy TOML file to compare against")
+    parser.add_argument("--net", help="reference net name (digits_cnn, mnist_cnn, resnet20, "
+                                      "resnet32, resnet56, vgg_small)")
+    parser.add_argument("--policy", help="shipped policy name (fxsim policies) or policy TOML "
+                                         "file (docs/policy-schema.md)")
+    parser.add_argument("--baseline", help="baseline policy to compare against (a shipped name "
+                                           "such as fp, or a TOML file)")
+    parser.add_argument("--run", metavar="RUN_DIR",
+                        help="a fxsim train run folder: price its policy with the class-group "
+                             "shares it measured (metrics.csv easy_share, mean over epochs); "
+                             "its net, policy and batch serve when --net/--policy/--batch are "
+                             "not given")
     parser.add_argument("--mac", metavar="AxB", help="price one MAC of A-bit by B-bit operands")
     parser.add_argument("--acc", type=int, default=DEFAULT_ACC_BITS,
                         help=f"accumulator bits for --mac (default {DEFAULT_ACC_BITS})")
     parser.add_argument("--node", type=float, default=45.0,
                         help="technology node in nm (default 45; 7..130, between listed nodes "
                              "interpolated)")
-    parser.add_argument("--batch", type=int, default=1, help="samples per step (default 1)")
+    parser.add_argument("--batch", type=int, help="samples per step (default 1, or the run's)")
     parser.add_argument("--memory", default="sram_32KB",
                         help="table row pricing memory traffic: sram_8KB, sram_32KB (default), "
                              "sram_1MB, dram")
     parser.add_argument("--lfsr-share", type=int, default=1,
                         help="lanes sharing one LFSR in stochastic rounding units (default 1)")
+    parser.add_argument("--multiplier-bits", type=int, default=MULTIPLIER_BITS,
+                        help="bits of the fixed-point multiplier of real-step rescales "
+                             f"(default {MULTIPLIER_BITS}, the simulator's)")
     parser.add_argument("--primitives", action="append",
                         help="your own primitive table CSV (repeatable; replaces the default "
                              "rows of each kind it contains)")
@@ -71,9 +86,44 @@ def _run_mac(args: argparse.Namespace, tables: dict) -> pd.DataFrame:
     ])
 
 
+def _run_net(args: argparse.Namespace, tables: dict) -> pd.DataFrame:
+    import costmodel
+    from costmodel.run import run_settings
+
+    net, policy, batch, shares = args.net, args.policy, args.batch, None
+    if args.run:
+        settings = run_settings(args.run)
+        net, policy = net or settings["net"], policy or settings["policy"]
+        batch = batch or settings["batch"]
+        shares = costmodel.shares_from_run(args.run) or None
+    if not net or not policy:
+        raise ValueError("give --net NAME and --policy NAME|FILE (or --run RUN_DIR), or "
+                         "--mac AxB [--acc N]")
+    batch = batch or 1
+    options = {"node_nm": args.node, "memory": args.memory, "lfsr_share": args.lfsr_share,
+               "multiplier_bits": args.multiplier_bits, **tables}
+    frame = costmodel.estimate(net, policy, batch, shares=shares, **options)
+    totals = costmodel.summarize(frame)
+    measured = "" if not shares else ", measured shares " + ", ".join(
+        f"{g} {v:.4g}" for g, v in shares.items())
+    print(f"Policy {frame.attrs['policy']!r} on {net}, batch {batch}, {args.node:g} nm, "
+          f"memory {args.memory}{measured} (energy in pJ per step, lane area um^2):")
+    columns = ["layer", "phase", "group", "macs", "a_bits", "b_bits", "acc_bits",
+               "traffic_bits", *(c for c in frame.columns if c.startswith("energy_")),
+               "area_um2"]
+    print(_fmt(frame[columns]))
+    print(f"total energy {totals['energy_pj']:.6g} pJ, traffic {totals['traffic_bits']:.6g} "
+          f"bits, largest lane {totals['area_um2']:.6g} um^2")
+    if args.baseline:
+        table = costmodel.compare([policy], args.baseline, net=net, batch=batch, shares=shares,
+                                  **options)
+        print("\nAgainst the baseline:")
+        print(_fmt(table))
+    return frame
+
+
 def run_cost(args: argparse.Namespace) -> int:
     """Run ``fxsim cost``: print the table(s); return the exit status."""
-    import costmodel
     from fxsim.io import write_csv
 
     tables = {"primitives": args.primitives, "nodes": args.nodes, "units": args.units}
@@ -82,25 +132,7 @@ def run_cost(args: argparse.Namespace) -> int:
         print(f"One MAC at {args.node:g} nm (pJ per MAC, um^2 per unit):")
         print(_fmt(frame))
     else:
-        if not args.net or not args.policy:
-            raise ValueError("give --net NAME and --policy FILE, or --mac AxB [--acc N]")
-        options = {"node_nm": args.node, "memory": args.memory, "lfsr_share": args.lfsr_share,
-                   **tables}
-        frame = costmodel.estimate(args.net, args.policy, args.batch, **options)
-        totals = costmodel.summarize(frame)
-        print(f"Policy {frame.attrs['policy']!r} on {args.net}, batch {args.batch}, "
-              f"{args.node:g} nm, memory {args.memory} (energy in pJ per step, lane area um^2):")
-        columns = ["layer", "phase", "group", "macs", "a_bits", "b_bits", "acc_bits",
-                   "traffic_bits", "energy_mac_pj", "energy_memory_pj", "energy_rounding_pj",
-                   "energy_saturation_pj", "energy_stats_pj", "energy_pj", "area_um2"]
-        print(_fmt(frame[columns]))
-        print(f"total energy {totals['energy_pj']:.6g} pJ, traffic {totals['traffic_bits']:.6g} "
-              f"bits, largest lane {totals['area_um2']:.6g} um^2")
-        if args.baseline:
-            table = costmodel.compare([args.policy], args.baseline, net=args.net,
-                                      batch=args.batch, **options)
-            print("\nAgainst the baseline:")
-            print(_fmt(table))
+        frame = _run_net(args, tables)
     if args.csv:
         write_csv(frame, args.csv)
         print(f"wrote {args.csv}")

@@ -1,168 +1,125 @@
-"""A tolerant reader of quantization policies (docs/policy-schema.md) for the cost model.
+"""The cost model's view of a quantization policy: a validated :class:`fxsim.policy.Policy` plus
+the share of samples each class group runs.
 
-It extracts, per layer, role and class group, what the cost depends on: bits, rounding, overflow,
-range rule, random bits. It does not validate a policy (``fxsim.policy`` does): keys it does not
-need are ignored. Merging is key by key: ``[defaults]``, then ``[layers.NAME]``, then
-``[groups.G]``. A group's ``share`` is the fraction of samples running with its formats; the
-samples of no group run with the defaults and layer overrides. ``quantize = false`` is the
-float32 baseline. Defaults for keys a role omits: rounding ``nearest_even``, overflow
-``saturate``, range ``fixed``; an accumulator without ``bits`` is wide (never overflows).
+Policies are read by ``fxsim.policy`` (schema: ``docs/policy-schema.md``), so every policy the
+simulator accepts prices with exactly the settings it trains with: shipped names (``int8``,
+``int4_interval``, ... ``fxsim policies``), TOML paths, dicts, objects with ``to_dict()``;
+``[defaults]``, ``[kinds.KIND]``, ``[layers.first]``/``[layers.last]``, ``[layers.NAME]`` and
+``[groups.G]`` merged as the simulator merges them (:meth:`fxsim.policy.Policy.spec`).
+
+A group's ``share`` is the fraction of a batch's samples that run with its formats (a policy
+key the simulator ignores: there, a sample's class decides); the samples of no group run with
+the default group's formats. ``shares=`` (for example a measured one,
+:func:`costmodel.run.shares_from_run`) overrides the policy's keys.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+from fxsim.policy import DEFAULT_GROUP, Policy, RoleSpec
 
-
-from costmodel.units import RANGE_RULES
-from fxsim.formats import check_int
-from fxsim.rounding import canonical_rounding, check_overflow, random_bits_for
-
-ROLES = ("weights", "activations", "act_grads", "weight_grads", "master", "accumulator")
-DEFAULT_GROUP = "default"
+SHARE_TOLERANCE = 1e-12
 
 
 @dataclass(frozen=True)
-class RoleSpec:
-    """What the cost of one tensor role depends on. ``bits`` is None for a wide accumulator or a
-    float role (``is_float``)."""
-
-    bits: int | None
-    rounding: str = "nearest_even"
-    overflow: str = "saturate"
-    range: str = "fixed"
-    random_bits: int | None = None
-    is_float: bool = False
-
-
-@dataclass
-class CostPolicy:
-    """A policy as the cost model reads it."""
+class Place:
+    """A layer as a policy addresses it: ``name`` (``[layers.NAME]``), ``kind``
+    (``[kinds.KIND]``, one of :data:`fxsim.policy.LAYER_KINDS`; None: no kind table applies)
+    and ``aliases`` (``"first"``/``"last"`` for the first and last MAC layer)."""
 
     name: str
-    quantize: bool = True
-    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
-    layers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    groups: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    shares: dict[str, float] = field(default_factory=dict)
+    kind: str | None = None
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CostPolicy:
+    """A policy and the share of samples of each of its class groups (every group has one)."""
+
+    policy: Policy
+    shares: Mapping[str, float]
+
+    @property
+    def name(self) -> str:
+        return self.policy.name
+
+    @property
+    def quantize(self) -> bool:
+        """False for the ``fp`` baseline (``quantize = false``), priced as float32 training."""
+        return self.policy.quantize
 
     def group_shares(self) -> dict[str, float]:
-        """Fraction of samples per group, the defaults' group ``"default"`` taking the rest."""
-        out = {g: self.shares[g] for g in self.groups}
+        """Fraction of samples per group: the default group (``"default"``) first, with what
+        the groups leave; groups of share 0 are kept (their rows are dropped by the
+        workload)."""
+        out = {g: self.shares[g] for g in self.policy.groups}
         rest = 1.0 - sum(out.values())
-        if rest < -1e-12:
-            raise ValueError(f"policy {self.name!r}: group shares sum to {1 - rest:g} > 1")
-        if rest > 1e-12 or not out:
-            out = {DEFAULT_GROUP: max(rest, 0.0), **out}
-        return out
+        if rest < -SHARE_TOLERANCE:
+            raise ValueError(f"policy {self.name!r}: group shares sum to {1 - rest:g} > 1; "
+                             "give shares that sum to at most 1")
+        return {DEFAULT_GROUP: max(rest, 0.0), **out}
 
-    def role(self, layer: str, role: str, group: str = DEFAULT_GROUP) -> RoleSpec:
-        """The merged spec of ``role`` for ``layer`` in ``group``."""
-        if role not in ROLES:
-            raise ValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
-        if not self.quantize:
-            return RoleSpec(bits=32, rounding="nearest_even", range="fixed", is_float=True)
-        spec: dict[str, Any] = {}
-        spec.update(self.defaults.get(role, {}))
-        spec.update(self.layers.get(layer, {}).get(role, {}))
-        if group != DEFAULT_GROUP:
-            spec.update(self.groups[group].get(role, {}))
-        where = f"policy {self.name!r}, layer {layer!r}, role {role!r}"
-        if spec.get("float"):
-            return RoleSpec(bits=32, is_float=True)
-        bits = spec.get("bits")
-        if bits is None and role != "accumulator":
-            raise ValueError(f"{where}: no bits (set them in [defaults] or [layers.{layer}])")
-        try:
-            bits = None if bits is None else check_int("bits", bits, 1, 62)
-            rounding = canonical_rounding(spec.get("rounding", "nearest_even"))
-            random_bits = random_bits_for(rounding, spec.get("random_bits"))
-            overflow = check_overflow(spec.get("overflow", "saturate"))
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{where}: {error}") from None
-        rule = spec.get("range", "fixed")
-        if rule not in RANGE_RULES:
-            raise ValueError(f"{where}: range must be one of {', '.join(RANGE_RULES)}; "
-                             f"got {rule!r}")
-        return RoleSpec(bits, rounding, overflow, rule, random_bits or None)
+    def spec(self, place: Place, role: str, group: str = DEFAULT_GROUP) -> RoleSpec:
+        """The simulator's resolved settings of ``role`` at ``place`` for samples of ``group``
+        (:meth:`fxsim.policy.Policy.spec`)."""
+        return self.policy.spec(place.name, role, group, place.kind, place.aliases)
 
 
-def _tables(where: str, value: Any) -> dict[str, dict[str, Any]]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValueError(f"{where} must be a table, got {type(value).__name__}")
-    out = {}
-    for role, spec in value.items():
-        if role in ROLES:
-            if not isinstance(spec, dict):
-                raise ValueError(f"{where}.{role} must be a table, got {spec!r}")
-            out[role] = dict(spec)
-    return out
+def load_policy(policy: Any) -> Policy:
+    """A :class:`fxsim.policy.Policy` from a Policy, a shipped policy name, a TOML path, a dict
+    or an object with ``to_dict()`` (such as a Policy of another import)."""
+    if isinstance(policy, (Policy, dict, str, os.PathLike)):
+        return Policy.load(policy)
+    if callable(getattr(policy, "to_dict", None)):
+        return Policy.load(policy.to_dict())
+    raise TypeError(f"policy must be a shipped policy name, a TOML path, a dict, an "
+                    f"fxsim.policy.Policy or have to_dict(); got {type(policy).__name__}")
 
 
-def read_policy(policy: Any, shares: dict[str, float] | None = None) -> CostPolicy:
-    """A :class:`CostPolicy` from a dict, a TOML path, an object with ``to_dict()`` or a
-    CostPolicy. ``shares`` (group -> fraction of samples) overrides the groups' ``share`` keys."""
+def read_policy(policy: Any, shares: Mapping[str, float] | None = None) -> CostPolicy:
+    """A :class:`CostPolicy` from anything :func:`load_policy` takes, or a CostPolicy.
+
+    ``shares`` (group -> fraction of samples) overrides the groups' ``share`` keys. Every group
+    needs a share from one or the other; shares must be numbers in [0, 1] summing to at most 1.
+    """
     if isinstance(policy, CostPolicy):
-        result = policy
+        base, given = policy.policy, dict(policy.shares)
     else:
-        if isinstance(policy, (str, os.PathLike)):
-            path = Path(policy)
-            if not path.is_file():
-                raise FileNotFoundError(f"policy file {path} does not exist")
-            with path.open("rb") as handle:
-                try:
-                    data = tomllib.load(handle)
-                except tomllib.TOMLDecodeError as error:
-                    raise ValueError(f"policy file {path}: {error}") from None
-            data.setdefault("name", path.stem)
-        elif hasattr(policy, "to_dict"):
-            data = policy.to_dict()
-        elif isinstance(policy, dict):
-            data = policy
-        else:
-            raise TypeError(f"policy must be a dict, a TOML path or have to_dict(); got "
-                            f"{type(policy).__name__}")
-        name = str(data.get("name", "policy"))
-        layers = data.get("layers") or {}
-        groups = data.get("groups") or {}
-        if not isinstance(layers, dict) or not isinstance(groups, dict):
-            raise ValueError(f"policy {name!r}: [layers] and [groups] must be tables")
-        group_shares = {}
-        for g, table in groups.items():
-            if isinstance(table, dict) and "share" in table:
-                group_shares[g] = table["share"]
-        result = CostPolicy(
-            name=name,
-            quantize=bool(data.get("quantize", True)),
-            defaults=_tables(f"policy {name!r} [defaults]", data.get("defaults")),
-            layers={k: _tables(f"policy {name!r} [layers.{k}]", v) for k, v in layers.items()},
-            groups={k: _tables(f"policy {name!r} [groups.{k}]", v) for k, v in groups.items()},
-            shares=group_shares,
-        )
+        base = load_policy(policy)
+        given = {g: t["share"] for g, t in base.groups.items() if "share" in t}
+    name = base.name
     if shares is not None:
-        result = replace(result, shares={**result.shares, **shares})
-    for g in result.groups:
-        share = result.shares.get(g)
-        if share is None:
+        if not isinstance(shares, Mapping):
+            raise TypeError(f"shares must be a mapping of group name to share, got "
+                            f"{type(shares).__name__}")
+        unknown = sorted(set(shares) - set(base.groups))
+        if unknown:
+            raise ValueError(f"policy {name!r}: shares given for unknown group(s) "
+                             f"{', '.join(unknown)}; its groups: "
+                             f"{', '.join(base.groups) or 'none'}")
+        given.update(shares)
+    for group in base.groups:
+        if group not in given:
             raise ValueError(
-                f"policy {result.name!r}: group {g!r} has no share (the fraction of samples "
-                f"it runs): add share = ... to [groups.{g}] or pass shares={{{g!r}: ...}}"
-            )
+                f"policy {name!r}: group {group!r} has no share (the fraction of samples it "
+                f"runs): add share = ... to [groups.{group}] or pass shares={{{group!r}: ...}}"
+                " (a measured one: costmodel.shares_from_run(RUN_DIR) or fxsim cost --run)")
+        share = given[group]
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
-            raise ValueError(f"policy {result.name!r}: share of group {g!r} must be a number "
-                             f"in [0, 1], got {share!r}")
-    unknown = set(result.shares) - set(result.groups)
-    if unknown:
-        raise ValueError(f"policy {result.name!r}: shares given for unknown group(s) "
-                         f"{', '.join(sorted(unknown))}; groups: {', '.join(result.groups)}")
+            raise ValueError(f"policy {name!r}: share of group {group!r} must be a number in "
+                             f"[0, 1], got {share!r}")
+    result = CostPolicy(base, {g: float(given[g]) for g in base.groups})
+    result.group_shares()  # refuse shares summing above 1 now
     return result
+
+
+def real_scale(spec: RoleSpec) -> bool:
+    """Whether a quantizer role moves codes with a real step (``scale = "real"``, given or the
+    rule's default), that is with a fixed-point multiplier rather than a shift."""
+    if spec.is_float or spec.role in ("master", "accumulator"):
+        return False
+    return spec.make_rule().params.get("scale") == "real"

@@ -11,6 +11,11 @@ the ``acc - out`` extra bits between dropped low bits (``drop``, rounded) and ch
 A stochastic unit uses ``k = min(random_bits, drop)`` random bits: random bits beyond the dropped
 ones do not change the rounding probability (see :mod:`fxsim.rounding`), so a 62-bit
 ``stochastic`` mode costs what ``drop`` random bits cost.
+
+A real step (``scale = "real"``) moves an ``acc``-bit value with a fixed-point multiplier ``M`` of
+``m`` bits before the rounding shift (DESIGN.md, "Scales that are not powers of two"): the
+rescale unit is an ``acc x m`` multiplier, and the rounding then drops up to ``acc + m - out``
+bits of the product.
 """
 
 from __future__ import annotations
@@ -20,11 +25,10 @@ import operator
 
 from costmodel.scaling import ZERO, Cost, Technology
 from costmodel.tables import PathLike, UnitRow, load_units
+from fxsim.quantize import MULTIPLIER_BITS
+from fxsim.ranges import RANGE_RULES
 from fxsim.rounding import STOCHASTIC_BITS, canonical_rounding, check_overflow
 
-RANGE_RULES = (
-    "fixed", "minmax", "percentile", "mse", "zscore", "large_grad_interval", "cqat",
-)
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
         ast.Div: operator.truediv, ast.USub: operator.neg}
 
@@ -64,9 +68,16 @@ class Units:
     def __init__(self, tech: Technology | None = None, path: PathLike | None = None) -> None:
         self.tech = Technology() if tech is None else tech
         self.defs: dict[str, list[UnitRow]] = load_units(path)
+        self._memo: dict[tuple, Cost] = {}
 
     def unit(self, name: str, **params: float) -> Cost:
         """Cost of the unit ``name`` of the units table with widths ``params`` (bits)."""
+        key = (name, *sorted(params.items()))
+        if key not in self._memo:
+            self._memo[key] = self._evaluate(name, params)
+        return self._memo[key]
+
+    def _evaluate(self, name: str, params: dict[str, float]) -> Cost:
         if name not in self.defs:
             raise ValueError(f"unit {name!r} is not defined; the units table has "
                              f"{', '.join(self.defs)}")
@@ -116,8 +127,15 @@ class Units:
         return self.unit(f"overflow_{mode}", out=out_bits, high=max(acc_bits - out_bits, 0))
 
     def stats(self, rule: str, width: int) -> Cost:
-        """Per-element statistics unit of a range rule observing ``width``-bit values."""
-        if rule not in RANGE_RULES:
-            raise ValueError(f"range rule {rule!r} has no cost definition; known: "
-                             f"{', '.join(RANGE_RULES)}")
+        """Per-element statistics unit of a range rule (:data:`fxsim.ranges.RANGE_RULES`)
+        observing ``width``-bit values: the unit ``stats_<rule>`` of the units table."""
+        if f"stats_{rule}" not in self.defs:
+            known = [r for r in RANGE_RULES if f"stats_{r}" in self.defs]
+            raise ValueError(f"range rule {rule!r} has no cost definition (unit "
+                             f"'stats_{rule}'); defined: {', '.join(known)}")
         return self.unit(f"stats_{rule}", w=width)
+
+    def rescale(self, acc_bits: int, multiplier_bits: int = MULTIPLIER_BITS) -> Cost:
+        """Per-element fixed-point multiplier of a real-step requantization: ``acc_bits`` by
+        ``multiplier_bits`` (fxsim uses :data:`fxsim.quantize.MULTIPLIER_BITS`)."""
+        return self.unit("rescale_real", acc=acc_bits, m=multiplier_bits)

@@ -1,48 +1,75 @@
-"""Workload of one training step: per layer, phase and class group, what the hardware does.
+"""Workload of one training step: per MAC layer, phase and class group, what the hardware does,
+following the simulator's dataflow (:mod:`fxsim.layers.mac`, :mod:`fxsim.optim`).
 
-For a layer with ``M`` forward MACs per sample (:attr:`fxsim.shapes.LayerShape.macs`) and ``n``
-samples of a group (``batch * share``):
+Notation for a MAC layer: ``M`` forward MACs per sample (:attr:`fxsim.shapes.LayerShape.macs`),
+``In``/``Out`` input/output elements per sample, ``W`` weights; a group of share ``s`` runs
+``n = batch * s`` samples. Roles are resolved by the policy at the layer (its kind, aliases and
+name) for the group, except ``x``: the ``activations`` role of the layer that produced the
+input (its :class:`~costmodel.dataflow.MacSite` source). ``o`` is this layer's own
+``activations`` (its output), ``g`` its ``act_grads``, ``w`` ``weights``, ``wg``
+``weight_grads``.
 
-* forward: ``n * M`` MACs of activations x weights; ``n * outputs`` elements requantized to the
-  activations format, observed by the activations' range rule;
-* backward_input: ``n * M`` MACs of act_grads x weights; ``n * inputs`` elements requantized to
-  the act_grads format, observed by the act_grads' rule;
-* backward_weight: ``n * M`` MACs of activations x act_grads; ``share * W`` elements requantized
-  to the weight_grads format, observed by the weight_grads' rule;
-* update: ``2 * W`` multiply-adds at the master width; the master copy requantized twice per
-  weight and the weights once, observed by the weights' rule.
+=================  ==========  ====================================================================
+phase              MACs        requantized (and observed by the role's range rule)
+=================  ==========  ====================================================================
+forward            n M, x x w  ``n Out`` accumulators to ``o``
+backward_input     n M, g x w  nothing: the exact result goes on to the layer below, which
+                               quantizes it as its incoming gradient
+backward_weight    n M, x x g  ``n Out`` incoming gradients to ``g`` (both backward products read
+                               them); ``s W`` weight-gradient accumulators to ``wg`` (the sum over
+                               groups is quantized once; it is split here by share)
+update             3 W         ``2 W`` to the master format (``v`` and ``w``), ``W`` master
+                               weights to ``w`` (the weights quantizer of the next forward)
+=================  ==========  ====================================================================
 
-(``W`` = weight count; the update, SGD with momentum ``v = m*v + g; w = w - lr*v``, is two
-multiply-adds per weight, once per step, priced with the default formats.) A layer's
-``activations`` role is the format of the activations it reads and writes. An accumulator without
-``bits`` is wide: ``a + b + ceil(log2(terms))`` bits, where ``terms`` is the reduction length of
-the phase (forward ``Cin/groups*kh*kw``, backward_input ``Cout/groups*kh*kw``, backward_weight
-``batch*Hout*Wout``), so it never overflows.
+The update is :mod:`fxsim.optim`'s SGD with momentum and weight decay, once per step with the
+default group's formats: three multiply-adds per weight (``momentum * v``, ``decay * w``,
+``lr * v``) of a ``B``-bit master by a ``const_frac``-bit constant into a ``B + const_frac + 2``
+bit sum, or float32 with ``master = { float = true }``.
 
-Memory traffic counts every operand once per step (perfect on-chip reuse, a lower bound): inputs,
-outputs and gradients per sample, weights once per step (split between groups by share).
+Widths. An accumulator without ``bits`` is wide: ``a + b + ceil(log2(terms))``, ``terms`` the
+reduction of the phase (forward ``Cin/groups*kh*kw``, backward_input ``Cout/groups*kh*kw``,
+backward_weight ``batch*Hout*Wout``). The incoming gradient a layer quantizes is the
+backward_input accumulator of the MAC layer that reads its output (``grad_from``) or, from a
+float island (batch norm, the loss), a 32-bit word. Under ``quantize = false`` (the ``fp``
+policy) everything is float32: fp32 MACs, 32-bit traffic, no requantization.
+
+Memory traffic counts what each phase reads and writes, once per step (perfect on-chip reuse, a
+lower bound): forward ``n In x + s W w + n Out o``; backward_input ``n Out g + s W w + n In acc``
+(the unquantized result at the accumulator's width); backward_weight ``n In x + n Out g +
+s W wg``; update ``W (4 B + wg + w)`` (read and write master and momentum, read the gradient,
+write the weight codes).
+
+Not priced: layers without MACs (batch norm and the loss, float islands; residual adds; pooling)
+with their own quantizers, the linear layers' bias, the straight-through masks.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from costmodel.policy import DEFAULT_GROUP, CostPolicy, RoleSpec
+from costmodel.dataflow import MacSite
+from costmodel.policy import CostPolicy, real_scale
+from fxsim.policy import DEFAULT_GROUP, RoleSpec
 from fxsim.shapes import LayerShape
 
 PHASES = ("forward", "backward_input", "backward_weight", "update")
+FLOAT_BITS = 32  # float32: the fp baseline, float masters, values from float islands
+UPDATE_PRODUCTS = 3  # momentum * v, weight_decay * w, lr * v per weight and step
+UPDATE_GUARD_BITS = 2  # carries of the three-term sum v_acc = m*v + g + wd*w
 
 
 @dataclass(frozen=True)
 class Requant:
-    """``elements`` values requantized from ``acc_bits`` to ``spec.bits`` with spec's rounding and
-    overflow."""
+    """``elements`` values of ``in_bits`` bits moved to ``spec``'s format with its rounding and
+    overflow; ``real`` says the move needs a fixed-point multiplier (a real step)."""
 
     elements: float
-    acc_bits: int
+    in_bits: int
     spec: RoleSpec
+    real: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,93 +105,142 @@ def wide_accumulator(a_bits: int, b_bits: int, terms: int) -> int:
     return a_bits + b_bits + math.ceil(math.log2(max(terms, 1)))
 
 
-def _acc(policy: CostPolicy, layer: str, group: str, a: int, b: int, terms: int) -> int:
-    spec = policy.role(layer, "accumulator", group)
+def width(spec: RoleSpec) -> int:
+    """Bits of a role's values: its word length, 32 for a float role."""
+    return FLOAT_BITS if spec.is_float else spec.bits
+
+
+def quantized(elements: float, in_bits: int, spec: RoleSpec) -> tuple[tuple, tuple]:
+    """(requants, stats) of quantizing ``elements`` values of ``in_bits`` bits to ``spec``;
+    nothing for a float role."""
     if spec.is_float:
-        return 32
-    return spec.bits if spec.bits is not None else wide_accumulator(a, b, terms)
+        return (), ()
+    return ((Requant(elements, in_bits, spec, real_scale(spec)),),
+            (Stats(elements, spec.range, in_bits),))
 
 
-def layer_work(shape: LayerShape, policy: CostPolicy, batch: int,
-               input_grad: bool = True) -> list[Work]:
-    """Workload rows of one layer; ``input_grad=False`` drops the backward_input phase (the
-    first layer needs no gradient with respect to the input image)."""
-    rows: list[Work] = []
-    name = shape.name
+@dataclass(frozen=True)
+class Operands:
+    """The resolved roles of one MAC layer for one class group (see the module docstring)."""
+
+    x: RoleSpec
+    w: RoleSpec
+    o: RoleSpec
+    g: RoleSpec
+    wg: RoleSpec
+    acc: RoleSpec
+
+    @classmethod
+    def of(cls, site: MacSite, policy: CostPolicy, group: str) -> Operands:
+        here = site.place
+        return cls(policy.spec(site.source, "activations", group),
+                   *(policy.spec(here, role, group) for role in
+                     ("weights", "activations", "act_grads", "weight_grads", "accumulator")))
+
+    def acc_bits(self, a: RoleSpec, b: RoleSpec, terms: int) -> int:
+        """Accumulator width of an ``a x b`` phase summing ``terms`` products."""
+        if a.is_float:
+            return FLOAT_BITS
+        return self.acc.bits if self.acc.bits is not None else wide_accumulator(
+            a.bits, b.bits, terms)
+
+
+def backward_input_terms(shape: LayerShape) -> int:
+    """Terms summed into one backward_input output: ``Cout / groups * kh * kw``."""
     kh, kw = shape.kernel
+    return shape.out_channels // shape.groups * kh * kw
+
+
+def layer_work(site: MacSite, policy: CostPolicy, batch: int,
+               incoming: dict[str, int]) -> list[Work]:
+    """Workload rows of one MAC layer; ``incoming[group]`` is the width of the gradient it
+    receives (see the module docstring)."""
+    shape, rows = site.shape, []
+    name, count = shape.name, shape.weight_count
+    inputs, outputs = shape.input_count, shape.output_count
     hout, wout = shape.out_hw
-    bw_terms = shape.out_channels // shape.groups * kh * kw
     for group, share in policy.group_shares().items():
         if share == 0:
             continue
         n = batch * share
-        role = {r: policy.role(name, r, group) for r in
-                ("weights", "activations", "act_grads", "weight_grads")}
-        w, a, g, wg = (role[r] for r in ("weights", "activations", "act_grads", "weight_grads"))
-        weights_bits = shape.weight_count * w.bits * share
-
-        def work(phase, x, y, terms, traffic, elements, out_spec, _g=group, _s=share, _n=n):
-            return _phase_work(policy, name, phase, _g, _s, _n * shape.macs, x, y, terms,
-                               traffic, elements, out_spec)
-
-        rows.append(work("forward", a, w, shape.reduction,
-                         n * (shape.input_count + shape.output_count) * a.bits + weights_bits,
-                         n * shape.output_count, a))
-        if input_grad:
-            rows.append(work("backward_input", g, w, bw_terms,
-                             n * (shape.output_count + shape.input_count) * g.bits + weights_bits,
-                             n * shape.input_count, g))
-        rows.append(work("backward_weight", a, g, batch * hout * wout,
-                         n * (shape.input_count * a.bits + shape.output_count * g.bits)
-                         + shape.weight_count * wg.bits * share,
-                         shape.weight_count * share, wg))
-    rows.append(_update_work(shape, policy))
+        ops = Operands.of(site, policy, group)
+        x, w, o, g, wg = ops.x, ops.w, ops.o, ops.g, ops.wg
+        weights_read = share * count * width(w)
+        phase = _PhaseRow(name, group, share, n * shape.macs)
+        acc = ops.acc_bits(x, w, shape.reduction)
+        rows.append(phase("forward", x, w, acc,
+                          n * inputs * width(x) + weights_read + n * outputs * width(o),
+                          quantized(n * outputs, acc, o)))
+        if site.input_grad:
+            acc = ops.acc_bits(g, w, backward_input_terms(shape))
+            rows.append(phase("backward_input", g, w, acc,
+                              n * outputs * width(g) + weights_read + n * inputs * acc))
+        acc = ops.acc_bits(x, g, batch * hout * wout)
+        rows.append(phase("backward_weight", x, g, acc,
+                          n * inputs * width(x) + n * outputs * width(g)
+                          + share * count * width(wg),
+                          _merge(quantized(n * outputs, incoming[group], g),
+                                 quantized(share * count, acc, wg))))
+    rows.append(update_work(site, policy))
     return rows
 
 
-def _phase_work(policy: CostPolicy, layer: str, phase: str, group: str, share: float,
-                macs: float, x: RoleSpec, y: RoleSpec, terms: int, traffic: float,
-                elements: float, out: RoleSpec) -> Work:
-    """One MAC phase: ``x`` and ``y`` operands, ``elements`` results requantized to ``out`` and
-    observed (at the accumulator's width) by ``out``'s range rule; nothing of that in float."""
-    acc = _acc(policy, layer, group, x.bits, y.bits, terms)
-    fl = x.is_float
-    req = () if fl else (Requant(elements, acc, out),)
-    st = () if fl else (Stats(elements, out.range, acc),)
-    return Work(layer, phase, group, share, macs, x.bits, y.bits, acc, fl, traffic, req, st)
+@dataclass(frozen=True)
+class _PhaseRow:
+    """Builds the :class:`Work` rows of one layer and group: ``macs`` MACs per MAC phase."""
+
+    layer: str
+    group: str
+    share: float
+    macs: float
+
+    def __call__(self, phase: str, a: RoleSpec, b: RoleSpec, acc: int, traffic: float,
+                 done: tuple[tuple, tuple] = ((), ())) -> Work:
+        return Work(self.layer, phase, self.group, self.share, self.macs, width(a), width(b),
+                    acc, a.is_float, traffic, *done)
 
 
-def _update_work(shape: LayerShape, policy: CostPolicy) -> Work:
-    name, count = shape.name, shape.weight_count
-    master = policy.role(name, "master")
-    weights = policy.role(name, "weights")
-    wgrads = policy.role(name, "weight_grads")
-    if master.is_float or weights.is_float:
-        traffic = count * (4 * 32 + (32 if wgrads.is_float else wgrads.bits) + (
-            32 if weights.is_float else weights.bits))
-        requants: tuple[Requant, ...] = ()
-        stats: tuple[Stats, ...] = ()
-        if not weights.is_float:
-            requants = (Requant(count, 32, weights),)
-            stats = (Stats(count, weights.range, 32),)
-        return Work(name, "update", DEFAULT_GROUP, 1.0, 2 * count, 32, 32, 32, True, traffic,
-                    requants, stats)
-    m = master.bits
-    traffic = count * (4 * m + wgrads.bits + weights.bits)
-    requants = (Requant(2 * count, 2 * m, master), Requant(count, m, weights))
-    stats = (Stats(count, weights.range, m),)
-    return Work(name, "update", DEFAULT_GROUP, 1.0, 2 * count, m, m, m, False, traffic,
-                requants, stats)
+def _merge(*parts: tuple[tuple, tuple]) -> tuple[tuple, tuple]:
+    return (sum((p[0] for p in parts), ()), sum((p[1] for p in parts), ()))
 
 
-def workload(shapes: Sequence[LayerShape], policy: CostPolicy, batch: int,
-             input_grad_first_layer: bool = True) -> list[Work]:
-    """Workload rows of a net, layer by layer in order."""
+def update_work(site: MacSite, policy: CostPolicy) -> Work:
+    """The update row of one layer (see the module docstring)."""
+    here, count = site.place, site.shape.weight_count
+    master = policy.spec(here, "master")
+    weights = policy.spec(here, "weights")
+    wgrads = policy.spec(here, "weight_grads")
+    b = width(master)
+    traffic = count * (4 * b + width(wgrads) + (0 if weights.is_float else width(weights)))
+    requants, stats = quantized(count, b, weights)
+    if master.is_float:
+        return Work(here.name, "update", DEFAULT_GROUP, 1.0, UPDATE_PRODUCTS * count, b, b, b,
+                    True, traffic, requants, stats)
+    acc = b + master.const_frac + UPDATE_GUARD_BITS
+    requants = (Requant(2 * count, acc, master), *requants)
+    return Work(here.name, "update", DEFAULT_GROUP, 1.0, UPDATE_PRODUCTS * count, b,
+                master.const_frac, acc, False, traffic, requants, stats)
+
+
+def workload(sites: Sequence[MacSite], policy: CostPolicy, batch: int,
+             input_grad_first_layer: bool = False) -> list[Work]:
+    """Workload rows of a net, layer by layer in order. ``input_grad_first_layer=True`` prices
+    the first layer's backward_input too (the simulator skips it: no one needs the gradient of
+    the input image)."""
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    by_name = {site.shape.name: site for site in sites}
     rows: list[Work] = []
-    for i, shape in enumerate(shapes):
-        if not isinstance(shape, LayerShape):
-            raise TypeError(f"net entry {i} must be a LayerShape, got {type(shape).__name__}")
-        rows.extend(layer_work(shape, policy, batch, input_grad=i > 0 or input_grad_first_layer))
+    for i, site in enumerate(sites):
+        if i == 0 and input_grad_first_layer:
+            site = replace(site, input_grad=True)
+        incoming = {}
+        for group in policy.group_shares():
+            sender = by_name.get(site.grad_from) if site.grad_from else None
+            if sender is None or not policy.quantize:
+                incoming[group] = FLOAT_BITS
+            else:
+                ops = Operands.of(sender, policy, group)
+                incoming[group] = ops.acc_bits(ops.g, ops.w, backward_input_terms(sender.shape))
+        rows.extend(layer_work(site, policy, batch, incoming))
     return rows

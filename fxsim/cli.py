@@ -105,8 +105,6 @@ def _cmd_policies(args: argparse.Namespace) -> int:
         for name in shipped_policies():
             print(f"  {name:14s} {Policy.load(name).description}")
         return 0
-    import pandas as pd
-
     from fxsim.network import Network
     from reference_nets import build_net
     from reference_nets.nets import NETS
@@ -114,16 +112,11 @@ def _cmd_policies(args: argparse.Namespace) -> int:
     policy = Policy.load(args.policy)
     shape = NETS[args.net][1] if args.net in NETS else None
     net = Network(build_net(args.net), shape, 10, policy)
-    rows = []
-    for where, q in net.quantizers.items():
-        spec = q.spec
-        rows.append({"quantizer": where, "bits": spec.bits,
-                     "signed": q.signed, "rounding": spec.rounding, "range": spec.range,
-                     "params": " ".join(f"{k}={v}" for k, v in spec.params)})
     print(f"Layers of {args.net}: {', '.join(net.layer_names)}")
     print(f"Quantizers under policy {policy.name!r} (roles: {', '.join(ROLES)}):")
-    if rows:
-        print(pd.DataFrame(rows).to_string(index=False))
+    table = net.quantizer_table()
+    if len(table):
+        print(table.to_string(index=False))
     return 0
 
 

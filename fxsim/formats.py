@@ -172,7 +172,9 @@ class FxArray:
         """The values ``raw * lsb`` as float64. With a power-of-two LSB this is exact while
         ``bits <= 53``; with a real ``step`` it is the float64 product (rounded to nearest)."""
         if self.step is not None:
-            return self.raw.astype(np.float64) * self.step
+            return np.multiply(self.raw, self.step, dtype=np.float64)
+        if -1022 <= -self.fmt.frac <= 1023:  # a normal power of two: the product is exact
+            return np.multiply(self.raw, self.fmt.lsb, dtype=np.float64)
         return np.ldexp(self.raw.astype(np.float64), max(-2200, min(2200, -self.fmt.frac)))
 
     def with_raw(self, raw: np.ndarray) -> FxArray:

@@ -97,6 +97,21 @@ class Network:
             if own:
                 layer.load_state_dict(own)
 
+    def quantizer_table(self):
+        """A DataFrame with one row per quantizer (``layer.role[.group]``): the fully resolved
+        bits, signedness, rounding, overflow, range rule and its parameters."""
+        import pandas as pd
+
+        rows = []
+        for where, q in self.quantizers.items():
+            spec = q.spec
+            rows.append({"quantizer": where, "bits": spec.bits, "signed": q.signed,
+                         "rounding": spec.rounding, "random_bits": spec.random_bits,
+                         "overflow": spec.overflow, "range": spec.range,
+                         "params": " ".join(f"{k}={v}" for k, v in spec.params)})
+        return pd.DataFrame(rows, columns=["quantizer", "bits", "signed", "rounding",
+                                           "random_bits", "overflow", "range", "params"])
+
     def rule_states(self) -> dict:
         return {where: q.state_dict() for where, q in self.quantizers.items()}
 

@@ -7,7 +7,8 @@ resumed from its last checkpoint continues exactly as if never interrupted.
 
 The run directory (every file written atomically: complete or absent):
 
-- ``config.toml``: the resolved run configuration; ``policy.toml``: the resolved policy;
+- ``config.toml``: the resolved run configuration; ``policy.toml``: the policy;
+  ``quantizers.csv``: every quantizer of the net with its fully resolved settings;
 - ``metrics.csv``: one row per epoch: learning rate, train loss and accuracy, test loss and
   accuracy, per-class test accuracy, the class-difficulty split, wall time, and per quantizer
   (``layer.role[.group]``) its saturation rate and last fraction length or interval;
@@ -176,6 +177,7 @@ class Trainer:
                                   "it or choose another --out")
         write_atomic(self.out / "config.toml", dump_toml(self.config.to_dict()))
         write_atomic(self.out / "policy.toml", self.policy.to_toml())
+        write_csv(self.network.quantizer_table(), self.out / "quantizers.csv")
 
     def _save_checkpoint(self) -> None:
         arrays = {f"net/{k}": v for k, v in self.network.state_dict().items()}

@@ -1,12 +1,13 @@
 """The ``fxsim cost`` subcommand."""
 
 import pandas as pd
+import pytest
 
+import costmodel
 import fxsim.cli
-from fxsim.shapes import LayerShape
 
 POLICY = """
-name = "int8"
+name = "int8w"
 [defaults]
 weights      = { bits = 8, rounding = "nearest_even", range = "minmax" }
 activations  = { bits = 8, rounding = "nearest_even", range = "minmax", signed = false }
@@ -33,23 +34,37 @@ def test_cost_errors(capsys):
     assert fxsim.cli.main(["cost", "--mac", "4x4", "--node", "5"]) == 2
     assert "allowed are the listed nodes" in capsys.readouterr().err
     assert fxsim.cli.main(["cost"]) == 2
+    assert "give --net NAME and --policy" in capsys.readouterr().err
+    assert fxsim.cli.main(["cost", "--net", "resnet20", "--policy", "int3"]) == 2
+    assert "neither a file nor a shipped policy" in capsys.readouterr().err
 
 
-def test_cost_net_policy_baseline(capsys, tmp_path, monkeypatch):
-    import reference_nets
-
-    shapes = [LayerShape("conv", "conv2d", 1, 4, (3, 3), padding=(1, 1), in_hw=(8, 8)),
-              LayerShape("fc", "linear", 256, 10)]
-    monkeypatch.setattr(reference_nets, "layer_shapes", lambda name: shapes, raising=False)
-    policy = tmp_path / "int8.toml"
-    policy.write_text(POLICY)
-    baseline = tmp_path / "fp.toml"
-    baseline.write_text('name = "fp32"\nquantize = false\n')
+def test_cost_resnet20_int4_interval_against_fp(capsys, tmp_path):
     out_csv = tmp_path / "cost.csv"
-    code = fxsim.cli.main(["cost", "--net", "tiny", "--policy", str(policy), "--baseline",
-                           str(baseline), "--node", "28", "--batch", "4", "--csv", str(out_csv)])
+    code = fxsim.cli.main(["cost", "--net", "resnet20", "--policy", "int4_interval",
+                           "--baseline", "fp", "--csv", str(out_csv)])
     assert code == 0
     out = capsys.readouterr().out
-    assert "Policy 'int8' on tiny" in out and "compression_ratio" in out
+    assert "Policy 'int4_interval' on resnet20, batch 1" in out
+    assert "fp (baseline)" in out and "compression_ratio" in out
+    frame = pd.read_csv(out_csv)
+    assert len(frame) == 3 + 18 * 4 + 4  # conv1 without backward_input, 18 convs, fc
+    table = costmodel.compare(["int4_interval"], "fp", net="resnet20")
+    ratio = table["compression_ratio"].iloc[1]
+    assert f"{ratio:.4g}" in out.split("Against the baseline:")[1]
+    assert frame["energy_pj"].sum() == pytest.approx(table["energy_pj"].iloc[1])
+
+
+def test_cost_policy_file_node_and_batch(capsys, tmp_path):
+    policy = tmp_path / "int8w.toml"
+    policy.write_text(POLICY)
+    out_csv = tmp_path / "cost.csv"
+    code = fxsim.cli.main(["cost", "--net", "digits_cnn", "--policy", str(policy),
+                           "--baseline", "int8", "--node", "28", "--batch", "4",
+                           "--multiplier-bits", "16", "--csv", str(out_csv)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Policy 'int8w' on digits_cnn, batch 4, 28 nm" in out and "int8 (baseline)" in out
     frame = pd.read_csv(out_csv)
     assert set(frame["phase"]) == {"forward", "backward_input", "backward_weight", "update"}
+    assert (frame.loc[frame["phase"] != "update", "acc_bits"] == 32).all()

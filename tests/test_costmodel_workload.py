@@ -1,18 +1,25 @@
-"""Workload and queries: MAC counts, policies, class-group shares, compression ratio."""
+"""Workload and queries: MAC counts, the simulator's dataflow, class-group shares, compression."""
+
+import math
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import costmodel
+from costmodel.dataflow import resolve_sites
 from costmodel.policy import read_policy
-from costmodel.workload import wide_accumulator
+from costmodel.units import Units
+from costmodel.workload import wide_accumulator, workload
+from fxsim.quantize import MULTIPLIER_BITS
 from fxsim.shapes import LayerShape
+from reference_nets import layer_shapes
 
 MAC_PHASES = ("forward", "backward_input", "backward_weight")
 
 
 def policy(bits=8, name="int8", **extra):
+    """A valid fxsim policy: ``bits`` everywhere, 16-bit fixed master."""
     role = {"bits": bits, "rounding": "nearest_even", "range": "minmax"}
     return {
         "name": name,
@@ -20,10 +27,23 @@ def policy(bits=8, name="int8", **extra):
             "weights": dict(role), "activations": dict(role),
             "act_grads": {**role, "rounding": "stochastic"},
             "weight_grads": {**role, "rounding": "stochastic"},
-            "master": {"bits": 16, "rounding": "stochastic"},
+            "master": {"bits": 16, "frac": 12, "rounding": "stochastic"},
         },
         **extra,
     }
+
+
+def conv_formula(batch, shape):
+    """N * Cout * Hout * Wout * Cin * k^2 / groups, Hout from the conv formula (dilation 1)."""
+    (kh, kw), (sh, sw), (ph, pw) = shape.kernel, shape.stride, shape.padding
+    hout = (shape.in_hw[0] + 2 * ph - kh) // sh + 1
+    wout = (shape.in_hw[1] + 2 * pw - kw) // sw + 1
+    return (batch * shape.out_channels * hout * wout * shape.in_channels * kh * kw
+            // shape.groups)
+
+
+def macs_by_phase(frame, layer):
+    return frame[frame["layer"] == layer].groupby("phase")["macs"].sum()
 
 
 @settings(max_examples=40, deadline=None)
@@ -36,29 +56,45 @@ def test_conv_mac_counts_in_each_phase(groups, cin_g, cout_g, k, stride, pad, h,
     cin, cout = cin_g * groups, cout_g * groups
     shape = LayerShape("c", "conv2d", cin, cout, (k, k), (stride, stride), (pad, pad),
                        groups=groups, in_hw=(h, w))
-    hout, wout = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
-    expected = batch * cout * hout * wout * cin * k * k // groups
-    frame = costmodel.estimate([shape], policy(), batch=batch)
+    frame = costmodel.estimate([shape], policy(), batch=batch, input_grad_first_layer=True)
     macs = frame.set_index("phase")["macs"]
     for phase in MAC_PHASES:
-        assert macs[phase] == expected
-    assert macs["update"] == 2 * cout * cin // groups * k * k
+        assert macs[phase] == conv_formula(batch, shape)
+    assert macs["update"] == 3 * cout * cin // groups * k * k  # momentum, decay, lr products
+
+
+@pytest.mark.parametrize("net", ["resnet20", "digits_cnn"])
+def test_reference_net_conv_macs_match_formula(net):
+    shapes = layer_shapes(net)
+    convs = [s for s in shapes if s.kind == "conv2d"]
+    assert len(convs) == (19 if net == "resnet20" else 2)
+    # cdmp: two class groups, whose MACs add up to the batch's
+    frame = costmodel.estimate(net, "cdmp", batch=3, input_grad_first_layer=True)
+    for shape in convs:
+        macs = macs_by_phase(frame, shape.name)
+        for phase in MAC_PHASES:
+            assert macs[phase] == conv_formula(3, shape), (shape.name, phase)
+    # by default, as in the simulator, the first layer computes no input gradient
+    default = costmodel.estimate(net, "int8", batch=3)
+    first = default[default["layer"] == shapes[0].name]
+    assert "backward_input" not in set(first["phase"])
+    assert len(default) == len(frame[frame["group"] == "default"]) - 1
 
 
 def test_rows_components_and_totals():
     net = [LayerShape("conv", "conv2d", 3, 8, (3, 3), padding=(1, 1), in_hw=(8, 8)),
            LayerShape("fc", "linear", 8 * 8 * 8, 10)]
     frame = costmodel.estimate(net, policy(), batch=4)
-    assert list(frame["phase"]) == ["forward", "backward_input", "backward_weight", "update"] * 2
+    assert list(frame["phase"]) == ["forward", "backward_weight", "update",
+                                    "forward", "backward_input", "backward_weight", "update"]
     parts = [c for c in frame.columns if c.startswith("energy_") and c != "energy_pj"]
-    assert parts == ["energy_mac_pj", "energy_memory_pj", "energy_rounding_pj",
-                     "energy_saturation_pj", "energy_stats_pj"]
+    assert parts == ["energy_mac_pj", "energy_memory_pj", "energy_rescale_pj",
+                     "energy_rounding_pj", "energy_saturation_pj", "energy_stats_pj"]
     assert frame[parts].sum(axis=1).to_numpy() == pytest.approx(frame["energy_pj"].to_numpy())
     assert (frame[parts] >= 0).all().all() and (frame["area_um2"] > 0).all()
     fwd = frame.iloc[0]
     assert (fwd.a_bits, fwd.b_bits, fwd.acc_bits) == (8, 8, wide_accumulator(8, 8, 27))
-    no_first = costmodel.estimate(net, policy(), batch=4, input_grad_first_layer=False)
-    assert len(no_first) == len(frame) - 1
+    assert (frame["energy_rescale_pj"] == 0).all()  # min-max with power-of-two scales
     # cheaper at a smaller node, more expensive with more bits
     assert costmodel.estimate(net, policy(), 4, node_nm=16)["energy_pj"].sum() < \
         frame["energy_pj"].sum()
@@ -66,13 +102,52 @@ def test_rows_components_and_totals():
         frame["energy_pj"].sum()
 
 
-def test_float_baseline_and_accumulator_and_overrides():
+def test_chain_dataflow_operands_and_incoming_gradient():
+    # a chain: layer "b" reads the output of "a" (a's activations), not its own format
+    net = [LayerShape("a", "linear", 6, 5), LayerShape("b", "linear", 5, 3)]
+    pol = policy(kinds={"linear": {"activations": {"bits": 6}}},
+                 layers={"first": {"weights": {"bits": 7}, "activations": {"bits": 5}},
+                         "last": {"act_grads": {"bits": 3}}})
+    rows = workload(resolve_sites(net), read_policy(pol), batch=2)
+    by = {(w.layer, w.phase): w for w in rows}
+    assert (by["a", "forward"].a_bits, by["a", "forward"].b_bits) == (8, 7)  # input, first
+    assert by["a", "forward"].requants[0].spec.bits == 5  # a's output: [layers.first]
+    assert (by["b", "forward"].a_bits, by["b", "forward"].b_bits) == (5, 8)
+    assert by["b", "forward"].requants[0].spec.bits == 6  # b's output: [kinds.linear]
+    assert (by["b", "backward_input"].a_bits, by["b", "backward_input"].b_bits) == (3, 8)
+    # a's incoming gradient is b's exact backward_input accumulator: 3 + 8 + ceil(log2 3)
+    incoming = by["a", "backward_weight"].requants[0]
+    assert incoming.spec.role == "act_grads" and incoming.spec.bits == 8
+    assert incoming.in_bits == by["b", "backward_input"].acc_bits == 3 + 8 + 2
+    # b's comes from the loss, a float island: a 32-bit word
+    assert by["b", "backward_weight"].requants[0].in_bits == 32
+    # backward_input writes its result unquantized, at the accumulator's width
+    bi = by["b", "backward_input"]
+    assert bi.traffic_bits == 2 * 3 * 3 + 15 * 8 + 2 * 5 * bi.acc_bits
+
+
+def test_real_scale_prices_the_fixed_point_multiplier():
+    net = [LayerShape("fc", "linear", 16, 4)]
+    real = policy()
+    real["defaults"]["activations"]["scale"] = "real"
+    frame = costmodel.estimate(net, real, batch=2)
+    fwd = frame.iloc[0]
+    rescale = Units().rescale(fwd.acc_bits, MULTIPLIER_BITS)
+    assert fwd.energy_rescale_pj == pytest.approx(2 * 4 * rescale.energy_pj)
+    narrow = costmodel.estimate(net, real, batch=2, multiplier_bits=8).iloc[0]
+    assert 0 < narrow.energy_rescale_pj < fwd.energy_rescale_pj
+    pow2 = costmodel.estimate(net, policy(), batch=2).iloc[0]
+    assert pow2.energy_rescale_pj == 0 and pow2.energy_pj < fwd.energy_pj
+
+
+def test_float_baseline_accumulator_and_master():
     shape = [LayerShape("fc", "linear", 16, 4)]
-    base = costmodel.estimate(shape, {"name": "fp", "quantize": False}, batch=2)
+    base = costmodel.estimate(shape, "fp", batch=2)
     assert set(base["arith"]) == {"fp32"}
-    assert (base[["energy_rounding_pj", "energy_stats_pj"]] == 0).all().all()
+    assert (base[["energy_rounding_pj", "energy_stats_pj", "energy_rescale_pj"]] == 0).all().all()
     fwd = base.iloc[0]
     assert fwd.traffic_bits == 2 * (16 + 4) * 32 + 64 * 32
+    assert base.iloc[-1].traffic_bits == 64 * (4 * 32 + 32)  # no weight codes under fp
     pol = policy()
     pol["defaults"]["accumulator"] = {"bits": 20}
     pol["layers"] = {"fc": {"weights": {"bits": 4}}}
@@ -81,92 +156,79 @@ def test_float_baseline_and_accumulator_and_overrides():
     float_master = policy()
     float_master["defaults"]["master"] = {"float": True}
     upd = costmodel.estimate(shape, float_master, batch=2).iloc[-1]
-    assert upd.phase == "update" and upd.arith == "fp32"
+    assert upd.phase == "update" and upd.arith == "fp32" and upd.macs == 3 * 64
+    fixed = costmodel.estimate(shape, policy(), batch=2).iloc[-1]
+    assert (fixed.a_bits, fixed.b_bits, fixed.acc_bits) == (16, 24, 16 + 24 + 2)
 
 
-def test_class_group_compression_ratio_by_hand():
-    # One linear layer 4 -> 2 (8 weights), batch 4. Baseline: 8-bit everything, 16-bit master.
-    # Traffic per step (bits), each operand once:
-    #   forward         4 samples * (4 in + 2 out) * 8 + 8 weights * 8       = 256
-    #   backward_input  4 * (2 + 4) * 8 + 8 * 8                              = 256
-    #   backward_weight 4 * (4 * 8 + 2 * 8) + 8 weight grads * 8             = 256
-    #   update          8 * (4 * 16 master/momentum r+w + 8 grads + 8 weights) = 640
-    #   total 1408
-    # Mixed: half the samples ("easy") use 4-bit activations and gradients:
-    #   default half (2 samples): 2*6*8 + 32 = 128, 128, 2*(32+16) + 32 = 128  -> 384
-    #   easy half    (2 samples): 2*6*4 + 32 = 80,  80,  2*(16+8) + 32 = 80    -> 240
-    #   update unchanged 640; total 1264; compression ratio 1408 / 1264.
+def test_cdmp_compression_ratio_by_hand():
+    # One linear layer 4 -> 2 (8 weights), batch 4, shipped cdmp: weights 8, activations 8,
+    # act_grads 16, weight_grads 16, master 32 bits; easy group (share 0.5) activations 4,
+    # act_grads 8. Wide accumulators. Per group of n samples (share s), bits per step:
+    #   forward          n*4 in*x + s*8 w*8 + n*2 out*o
+    #   backward_input   n*2*g + s*8*8 + n*4*acc, acc = g + 8 + ceil(log2 2) (unquantized result)
+    #   backward_weight  n*4*x + n*2*g + s*8*16
+    #   update           8 * (4*32 + 16 + 8) = 1216
+    # default, n=2: 64+32+32 = 128;  2*2*16+32+2*4*25 = 296;  64+64+64 = 192     -> 616
+    # easy,    n=2: 32+32+16 = 80;   2*2*8+32+2*4*17 = 200;   32+32+64 = 128     -> 408
+    # cdmp total 616 + 408 + 1216 = 2240
+    # without the easy group, n=4: 256; 128+64+400 = 592; 128+128+128 = 384 -> 2448
     net = [LayerShape("fc", "linear", 4, 2)]
-    mixed = policy(name="mixed", groups={
-        "easy": {"share": 0.5, "activations": {"bits": 4}, "act_grads": {"bits": 4}}})
-    table = costmodel.compare({"mixed": mixed}, baseline=policy(), net=net, batch=4)
-    assert list(table["policy"]) == ["int8 (baseline)", "mixed"]
-    assert table["traffic_bits"].tolist() == [1408, 1264]
-    assert table["compression_ratio"].iloc[1] == pytest.approx(1408 / 1264)
+    options = {"batch": 4, "input_grad_first_layer": True}
+    cdmp = costmodel.estimate(net, "cdmp", **options)
+    assert sorted(set(cdmp["group"])) == ["default", "easy"]
+    assert cdmp["traffic_bits"].sum() == 2240
+    all_hard = costmodel.estimate(net, "cdmp", shares={"easy": 0}, **options)
+    assert all_hard["traffic_bits"].sum() == 2448
+    hard = read_policy("cdmp").policy.to_dict()
+    del hard["groups"], hard["class_difficulty"]
+    table = costmodel.compare({"cdmp": "cdmp"}, baseline=hard, net=net, **options)
+    assert list(table["policy"]) == ["cdmp (baseline)", "cdmp"]
+    assert table["traffic_bits"].tolist() == [2448, 2240]
+    assert table["compression_ratio"].iloc[1] == pytest.approx(2448 / 2240)
     assert table["energy_saving"].iloc[1] > 0
     assert table["area_saving"].iloc[1] == pytest.approx(0)  # the same widest lane
-    frame = costmodel.estimate(net, mixed, batch=4)
-    assert sorted(set(frame["group"])) == ["default", "easy"]
-    # shares can come from the caller instead of the policy
-    no_share = policy(name="m2", groups={"easy": {"activations": {"bits": 4},
-                                                  "act_grads": {"bits": 4}}})
+
+
+def test_shares_from_policy_or_caller():
+    net = [LayerShape("fc", "linear", 4, 2)]
+    no_share = policy(name="m2", groups={"easy": {"activations": {"bits": 4}}},
+                      class_difficulty={"easy_group": "easy"})
     with pytest.raises(ValueError, match="group 'easy' has no share"):
         costmodel.estimate(net, no_share, batch=4)
-    again = costmodel.estimate(net, no_share, batch=4, shares={"easy": 0.5})
-    assert again["traffic_bits"].sum() == 1264
+    quarter = costmodel.estimate(net, no_share, batch=4, shares={"easy": 0.25})
+    assert quarter.groupby("group")["share"].first().to_dict() == {"default": 0.75,
+                                                                   "easy": 0.25}
+    half = costmodel.estimate(net, no_share, batch=4, shares={"easy": 0.5})
+    assert half["traffic_bits"].sum() < quarter["traffic_bits"].sum()
+    for shares, message in (({"hard": 0.5}, "unknown group"), ({"easy": 1.5}, r"\[0, 1\]"),
+                            ({"easy": True}, r"\[0, 1\]")):
+        with pytest.raises(ValueError, match=message):
+            costmodel.estimate(net, no_share, shares=shares)
+    two = policy(groups={"a": {"share": 0.7}, "b": {"share": 0.6}},
+                 class_difficulty={"easy_group": "a"})
+    with pytest.raises(ValueError, match=r"sum to 1\.3"):
+        costmodel.estimate(net, two)
+    with pytest.raises(ValueError, match="shares given for unknown group"):
+        costmodel.compare(["int8"], net=net, shares={"easy": 0.5})
 
 
-def test_fp32_default_baseline_saves_energy_area_and_bits():
+def test_fp_default_baseline_saves_energy_area_and_bits():
     net = [LayerShape("conv", "conv2d", 3, 8, (3, 3), in_hw=(8, 8))]
     table = costmodel.compare([policy(bits=4, name="int4"), policy()], net=net, batch=2)
-    assert list(table["policy"]) == ["fp32 (baseline)", "int4", "int8"]
+    assert list(table["policy"]) == ["fp (baseline)", "int4", "int8"]
     int4, int8 = table.iloc[1], table.iloc[2]
     assert int4.energy_saving > int8.energy_saving > 0
-    assert int4.area_saving > int8.area_saving > 0
+    assert int4.area_saving >= int8.area_saving > 0
     assert int8.compression_ratio == pytest.approx(table.iloc[0].traffic_bits /
                                                    int8.traffic_bits)
+    assert math.isclose(table.iloc[0].energy_saving, 0)
 
 
-def test_policy_sources(tmp_path):
-    path = tmp_path / "p.toml"
-    path.write_text(
-        'name = "t"\n[defaults]\nweights = { bits = 4 }\nactivations = { bits = 6 }\n'
-        'act_grads = { bits = 8, rounding = "stochastic_k", random_bits = 4 }\n'
-        'weight_grads = { bits = 8 }\nmaster = { bits = 24, frac = 20 }\n'
-        '[layers.fc]\nweights = { bits = 2 }\n[groups.easy]\nshare = 0.25\n'
-        'activations = { bits = 3 }\n'
-    )
-    pol = read_policy(path)
-    assert pol.role("fc", "weights").bits == 2 and pol.role("x", "weights").bits == 4
-    assert pol.role("fc", "activations", "easy").bits == 3
-    assert pol.role("fc", "act_grads").random_bits == 4
-    assert pol.group_shares() == {"default": 0.75, "easy": 0.25}
-
-    class Obj:
-        def to_dict(self):
-            return policy()
-
-    assert read_policy(Obj()).role("a", "weights").bits == 8
-    assert costmodel.estimate([LayerShape("fc", "linear", 4, 2)], path, batch=2).shape[0] == 7
-    with pytest.raises(FileNotFoundError):
-        read_policy(tmp_path / "none.toml")
-    bad = policy()
-    bad["defaults"]["weights"] = {"rounding": "nearest_even"}
-    with pytest.raises(ValueError, match="role 'weights': no bits"):
-        read_policy(bad).role("fc", "weights")
-    bad = policy()
-    bad["defaults"]["weights"]["range"] = "magic"
-    with pytest.raises(ValueError, match="range must be one of"):
-        read_policy(bad).role("fc", "weights")
-    with pytest.raises(ValueError, match="sum to"):
-        read_policy(policy(groups={"a": {"share": 0.7}, "b": {"share": 0.6}})).group_shares()
-
-
-def test_net_name_needs_reference_nets(monkeypatch):
-    import reference_nets
-
-    monkeypatch.delattr(reference_nets, "layer_shapes", raising=False)
-    with pytest.raises(ValueError, match="layer_shapes"):
-        costmodel.estimate("resnet20", policy())
+def test_bad_net_and_batch():
+    with pytest.raises(ValueError, match=r"net must be one of .*resnet20"):
+        costmodel.estimate("resnet21", "int8")
+    with pytest.raises(TypeError, match="net entry 0 must be a LayerShape"):
+        costmodel.estimate(["conv"], "int8")
     with pytest.raises(ValueError, match="batch must be a positive integer"):
         costmodel.estimate([LayerShape("fc", "linear", 4, 2)], policy(), batch=0)

@@ -48,6 +48,21 @@ def test_weight_gradient_reduction_is_chunked_in_float32():
     assert all(np.array_equal(results[0], r) for r in results[1:])
 
 
+@pytest.mark.parametrize(("shape", "weight", "kw"), [
+    ((6, 4, 31, 29), (6, 2, 3, 3), dict(stride=2, padding=2, dilation=2, groups=2)),
+    ((9, 3, 17, 19), (4, 3, 5, 3), dict(stride=(1, 2), padding=(2, 1))),
+])
+def test_chunked_float32_weight_gradient_with_ragged_rows(shape, weight, kw):
+    x = fx(shape, 8, 4)
+    y = conv2d(x, fx(weight, 8, 5), **kw)
+    g = fx(y.shape, 8, 6)
+    plan = explain("conv2d_backward_weight", x, g, weight, **kw)
+    assert plan.path == "float32" and plan.chunk < plan.terms  # several flushes
+    results = [conv2d_backward_weight(x, g, weight, path=p, **kw).raw
+               for p in ("float32", "int64", "sequential")]
+    assert all(np.array_equal(results[0], r) for r in results[1:])
+
+
 def test_all_paths_agree_on_a_resnet_like_layer():
     x, w = fx((4, 16, 10, 10), 12, 2), fx((16, 8, 3, 3), 12, 3)
     results = {p: conv2d(x, w, stride=2, padding=1, groups=2, path=p).raw

@@ -32,9 +32,13 @@ def test_digits_int8_reaches_95_percent(tmp_path):
     assert {f"test_acc_class_{c}" for c in range(10)} <= set(metrics.columns)
     assert {"l1_conv.act_grads.sat_rate", "l1_conv.act_grads.frac", "fc.weights.frac",
             "wall_time_s"} <= set(metrics.columns)
-    for name in ("config.toml", "policy.toml", "metrics.csv", "summary.json", "checkpoint.npz",
-                 "grad_histograms.csv"):
+    for name in ("config.toml", "policy.toml", "quantizers.csv", "metrics.csv", "summary.json",
+                 "checkpoint.npz", "grad_histograms.csv"):
         assert (tmp_path / "run" / name).is_file()
+    quantizers = pd.read_csv(tmp_path / "run" / "quantizers.csv").set_index("quantizer")
+    assert quantizers.loc["l1_bn.activations", "signed"] == False  # noqa: E712 (fused ReLU)
+    assert quantizers.loc["l1_conv.activations", "signed"] == True  # noqa: E712
+    assert quantizers.loc["fc.act_grads", "bits"] == 8
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert len(summary["weights_sha256"]) == 64 and summary["versions"]["numpy"]
 
@@ -132,3 +136,20 @@ def test_cli_policies(capsys):
     assert main(["policies", "--net", "resnet20", "--policy", "int4_interval"]) == 0
     table = capsys.readouterr().out
     assert "s3b2_conv2" in table and "large_grad_interval" in table
+
+
+def test_net_and_data_shapes_must_agree():
+    from fxsim.network import Network
+    from fxsim.policy import Policy
+    from reference_nets import build_net
+
+    with pytest.raises(ValueError, match="expects 1 input channels, the net gives 3"):
+        Network(build_net("digits_cnn"), (3, 8, 8), 10, Policy.load("int8"))
+    with pytest.raises(ValueError, match=r"output shape is \(10,\), expected \(7,\)"):
+        Network(build_net("digits_cnn"), (1, 8, 8), 7, Policy.load("int8"))
+    with pytest.raises(ValueError, match="net must be one of digits_cnn"):
+        build_net("alexnet")
+    with pytest.raises(ValueError, match="depth must be 6n \\+ 2"):
+        from reference_nets.nets import resnet
+
+        resnet(21)

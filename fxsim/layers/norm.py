@@ -1,8 +1,10 @@
 """Batch normalisation: a float island (DESIGN.md), with its output quantized.
 
 Forward (training): the input codes are read as float64 values; per channel, the mean and the
-biased variance over the whole batch (all class groups together, over N, H and W) normalise
-them, ``y = gamma * (x - mean) / sqrt(var + eps) + beta`` in float64, an optional fused ReLU
+biased variance over the whole batch (all class groups together, over N, H and W; one-pass
+shifted sums per part, combined pairwise) normalise them,
+``y = scale * x + shift`` with ``scale = gamma / sqrt(var + eps)`` and
+``shift = beta - mean * scale``, in float64, an optional fused ReLU
 ``max(y, 0)``, and the ``activations`` quantizer of this layer turns ``y`` into codes (unsigned
 after a fused ReLU unless the policy says ``signed``). Running statistics (momentum 0.1,
 unbiased variance, as PyTorch) serve evaluation.
@@ -13,7 +15,8 @@ returned as float64 for the layer below to quantize (batch norm itself quantizes
 the conv before it does). ``gamma`` and ``beta`` are float64 parameters updated by the
 optimizer's float rule.
 
-All sums are numpy's pairwise sums over fixed axes: deterministic for any thread count.
+Every per-channel sum runs in one thread in a fixed order (:mod:`fxsim.layers._bn_kernels`):
+deterministic for any thread count.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ from __future__ import annotations
 import numpy as np
 
 from fxsim.formats import FxArray
+from fxsim.layers import _bn_kernels as kernels
 from fxsim.layers.base import Binder, Layer, Param, apply, ste
 
 
 def as_float(x) -> np.ndarray:
-    """float64 values of codes (or a float array unchanged)."""
-    return x.to_float() if isinstance(x, FxArray) else np.asarray(x, dtype=np.float64)
+    """float64 values of codes (or a float array unchanged), C-contiguous."""
+    values = x.to_float() if isinstance(x, FxArray) else np.asarray(x, dtype=np.float64)
+    return np.ascontiguousarray(values)
 
 
 class BatchNorm2d(Layer):
@@ -56,46 +61,68 @@ class BatchNorm2d(Layer):
     def params(self) -> list[Param]:
         return [self.gamma, self.beta]
 
+    def _batch_stats(self, values: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
+        """Per-channel mean and biased variance over all parts (Chan et al.'s pairwise
+        combination of each part's shifted sums, parts in order)."""
+        count = 0
+        mean = np.zeros(self.channels)
+        m2 = np.zeros(self.channels)
+        for v in values:
+            m = v.shape[0] * v.shape[2] * v.shape[3]
+            ref, s1, s2 = kernels.channel_sums(v)
+            part_mean = ref + s1 / m
+            part_m2 = np.maximum(s2 - s1 * s1 / m, 0.0)
+            total = count + m
+            delta = part_mean - mean
+            mean = mean + delta * (m / total)
+            m2 = m2 + part_m2 + delta * delta * (count * m / total)
+            count = total
+        return mean, m2 / count, count
+
     def forward(self, xs, ctx):
         values = [as_float(x) for x in xs]
-        axes = (0, 2, 3)
-        shape = (1, self.channels, 1, 1)
         if ctx.training:
-            count = sum(v.shape[0] for v in values) * values[0].shape[2] * values[0].shape[3]
-            mean = sum(v.sum(axis=axes) for v in values) / count
-            var = sum(((v - mean.reshape(shape)) ** 2).sum(axis=axes) for v in values) / count
+            mean, var, count = self._batch_stats(values)
             unbiased = var * count / max(count - 1, 1)
             self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mean
             self.running_var = (1 - self.momentum) * self.running_var + self.momentum * unbiased
         else:
-            mean, var = self.running_mean, self.running_var
+            mean, var, count = self.running_mean, self.running_var, 0
         inv_std = 1.0 / np.sqrt(var + self.eps)
-        gamma = self.gamma.value().reshape(shape)
-        beta = self.beta.value().reshape(shape)
-        normed = [(v - mean.reshape(shape)) * inv_std.reshape(shape) for v in values]
-        ys = [gamma * n + beta for n in normed]
-        if self.relu:
-            ys = [np.maximum(y, 0.0) for y in ys]
+        gamma = self.gamma.value()
+        scale = gamma * inv_std
+        shift = self.beta.value() - mean * scale
+        ys = []
+        for v in values:
+            y = np.empty_like(v)
+            kernels.affine(v, scale, shift, self.relu, y)
+            ys.append(y)
         outs = apply(self.q_out, ys, ctx)
         if ctx.training:
-            self._saved = (normed, inv_std, ys, outs)
+            self._saved = (xs, mean, inv_std, scale, shift, count, outs)
         return outs
 
     def backward(self, grads, ctx):
-        normed, inv_std, ys, outs = self._saved
+        xs, mean, inv_std, scale, shift, count, outs = self._saved
         del self._saved
-        gs = [as_float(g) for g in ste(self.q_out, grads, outs, ctx)]
-        if self.relu:
-            gs = [np.where(y > 0, g, 0.0) for g, y in zip(gs, ys, strict=True)]
-        axes = (0, 2, 3)
-        shape = (1, self.channels, 1, 1)
-        count = sum(g.shape[0] for g in gs) * gs[0].shape[2] * gs[0].shape[3]
-        dbeta = sum(g.sum(axis=axes) for g in gs)
-        dgamma = sum((g * n).sum(axis=axes) for g, n in zip(gs, normed, strict=True))
+        gs = [np.ascontiguousarray(as_float(g)) for g in ste(self.q_out, grads, outs, ctx)]
+        values = [as_float(x) for x in xs]
+        dbeta = np.zeros(self.channels)
+        dgamma = np.zeros(self.channels)
+        for v, g in zip(values, gs, strict=True):
+            part_beta, part_gamma = kernels.backward_sums(v, g, 1.0, mean, inv_std, scale,
+                                                          shift, self.relu)
+            dbeta += part_beta
+            dgamma += part_gamma
         self.gamma.grad, self.beta.grad = dgamma, dbeta
-        scale = (self.gamma.value() * inv_std / count).reshape(shape)
-        return [scale * (count * g - dbeta.reshape(shape) - n * dgamma.reshape(shape))
-                for g, n in zip(gs, normed, strict=True)]
+        k = self.gamma.value() * inv_std / count
+        out = []
+        for v, g in zip(values, gs, strict=True):
+            dx = np.empty_like(v)
+            kernels.backward_input(v, g, 1.0, mean, inv_std, scale, shift, self.relu, k,
+                                   float(count), dbeta, dgamma, dx)
+            out.append(dx)
+        return out
 
     def state_dict(self) -> dict:
         return {"running_mean": self.running_mean, "running_var": self.running_var}

@@ -9,17 +9,18 @@ the register is clamped to ``[lo, hi]``, and each clamp is counted. Orders (oute
 
 Positions in the zero padding (or, for backward_input, taps no output reaches) add nothing and
 are skipped: adding zero to an in-range register changes nothing. Operands are int64 NCHW/OIHW
-arrays; ``out`` and ``events`` (clamps per output) are written in place. Outputs are
-independent, so the result does not depend on the thread count.
+arrays; ``out`` and ``events`` (clamps per output) are written in place for the jobs
+``start..stop`` (forward: ``(n, co)`` planes; backward_input: ``(n, c)`` planes;
+backward_weight: ``(co, ci)`` kernels). Outputs are independent, so the result does not depend
+on the thread count.
 """
 
 from __future__ import annotations
 
 import numba
-from numba import prange
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(nogil=True, cache=True)
 def _add(acc, term, lo, hi):  # pragma: no cover - compiled
     acc += term
     if acc > hi:
@@ -29,13 +30,14 @@ def _add(acc, term, lo, hi):  # pragma: no cover - compiled
     return acc, 0
 
 
-@numba.njit(parallel=True, cache=True)
-def forward_seq(x, w, sh, sw, ph, pw, dh, dw, groups, lo, hi, out, events):  # pragma: no cover
-    n_batch, _, h, wd = x.shape
+@numba.njit(nogil=True, cache=True)
+def forward_seq(x, w, sh, sw, ph, pw, dh, dw, groups, lo, hi, out, events, start,
+                stop):  # pragma: no cover
+    _n_batch, _, h, wd = x.shape
     co_total, cg, kh, kw = w.shape
     _, _, oh_total, ow_total = out.shape
     cog = co_total // groups
-    for job in prange(n_batch * co_total):
+    for job in range(start, stop):
         n, co = job // co_total, job % co_total
         c0 = (co // cog) * cg
         for oh in range(oh_total):
@@ -56,14 +58,14 @@ def forward_seq(x, w, sh, sw, ph, pw, dh, dw, groups, lo, hi, out, events):  # p
                 events[n, co, oh, ow] = ev
 
 
-@numba.njit(parallel=True, cache=True)
-def backward_input_seq(grad, w, sh, sw, ph, pw, dh, dw, groups, lo, hi, out,
-                       events):  # pragma: no cover
-    n_batch, c_total, h, wd = out.shape
+@numba.njit(nogil=True, cache=True)
+def backward_input_seq(grad, w, sh, sw, ph, pw, dh, dw, groups, lo, hi, out, events, start,
+                       stop):  # pragma: no cover
+    _n_batch, c_total, h, wd = out.shape
     _, _, oh_total, ow_total = grad.shape
     co_total, cg, kh, kw = w.shape
     cog = co_total // groups
-    for job in prange(n_batch * c_total):
+    for job in range(start, stop):
         n, c = job // c_total, job % c_total
         grp, ci = c // cg, c % cg
         for ih in range(h):
@@ -86,14 +88,14 @@ def backward_input_seq(grad, w, sh, sw, ph, pw, dh, dw, groups, lo, hi, out,
                 events[n, c, ih, iw] = ev
 
 
-@numba.njit(parallel=True, cache=True)
-def backward_weight_seq(x, grad, sh, sw, ph, pw, dh, dw, groups, lo, hi, out,
-                        events):  # pragma: no cover
+@numba.njit(nogil=True, cache=True)
+def backward_weight_seq(x, grad, sh, sw, ph, pw, dh, dw, groups, lo, hi, out, events, start,
+                        stop):  # pragma: no cover
     n_batch, _, h, wd = x.shape
     _, _, oh_total, ow_total = grad.shape
     co_total, cg, kh, kw = out.shape
     cog = co_total // groups
-    for job in prange(co_total * cg):
+    for job in range(start, stop):
         co, ci = job // cg, job % cg
         c = (co // cog) * cg + ci
         for ki in range(kh):

@@ -14,6 +14,7 @@ import numpy as np
 
 from fxsim.formats import FxArray
 from fxsim.ops import _engine, _kernels_seq
+from fxsim.ops._threads import run_parallel
 from fxsim.ops.accumulator import (
     AccStats,
     Accumulator,
@@ -71,9 +72,8 @@ class MacCall:
         if plan.path == "sequential":
             return self._run_sequential(sequential)
         extra = {"chunk": plan.chunk} if self.op == "backward_weight" else {}
-        a, b = (codes_as(v, np.int64) for v in (self.a, self.b))
-        raw = engine(a, b, self.geom, plan.path, **extra)
-        raw = np.ascontiguousarray(raw, dtype=np.int64)
+        raw = engine(self.a.raw, self.b.raw, self.geom, plan.path, **extra)
+        raw = raw.astype(np.int64, copy=False)  # float64 path: exact integers below 2**53
         return self._finish(raw, 0, 0)
 
     def _run_sequential(self, kernel) -> FxArray:
@@ -85,8 +85,9 @@ class MacCall:
         out = np.empty(self.output_shape, dtype=np.int64)
         events = np.zeros(self.output_shape, dtype=np.int64)
         g = self.geom
-        kernel(codes_as(self.a, np.int64), codes_as(self.b, np.int64), *g.stride, *g.padding,
-               *g.dilation, g.groups, np.int64(low), np.int64(high), out, events)
+        run_parallel(kernel, out.shape[0] * out.shape[1], codes_as(self.a, np.int64),
+                     codes_as(self.b, np.int64), *g.stride, *g.padding, *g.dilation, g.groups,
+                     np.int64(low), np.int64(high), out, events)
         if saturate:
             return self._finish(out, int(np.count_nonzero(events)), int(events.sum()))
         return self._finish(out, 0, 0)

@@ -97,6 +97,12 @@ class ConvGeometry:
     def output_shape(self) -> tuple[int, int, int, int]:
         return (self.input_shape[0], self.weight_shape[0], *self.output_hw)
 
+    @property
+    def macs(self) -> int:
+        """Multiply-adds of the forward product (each backward product has as many)."""
+        n, co, oh, ow = self.output_shape
+        return n * co * oh * ow * self.weight_shape[1] * self.weight_shape[2] * self.weight_shape[3]
+
     def terms(self, op: str) -> int:
         """Products summed into one output of ``op`` (at most, for ``backward_input``)."""
         n, _, _, _ = self.input_shape

@@ -1,9 +1,12 @@
 """Fully connected layers, as PyTorch's ``linear`` (``y = x @ w.T``, no bias), and their two
 backward products, on integer codes or float64.
 
-A linear layer is a 1x1 convolution on 1x1 images, so these ops share the convolution's
-paths, accumulators and results (see :mod:`fxsim.ops.conv`). Accumulation orders for a narrow
-saturating register: forward over the input index; backward_input over the output index;
+A linear layer is a 1x1 convolution, so these ops share the convolution's paths,
+accumulators and results (see :mod:`fxsim.ops.conv`). The batch of ``N`` rows becomes
+``N / W`` images of one row of ``W`` pixels (``W`` the largest of 16, 8, 4, 2, 1 dividing
+``N``), so that the kernels work on several rows at a time; batch row ``n`` is pixel
+``n % W`` of image ``n // W``, which keeps the accumulation orders for a narrow saturating
+register: forward over the input index; backward_input over the output index;
 backward_weight over the batch index.
 """
 
@@ -25,20 +28,40 @@ def _matrix_shape(name: str, value: object) -> tuple[int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _as_image(value):
-    """``(rows, cols)`` codes or floats as ``(rows, cols, 1, 1)``."""
+def _batch_width(rows: int) -> int:
+    return next(w for w in (16, 8, 4, 2, 1) if rows % w == 0)
+
+
+def _as_image(value, width: int):
+    """``(N, features)`` codes or floats as ``(N / width, features, 1, width)`` images."""
     if isinstance(value, FxArray):
-        return value.with_raw(value.raw.reshape(*value.shape, 1, 1))
-    if isinstance(value, np.ndarray):
-        return value.reshape(*value.shape, 1, 1)
+        return value.with_raw(_as_image(value.raw, width))
+    if isinstance(value, np.ndarray) and value.ndim == 2:
+        rows, features = value.shape
+        return np.ascontiguousarray(
+            value.reshape(rows // width, width, features).transpose(0, 2, 1)
+        ).reshape(rows // width, features, 1, width)
     return value
 
 
-def _as_matrix(result):
+def _as_matrix(result, rows: int | None = None):
+    """The op's result as a matrix: images back to ``(N, features)`` rows (``rows`` given), or
+    an ``(out, in, 1, 1)`` weight as ``(out, in)``."""
+    raw = result.raw if isinstance(result, FxArray) else result
+    if rows is None:
+        matrix = raw.reshape(raw.shape[:2])
+    else:
+        matrix = np.ascontiguousarray(raw[:, :, 0, :].transpose(0, 2, 1)).reshape(rows, -1)
     if isinstance(result, FxArray):
-        return FxArray(result.raw.reshape(result.shape[:2]), result.fmt, stats=result.stats,
-                       check=False, step=result.step)
-    return result.reshape(result.shape[:2])
+        return FxArray(matrix, result.fmt, stats=result.stats, check=False, step=result.step)
+    return matrix
+
+
+def _as_weight(value):
+    """``(out, in)`` weights as ``(out, in, 1, 1)``."""
+    if isinstance(value, FxArray):
+        return value.with_raw(value.raw.reshape(*value.shape, 1, 1))
+    return value.reshape(*value.shape, 1, 1) if isinstance(value, np.ndarray) else value
 
 
 def _check_same(what: str, left: tuple[str, int], right: tuple[str, int]) -> None:
@@ -50,38 +73,44 @@ def linear_call(x, w, acc=None, path="auto") -> MacCall:
     """The validated call behind :func:`linear`."""
     (n, fan_in), (fan_out, w_in) = _matrix_shape("x", x), _matrix_shape("w", w)
     _check_same("input features", ("x.shape[1]", fan_in), ("w.shape[1]", w_in))
-    return make_call("linear", "forward", _as_image(x), _as_image(w), ("x", "w"),
-                     ((n, fan_in, 1, 1), (fan_out, fan_in, 1, 1), 1, 0, 1, 1), acc, path)
+    width = _batch_width(n)
+    return make_call("linear", "forward", _as_image(x, width), _as_weight(w), ("x", "w"),
+                     ((n // width, fan_in, 1, width), (fan_out, fan_in, 1, 1), 1, 0, 1, 1), acc,
+                     path)
 
 
 def linear_backward_input_call(grad_out, w, acc=None, path="auto") -> MacCall:
     """The validated call behind :func:`linear_backward_input`."""
     (n, g_out), (fan_out, fan_in) = _matrix_shape("grad_out", grad_out), _matrix_shape("w", w)
     _check_same("output features", ("grad_out.shape[1]", g_out), ("w.shape[0]", fan_out))
-    return make_call("linear_backward_input", "backward_input", _as_image(grad_out),
-                     _as_image(w), ("grad_out", "w"),
-                     ((n, fan_in, 1, 1), (fan_out, fan_in, 1, 1), 1, 0, 1, 1), acc, path)
+    width = _batch_width(n)
+    return make_call("linear_backward_input", "backward_input", _as_image(grad_out, width),
+                     _as_weight(w), ("grad_out", "w"),
+                     ((n // width, fan_in, 1, width), (fan_out, fan_in, 1, 1), 1, 0, 1, 1), acc,
+                     path)
 
 
 def linear_backward_weight_call(x, grad_out, acc=None, path="auto") -> MacCall:
     """The validated call behind :func:`linear_backward_weight`."""
     (n, fan_in), (g_n, fan_out) = _matrix_shape("x", x), _matrix_shape("grad_out", grad_out)
     _check_same("batch size", ("x.shape[0]", n), ("grad_out.shape[0]", g_n))
-    return make_call("linear_backward_weight", "backward_weight", _as_image(x),
-                     _as_image(grad_out), ("x", "grad_out"),
-                     ((n, fan_in, 1, 1), (fan_out, fan_in, 1, 1), 1, 0, 1, 1), acc, path)
+    width = _batch_width(n)
+    return make_call("linear_backward_weight", "backward_weight", _as_image(x, width),
+                     _as_image(grad_out, width), ("x", "grad_out"),
+                     ((n // width, fan_in, 1, width), (fan_out, fan_in, 1, 1), 1, 0, 1, 1), acc,
+                     path)
 
 
 def linear(x: Operand, w: Operand, acc: Accumulator | None = None, path: str = "auto") -> Operand:
     """``y[n, o] = sum_i x[n, i] * w[o, i]`` for ``x (N, in)`` and ``w (out, in)``; summed over
     ``i`` in increasing order. Results as :func:`fxsim.ops.conv2d`."""
-    return _as_matrix(linear_call(x, w, acc, path).run())
+    return _as_matrix(linear_call(x, w, acc, path).run(), len(x))
 
 
 def linear_backward_input(grad_out: Operand, w: Operand,
                           acc: Accumulator | None = None, path: str = "auto") -> Operand:
     """``gx[n, i] = sum_o grad_out[n, o] * w[o, i]``, summed over ``o`` in increasing order."""
-    return _as_matrix(linear_backward_input_call(grad_out, w, acc, path).run())
+    return _as_matrix(linear_backward_input_call(grad_out, w, acc, path).run(), len(grad_out))
 
 
 def linear_backward_weight(x: Operand, grad_out: Operand,

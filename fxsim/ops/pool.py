@@ -105,17 +105,17 @@ def _sum_format(fmt: QFormat, step: float | None, terms: int, divisor: int):
     return QFormat(bits, fmt.frac, fmt.signed), lsb / divisor
 
 
-def _window_sum(values: np.ndarray, geom: PoolGeometry) -> np.ndarray:
-    padded = geom.pad(values, 0)
-    out = np.zeros(geom.output_shape, dtype=values.dtype)
+def _window_sum(values: np.ndarray, geom: PoolGeometry, dtype) -> np.ndarray:
+    padded = geom.pad(values, 0) if any(geom.padding) else values
+    out = np.zeros(geom.output_shape, dtype=dtype)
     for _, _, rows, cols in geom.taps():
         out += padded[:, :, rows, cols]
     return out
 
 
-def _spread(grad: np.ndarray, geom: PoolGeometry) -> np.ndarray:
+def _spread(grad: np.ndarray, geom: PoolGeometry, dtype) -> np.ndarray:
     n, c, h, w = geom.input_shape
-    padded = np.zeros((n, c, h + 2 * geom.padding[0], w + 2 * geom.padding[1]), dtype=grad.dtype)
+    padded = np.zeros((n, c, h + 2 * geom.padding[0], w + 2 * geom.padding[1]), dtype=dtype)
     for _, _, rows, cols in geom.taps():
         padded[:, :, rows, cols] += grad
     return geom.crop(padded)
@@ -126,22 +126,26 @@ def max_pool2d(x: Operand, kernel, stride=None, padding=0) -> tuple[Operand, np.
     positions ``ih * W + iw`` in each input plane (PyTorch's convention)."""
     mode = operand_mode(x=x)
     geom = PoolGeometry.build(getattr(x, "shape", ()), kernel, stride, padding)
-    values = x if mode == FLOAT else x.raw.astype(np.int64)
-    fill = -np.inf if mode == FLOAT else np.iinfo(np.int64).min
-    padded = geom.pad(values, fill)
+    values = x if mode == FLOAT else x.raw
+    if mode == FLOAT:
+        fill = -np.inf
+    else:  # below every code, so padding never wins (a tie keeps the first real maximum)
+        values = values.astype(np.int16 if values.itemsize == 1 else np.int64, copy=False)
+        fill = np.iinfo(values.dtype).min
+    padded = geom.pad(values, fill) if any(geom.padding) else values
     best = np.full(geom.output_shape, fill, dtype=values.dtype)
-    index = np.zeros(geom.output_shape, dtype=np.int64)
-    _, _, oh, ow = geom.output_shape
-    w = geom.input_shape[3]
-    out_rows = np.arange(oh).reshape(-1, 1) * geom.stride[0] - geom.padding[0]
-    out_cols = np.arange(ow).reshape(1, -1) * geom.stride[1] - geom.padding[1]
+    tap = np.zeros(geom.output_shape, dtype=np.int16)  # the winning tap ki * KW + kj
     for ki, kj, rows, cols in geom.taps():
         candidate = padded[:, :, rows, cols]
         better = candidate > best
         if mode == FLOAT:
             better |= np.isnan(candidate) & ~np.isnan(best)
-        best = np.where(better, candidate, best)
-        index = np.where(better, (out_rows + ki) * w + (out_cols + kj), index)
+        np.copyto(best, candidate, where=better)
+        tap[better] = ki * geom.kernel[1] + kj
+    _, _, oh, ow = geom.output_shape
+    rows = np.arange(oh).reshape(-1, 1) * geom.stride[0] - geom.padding[0]
+    cols = np.arange(ow).reshape(1, -1) * geom.stride[1] - geom.padding[1]
+    index = (rows + tap // geom.kernel[1]) * geom.input_shape[3] + (cols + tap % geom.kernel[1])
     if mode == FLOAT:
         return best, index
     return FxArray(best.astype(x.raw.dtype), x.fmt, check=False, step=x.step), index
@@ -182,9 +186,9 @@ def avg_pool2d(x: Operand, kernel, stride=None, padding=0) -> Operand:
     mode = operand_mode(x=x)
     geom = PoolGeometry.build(getattr(x, "shape", ()), kernel, stride, padding)
     if mode == FLOAT:
-        return _window_sum(x, geom) / geom.window
+        return _window_sum(x, geom, np.float64) / geom.window
     fmt, step = _sum_format(x.fmt, x.step, geom.window, geom.window)
-    return FxArray(_window_sum(x.raw.astype(np.int64), geom), fmt, check=False, step=step)
+    return FxArray(_window_sum(x.raw, geom, np.int64), fmt, check=False, step=step)
 
 
 def avg_pool2d_backward(grad_out: Operand, input_shape: tuple[int, ...], kernel, stride=None,
@@ -197,6 +201,6 @@ def avg_pool2d_backward(grad_out: Operand, input_shape: tuple[int, ...], kernel,
         raise ValueError(f"grad_out must have the pooling's output shape {geom.output_shape}, "
                          f"got {tuple(grad_out.shape)}")
     if mode == FLOAT:
-        return _spread(grad_out, geom) / geom.window
+        return _spread(grad_out, geom, np.float64) / geom.window
     fmt, step = _sum_format(grad_out.fmt, grad_out.step, geom.overlap, geom.window)
-    return FxArray(_spread(grad_out.raw.astype(np.int64), geom), fmt, check=False, step=step)
+    return FxArray(_spread(grad_out.raw, geom, np.int64), fmt, check=False, step=step)

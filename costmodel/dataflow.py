@@ -1,0 +1,144 @@
+"""Where each MAC layer's operands come from: the layer whose ``activations`` quantizer produced
+its input, and the MAC layer (if any) whose input gradient it receives.
+
+In the simulator (:mod:`fxsim.layers.mac`) a conv or linear layer reads input activations in
+the format of the layer before it (the input quantizer, a batch norm, a residual add, an
+average pool, or another MAC layer), not in its own ``activations`` format, which is the
+format of its output. A :class:`MacSite` records that for one MAC layer.
+
+* A reference net name: the sites are taken from the net itself. Its layers are bound to a
+  recording :class:`fxsim.layers.base.Binder`, which sees every quantizer in build order, and
+  build order is forward order: a MAC layer reads the output of the last ``activations``
+  quantizer built before it (true of chains and of residual blocks whose shortcut has no MAC
+  layer, as in every reference net; ``[layers.first]``/``[layers.last]`` are the first and
+  last MAC layers, as in :class:`fxsim.network.Network`).
+* A list of :class:`fxsim.shapes.LayerShape`: a plain chain, nothing between the layers. The
+  first layer reads the input quantizer's output (layer ``input``, kind ``input``), each other
+  layer the output of the MAC layer before it.
+* A list of :class:`MacSite`: as given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from costmodel.policy import Place
+from fxsim.shapes import LayerShape
+
+INPUT = Place("input", "input")  # the input quantizer fxsim.network.Network puts first
+
+
+@dataclass(frozen=True)
+class MacSite:
+    """One MAC layer in its net.
+
+    ``shape``: its geometry; ``source``: the layer whose activations quantizer produced its
+    input; ``aliases``: ``"first"``/``"last"``; ``input_grad``: whether it computes the gradient
+    of its input (the simulator's first MAC layer does not); ``grad_from``: the MAC layer whose
+    (unquantized, exact) input gradient is this layer's incoming gradient, or None when it
+    arrives from a float island (batch norm, the loss) or from several layers.
+    """
+
+    shape: LayerShape
+    source: Place = INPUT
+    aliases: tuple[str, ...] = ()
+    input_grad: bool = True
+    grad_from: str | None = None
+
+    @property
+    def place(self) -> Place:
+        return Place(self.shape.name, self.shape.kind, self.aliases)
+
+
+def chain_sites(shapes: Sequence[LayerShape]) -> list[MacSite]:
+    """Sites of a plain chain of MAC layers (see the module docstring)."""
+    for i, shape in enumerate(shapes):
+        if not isinstance(shape, LayerShape):
+            raise TypeError(f"net entry {i} must be a LayerShape, got {type(shape).__name__}")
+    places = _places([s.name for s in shapes], {s.name: s.kind for s in shapes})
+    sites = [MacSite(s, places[shapes[i - 1].name] if i else INPUT, places[s.name].aliases)
+             for i, s in enumerate(shapes)]
+    return _linked(sites)
+
+
+def net_sites(name: str, input_shape: tuple[int, int, int] | None = None,
+              num_classes: int = 10) -> list[MacSite]:
+    """Sites of reference net ``name`` (``reference_nets.NETS``), read from its layers."""
+    from reference_nets import NETS
+
+    if not isinstance(name, str) or name not in NETS:
+        raise ValueError(f"net must be one of {', '.join(NETS)} or a list of LayerShape; "
+                         f"got {name!r}")
+    return list(_recorded_sites(name, tuple(input_shape or NETS[name][1]), num_classes))
+
+
+@lru_cache(maxsize=32)
+def _recorded_sites(name: str, shape: tuple[int, int, int], num_classes: int
+                    ) -> tuple[MacSite, ...]:
+    from fxsim.layers.base import Binder
+    from fxsim.policy import Policy
+    from reference_nets import build_net
+
+    body = build_net(name, shape, num_classes)
+
+    class Recorder(Binder):
+        """Records (layer, role, kind) of every quantizer a layer asks for; builds none."""
+
+        def __init__(self) -> None:
+            super().__init__(Policy.load("fp"), seed=0)
+            self.calls: list[tuple[str, str, str]] = []
+
+        def quantizers_for(self, layer, role, kind, **options):
+            self.calls.append((layer, role, kind))
+
+    recorder = Recorder()
+    body.bind(recorder)
+    shapes = {s.name: s for s in body.shapes(shape)[0]}
+    kinds = {layer: kind for layer, _, kind in recorder.calls}
+    macs = [layer for layer, role, _ in recorder.calls if role == "weights"]
+    places = _places(macs, kinds)
+    sites, source = [], INPUT.name
+    for layer, role, _ in recorder.calls:
+        if role == "weights":
+            sites.append(MacSite(shapes[layer], places[source], places[layer].aliases))
+        elif role == "activations":
+            source = layer
+    return tuple(_linked(sites))
+
+
+def _places(macs: list[str], kinds: dict[str, str]) -> dict[str, Place]:
+    """Place of every layer named in ``kinds`` (and the input), the first and last of the MAC
+    layers ``macs`` with their aliases."""
+    aliases: dict[str, tuple[str, ...]] = {}
+    if macs:
+        aliases[macs[0]] = ("first",)
+        aliases[macs[-1]] = (*aliases.get(macs[-1], ()), "last")
+    places = {name: Place(name, kind, aliases.get(name, ())) for name, kind in kinds.items()}
+    places.setdefault(INPUT.name, INPUT)
+    return places
+
+
+def _linked(sites: list[MacSite]) -> list[MacSite]:
+    """``sites`` with the first one computing no input gradient and ``grad_from`` set: the one
+    MAC layer that reads a layer's output sends it its gradient."""
+    readers: dict[str, list[str]] = {}
+    for site in sites:
+        readers.setdefault(site.source.name, []).append(site.shape.name)
+    out = []
+    for i, site in enumerate(sites):
+        names = readers.get(site.shape.name, [])
+        out.append(replace(site, input_grad=i > 0,
+                           grad_from=names[0] if len(names) == 1 else None))
+    return out
+
+
+def resolve_sites(net: str | Sequence[LayerShape] | Sequence[MacSite]) -> list[MacSite]:
+    """The MAC sites of ``net``: a reference net name, a chain of LayerShape, or MacSites."""
+    if isinstance(net, str):
+        return net_sites(net)
+    items = list(net)
+    if items and all(isinstance(item, MacSite) for item in items):
+        return items
+    return chain_sites(items)
