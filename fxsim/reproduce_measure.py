@@ -4,28 +4,26 @@ training-step time.
 - :func:`policy_cost`: energy (pJ per training step), largest-lane area, traffic, energy saving
   and compression ratio against a baseline, from :func:`costmodel.compare` and
   :func:`costmodel.estimate` (default tables: 45 nm, ``sram_32KB``). A class-group policy is
-  priced with the measured share of samples in its easy group.
+  priced with the measured share of samples per group (:func:`costmodel.shares_from_run`).
 - :func:`rounding_units`: energy and area of one rounding unit per mode (costmodel ``Units``).
-- :func:`rounding_latency`: wall time of :func:`fxsim.quantize` per rounding mode on the same
-  float64 values in this process, best of several repeats, modes interleaved in every repeat so
-  that load from other processes hits each alike.
+- :func:`rounding_latency`: wall time of :func:`fxsim.quantize` (and of plain numpy rounding,
+  for reference) per rounding mode on the same float64 values in this process, best of several
+  repeats, modes interleaved in every repeat so that load from other processes hits each alike.
 - :func:`step_times`: wall time of a training step per policy (one epoch of the digits CNN,
   best of several, policies interleaved; the first epoch of each, which compiles, is not timed).
 """
 
 from __future__ import annotations
 
-import copy
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from fxsim.policy import Policy
 
 LATENCY_MODES = ("nearest_even", "toward_zero", "stochastic")
 COST_COLUMNS = ("energy_pj", "area_um2", "traffic_bits", "energy_rounding_pj", "energy_saving",
@@ -46,66 +44,30 @@ class MeasureOptions:
 
 
 # ---- cost model --------------------------------------------------------------------------------
-def policy_dict(source: str, share: float | None = None) -> dict[str, Any]:
-    """The policy ``source`` (a shipped name or a TOML path) as a dict for the cost model, the
-    share of its easy group set to ``share`` when given."""
-    policy = Policy.load(source)
-    data = copy.deepcopy(policy.to_dict())
-    if share is not None and policy.class_difficulty is not None:
-        data["groups"][policy.class_difficulty["easy_group"]]["share"] = float(share)
-    return data
-
-
-def _without_placement(data: dict[str, Any]) -> dict[str, Any]:
-    """The policy without ``[kinds]`` and ``[layers.first]``/``[layers.last]``."""
-    out = copy.deepcopy(data)
-    out.pop("kinds", None)
-    layers = {k: v for k, v in out.get("layers", {}).items() if k not in ("first", "last")}
-    if layers:
-        out["layers"] = layers
-    else:
-        out.pop("layers", None)
-    return out
-
-
 @lru_cache(maxsize=256)
-def _cost(net: str, batch: int, source: str, share: float | None, baseline: str,
-          baseline_share: float | None) -> tuple[tuple[str, float], ...]:
+def _cost(net: str, batch: int, source: str, baseline: str,
+          shares: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:
     import costmodel
 
-    policy = policy_dict(source, share)
-    base = policy_dict(baseline, baseline_share)
-    row = costmodel.compare({"policy": policy}, baseline=base, net=net, batch=batch).iloc[1]
-    frame = costmodel.estimate(net, policy, batch)
+    given = dict(shares) or None
+    row = costmodel.compare({"policy": source}, baseline=baseline, net=net, batch=batch,
+                            shares=given).iloc[1]
+    frame = costmodel.estimate(net, source, batch, shares=given)
     values = {k: float(row[k]) for k in COST_COLUMNS if k in row}
     values["energy_rounding_pj"] = float(frame["energy_rounding_pj"].sum())
     return tuple(values.items())
 
 
-def policy_cost(net: str, batch: int, source: str, baseline: str, share: float | None = None,
-                baseline_share: float | None = None) -> dict[str, float]:
+def policy_cost(net: str, batch: int, source: str, baseline: str,
+                shares: Mapping[str, float] | None = None) -> dict[str, float]:
     """Cost of one training step of ``batch`` samples of ``net`` under policy ``source`` against
-    ``baseline`` (both shipped names or TOML paths): ``energy_pj``, ``area_um2`` (largest lane,
+    ``baseline`` (shipped names or TOML paths): ``energy_pj``, ``area_um2`` (largest lane,
     um^2), ``traffic_bits``, ``energy_rounding_pj``, ``energy_saving`` (1 - E/E_base) and
-    ``compression_ratio`` (traffic_base / traffic). ``share``: the fraction of samples in the
-    easy class group (ignored by policies without groups). Raises what the cost model raises for
-    a policy it cannot price."""
-    share = None if share is None or np.isnan(share) else round(float(share), 12)
-    return dict(_cost(net, batch, source, share, baseline, baseline_share))
-
-
-def unpriced_placement(net: str, batch: int, source: str) -> bool:
-    """True when the policy has ``[kinds]`` or ``[layers.first]``/``[layers.last]`` tables and
-    the cost model gives the same energy and traffic without them (it does not read them)."""
-    import costmodel
-
-    data = policy_dict(source, 0.5)
-    bare = _without_placement(data)
-    if bare == data:
-        return False
-    full = costmodel.summarize(costmodel.estimate(net, data, batch))
-    stripped = costmodel.summarize(costmodel.estimate(net, bare, batch))
-    return all(full[k] == stripped[k] for k in ("energy_pj", "traffic_bits", "area_um2"))
+    ``compression_ratio`` (traffic_base / traffic). ``shares``: fraction of samples per class
+    group (as :func:`costmodel.shares_from_run` measures; default: the policy's own ``share``
+    keys). Raises what the cost model raises for a policy it cannot price."""
+    key = tuple(sorted((g, round(float(v), 12)) for g, v in (shares or {}).items()))
+    return dict(_cost(net, batch, source, baseline, key))
 
 
 def rounding_units(acc_bits: int = 32, out_bits: int = 8) -> pd.DataFrame:
@@ -140,12 +102,24 @@ def _best_times(tasks: dict[str, Any], repeats: int) -> dict[str, float]:
     return best
 
 
+def _numpy_rounding(x: np.ndarray, mode: str, seed: int) -> Callable[[], np.ndarray]:
+    """Rounding to s8.4 as software commonly writes it in numpy (float math, then a cast);
+    stochastic draws a uniform array from numpy's generator first."""
+    rng = np.random.default_rng(seed)
+    ops = {"nearest_even": lambda y: np.rint(y), "toward_zero": lambda y: np.trunc(y),
+           "stochastic": lambda y: np.floor(y + rng.random(y.shape))}
+    return lambda: np.clip(ops[mode](x * 16.0), -128, 127).astype(np.int8)
+
+
 def rounding_latency(elements: int = 10**7, repeats: int = 7, seed: int = 0) -> pd.DataFrame:
-    """Wall time of ``fxsim.quantize`` per rounding mode on ``elements`` standard-normal float64
-    values, to 8 bits with a power-of-two format (``QFormat(8, 4)``) and with a real step
-    (0.05, as ARC's z-score rule chooses), saturating. Each call is warmed up (compiled) first;
-    best of ``repeats``. Columns: rounding, scale, elements, best_ms, ns_per_element and
-    vs_stochastic (this mode's time over stochastic's, same scale)."""
+    """Wall time per rounding mode on the same ``elements`` standard-normal float64 values, to
+    8 bits, saturating: ``fxsim.quantize`` with a power-of-two format (``QFormat(8, 4)``,
+    scale ``pow2``) and with a real step (0.05, as ARC's z-score rule chooses, scale ``real``),
+    and numpy code as software usually writes it (``np.trunc`` / ``np.rint`` /
+    ``np.floor(y + rng.random())``, scale ``pow2``). Each task runs once untimed (compilation),
+    then best of ``repeats`` with the tasks interleaved. Columns: implementation, rounding,
+    scale, elements, best_ms, ns_per_element, vs_stochastic (time over stochastic's, same
+    implementation and scale)."""
     import numba
 
     import fxsim
@@ -153,21 +127,26 @@ def rounding_latency(elements: int = 10**7, repeats: int = 7, seed: int = 0) -> 
     if elements < 1 or repeats < 1:
         raise ValueError(f"elements and repeats must be >= 1, got {elements} and {repeats}")
     x = np.random.default_rng(seed).standard_normal(elements)
-    fmt = fxsim.QFormat(8, 4)
     tasks = {}
-    for scale, step in (("pow2", None), ("real", 0.05)):
+    for scale, fmt, step in (("pow2", fxsim.QFormat(8, 4), None),
+                             ("real", fxsim.QFormat(8, 0), 0.05)):
         for mode in LATENCY_MODES:
-            def task(mode=mode, step=step):
-                fxsim.quantize(x, fxsim.QFormat(8, 0) if step else fmt, mode, seed=seed,
-                               step=step)
-            task()  # compile or load the kernel before timing
-            tasks[(scale, mode)] = task
+            def task(mode=mode, fmt=fmt, step=step):
+                fxsim.quantize(x, fmt, mode, seed=seed, step=step)
+            tasks[("fxsim", scale, mode)] = task
+    for mode in LATENCY_MODES:
+        tasks[("numpy", "pow2", mode)] = _numpy_rounding(x, mode, seed)
+    for task in tasks.values():
+        task()
     best = _best_times(tasks, repeats)
-    rows = [{"rounding": mode, "scale": scale, "elements": elements, "best_ms": 1e3 * s,
-             "ns_per_element": 1e9 * s / elements} for (scale, mode), s in best.items()]
-    frame = pd.DataFrame(rows)
-    sr = frame[frame["rounding"] == "stochastic"].set_index("scale")["best_ms"]
-    frame["vs_stochastic"] = frame["best_ms"] / frame["scale"].map(sr)
+    frame = pd.DataFrame([{"implementation": impl, "rounding": mode, "scale": scale,
+                           "elements": elements, "best_ms": 1e3 * t,
+                           "ns_per_element": 1e9 * t / elements}
+                          for (impl, scale, mode), t in best.items()])
+    key = frame["implementation"] + "/" + frame["scale"]
+    stochastic = frame["rounding"] == "stochastic"
+    sr = pd.Series(frame.loc[stochastic, "best_ms"].to_numpy(), index=key[stochastic])
+    frame["vs_stochastic"] = frame["best_ms"] / key.map(sr)
     frame.attrs["threads"] = numba.get_num_threads()
     return frame
 

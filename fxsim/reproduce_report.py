@@ -26,7 +26,6 @@ from fxsim.reproduce_measure import (
     rounding_latency,
     rounding_units,
     step_times,
-    unpriced_placement,
 )
 
 ORDER = ("fp", "int8", "sr8", "arc8", "arc4", "cqat", "cdmp_base", "cdmp", "int4_minmax",
@@ -45,28 +44,28 @@ def _order(policies: Sequence[str]) -> list[str]:
     return known + sorted(set(policies) - set(known))
 
 
-def _easy_share(run_dir: Path) -> float:
-    """Mean over epochs of metrics.csv's ``easy_share`` (NaN without class groups)."""
-    path = run_dir / "metrics.csv"
-    if not path.is_file():
-        return math.nan
-    frame = pd.read_csv(path)
-    return float(frame["easy_share"].mean()) if "easy_share" in frame else math.nan
+def _shares(run_dir: Path) -> dict[str, float]:
+    """The class-group shares a run measured (``{}`` without groups or without metrics)."""
+    import costmodel
+
+    if not (run_dir / "metrics.csv").is_file():
+        return {}
+    return costmodel.shares_from_run(run_dir)
 
 
 def _cost_columns(net: str, batch: int, source: str, base_source: str | None,
-                  share: float, notes: set[str]) -> dict[str, float]:
+                  shares: dict[str, float], notes: set[str]) -> dict[str, float]:
     out = dict.fromkeys(("energy_pj", "area_um2", "traffic_bits", "energy_rounding_pj",
                          "energy_saving_vs_fp", "compression_vs_fp", "energy_saving_vs_base",
                          "compression_vs_base"), math.nan)
     try:
-        vs_fp = policy_cost(net, batch, source, "fp", share)
+        vs_fp = policy_cost(net, batch, source, "fp", shares)
         out.update({k: vs_fp[k] for k in ("energy_pj", "area_um2", "traffic_bits",
                                          "energy_rounding_pj")})
         out["energy_saving_vs_fp"] = vs_fp["energy_saving"]
         out["compression_vs_fp"] = vs_fp["compression_ratio"]
         if base_source is not None:
-            vs_base = policy_cost(net, batch, source, base_source, share)
+            vs_base = policy_cost(net, batch, source, base_source, shares)
             out["energy_saving_vs_base"] = vs_base["energy_saving"]
             out["compression_vs_base"] = vs_base["compression_ratio"]
     except (ValueError, TypeError, FileNotFoundError, KeyError) as error:
@@ -82,7 +81,7 @@ def runs_frame(outcomes: Sequence[Any], notes: set[str] | None = None) -> pd.Dat
     rows = []
     for o in outcomes:
         plan, summary = o.plan, o.summary
-        share = _easy_share(plan.out)
+        shares = _shares(plan.out)
         base = OWN_BASELINE.get(plan.policy)
         base_source = sources.get((plan.net, base))
         rows.append({
@@ -91,9 +90,10 @@ def runs_frame(outcomes: Sequence[Any], notes: set[str] | None = None) -> pd.Dat
             "test_acc": _percent(summary.get("test_acc")),
             "train_acc": _percent(summary.get("train_acc")),
             "test_loss": summary.get("test_loss", math.nan),
-            "easy_share": share, "train_seconds": summary.get("wall_time_s", math.nan),
-            **_cost_columns(plan.net, plan.config.batch, plan.config.policy, base_source, share,
-                            notes),
+            "easy_share": sum(shares.values()) if shares else math.nan,
+            "train_seconds": summary.get("wall_time_s", math.nan),
+            **_cost_columns(plan.net, plan.config.batch, plan.config.policy, base_source,
+                            shares, notes),
             "run_dir": str(plan.out), "error": o.error,
         })
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
@@ -101,6 +101,14 @@ def runs_frame(outcomes: Sequence[Any], notes: set[str] | None = None) -> pd.Dat
 
 def _percent(value: Any) -> float:
     return math.nan if value is None else 100.0 * float(value)
+
+
+def _easy_groups(source: str) -> list[str]:
+    """The easy group of a class-difficulty policy (empty list without one)."""
+    from fxsim.policy import Policy
+
+    difficulty = Policy.load(source).class_difficulty
+    return [] if difficulty is None else [difficulty["easy_group"]]
 
 
 def summary_table(runs: pd.DataFrame, outcomes: Sequence[Any],
@@ -122,8 +130,10 @@ def summary_table(runs: pd.DataFrame, outcomes: Sequence[Any],
             share = float(part["easy_share"].mean())
             base = OWN_BASELINE.get(policy)
             base_plan = plans.get((net, base))
+            groups = _easy_groups(plan.config.policy)
             cost = _cost_columns(net, plan.config.batch, plan.config.policy,
-                                 base_plan.config.policy if base_plan else None, share, notes)
+                                 base_plan.config.policy if base_plan else None,
+                                 dict.fromkeys(groups, share) if groups else {}, notes)
             rows.append({
                 "net": net, "policy": policy, "seeds": int(acc.count()),
                 "diverged": int((part["status"] == "diverged").sum()),
@@ -294,12 +304,14 @@ def results_markdown(table: pd.DataFrame, runs: pd.DataFrame, setups: Sequence[A
     parts.append("## Quantizer latency and rounding-unit cost\n")
     if latency is not None:
         parts.append(
-            f"`fxsim.quantize` on {int(latency['elements'].iloc[0]):,} standard-normal float64 "
-            "values to 8 bits, saturating, best of several repeats with the modes interleaved, "
-            f"{latency.attrs.get('threads', '?')} numba threads (`pow2`: format s8.4; `real`: "
-            "a real step of 0.05, divided in float64):\n")
-        parts.append(markdown_table(latency[["rounding", "scale", "best_ms", "ns_per_element",
-                                             "vs_stochastic"]],
+            f"Rounding {int(latency['elements'].iloc[0]):,} standard-normal float64 values to "
+            "8 bits, saturating, best of several repeats with the tasks interleaved, "
+            f"{latency.attrs.get('threads', '?')} numba threads. `fxsim`: `fxsim.quantize` "
+            "(`pow2`: format s8.4; `real`: a real step of 0.05, divided in float64); `numpy`: "
+            "`np.trunc`, `np.rint` or `np.floor(y + rng.random(n))` on `y = 16 x`, clipped and "
+            "cast to int8, for reference:\n")
+        parts.append(markdown_table(latency[["implementation", "rounding", "scale", "best_ms",
+                                             "ns_per_element", "vs_stochastic"]],
                                     {"best_ms": ".2f", "ns_per_element": ".2f",
                                      "vs_stochastic": ".2f"}))
     else:
@@ -337,26 +349,6 @@ def measure(outcomes: Sequence[Any], setups: Sequence[Any],
     return {"latency": latency, "units": rounding_units(32, 8), "steps": steps}
 
 
-def placement_notes(outcomes: Sequence[Any]) -> list[str]:
-    """Which policies have [kinds]/[layers.first|last] tables the cost model does not read."""
-    seen = {}
-    for o in outcomes:
-        key = (o.plan.net, o.plan.config.policy)
-        if key not in seen:
-            try:
-                seen[key] = (o.plan.policy, unpriced_placement(o.plan.net, o.plan.config.batch,
-                                                               o.plan.config.policy))
-            except (ValueError, TypeError, FileNotFoundError, KeyError):
-                seen[key] = (o.plan.policy, False)
-    missed = sorted({label for label, unpriced in seen.values() if unpriced})
-    if not missed:
-        return []
-    return [f"This version of costmodel does not read `[kinds]` or `[layers.first]`/"
-            f"`[layers.last]` tables, so {', '.join(missed)} are priced as if every layer "
-            "used the `[defaults]` formats (for the 4-bit policies: optimistic, their 8-bit "
-            "first and last layers and conv outputs are priced at 4 bits)."]
-
-
 def write_report(outcomes: Sequence[Any], setups: Sequence[Any], out: Path, *, command: str,
                  workers: int, sweep_seconds: float, measure_options: MeasureOptions
                  ) -> tuple[Path, Path, pd.DataFrame, pd.DataFrame]:
@@ -367,7 +359,7 @@ def write_report(outcomes: Sequence[Any], setups: Sequence[Any], out: Path, *, c
     table = summary_table(runs, outcomes, cost_notes)
     timings = measure(outcomes, setups, measure_options)
     seeds = int(runs["seed"].nunique())
-    notes = [*placement_notes(outcomes), *sorted(cost_notes)]
+    notes = sorted(cost_notes)
     text = results_markdown(table, runs, setups, seeds, command, workers, sweep_seconds,
                             timings, notes, outcomes[0].plan.config.limit)
     csv_path = write_csv(runs.round(6), out / "results.csv")
