@@ -15,9 +15,11 @@ training-step time.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -26,8 +28,9 @@ import numpy as np
 import pandas as pd
 
 LATENCY_MODES = ("nearest_even", "toward_zero", "stochastic")
-COST_COLUMNS = ("energy_pj", "area_um2", "traffic_bits", "energy_rounding_pj", "energy_saving",
-                "compression_ratio")
+COST_COLUMNS = ("energy_pj", "area_um2", "traffic_bits", "energy_saving", "compression_ratio")
+# per-step energy of the units a scheme's rounding and range rules add (sums of estimate rows)
+UNIT_ENERGY_COLUMNS = ("energy_rounding_pj", "energy_stats_pj", "energy_rescale_pj")
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,8 @@ def _cost(net: str, batch: int, source: str, baseline: str,
                             shares=given).iloc[1]
     frame = costmodel.estimate(net, source, batch, shares=given)
     values = {k: float(row[k]) for k in COST_COLUMNS if k in row}
-    values["energy_rounding_pj"] = float(frame["energy_rounding_pj"].sum())
+    for column in UNIT_ENERGY_COLUMNS:
+        values[column] = float(frame[column].sum()) if column in frame else math.nan
     return tuple(values.items())
 
 
@@ -62,7 +66,8 @@ def policy_cost(net: str, batch: int, source: str, baseline: str,
                 shares: Mapping[str, float] | None = None) -> dict[str, float]:
     """Cost of one training step of ``batch`` samples of ``net`` under policy ``source`` against
     ``baseline`` (shipped names or TOML paths): ``energy_pj``, ``area_um2`` (largest lane,
-    um^2), ``traffic_bits``, ``energy_rounding_pj``, ``energy_saving`` (1 - E/E_base) and
+    um^2), ``traffic_bits``, the energy of the rounding, statistics and rescale units
+    (:data:`UNIT_ENERGY_COLUMNS`), ``energy_saving`` (1 - E/E_base) and
     ``compression_ratio`` (traffic_base / traffic). ``shares``: fraction of samples per class
     group (as :func:`costmodel.shares_from_run` measures; default: the policy's own ``share``
     keys). Raises what the cost model raises for a policy it cannot price."""
@@ -90,16 +95,32 @@ def rounding_units(acc_bits: int = 32, out_bits: int = 8) -> pd.DataFrame:
 
 
 # ---- timing ------------------------------------------------------------------------------------
-def _best_times(tasks: dict[str, Any], repeats: int) -> dict[str, float]:
-    """Best wall time (s) of each zero-argument callable over ``repeats`` rounds, the tasks
-    interleaved within each round."""
-    best = dict.fromkeys(tasks, float("inf"))
+def _best_times(tasks: dict[Any, Callable[[], Any]], repeats: int
+                ) -> dict[Any, tuple[float, float]]:
+    """Best wall time and best CPU time of this process (s) of each zero-argument callable over
+    ``repeats`` rounds, the tasks interleaved within each round. CPU time counts only the time
+    this process ran, so it suffers far less than wall time from other processes' load."""
+    best = {name: (math.inf, math.inf) for name in tasks}
     for _ in range(repeats):
         for name, task in tasks.items():
-            started = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             task()
-            best[name] = min(best[name], time.perf_counter() - started)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
     return best
+
+
+@contextlib.contextmanager
+def _numba_threads(count: int | None) -> Iterator[int]:
+    """Run the block with ``count`` numba threads (None: as they are); yields the count."""
+    import numba
+
+    saved = numba.get_num_threads()
+    numba.set_num_threads(saved if count is None else min(count, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield numba.get_num_threads()
+    finally:
+        numba.set_num_threads(saved)
 
 
 def _numpy_rounding(x: np.ndarray, mode: str, seed: int) -> Callable[[], np.ndarray]:
@@ -111,17 +132,18 @@ def _numpy_rounding(x: np.ndarray, mode: str, seed: int) -> Callable[[], np.ndar
     return lambda: np.clip(ops[mode](x * 16.0), -128, 127).astype(np.int8)
 
 
-def rounding_latency(elements: int = 10**7, repeats: int = 7, seed: int = 0) -> pd.DataFrame:
-    """Wall time per rounding mode on the same ``elements`` standard-normal float64 values, to
-    8 bits, saturating: ``fxsim.quantize`` with a power-of-two format (``QFormat(8, 4)``,
-    scale ``pow2``) and with a real step (0.05, as ARC's z-score rule chooses, scale ``real``),
-    and numpy code as software usually writes it (``np.trunc`` / ``np.rint`` /
-    ``np.floor(y + rng.random())``, scale ``pow2``). Each task runs once untimed (compilation),
-    then best of ``repeats`` with the tasks interleaved. Columns: implementation, rounding,
-    scale, elements, best_ms, ns_per_element, vs_stochastic (time over stochastic's, same
-    implementation and scale)."""
-    import numba
-
+def rounding_latency(elements: int = 10**7, repeats: int = 7, seed: int = 0,
+                     threads: int | None = 1) -> pd.DataFrame:
+    """Time per rounding mode on the same ``elements`` standard-normal float64 values, to 8
+    bits, saturating: ``fxsim.quantize`` with a power-of-two format (``QFormat(8, 4)``, scale
+    ``pow2``) and with a real step (0.05, as ARC's z-score rule chooses, scale ``real``), and
+    numpy code as software usually writes it (``np.trunc`` / ``np.rint`` /
+    ``np.floor(y + rng.random())``, scale ``pow2``). ``threads`` numba threads (default 1: the
+    latency of one core; None keeps the current count). Each task runs once untimed
+    (compilation), then best of ``repeats`` with the tasks interleaved. Columns:
+    implementation, rounding, scale, elements, wall_ms and cpu_ms (best of each),
+    cpu_ns_per_element, vs_stochastic (CPU time over stochastic's, same implementation and
+    scale)."""
     import fxsim
 
     if elements < 1 or repeats < 1:
@@ -136,27 +158,29 @@ def rounding_latency(elements: int = 10**7, repeats: int = 7, seed: int = 0) -> 
             tasks[("fxsim", scale, mode)] = task
     for mode in LATENCY_MODES:
         tasks[("numpy", "pow2", mode)] = _numpy_rounding(x, mode, seed)
-    for task in tasks.values():
-        task()
-    best = _best_times(tasks, repeats)
+    with _numba_threads(threads) as used:
+        for task in tasks.values():
+            task()
+        best = _best_times(tasks, repeats)
     frame = pd.DataFrame([{"implementation": impl, "rounding": mode, "scale": scale,
-                           "elements": elements, "best_ms": 1e3 * t,
-                           "ns_per_element": 1e9 * t / elements}
-                          for (impl, scale, mode), t in best.items()])
+                           "elements": elements, "wall_ms": 1e3 * wall, "cpu_ms": 1e3 * cpu,
+                           "cpu_ns_per_element": 1e9 * cpu / elements}
+                          for (impl, scale, mode), (wall, cpu) in best.items()])
     key = frame["implementation"] + "/" + frame["scale"]
     stochastic = frame["rounding"] == "stochastic"
-    sr = pd.Series(frame.loc[stochastic, "best_ms"].to_numpy(), index=key[stochastic])
-    frame["vs_stochastic"] = frame["best_ms"] / key.map(sr)
-    frame.attrs["threads"] = numba.get_num_threads()
+    sr = pd.Series(frame.loc[stochastic, "cpu_ms"].to_numpy(), index=key[stochastic])
+    frame["vs_stochastic"] = frame["cpu_ms"] / key.map(sr)
+    frame.attrs["threads"] = used
     return frame
 
 
 def step_times(setup: Any, policies: tuple[str, ...], repeats: int = 3,
                limit: int | None = None) -> pd.DataFrame:
-    """Wall time of one training step (an epoch over its steps) of ``setup``'s net under each
-    policy, in this process: each trainer first runs one untimed epoch (compilation), then the
-    policies take turns, best of ``repeats`` epochs. The epoch index stays 0, so every timed
-    epoch sees the same batches. Columns: policy, steps, batch, best_ms_per_step."""
+    """Time of one training step (an epoch over its steps) of ``setup``'s net under each
+    policy, in this process with its current thread counts: each trainer first runs one untimed
+    epoch (compilation), then the policies take turns, best of ``repeats`` epochs. The epoch
+    index stays 0, so every timed epoch sees the same batches. Columns: policy, steps, batch,
+    wall_ms_per_step, cpu_ms_per_step (CPU time of all this process's threads)."""
     import numba
 
     from fxsim.train import Trainer
@@ -171,7 +195,8 @@ def step_times(setup: Any, policies: tuple[str, ...], repeats: int = 3,
                            repeats)
     frame = pd.DataFrame([{"policy": p, "steps": trainers[p].steps_per_epoch,
                            "batch": setup.batch,
-                           "best_ms_per_step": 1e3 * best[p] / trainers[p].steps_per_epoch}
+                           "wall_ms_per_step": 1e3 * best[p][0] / trainers[p].steps_per_epoch,
+                           "cpu_ms_per_step": 1e3 * best[p][1] / trainers[p].steps_per_epoch}
                           for p in policies])
     frame.attrs["threads"] = numba.get_num_threads()
     return frame

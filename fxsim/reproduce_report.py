@@ -21,6 +21,7 @@ import pandas as pd
 from fxsim.io import write_atomic, write_csv
 from fxsim.reproduce_claims import claims_markdown
 from fxsim.reproduce_measure import (
+    UNIT_ENERGY_COLUMNS,
     MeasureOptions,
     policy_cost,
     rounding_latency,
@@ -32,11 +33,12 @@ ORDER = ("fp", "int8", "sr8", "arc8", "arc4", "cqat", "cdmp_base", "cdmp", "int4
          "int4_interval")
 OWN_BASELINE = {"cdmp": "cdmp_base"}
 NEAR_CHANCE = 2.0  # a mean accuracy below this many times chance is flagged "fails to train"
+COST_OUT = ("energy_pj", "area_um2", "traffic_bits", *UNIT_ENERGY_COLUMNS,
+            "energy_saving_vs_fp", "compression_vs_fp", "energy_saving_vs_base",
+            "compression_vs_base")
 RUN_COLUMNS = ("net", "policy", "seed", "status", "epochs", "test_acc", "train_acc",
-               "test_loss", "easy_share", "train_seconds", "energy_pj", "area_um2",
-               "traffic_bits", "energy_rounding_pj", "energy_saving_vs_fp",
-               "compression_vs_fp", "energy_saving_vs_base", "compression_vs_base", "run_dir",
-               "error")
+               "test_loss", "easy_share", "train_seconds", *COST_OUT, "state_sha256",
+               "run_dir", "error")
 
 
 def _order(policies: Sequence[str]) -> list[str]:
@@ -55,13 +57,11 @@ def _shares(run_dir: Path) -> dict[str, float]:
 
 def _cost_columns(net: str, batch: int, source: str, base_source: str | None,
                   shares: dict[str, float], notes: set[str]) -> dict[str, float]:
-    out = dict.fromkeys(("energy_pj", "area_um2", "traffic_bits", "energy_rounding_pj",
-                         "energy_saving_vs_fp", "compression_vs_fp", "energy_saving_vs_base",
-                         "compression_vs_base"), math.nan)
+    out = dict.fromkeys(COST_OUT, math.nan)
     try:
         vs_fp = policy_cost(net, batch, source, "fp", shares)
         out.update({k: vs_fp[k] for k in ("energy_pj", "area_um2", "traffic_bits",
-                                         "energy_rounding_pj")})
+                                         *UNIT_ENERGY_COLUMNS)})
         out["energy_saving_vs_fp"] = vs_fp["energy_saving"]
         out["compression_vs_fp"] = vs_fp["compression_ratio"]
         if base_source is not None:
@@ -94,7 +94,8 @@ def runs_frame(outcomes: Sequence[Any], notes: set[str] | None = None) -> pd.Dat
             "train_seconds": summary.get("wall_time_s", math.nan),
             **_cost_columns(plan.net, plan.config.batch, plan.config.policy, base_source,
                             shares, notes),
-            "run_dir": str(plan.out), "error": o.error,
+            "state_sha256": summary.get("state_sha256", ""), "run_dir": str(plan.out),
+            "error": o.error,
         })
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
 
@@ -113,10 +114,11 @@ def _easy_groups(source: str) -> list[str]:
 
 def summary_table(runs: pd.DataFrame, outcomes: Sequence[Any],
                   notes: set[str] | None = None) -> pd.DataFrame:
-    """One row per net and policy: seeds, acc_mean/std/min/max (%), drop_vs_fp (points),
-    energy_pj, energy_saving_vs_fp, compression_vs_fp, area_um2, the same against the policy's
-    own baseline where it has one (cdmp: cdmp_base), the mean easy share and the mean training
-    time per run (s). Class-group policies are priced at their mean easy share over seeds."""
+    """One row per net and policy: seeds, diverged, acc_mean/std/min/max (%), drop_vs_fp
+    (points), the policy's own baseline (cdmp: cdmp_base) if any, the cost columns
+    :data:`COST_OUT` (savings and compression against fp and the own baseline), the mean easy
+    share and the mean training time per run (s). Class-group policies are priced at their
+    mean easy share over seeds."""
     notes = set() if notes is None else notes
     plans = {(o.plan.net, o.plan.policy): o.plan for o in outcomes}
     rows = []
@@ -139,13 +141,7 @@ def summary_table(runs: pd.DataFrame, outcomes: Sequence[Any],
                 "diverged": int((part["status"] == "diverged").sum()),
                 "acc_mean": acc.mean(), "acc_std": acc.std(ddof=1), "acc_min": acc.min(),
                 "acc_max": acc.max(), "drop_vs_fp": fp_mean - acc.mean(),
-                "energy_pj": cost["energy_pj"],
-                "energy_saving_vs_fp": cost["energy_saving_vs_fp"],
-                "compression_vs_fp": cost["compression_vs_fp"], "area_um2": cost["area_um2"],
-                "energy_rounding_pj": cost["energy_rounding_pj"],
-                "baseline": base if base_plan else "",
-                "energy_saving_vs_base": cost["energy_saving_vs_base"],
-                "compression_vs_base": cost["compression_vs_base"],
+                "baseline": base if base_plan else "", **cost,
                 "easy_share": share, "train_seconds": part["train_seconds"].mean(),
             })
     return pd.DataFrame(rows)
@@ -242,8 +238,16 @@ def _flags(table: pd.DataFrame) -> list[str]:
     return out
 
 
+def _load() -> float | None:
+    """The 1-minute load average (None where the system has none)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
 def machine_section(workers: int, sweep_seconds: float, runs: pd.DataFrame,
-                    latency: pd.DataFrame | None) -> str:
+                    latency: pd.DataFrame | None, load: tuple | None = None) -> str:
     from fxsim.train import versions
 
     cpu = platform.processor() or platform.machine()
@@ -260,13 +264,18 @@ def machine_section(workers: int, sweep_seconds: float, runs: pd.DataFrame,
     lines = [
         "## Machine and run times\n",
         f"- Machine: {platform.platform()}, {cpu}, {os.cpu_count()} logical CPUs.",
-        f"- Workers: {workers} ({threads}); timings in this file were measured in the main "
-        f"process ({latency.attrs.get('threads', '?') if latency is not None else '?'} numba "
-        "threads) after the sweep.",
+        f"- Workers: {workers} ({threads}); the latency and step timings were measured in "
+        "the main process after the sweep"
+        + ("" if not load or None in load else
+           f", with a 1-minute load average of {load[0]:.1f} before and {load[1]:.1f} after "
+           f"on {os.cpu_count()} CPUs (above the CPU count, other processes competed: wall "
+           "times are then noisy, CPU times less so)") + ".",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()) + ".",
         f"- Training time: {trained['train_seconds'].sum():.0f} s summed over "
-        f"{len(trained)} runs (each run's own wall time, from its summary.json); this "
-        f"invocation's sweep took {sweep_seconds:.0f} s (reused runs cost nothing).",
+        f"{len(trained)} runs (each run's own wall time, from its summary.json, the first "
+        "run of each worker including kernel loading); this invocation's sweep took "
+        f"{sweep_seconds:.0f} s ({int((runs['status'] == 'reused').sum())} of {len(runs)} "
+        "runs reused from an earlier invocation).",
         f"- Generated {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}.",
     ]
     return "\n".join(lines) + "\n"
@@ -274,7 +283,7 @@ def machine_section(workers: int, sweep_seconds: float, runs: pd.DataFrame,
 
 def results_markdown(table: pd.DataFrame, runs: pd.DataFrame, setups: Sequence[Any],
                      seeds: int, command: str, workers: int, sweep_seconds: float,
-                     timings: Mapping[str, pd.DataFrame | None], notes: Sequence[str],
+                     timings: Mapping[str, Any], notes: Sequence[str],
                      limit: int | None = None) -> str:
     """The whole RESULTS.md."""
     parts = [
@@ -306,14 +315,16 @@ def results_markdown(table: pd.DataFrame, runs: pd.DataFrame, setups: Sequence[A
         parts.append(
             f"Rounding {int(latency['elements'].iloc[0]):,} standard-normal float64 values to "
             "8 bits, saturating, best of several repeats with the tasks interleaved, "
-            f"{latency.attrs.get('threads', '?')} numba threads. `fxsim`: `fxsim.quantize` "
+            f"{latency.attrs.get('threads', '?')} numba thread(s). `fxsim`: `fxsim.quantize` "
             "(`pow2`: format s8.4; `real`: a real step of 0.05, divided in float64); `numpy`: "
             "`np.trunc`, `np.rint` or `np.floor(y + rng.random(n))` on `y = 16 x`, clipped and "
-            "cast to int8, for reference:\n")
-        parts.append(markdown_table(latency[["implementation", "rounding", "scale", "best_ms",
-                                             "ns_per_element", "vs_stochastic"]],
-                                    {"best_ms": ".2f", "ns_per_element": ".2f",
-                                     "vs_stochastic": ".2f"}))
+            "cast to int8, for reference. Wall and CPU time are each the best of the repeats; "
+            "the ratio uses CPU time, which other processes' load disturbs far less:\n")
+        parts.append(markdown_table(
+            latency[["implementation", "rounding", "scale", "wall_ms", "cpu_ms",
+                     "cpu_ns_per_element", "vs_stochastic"]],
+            {"wall_ms": ".1f", "cpu_ms": ".1f", "cpu_ns_per_element": ".2f",
+             "vs_stochastic": ".2f"}))
     else:
         parts.append("Latency not measured (`--latency-elements 0`).\n")
     if units is not None:
@@ -325,19 +336,22 @@ def results_markdown(table: pd.DataFrame, runs: pd.DataFrame, setups: Sequence[A
         parts.append(
             f"\nTraining-step time of the digits CNN in this process (batch "
             f"{int(steps['batch'].iloc[0])}, best of several epochs, policies interleaved, "
-            f"{steps.attrs.get('threads', '?')} numba threads):\n")
-        parts.append(markdown_table(steps[["policy", "steps", "best_ms_per_step"]],
-                                    {"best_ms_per_step": ".1f"}))
+            f"{steps.attrs.get('threads', '?')} numba threads; CPU time sums this process's "
+            "threads):\n")
+        parts.append(markdown_table(steps[["policy", "steps", "wall_ms_per_step",
+                                           "cpu_ms_per_step"]],
+                                    {"wall_ms_per_step": ".1f", "cpu_ms_per_step": ".1f"}))
     if notes:
         parts.append("\n## Cost-model notes\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
-    parts.append("\n" + machine_section(workers, sweep_seconds, runs, latency))
+    parts.append("\n" + machine_section(workers, sweep_seconds, runs, latency,
+                                         timings.get("load")))
     parts.append("\nPer-run numbers (accuracy, easy share, cost, run folder): `results.csv` "
                  "next to this file.\n")
     return "\n".join(parts)
 
 
 def measure(outcomes: Sequence[Any], setups: Sequence[Any],
-            options: MeasureOptions) -> dict[str, pd.DataFrame | None]:
+            options: MeasureOptions) -> dict[str, Any]:
     """The timing and unit-cost tables: latency, units, steps (None where skipped)."""
     latency = (rounding_latency(options.latency_elements, options.latency_repeats)
                if options.latency_elements else None)
@@ -357,7 +371,9 @@ def write_report(outcomes: Sequence[Any], setups: Sequence[Any], out: Path, *, c
     cost_notes: set[str] = set()
     runs = runs_frame(outcomes, cost_notes)
     table = summary_table(runs, outcomes, cost_notes)
+    load_before = _load()
     timings = measure(outcomes, setups, measure_options)
+    timings["load"] = (load_before, _load())
     seeds = int(runs["seed"].nunique())
     notes = sorted(cost_notes)
     text = results_markdown(table, runs, setups, seeds, command, workers, sweep_seconds,

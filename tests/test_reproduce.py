@@ -58,7 +58,8 @@ def test_tiny_reproduce_writes_both_files(tiny):
     assert "```bash\nfxsim reproduce --tiny\n```" in text
     assert f"limited here to {LIMIT} train" in text
     for header in ("| policy | seeds | acc mean % |", "## Machine and run times",
-                   "| rounding | scale | best_ms |", "| policy | steps | best_ms_per_step |"):
+                   "| implementation | rounding | scale | wall_ms | cpu_ms |",
+                   "| policy | steps | wall_ms_per_step | cpu_ms_per_step |"):
         assert header in text
 
 
@@ -192,7 +193,8 @@ def test_markdown_table_renders_formats_nan_and_pipes():
 
 def _row(policy: str, mean: float, std: float = 0.2, **extra) -> dict:
     row = {"net": "digits_cnn", "policy": policy, "acc_mean": mean, "acc_std": std,
-           "drop_vs_fp": 98.0 - mean, "energy_pj": 1e7, "energy_rounding_pj": 1e4,
+           "drop_vs_fp": 98.0 - mean, "energy_pj": 1e7, "area_um2": 4000.0,
+           "energy_rounding_pj": 1e4, "energy_stats_pj": 3e4, "energy_rescale_pj": 0.0,
            "energy_saving_vs_fp": 0.8, "compression_vs_fp": 3.0,
            "energy_saving_vs_base": math.nan, "compression_vs_base": math.nan,
            "easy_share": math.nan}
@@ -202,7 +204,8 @@ def _row(policy: str, mean: float, std: float = 0.2, **extra) -> dict:
 
 def _claims(**means) -> str:
     rows = [_row("fp", 98.0), _row("int8", 97.9), _row("sr8", means.get("sr8", 97.8)),
-            _row("arc8", means.get("arc8", 97.7)), _row("arc4", 90.0),
+            _row("arc8", means.get("arc8", 97.7), energy_pj=means.get("arc8_pj", 1e7)),
+            _row("arc4", 90.0),
             _row("int4_minmax", means.get("int4_minmax", 90.0)),
             _row("int4_interval", means.get("int4_interval", 95.0)),
             _row("cqat", means.get("cqat", 97.5)), _row("cdmp_base", 97.0),
@@ -228,10 +231,13 @@ def test_claims_verdicts_follow_the_numbers():
         return text[start:end if end > 0 else None]
 
     good = _claims(arc8=97.8, cqat=97.5, int4_interval=95.0, ratio=1.4)
-    bad = _claims(arc8=90.0, cqat=90.0, int4_interval=85.0, ratio=1.0)
+    bad = _claims(arc8=90.0, cqat=90.0, int4_interval=85.0, ratio=1.0, arc8_pj=1.1e7)
     tie = _claims(int4_interval=90.3)
     assert "at 8 bits: arc8 97.80%" in good and "**agrees**" in section(good, "arc")
     assert "**disagrees** (arc8 is lower)" in section(bad, "arc")
+    assert "arc8 costs +0.0% energy and 1.00x the largest-lane area of nearest rounding (int8) " \
+           "-> **agrees**" in good
+    assert "arc8 costs +10.0% energy" in bad and "**disagrees** for the whole scheme" in bad
     assert "**agrees**" in section(good, "cqat") and "**disagrees**" in section(bad, "cqat")
     assert "**agrees**" in section(good, "int4")
     assert "**disagrees** (int4_minmax is better)" in section(bad, "int4")
