@@ -45,16 +45,19 @@ def test_kinds_and_first_last_resolve_per_mac_layer():
         fwd = by[layer, "forward"]
         assert (fwd.a_bits, fwd.b_bits) == (4, 4)
         assert fwd.requants[0].spec.bits == 8 and fwd.requants[0].real
-    # fc reads the 4-bit average pool ([defaults]) with 8-bit weights ([layers.last]), its 4-bit
-    # act_grads use the large-gradient interval rule
+    # fc reads the 4-bit average pool ([defaults]) with 8-bit weights ([layers.last]); its
+    # act_grads are 8-bit ([layers.last]) under the large-gradient interval rule ([defaults])
     assert (by["fc", "forward"].a_bits, by["fc", "forward"].b_bits) == (4, 8)
     bw = by["fc", "backward_weight"]
-    assert bw.b_bits == 4 and bw.stats[0].rule == "large_grad_interval"
+    assert bw.b_bits == 8 and bw.stats[0].rule == "large_grad_interval"
+    inner = by["s1b0_conv1", "backward_weight"]
+    assert inner.b_bits == 4 and inner.stats[0].rule == "large_grad_interval"
     assert "backward_input" not in {w.phase for w in rows if w.layer == "conv1"}
-    # int4_minmax widens the last layer's act_grads to 8 bits
+    # int4_minmax: the same widths, min-max gradient ranges
     last = {(w.layer, w.phase): w for w in workload(net_sites("resnet20"),
                                                     read_policy("int4_minmax"), 1)}
     assert last["fc", "backward_weight"].b_bits == 8
+    assert last["fc", "backward_weight"].stats[0].rule == "minmax"
 
 
 def test_policy_sources_price_identically(tmp_path):
