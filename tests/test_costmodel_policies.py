@@ -136,3 +136,19 @@ def test_operand_widths_are_what_the_simulator_multiplies(net):
     priced = {w.layer: (w.a_bits, w.b_bits) for w in rows if w.phase == "forward"}
     assert priced == seen
     assert len(set(seen.values())) >= 3  # the probe tells the producers apart
+
+
+def test_mac_layer_in_a_shortcut_is_refused(monkeypatch):
+    import reference_nets
+    from fxsim.layers.base import Sequential
+    from fxsim.layers.mac import Conv2d
+    from fxsim.layers.residual import Residual
+
+    def projection_net(name, shape, num_classes):
+        branch = Sequential("b", [Conv2d("b_conv", 3, 3, 3, padding=1)])
+        shortcut = Sequential("s", [Conv2d("s_conv", 3, 3, 1)])
+        return Sequential(name, [Residual("blk", branch, shortcut)])
+
+    monkeypatch.setattr(reference_nets, "build_net", projection_net)
+    with pytest.raises(NotImplementedError, match="block 'blk' has a MAC layer in its shortcut"):
+        net_sites("resnet20", (3, 5, 5))
