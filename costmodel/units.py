@@ -1,4 +1,5 @@
-"""Unit costs: a MAC, rounding, saturation and statistics units, priced from primitives.
+"""Unit costs: a MAC, rounding (and the LFSR of stochastic rounding), saturation and statistics
+units, priced from primitives.
 
 What each unit is made of (which primitives, how many, at which widths) is the data file
 ``costmodel/data/units.csv``; this module evaluates those definitions with the scaling laws of
