@@ -8,8 +8,8 @@ shapes at batch 128 with 8-bit operands, against baselines timed in the same run
     python benchmarks/conv.py [--batch 128] [--repeat 5] [--layers NAME ...] [--bits 8]
 
 Prints per layer: milliseconds for the three products, the ratios fxsim / numpy and
-fxsim / torch (below 1 is faster), the path each product took, and the peak extra memory of
-one call (Linux: the high-water mark of the resident set, reset before the call). Then the
+fxsim / torch (below 1 is faster), each fxsim product's own time and path, and the peak extra
+memory of one call (Linux: the high-water mark of the resident set, reset before the call). Then the
 first-call time of a fresh process with an empty numba cache (compilation) and a warm one.
 """
 
@@ -156,7 +156,7 @@ def main() -> None:
           f"{numba.get_num_threads()} threads, best of {args.repeat} taking turns; "
           "ms for forward + backward_input + backward_weight")
     header = (f"{'layer':<20}{'fxsim':>8}{'numpy32':>9}{'torch32':>9}{'x numpy':>9}"
-              f"{'x torch':>9}{'MiB fx':>8}{'MiB np':>8}{'MiB pt':>8}  paths (fwd/in/wgt)")
+              f"{'x torch':>9}{'MiB fx':>8}{'MiB np':>8}{'MiB pt':>8}  fxsim ms fwd/in/wgt, paths")
     print(header)
     totals = np.zeros(3)
     for name in args.layers:
@@ -185,10 +185,17 @@ def main() -> None:
         torch_run = torch_runner(xf, wf, gf, stride)
         runs = [exact, baseline] + ([torch_run] if torch_run else [])
         t_fx, t_np, t_pt = [*best_times(runs, args.repeat), float("nan")][:3]
+        split = best_times([lambda x=x, w=w, kw=kw: ops.conv2d(x, w, **kw),
+                            lambda x=x, w=w, g=g, kw=kw: ops.conv2d_backward_input(g, w, x.shape,
+                                                                                   **kw),
+                            lambda x=x, w=w, g=g, kw=kw: ops.conv2d_backward_weight(x, g, w.shape,
+                                                                                    **kw)],
+                           max(1, args.repeat // 2))
         m_fx, m_np, m_pt = [*(peak_mib(fn) for fn in runs), float("nan")][:3]
         totals += (t_fx, t_np, t_pt)
         print(f"{name:<20}{t_fx * 1e3:8.1f}{t_np * 1e3:9.1f}{t_pt * 1e3:9.1f}{t_fx / t_np:9.2f}"
-              f"{t_fx / t_pt:9.2f}{m_fx:8.0f}{m_np:8.0f}{m_pt:8.0f}  {paths}")
+              f"{t_fx / t_pt:9.2f}{m_fx:8.0f}{m_np:8.0f}{m_pt:8.0f}  "
+              f"{'/'.join(f'{t * 1e3:.0f}' for t in split)}  {paths}")
     t_fx, t_np, t_pt = totals
     print(f"{'total':<20}{t_fx * 1e3:8.1f}{t_np * 1e3:9.1f}{t_pt * 1e3:9.1f}{t_fx / t_np:9.2f}"
           f"{t_fx / t_pt:9.2f}")

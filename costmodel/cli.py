@@ -7,6 +7,7 @@ import re
 
 import pandas as pd
 
+from costmodel.area import DEFAULT_LANES
 from fxsim.quantize import MULTIPLIER_BITS
 
 DEFAULT_ACC_BITS = 32
@@ -47,6 +48,9 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     parser.add_argument("--memory", default="sram_32KB",
                         help="table row pricing memory traffic: sram_8KB, sram_32KB (default), "
                              "sram_1MB, dram")
+    parser.add_argument("--lanes", type=int, default=DEFAULT_LANES,
+                        help="MAC lanes of the array the area is priced for (default "
+                             f"{DEFAULT_LANES}, a 16x16 array)")
     parser.add_argument("--lfsr-share", type=int, default=1,
                         help="lanes sharing one LFSR in stochastic rounding units (default 1)")
     parser.add_argument("--multiplier-bits", type=int, default=MULTIPLIER_BITS,
@@ -101,19 +105,22 @@ def _run_net(args: argparse.Namespace, tables: dict) -> pd.DataFrame:
                          "--mac AxB [--acc N]")
     batch = batch or 1
     options = {"node_nm": args.node, "memory": args.memory, "lfsr_share": args.lfsr_share,
-               "multiplier_bits": args.multiplier_bits, **tables}
+               "lanes": args.lanes, "multiplier_bits": args.multiplier_bits, **tables}
     frame = costmodel.estimate(net, policy, batch, shares=shares, **options)
     totals = costmodel.summarize(frame)
     measured = "" if not shares else ", measured shares " + ", ".join(
         f"{g} {v:.4g}" for g, v in shares.items())
     print(f"Policy {frame.attrs['policy']!r} on {net}, batch {batch}, {args.node:g} nm, "
-          f"memory {args.memory}{measured} (energy in pJ per step, lane area um^2):")
+          f"memory {args.memory}{measured} (energy in pJ per step):")
     columns = ["layer", "phase", "group", "macs", "a_bits", "b_bits", "acc_bits",
-               "traffic_bits", *(c for c in frame.columns if c.startswith("energy_")),
-               "area_um2"]
+               "traffic_bits", *(c for c in frame.columns if c.startswith("energy_"))]
     print(_fmt(frame[columns]))
+    print(f"\nArea (um^2) with {args.lanes} MAC lanes (area_um2: one unit):")
+    print(_fmt(frame.attrs["area"].table()))
     print(f"total energy {totals['energy_pj']:.6g} pJ, traffic {totals['traffic_bits']:.6g} "
-          f"bits, largest lane {totals['area_um2']:.6g} um^2")
+          f"bits, area {totals['area_um2']:.6g} um^2 = {args.lanes} x "
+          f"{totals['mac_lane_area_um2']:.6g} (MAC lane) + {totals['shared_area_um2']:.6g} "
+          f"(shared) + {totals['update_area_um2']:.6g} (update)")
     if args.baseline:
         table = costmodel.compare([policy], args.baseline, net=net, batch=batch, shares=shares,
                                   **options)

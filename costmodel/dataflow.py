@@ -10,8 +10,9 @@ format of its output. A :class:`MacSite` records that for one MAC layer.
   recording :class:`fxsim.layers.base.Binder`, which sees every quantizer in build order, and
   build order is forward order: a MAC layer reads the output of the last ``activations``
   quantizer built before it (true of chains and of residual blocks whose shortcut has no MAC
-  layer, as in every reference net; ``[layers.first]``/``[layers.last]`` are the first and
-  last MAC layers, as in :class:`fxsim.network.Network`).
+  layer, as in every reference net; a net with a MAC layer in a shortcut is refused;
+  ``[layers.first]``/``[layers.last]`` are the first and last MAC layers, as in
+  :class:`fxsim.network.Network`).
 * A list of :class:`fxsim.shapes.LayerShape`: a plain chain, nothing between the layers. The
   first layer reads the input quantizer's output (layer ``input``, kind ``input``), each other
   layer the output of the MAC layer before it.
@@ -82,6 +83,7 @@ def _recorded_sites(name: str, shape: tuple[int, int, int], num_classes: int
     from reference_nets import build_net
 
     body = build_net(name, shape, num_classes)
+    _check_shortcuts(name, body)
 
     class Recorder(Binder):
         """Records (layer, role, kind) of every quantizer a layer asks for; builds none."""
@@ -106,6 +108,21 @@ def _recorded_sites(name: str, shape: tuple[int, int, int], num_classes: int
         elif role == "activations":
             source = layer
     return tuple(_linked(sites))
+
+
+def _check_shortcuts(name: str, body) -> None:
+    """Refuse a residual block whose shortcut has a MAC layer: it reads the block's input, but
+    it is built after the branch, so build order would give it the branch's output."""
+    from fxsim.layers.mac import MacLayer
+    from fxsim.layers.residual import Residual
+
+    for layer in body.walk():
+        if isinstance(layer, Residual) and layer.shortcut is not None and any(
+                isinstance(inner, MacLayer) for inner in layer.shortcut.walk()):
+            raise NotImplementedError(
+                f"net {name!r}: block {layer.name!r} has a MAC layer in its shortcut; the cost "
+                "model reads operand sources in build order, which does not hold there (pass "
+                "the net as a list of costmodel.MacSite instead)")
 
 
 def _places(macs: list[str], kinds: dict[str, str]) -> dict[str, Place]:

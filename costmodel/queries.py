@@ -2,10 +2,9 @@
 
 Energy of a row = MACs x MAC energy + traffic bits x memory energy per bit + requantized
 elements x (rescale, for real steps + rounding + saturation unit energy) + observed elements x
-statistics unit energy. Area of a row = the area of one lane that runs it: MAC + rescale +
-rounding + saturation + statistics units (memory arrays are not in the area: the source tables
-give none). A scheme's area is the largest lane over its rows (one lane design that runs every
-layer and phase). What the rows hold: :mod:`costmodel.workload`.
+statistics unit energy. What the rows hold: :mod:`costmodel.workload`. Area of a scheme =
+``lanes`` x MAC lane + shared units + update unit, each sized for every row it runs
+(:mod:`costmodel.area`).
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from costmodel.area import DEFAULT_LANES, Area, scheme_area
 from costmodel.dataflow import MacSite, resolve_sites
 from costmodel.policy import load_policy, read_policy
 from costmodel.scaling import Cost, Technology
@@ -26,47 +26,42 @@ from fxsim.quantize import MULTIPLIER_BITS
 from fxsim.shapes import LayerShape
 
 ENERGY_COMPONENTS = ("mac", "memory", "rescale", "rounding", "saturation", "stats")
+AREA_COLUMNS = ("area_um2", "mac_lane_area_um2", "shared_area_um2", "update_area_um2")
 FP32_BASELINE = "fp"  # the shipped float baseline, priced as float32 training
 Net = str | Sequence[LayerShape] | Sequence[MacSite]
 
 
-def _row_costs(work: Work, units: Units, memory_pj_per_bit: float, lfsr_share: int,
-               multiplier_bits: int) -> dict:
+def _row_energy(work: Work, units: Units, memory_pj_per_bit: float, lfsr_share: int,
+                multiplier_bits: int) -> dict:
     mac = units.mac_fp32() if work.is_float else units.mac(work.a_bits, work.b_bits,
                                                            work.acc_bits)
     energy = dict.fromkeys(ENERGY_COMPONENTS, 0.0)
     energy["mac"] = work.macs * mac.energy_pj
     energy["memory"] = work.traffic_bits * memory_pj_per_bit
-    area = mac.area_um2
     for r in work.requants:
-        spec, rounded_from = r.spec, r.in_bits
+        spec = r.spec
         if r.real:
-            rescale = units.rescale(r.in_bits, multiplier_bits)
-            energy["rescale"] += r.elements * rescale.energy_pj
-            area += rescale.area_um2
-            rounded_from += multiplier_bits
-        rnd = units.rounding(spec.rounding, rounded_from, spec.bits, spec.random_bits,
-                             lfsr_share)
+            energy["rescale"] += r.elements * units.rescale(r.in_bits,
+                                                            multiplier_bits).energy_pj
+        rnd = units.rounding(spec.rounding, r.rounded_bits(multiplier_bits), spec.bits,
+                             spec.random_bits, lfsr_share)
         sat = units.overflow(spec.overflow, r.in_bits, spec.bits)
         energy["rounding"] += r.elements * rnd.energy_pj
         energy["saturation"] += r.elements * sat.energy_pj
-        area += rnd.area_um2 + sat.area_um2
     for s in work.stats:
-        unit = units.stats(s.rule, s.width)
-        energy["stats"] += s.elements * unit.energy_pj
-        area += unit.area_um2
+        energy["stats"] += s.elements * units.stats(s.rule, s.width).energy_pj
     row = {f"energy_{k}_pj": v for k, v in energy.items()}
     row["energy_pj"] = sum(energy.values())
-    row["area_um2"] = area
     return row
 
 
 def estimate(net: Net, policy: Any, batch: int = 1, *, node_nm: float = 45,
-             memory: str = "sram_32KB", lfsr_share: int = 1,
+             memory: str = "sram_32KB", lfsr_share: int = 1, lanes: int = DEFAULT_LANES,
              shares: Mapping[str, float] | None = None, input_grad_first_layer: bool = False,
              multiplier_bits: int = MULTIPLIER_BITS, primitives: TablePaths = None,
              nodes: PathLike | None = None, units: PathLike | None = None) -> pd.DataFrame:
-    """Energy (pJ, by component) and lane area (um^2) of one training step of ``batch`` samples.
+    """Energy (pJ, by component) of one training step of ``batch`` samples, per layer, phase
+    and group, and the area (um^2) of the hardware that runs it.
 
     ``net``: a reference net name (``reference_nets.NETS``), a chain of LayerShape or a list of
     :class:`~costmodel.dataflow.MacSite`; ``policy``: a shipped policy name, a TOML path, a
@@ -74,37 +69,51 @@ def estimate(net: Net, policy: Any, batch: int = 1, *, node_nm: float = 45,
     fractions of samples per class group (override the groups' ``share``; a measured one:
     :func:`costmodel.shares_from_run`); ``memory``: the table row pricing memory traffic
     (``sram_8KB``, ``sram_32KB``, ``sram_1MB``, ``dram``); ``lfsr_share``: lanes sharing one LFSR;
-    ``input_grad_first_layer``: also price the first layer's backward_input (the simulator
-    skips it); ``multiplier_bits``: width of the fixed-point multiplier of real-step rescales
-    (fxsim's, by default); ``primitives``/``nodes``/``units``: your own table files.
+    ``lanes``: MAC lanes of the array (default 256, 16 x 16); ``input_grad_first_layer``: also
+    price the first layer's backward_input (the simulator skips it); ``multiplier_bits``: width
+    of the fixed-point multiplier of real-step rescales (fxsim's, by default);
+    ``primitives``/``nodes``/``units``: your own table files.
     One row per layer, phase and group, with macs, operand and accumulator widths (bits),
-    traffic_bits, energy_<component>_pj, energy_pj and area_um2.
+    traffic_bits, energy_<component>_pj and energy_pj. ``attrs["area"]`` is the
+    :class:`~costmodel.area.Area` (``lanes x`` MAC lane + shared units + update unit, item by
+    item); :func:`summarize` gives the totals.
     """
     check_int("multiplier_bits", multiplier_bits, 2, 53)
+    check_int("lanes", lanes, 1)
+    check_int("lfsr_share", lfsr_share, 1)
     pol = read_policy(policy, shares)
     tech = Technology(node_nm, primitives=primitives, nodes=nodes)
     unit_costs = Units(tech, units)
     per_bit = tech.memory_per_bit(memory)
+    works = workload(resolve_sites(net), pol, batch, input_grad_first_layer)
     rows = []
-    for work in workload(resolve_sites(net), pol, batch, input_grad_first_layer):
+    for work in works:
         rows.append({
             "layer": work.layer, "phase": work.phase, "group": work.group,
             "share": work.share, "macs": work.macs, "a_bits": work.a_bits,
             "b_bits": work.b_bits, "acc_bits": work.acc_bits,
             "arith": "fp32" if work.is_float else "int", "traffic_bits": work.traffic_bits,
-            **_row_costs(work, unit_costs, per_bit, lfsr_share, multiplier_bits),
+            **_row_energy(work, unit_costs, per_bit, lfsr_share, multiplier_bits),
         })
     frame = pd.DataFrame(rows)
-    frame.attrs.update(policy=pol.name, node_nm=float(node_nm), memory=memory, batch=batch)
+    frame.attrs.update(policy=pol.name, node_nm=float(node_nm), memory=memory, batch=batch,
+                       area=scheme_area(works, unit_costs, lanes, lfsr_share, multiplier_bits))
     return frame
 
 
 def summarize(frame: pd.DataFrame) -> dict[str, float]:
-    """Totals of an :func:`estimate` frame: energy_pj, traffic_bits, macs, and the area (um^2)
-    of the largest lane."""
+    """Totals of an :func:`estimate` frame: energy_pj, traffic_bits, macs, and the area (um^2):
+    area_um2 = lanes x mac_lane_area_um2 + shared_area_um2 + update_area_um2."""
+    area = frame.attrs.get("area")
+    if not isinstance(area, Area):
+        raise ValueError("summarize takes the frame costmodel.estimate returns (its "
+                         "attrs['area'] holds the area); this frame has none")
     return {
         "energy_pj": float(frame["energy_pj"].sum()),
-        "area_um2": float(frame["area_um2"].max()),
+        "area_um2": area.total_um2,
+        "mac_lane_area_um2": area.part_um2("mac_lane"),
+        "shared_area_um2": area.part_um2("shared"),
+        "update_area_um2": area.part_um2("update"),
         "traffic_bits": float(frame["traffic_bits"].sum()),
         "macs": float(frame["macs"].sum()),
     }
@@ -115,9 +124,11 @@ def compare(policies: Mapping[str, Any] | Iterable[Any], baseline: Any = None, *
             **options: Any) -> pd.DataFrame:
     """Each policy against ``baseline`` (default: the ``fp`` float32 baseline) on ``net``.
 
-    Columns: policy, energy_pj, area_um2, traffic_bits, energy_saving ``1 - E/E_base``,
-    area_saving ``1 - A/A_base`` and compression_ratio ``traffic_base / traffic`` (bits moved per
-    step, so class groups count by their share of samples). The baseline is the first row.
+    Columns: policy, energy_pj, area_um2 (``lanes x`` MAC lane + shared + update) and its parts
+    mac_lane_area_um2 (one lane), shared_area_um2, update_area_um2, traffic_bits, energy_saving
+    ``1 - E/E_base``, area_saving ``1 - A/A_base`` (total areas with the same ``lanes``) and
+    compression_ratio ``traffic_base / traffic`` (bits moved per step, so class groups count by
+    their share of samples). The baseline is the first row.
     ``shares`` go to each policy (the baseline included) that has those groups; a group of no
     policy is an error. ``options`` go to :func:`estimate`.
     """
@@ -142,7 +153,7 @@ def compare(policies: Mapping[str, Any] | Iterable[Any], baseline: Any = None, *
             label = frame.attrs["policy"] + (" (baseline)" if len(rows) == 0 else "")
         rows.append({
             "policy": label,
-            "energy_pj": tot["energy_pj"], "area_um2": tot["area_um2"],
+            "energy_pj": tot["energy_pj"], **{c: tot[c] for c in AREA_COLUMNS},
             "traffic_bits": tot["traffic_bits"],
             "energy_saving": 1 - tot["energy_pj"] / ref["energy_pj"],
             "area_saving": 1 - tot["area_um2"] / ref["area_um2"],

@@ -1,4 +1,5 @@
-"""Unit costs: a MAC, rounding, saturation and statistics units, priced from primitives.
+"""Unit costs: a MAC, rounding (and the LFSR of stochastic rounding), saturation and statistics
+units, priced from primitives.
 
 What each unit is made of (which primitives, how many, at which widths) is the data file
 ``costmodel/data/units.csv``; this module evaluates those definitions with the scaling laws of
@@ -103,23 +104,43 @@ class Units:
 
     def rounding(self, mode: str, acc_bits: int, out_bits: int, random_bits: int | None = None,
                  share: int = 1) -> Cost:
-        """Per-element rounding unit of ``mode`` (an fxsim rounding name) taking ``acc_bits`` to
-        ``out_bits``; ``share`` lanes share one LFSR for the stochastic modes."""
+        """Per-element rounding of ``mode`` (an fxsim rounding name) taking ``acc_bits`` to
+        ``out_bits``, with ``1/share`` of the LFSR that feeds it (``share`` lanes share one LFSR
+        for the stochastic modes): :meth:`rounder` + :meth:`lfsr` / ``share``."""
+        if share < 1:
+            raise ValueError(f"share (lanes per LFSR) must be >= 1, got {share}")
+        unit = self.rounder(mode, acc_bits, out_bits, random_bits)
+        k = self.random_bits_used(mode, acc_bits, out_bits, random_bits)
+        return unit + self.lfsr(k).scaled(1 / share) if k else unit
+
+    def random_bits_used(self, mode: str, acc_bits: int, out_bits: int,
+                         random_bits: int | None = None) -> int:
+        """Random bits a stochastic rounding unit uses per element, ``k = min(random_bits,
+        drop)`` (``stochastic``: 62 random bits); 0 for the deterministic modes and when
+        nothing is dropped."""
         mode = canonical_rounding(mode)
+        if mode not in ("stochastic", "stochastic_k"):
+            return 0
+        bits = STOCHASTIC_BITS if mode == "stochastic" else random_bits
+        if bits is None:
+            raise ValueError("rounding 'stochastic_k' needs random_bits")
+        return min(bits, max(acc_bits - out_bits, 0))
+
+    def rounder(self, mode: str, acc_bits: int, out_bits: int,
+                random_bits: int | None = None) -> Cost:
+        """Per-element rounding unit of ``mode`` taking ``acc_bits`` to ``out_bits``, without
+        the LFSR a stochastic mode reads its random bits from (:meth:`lfsr`)."""
         drop = max(acc_bits - out_bits, 0)
-        if mode in ("stochastic", "stochastic_k"):
-            bits = STOCHASTIC_BITS if mode == "stochastic" else random_bits
-            if bits is None:
-                raise ValueError("rounding 'stochastic_k' needs random_bits")
-            if share < 1:
-                raise ValueError(f"share (lanes per LFSR) must be >= 1, got {share}")
-            if drop == 0:
-                return ZERO
-            return self.unit("round_stochastic_k", out=out_bits, drop=drop,
-                             k=min(bits, drop), share=share)
+        k = self.random_bits_used(mode, acc_bits, out_bits, random_bits)
         if drop == 0:
             return ZERO
-        return self.unit(f"round_{mode}", out=out_bits, drop=drop)
+        if k:
+            return self.unit("round_stochastic_k", out=out_bits, drop=drop, k=k)
+        return self.unit(f"round_{canonical_rounding(mode)}", out=out_bits, drop=drop)
+
+    def lfsr(self, bits: int) -> Cost:
+        """A ``bits``-bit LFSR supplying the random bits of stochastic rounding units."""
+        return self.unit("lfsr", k=bits) if bits > 0 else ZERO
 
     def overflow(self, mode: str, acc_bits: int, out_bits: int) -> Cost:
         """Per-element overflow unit: ``saturate`` (detect and clamp) or ``wrap`` (nothing)."""

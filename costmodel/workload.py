@@ -64,12 +64,19 @@ UPDATE_GUARD_BITS = 2  # carries of the three-term sum v_acc = m*v + g + wd*w
 @dataclass(frozen=True)
 class Requant:
     """``elements`` values of ``in_bits`` bits moved to ``spec``'s format with its rounding and
-    overflow; ``real`` says the move needs a fixed-point multiplier (a real step)."""
+    overflow; ``real`` says the move needs a fixed-point multiplier (a real step); ``island``
+    that the values come from a float island (batch norm, the loss), not from a MAC."""
 
     elements: float
     in_bits: int
     spec: RoleSpec
     real: bool = False
+    island: bool = False
+
+    def rounded_bits(self, multiplier_bits: int) -> int:
+        """Width of what the rounding unit takes: the value, or its product with the
+        ``multiplier_bits``-bit fixed-point multiplier of a real step."""
+        return self.in_bits + (multiplier_bits if self.real else 0)
 
 
 @dataclass(frozen=True)
@@ -110,12 +117,13 @@ def width(spec: RoleSpec) -> int:
     return FLOAT_BITS if spec.is_float else spec.bits
 
 
-def quantized(elements: float, in_bits: int, spec: RoleSpec) -> tuple[tuple, tuple]:
-    """(requants, stats) of quantizing ``elements`` values of ``in_bits`` bits to ``spec``;
-    nothing for a float role."""
+def quantized(elements: float, in_bits: int, spec: RoleSpec,
+              island: bool = False) -> tuple[tuple, tuple]:
+    """(requants, stats) of quantizing ``elements`` values of ``in_bits`` bits to ``spec``
+    (``island``: values from a float island); nothing for a float role."""
     if spec.is_float:
         return (), ()
-    return ((Requant(elements, in_bits, spec, real_scale(spec)),),
+    return ((Requant(elements, in_bits, spec, real_scale(spec), island),),
             (Stats(elements, spec.range, in_bits),))
 
 
@@ -152,9 +160,10 @@ def backward_input_terms(shape: LayerShape) -> int:
 
 
 def layer_work(site: MacSite, policy: CostPolicy, batch: int,
-               incoming: dict[str, int]) -> list[Work]:
+               incoming: dict[str, int], from_island: bool = True) -> list[Work]:
     """Workload rows of one MAC layer; ``incoming[group]`` is the width of the gradient it
-    receives (see the module docstring)."""
+    receives, ``from_island`` whether it comes from a float island (see the module
+    docstring)."""
     shape, rows = site.shape, []
     name, count = shape.name, shape.weight_count
     inputs, outputs = shape.input_count, shape.output_count
@@ -179,7 +188,7 @@ def layer_work(site: MacSite, policy: CostPolicy, batch: int,
         rows.append(phase("backward_weight", x, g, acc,
                           n * inputs * width(x) + n * outputs * width(g)
                           + share * count * width(wg),
-                          _merge(quantized(n * outputs, incoming[group], g),
+                          _merge(quantized(n * outputs, incoming[group], g, from_island),
                                  quantized(share * count, acc, wg))))
     rows.append(update_work(site, policy))
     return rows
@@ -234,13 +243,14 @@ def workload(sites: Sequence[MacSite], policy: CostPolicy, batch: int,
     for i, site in enumerate(sites):
         if i == 0 and input_grad_first_layer:
             site = replace(site, input_grad=True)
+        sender = by_name.get(site.grad_from) if site.grad_from else None
+        from_island = sender is None or not policy.quantize
         incoming = {}
         for group in policy.group_shares():
-            sender = by_name.get(site.grad_from) if site.grad_from else None
-            if sender is None or not policy.quantize:
+            if from_island:
                 incoming[group] = FLOAT_BITS
             else:
                 ops = Operands.of(sender, policy, group)
                 incoming[group] = ops.acc_bits(ops.g, ops.w, backward_input_terms(sender.shape))
-        rows.extend(layer_work(site, policy, batch, incoming))
+        rows.extend(layer_work(site, policy, batch, incoming, from_island))
     return rows

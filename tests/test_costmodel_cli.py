@@ -53,6 +53,23 @@ def test_cost_resnet20_int4_interval_against_fp(capsys, tmp_path):
     ratio = table["compression_ratio"].iloc[1]
     assert f"{ratio:.4g}" in out.split("Against the baseline:")[1]
     assert frame["energy_pj"].sum() == pytest.approx(table["energy_pj"].iloc[1])
+    assert "area_um2" not in frame  # the per-row table is energy; the area is per scheme
+    assert "Area (um^2) with 256 MAC lanes" in out and "float-island converter" in out
+    lane = table["mac_lane_area_um2"].iloc[1]
+    assert f"area {table['area_um2'].iloc[1]:.6g} um^2 = 256 x {lane:.6g} (MAC lane)" in out
+
+
+def test_cost_lanes_option(capsys):
+    assert fxsim.cli.main(["cost", "--net", "digits_cnn", "--policy", "sr8", "--baseline",
+                           "fp", "--lanes", "64", "--lfsr-share", "8"]) == 0
+    out = capsys.readouterr().out
+    table = costmodel.compare(["sr8"], "fp", net="digits_cnn", lanes=64, lfsr_share=8)
+    assert "Area (um^2) with 64 MAC lanes" in out
+    assert f"area {table['area_um2'].iloc[1]:.6g} um^2 = 64 x" in out
+    assert f"{table['area_saving'].iloc[1]:.4g}" in out.split("Against the baseline:")[1]
+    assert fxsim.cli.main(["cost", "--net", "digits_cnn", "--policy", "sr8", "--lanes",
+                           "0"]) == 2
+    assert "lanes must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_cost_policy_file_node_and_batch(capsys, tmp_path):

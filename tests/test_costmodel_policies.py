@@ -32,6 +32,12 @@ def test_every_shipped_policy_prices_on_every_reference_net(net):
     quantized = table[~table["policy"].str.startswith("fp")]
     assert (quantized["energy_saving"] > 0).all() and (quantized["compression_ratio"] > 1).all()
     assert table.set_index("policy").loc["fp", "energy_saving"] == 0
+    # area: every scheme's MAC lane is below the fp32 lane; the total is 256 lanes + the rest
+    fp_lane = table["mac_lane_area_um2"].iloc[0]
+    assert ((quantized["mac_lane_area_um2"] < fp_lane) & (quantized["area_saving"] > 0)).all()
+    assert table["area_um2"].to_numpy() == pytest.approx(
+        (256 * table["mac_lane_area_um2"] + table["shared_area_um2"]
+         + table["update_area_um2"]).to_numpy())
 
 
 def test_kinds_and_first_last_resolve_per_mac_layer():
@@ -45,16 +51,19 @@ def test_kinds_and_first_last_resolve_per_mac_layer():
         fwd = by[layer, "forward"]
         assert (fwd.a_bits, fwd.b_bits) == (4, 4)
         assert fwd.requants[0].spec.bits == 8 and fwd.requants[0].real
-    # fc reads the 4-bit average pool ([defaults]) with 8-bit weights ([layers.last]), its 4-bit
-    # act_grads use the large-gradient interval rule
+    # fc reads the 4-bit average pool ([defaults]) with 8-bit weights ([layers.last]); its
+    # act_grads are 8-bit ([layers.last]) under the large-gradient interval rule ([defaults])
     assert (by["fc", "forward"].a_bits, by["fc", "forward"].b_bits) == (4, 8)
     bw = by["fc", "backward_weight"]
-    assert bw.b_bits == 4 and bw.stats[0].rule == "large_grad_interval"
+    assert bw.b_bits == 8 and bw.stats[0].rule == "large_grad_interval"
+    inner = by["s1b0_conv1", "backward_weight"]
+    assert inner.b_bits == 4 and inner.stats[0].rule == "large_grad_interval"
     assert "backward_input" not in {w.phase for w in rows if w.layer == "conv1"}
-    # int4_minmax widens the last layer's act_grads to 8 bits
+    # int4_minmax: the same widths, min-max gradient ranges
     last = {(w.layer, w.phase): w for w in workload(net_sites("resnet20"),
                                                     read_policy("int4_minmax"), 1)}
     assert last["fc", "backward_weight"].b_bits == 8
+    assert last["fc", "backward_weight"].stats[0].rule == "minmax"
 
 
 def test_policy_sources_price_identically(tmp_path):
@@ -127,3 +136,19 @@ def test_operand_widths_are_what_the_simulator_multiplies(net):
     priced = {w.layer: (w.a_bits, w.b_bits) for w in rows if w.phase == "forward"}
     assert priced == seen
     assert len(set(seen.values())) >= 3  # the probe tells the producers apart
+
+
+def test_mac_layer_in_a_shortcut_is_refused(monkeypatch):
+    import reference_nets
+    from fxsim.layers.base import Sequential
+    from fxsim.layers.mac import Conv2d
+    from fxsim.layers.residual import Residual
+
+    def projection_net(name, shape, num_classes):
+        branch = Sequential("b", [Conv2d("b_conv", 3, 3, 3, padding=1)])
+        shortcut = Sequential("s", [Conv2d("s_conv", 3, 3, 1)])
+        return Sequential(name, [Residual("blk", branch, shortcut)])
+
+    monkeypatch.setattr(reference_nets, "build_net", projection_net)
+    with pytest.raises(NotImplementedError, match="block 'blk' has a MAC layer in its shortcut"):
+        net_sites("resnet20", (3, 5, 5))

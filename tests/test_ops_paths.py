@@ -116,3 +116,17 @@ def test_results_do_not_depend_on_the_thread_count():
                              text=True, check=True)
         digests.append(out.stdout.strip())
     assert len(digests[0]) == 64 and digests[0] == digests[1]
+
+
+def _threaded_conv_sum(seed: int) -> int:
+    x, w = fx((32, 16, 16, 16), 8, seed), fx((16, 16, 3, 3), 8, seed + 1)  # > 2M MACs: threads
+    return int(conv2d(x, w, padding=1).raw.sum())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_kernels_work_in_a_forked_child():
+    import multiprocessing
+
+    parent = _threaded_conv_sum(7)  # the parent's thread pool exists before the fork
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.map_async(_threaded_conv_sum, [7]).get(timeout=120) == [parent]

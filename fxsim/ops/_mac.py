@@ -2,7 +2,7 @@
 
 The three products of a convolution share everything but the engine function, the
 sequential kernel and the output shape, which :data:`PRODUCTS` lists. Linear layers are
-1x1 convolutions on 1x1 images (:mod:`fxsim.ops.linear`).
+1x1 convolutions on one-row images (:mod:`fxsim.ops.linear`).
 """
 
 from __future__ import annotations

@@ -9,11 +9,13 @@ the range is cut.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
 
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 SERIAL_WORK = 1 << 21  # below this many multiply-adds, one thread (dispatch costs ~0.2 ms)
 
 
@@ -34,9 +36,20 @@ def run_parallel(kernel, jobs: int, *args, work: int | None = None) -> None:
     if parts == 1:
         kernel(*args, 0, jobs)
         return
-    global _pool
-    if _pool is None or _pool._max_workers < parts:
-        _pool = ThreadPoolExecutor(max_workers=max(parts, numba.config.NUMBA_NUM_THREADS))
+    global _pool, _pool_size
+    if _pool is None or _pool_size < parts:
+        _pool_size = max(parts, numba.config.NUMBA_NUM_THREADS)
+        _pool = ThreadPoolExecutor(max_workers=_pool_size, thread_name_prefix="fxsim-ops")
     futures = [_pool.submit(kernel, *args, start, stop) for start, stop in bounds(jobs, parts)]
     for future in futures:
         future.result()
+
+
+def _forget_pool() -> None:
+    """In a forked child the pool's threads are gone: start a new pool on next use."""
+    global _pool, _pool_size
+    _pool, _pool_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
