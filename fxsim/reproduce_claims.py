@@ -108,7 +108,8 @@ def _arc_cost_line(net: str, arc8: pd.Series, sr8: pd.Series, int8: pd.Series) -
     return (f"{net}, cost model, whole scheme per training step: arc8 {arc8['energy_pj']:.4g} pJ "
             f"({units(arc8)}), int8 {int8['energy_pj']:.4g} pJ ({units(int8)}), sr8 "
             f"{sr8['energy_pj']:.4g} pJ ({units(sr8)}); arc8 costs {100 * extra:+.1f}% energy "
-            f"and {area:.2f}x the largest-lane area of nearest rounding (int8) -> {verdict}: "
+            f"and {area:.2f}x the area of nearest rounding (int8; sr8: "
+            f"{sr8['area_um2'] / int8['area_um2']:.2f}x) -> {verdict}: "
             "the rounding itself is cheap, but the z-score statistics (mean and std of every "
             "gradient) and the real-step rescale multipliers of the clipping rule are priced "
             "too.")

@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 
 LATENCY_MODES = ("nearest_even", "toward_zero", "stochastic")
-COST_COLUMNS = ("energy_pj", "area_um2", "traffic_bits", "energy_saving", "compression_ratio")
+COST_COLUMNS = ("energy_pj", "area_um2", "mac_lane_area_um2", "traffic_bits", "energy_saving",
+                "compression_ratio")
 # per-step energy of the units a scheme's rounding and range rules add (sums of estimate rows)
 UNIT_ENERGY_COLUMNS = ("energy_rounding_pj", "energy_stats_pj", "energy_rescale_pj")
 
@@ -56,7 +57,7 @@ def _cost(net: str, batch: int, source: str, baseline: str,
     row = costmodel.compare({"policy": source}, baseline=baseline, net=net, batch=batch,
                             shares=given).iloc[1]
     frame = costmodel.estimate(net, source, batch, shares=given)
-    values = {k: float(row[k]) for k in COST_COLUMNS if k in row}
+    values = {k: float(row[k]) if k in row else math.nan for k in COST_COLUMNS}
     for column in UNIT_ENERGY_COLUMNS:
         values[column] = float(frame[column].sum()) if column in frame else math.nan
     return tuple(values.items())
@@ -65,9 +66,11 @@ def _cost(net: str, batch: int, source: str, baseline: str,
 def policy_cost(net: str, batch: int, source: str, baseline: str,
                 shares: Mapping[str, float] | None = None) -> dict[str, float]:
     """Cost of one training step of ``batch`` samples of ``net`` under policy ``source`` against
-    ``baseline`` (shipped names or TOML paths): ``energy_pj``, ``area_um2`` (largest lane,
-    um^2), ``traffic_bits``, the energy of the rounding, statistics and rescale units
-    (:data:`UNIT_ENERGY_COLUMNS`), ``energy_saving`` (1 - E/E_base) and
+    ``baseline`` (shipped names or TOML paths): ``energy_pj``, ``area_um2`` (the hardware
+    that runs it: costmodel's default 256 MAC lanes, shared units and update unit),
+    ``mac_lane_area_um2`` (one MAC lane), ``traffic_bits``, the energy of the rounding,
+    statistics and rescale units (:data:`UNIT_ENERGY_COLUMNS`), ``energy_saving``
+    (1 - E/E_base) and
     ``compression_ratio`` (traffic_base / traffic). ``shares``: fraction of samples per class
     group (as :func:`costmodel.shares_from_run` measures; default: the policy's own ``share``
     keys). Raises what the cost model raises for a policy it cannot price."""

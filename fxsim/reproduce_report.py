@@ -33,7 +33,7 @@ ORDER = ("fp", "int8", "sr8", "arc8", "arc4", "cqat", "cdmp_base", "cdmp", "int4
          "int4_interval")
 OWN_BASELINE = {"cdmp": "cdmp_base"}
 NEAR_CHANCE = 2.0  # a mean accuracy below this many times chance is flagged "fails to train"
-COST_OUT = ("energy_pj", "area_um2", "traffic_bits", *UNIT_ENERGY_COLUMNS,
+COST_OUT = ("energy_pj", "area_um2", "mac_lane_area_um2", "traffic_bits", *UNIT_ENERGY_COLUMNS,
             "energy_saving_vs_fp", "compression_vs_fp", "energy_saving_vs_base",
             "compression_vs_base")
 RUN_COLUMNS = ("net", "policy", "seed", "status", "epochs", "test_acc", "train_acc",
@@ -60,8 +60,8 @@ def _cost_columns(net: str, batch: int, source: str, base_source: str | None,
     out = dict.fromkeys(COST_OUT, math.nan)
     try:
         vs_fp = policy_cost(net, batch, source, "fp", shares)
-        out.update({k: vs_fp[k] for k in ("energy_pj", "area_um2", "traffic_bits",
-                                         *UNIT_ENERGY_COLUMNS)})
+        out.update({k: vs_fp[k] for k in ("energy_pj", "area_um2", "mac_lane_area_um2",
+                                         "traffic_bits", *UNIT_ENERGY_COLUMNS)})
         out["energy_saving_vs_fp"] = vs_fp["energy_saving"]
         out["compression_vs_fp"] = vs_fp["compression_ratio"]
         if base_source is not None:
@@ -189,13 +189,14 @@ def _share(value: float) -> str:
 
 TABLE_FORMATS = {"acc_mean": ".2f", "acc_std": ".2f", "acc_min": ".2f", "acc_max": ".2f",
                  "drop_vs_fp": "+.2f", "energy_pj": ".4g", "energy_saving_vs_fp": _share,
-                 "compression_vs_fp": _ratio, "area_um2": ".0f",
+                 "compression_vs_fp": _ratio, "area_um2": ".4g", "mac_lane_area_um2": ".0f",
                  "energy_saving_vs_base": _share, "compression_vs_base": _ratio,
                  "easy_share": _share, "train_seconds": ".0f"}
 TABLE_HEADERS = {"acc_mean": "acc mean %", "acc_std": "std", "acc_min": "min", "acc_max": "max",
                  "drop_vs_fp": "drop vs fp (pts)", "energy_pj": "energy pJ/step",
                  "energy_saving_vs_fp": "energy saving vs fp",
-                 "compression_vs_fp": "compression vs fp", "area_um2": "largest lane um^2",
+                 "compression_vs_fp": "compression vs fp", "area_um2": "area um^2",
+                 "mac_lane_area_um2": "MAC lane um^2",
                  "baseline": "own baseline", "energy_saving_vs_base": "saving vs own",
                  "compression_vs_base": "compression vs own", "easy_share": "easy share",
                  "train_seconds": "s/run"}
@@ -206,8 +207,8 @@ def net_section(table: pd.DataFrame, setup: Any, seeds: int) -> str:
     mine = table[table["net"] == setup.net]
     columns = ["policy", "seeds", "acc_mean", "acc_std", "acc_min", "acc_max", "drop_vs_fp",
                "energy_pj", "energy_saving_vs_fp", "compression_vs_fp", "area_um2",
-               "baseline", "energy_saving_vs_base", "compression_vs_base", "easy_share",
-               "train_seconds"]
+               "mac_lane_area_um2", "baseline", "energy_saving_vs_base", "compression_vs_base",
+               "easy_share", "train_seconds"]
     if mine["diverged"].any():
         columns.insert(2, "diverged")
     text = [f"## {setup.net} on {setup.data}: {seeds} seed(s), {setup.epochs} epoch(s), "
@@ -220,7 +221,10 @@ def net_section(table: pd.DataFrame, setup: Any, seeds: int) -> str:
             "traffic, rounding, saturation and statistics units) at 45 nm with costmodel's "
             "default tables; saving and compression (bits moved per step, fp over the "
             "policy) are against fp's float32 pricing, and against the policy's own baseline "
-            "where it has one. The cdmp rows are priced with the measured easy share (mean of "
+            "where it has one. Area: the hardware that runs the step in costmodel's default "
+            "array (256 MAC lanes, the units they share, the update unit); MAC lane: one lane "
+            "(MAC, rescale, rounding, saturation and statistics units). The cdmp rows are "
+            "priced with the measured easy share (mean of "
             "metrics.csv's easy_share over epochs and seeds). s/run: mean training wall time of "
             "one run (workers share the machine, so this is not a speed comparison).\n"]
     return "\n".join(text)

@@ -235,8 +235,8 @@ def test_claims_verdicts_follow_the_numbers():
     tie = _claims(int4_interval=90.3)
     assert "at 8 bits: arc8 97.80%" in good and "**agrees**" in section(good, "arc")
     assert "**disagrees** (arc8 is lower)" in section(bad, "arc")
-    assert "arc8 costs +0.0% energy and 1.00x the largest-lane area of nearest rounding (int8) " \
-           "-> **agrees**" in good
+    assert "arc8 costs +0.0% energy and 1.00x the area of nearest rounding (int8; sr8: " \
+           "1.00x) -> **agrees**" in good
     assert "arc8 costs +10.0% energy" in bad and "**disagrees** for the whole scheme" in bad
     assert "**agrees**" in section(good, "cqat") and "**disagrees**" in section(bad, "cqat")
     assert "**agrees**" in section(good, "int4")
