@@ -272,8 +272,9 @@ def machine_section(workers: int, sweep_seconds: float, runs: pd.DataFrame,
         "the main process after the sweep"
         + ("" if not load or None in load else
            f", with a 1-minute load average of {load[0]:.1f} before and {load[1]:.1f} after "
-           f"on {os.cpu_count()} CPUs (above the CPU count, other processes competed: wall "
-           "times are then noisy, CPU times less so)") + ".",
+           f"on {os.cpu_count()} CPUs"
+           + (" (other processes competed: wall times are noisy, CPU times less so)"
+              if max(load) > (os.cpu_count() or 1) else "")) + ".",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()) + ".",
         f"- Training time: {trained['train_seconds'].sum():.0f} s summed over "
         f"{len(trained)} runs (each run's own wall time, from its summary.json, the first "
