@@ -409,14 +409,13 @@ def shift_rule(mode: int, shift: int) -> tuple[int, int, int, int, int]:
     :func:`round_shift`. Clamping ``s`` at 63 is exact for these modes, as ``|m| < 2**62``."""
     half = 1 << (min(max(shift, 1), 63) - 1)
     never = 2**63 - 1  # the dropped bits never exceed it
-    return {
-        0: (half, half, 0, 1, 0),  # nearest_even
-        1: (half, half, 0, 0, 1),  # nearest_away
-        2: (half, half, 1, 0, 0),  # nearest_up
-        3: (never, 0, 0, 0, 0),  # toward_zero
-        4: (never, never, 0, 0, 0),  # floor
-        5: (0, 0, 0, 0, 0),  # ceil
-    }.get(mode, (never, never, 0, 0, 0))
+    if mode <= 2:  # nearest_even (ties to odd q go up), nearest_away, nearest_up
+        return half, half, int(mode == 2), int(mode == 0), int(mode == 1)
+    if mode == 3:  # toward_zero: up below zero whenever a dropped bit is set
+        return never, 0, 0, 0, 0
+    if mode == 5:  # ceil
+        return 0, 0, 0, 0, 0
+    return never, never, 0, 0, 0  # floor; the stochastic modes do not use the rule
 
 
 @functools.cache
@@ -424,7 +423,7 @@ def requantize_loop(stochastic: bool):
     """The integer loop of the deterministic or of the stochastic rounding modes (a compiled
     numba function).
 
-    ``loop(values, out, shift, rule, first, key, kbits, lo, hi, bits, signed, wrap) ->
+    ``loop(values, out, shift, *rule, first, key, kbits, lo, hi, bits, signed, wrap) ->
     out_of_range``: the code ``m = values[i]`` (int64, ``|m| < 2**62``) shifted right by
     ``shift`` and rounded if ``shift > 0``, else shifted left by ``-shift``; then saturated, or
     wrapped if ``wrap``, into ``[lo, hi]`` (``bits`` wide) in ``out[i]``: :func:`scale_round_fit`
@@ -435,12 +434,11 @@ def requantize_loop(stochastic: bool):
     """
 
     @numba.njit(cache=True, nogil=True)
-    def loop(values, out, shift, rule, first, key, kbits, lo, hi, bits, signed,
-             wrap):  # pragma: no cover
+    def loop(values, out, shift, threshold_pos, threshold_neg, tie_up, tie_odd, tie_nonneg, first,
+             key, kbits, lo, hi, bits, signed, wrap):  # pragma: no cover
         right = shift > 0
         s = min(max(shift, 1), 63)
         low_mask = (np.int64(1) << s) - 1
-        threshold_pos, threshold_neg, tie_up, tie_odd, tie_nonneg = rule
         # stochastic: the top kbits of the dropped bits, (m >> a) - (q << kbits - b) << b
         top_right = min(max(shift - kbits, 0), 63)
         top_left = min(max(kbits - shift, 0), 63)
@@ -496,7 +494,9 @@ def run_chunked(convert_chunk, size: int) -> list:
     """``convert_chunk(start, stop)`` over one contiguous chunk of ``range(size)`` per thread
     (``numba.get_num_threads()``, one chunk below :data:`PARALLEL_MIN` elements), the first in
     the calling thread. Returns the results in chunk order."""
-    chunks = min(numba.get_num_threads(), size // PARALLEL_MIN) or 1
+    if size < 2 * PARALLEL_MIN:
+        return [convert_chunk(0, size)]
+    chunks = min(numba.get_num_threads(), size // PARALLEL_MIN)
     edges = [size * j // chunks // CHUNK_ALIGN * CHUNK_ALIGN for j in range(chunks)] + [size]
     bounds = list(itertools.pairwise(edges))
     futures = [_thread_pool().submit(convert_chunk, *b) for b in bounds[1:]]
@@ -526,7 +526,7 @@ def requantize_codes(codes: np.ndarray, out: np.ndarray, mode: int, shift: int, 
     codes at a time into a buffer that stays in cache: a whole int64 copy would cost a pass over
     memory as long as the conversion itself."""
     loop = requantize_loop(mode in STOCHASTIC_MODES)
-    rule = tuple(np.int64(c) for c in shift_rule(mode, shift))
+    rule = shift_rule(mode, shift)
     args = (np.uint64(key), np.int64(kbits), np.int64(lo), np.int64(hi), np.int64(bits),
             bool(signed), bool(wrap))
     shift = np.int64(shift)
@@ -535,14 +535,14 @@ def requantize_codes(codes: np.ndarray, out: np.ndarray, mode: int, shift: int, 
 
     def convert_chunk(start, stop):
         if codes.dtype == np.int64:
-            return loop(codes[start:stop], out[start:stop], shift, rule, np.int64(start), *args)
+            return loop(codes[start:stop], out[start:stop], shift, *rule, start, *args)
         buffer = np.empty(min(WIDEN_BLOCK, stop - start), dtype=np.int64)
         events = 0
         for first in range(start, stop, WIDEN_BLOCK):
             last = min(first + WIDEN_BLOCK, stop)
             wide = buffer[:last - first]
             np.copyto(wide, codes[first:last])
-            events += loop(wide, out[first:last], shift, rule, np.int64(first), *args)
+            events += loop(wide, out[first:last], shift, *rule, first, *args)
         return events
 
     return sum(run_chunked(convert_chunk, codes.size))
