@@ -4,6 +4,9 @@ every parallel chunk. Each is checked against the Python-int reference or the ex
 
 from __future__ import annotations
 
+import hashlib
+import multiprocessing
+import os
 from fractions import Fraction
 
 import numpy as np
@@ -111,3 +114,28 @@ def test_large_arrays_with_nan_inf_and_subnormals_in_every_chunk(fmt):
                                force_exact=True)
         assert np.array_equal(q.raw, exact.raw) and q.stats == exact.stats
         assert q.stats.nan == int(np.isnan(x).sum())
+
+
+def _stochastic_digest(size: int, queue) -> None:
+    x = np.random.default_rng(2).standard_normal(size)
+    codes = fxsim.quantize(x, fxsim.QFormat(6, 2), "stochastic", seed=SEED).raw
+    queue.put(hashlib.sha256(codes.tobytes()).hexdigest())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_still_splits_large_arrays_over_threads():
+    """A child forked after the parent used its thread pool has none of those threads: it must
+    start its own pool, not wait forever on the parent's."""
+    size = 3 * kernels.PARALLEL_MIN
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    _stochastic_digest(size, queue)  # the parent's pool now exists
+    expected = queue.get()
+    child = context.Process(target=_stochastic_digest, args=(size, queue))
+    child.start()
+    try:
+        assert queue.get(timeout=60) == expected
+    finally:
+        child.join(5)
+        if child.is_alive():
+            child.kill()
