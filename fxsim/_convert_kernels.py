@@ -22,7 +22,7 @@ Three evaluations give identical integers:
   which is for modelling narrow registers, not the training hot path).
 
 The loops are serial, release the GIL and are cached on disk; :func:`quantize_floats` and
-:func:`requantize_codes` run them on one contiguous chunk per thread (``numba.get_num_threads()``).
+:func:`requantize_codes` run them on contiguous chunks over ``numba.get_num_threads()`` threads.
 Random numbers depend on the flat element index only (:mod:`fxsim.rng`), so the chunking cannot
 change a bit. Each loop is compiled per output dtype (signed; unsigned codes are written through
 a signed view) and for float64 or int64 input only.
@@ -48,7 +48,8 @@ FAST_LIMIT = 2.0**62  # |y| at or above this takes the exact path
 STOCHASTIC = 6  # mode id of stochastic (62 random bits)
 STOCHASTIC_MODES = (6, 7)  # ids of stochastic and stochastic_k
 TWO_52_BITS = np.uint64(0x4330000000000000)  # the bit pattern of 2.0**52
-PARALLEL_MIN = 1 << 16  # arrays smaller than this run in the calling thread
+PARALLEL_MIN = 1 << 16  # the smallest chunk of an array split over threads
+CHUNKS_PER_THREAD = 8  # an array split over threads is cut into this many chunks per thread
 CHUNK_ALIGN = 64  # chunk boundaries are multiples of this many elements (whole cache lines)
 WIDEN_BLOCK = 1 << 15  # narrow codes are widened to int64 this many at a time (256 KB)
 
@@ -502,16 +503,26 @@ if hasattr(os, "register_at_fork"):
 
 
 def run_chunked(convert_chunk, size: int) -> list:
-    """``convert_chunk(start, stop)`` over one contiguous chunk of ``range(size)`` per thread
-    (``numba.get_num_threads()``, one chunk below :data:`PARALLEL_MIN` elements), the first in
-    the calling thread. Returns the results in chunk order."""
+    """``convert_chunk(start, stop)`` over contiguous chunks covering ``range(size)``, on
+    ``numba.get_num_threads()`` threads including the calling one (a single chunk below
+    ``2 * PARALLEL_MIN`` elements). Each thread takes the next unconverted chunk until none is
+    left, so a thread slowed by other work on its core takes fewer. Returns the results, in no
+    particular order."""
     if size < 2 * PARALLEL_MIN:
         return [convert_chunk(0, size)]
-    chunks = min(numba.get_num_threads(), size // PARALLEL_MIN)
-    edges = [size * j // chunks // CHUNK_ALIGN * CHUNK_ALIGN for j in range(chunks)] + [size]
-    bounds = list(itertools.pairwise(edges))
-    futures = [_thread_pool().submit(convert_chunk, *b) for b in bounds[1:]]
-    return [convert_chunk(*bounds[0])] + [f.result() for f in futures]
+    threads = numba.get_num_threads()
+    chunk = max(PARALLEL_MIN, size // (threads * CHUNKS_PER_THREAD) // CHUNK_ALIGN * CHUNK_ALIGN)
+    starts = range(0, size, chunk)
+    taken = itertools.count()  # next() on it is atomic under the GIL
+
+    def convert_chunks() -> list:
+        results = []
+        while (j := next(taken)) < len(starts):
+            results.append(convert_chunk(starts[j], min(starts[j] + chunk, size)))
+        return results
+
+    futures = [_thread_pool().submit(convert_chunks) for _ in range(threads - 1)]
+    return convert_chunks() + [r for f in futures for r in f.result()]
 
 
 def quantize_floats(values: np.ndarray, out: np.ndarray, mode: int, scale: float, step: float,
