@@ -372,8 +372,9 @@ def exact_pass(values, indices, codes, step, scale_exp, force, mode, kbits, key,
     (``|scale_exp| <= 2**20``). Their flat indices and codes go to ``indices`` and ``codes``
     (int64, at least as long as the flagged count), for the caller to store: this way the loop
     is compiled per input dtype only. NaN gives code 0, +-inf the saturated code. Returns
-    ``(count, out_of_range, nan_count, inf_count)``. Serial: flagged elements are rare, and only
-    the exact path takes whole arrays."""
+    ``(count, out_of_range, nan_count, inf_count)`` with ``count`` the elements taken (only as
+    many as fit are stored). Serial: flagged elements are rare, and only the exact path takes
+    whole arrays."""
     scale = 2.0**scale_exp if -1022 <= scale_exp <= 1023 else 1.0
     drop = np.uint64(64 - kbits)
     count = 0
@@ -381,8 +382,6 @@ def exact_pass(values, indices, codes, step, scale_exp, force, mode, kbits, key,
     nans = 0
     infs = 0
     for i in range(values.size):
-        if count == indices.size:
-            break
         value = values[i]
         word = mix64(key + np.uint64(i + 1) * np.uint64(GAMMA)) if kbits > 0 else np.uint64(0)
         if force or needs_exact_path(value, value / step if step > 0 else value * scale, mode,
@@ -390,8 +389,9 @@ def exact_pass(values, indices, codes, step, scale_exp, force, mode, kbits, key,
             rand = np.int64(word >> drop) if kbits > 0 else np.int64(0)
             code, event, nan, inf = exact_code(value, step, scale_exp, mode, kbits, rand,
                                                lo, hi, bits, signed, wrap)
-            indices[count] = i
-            codes[count] = code
+            if count < indices.size:
+                indices[count] = i
+                codes[count] = code
             count += 1
             events += event
             nans += nan
@@ -585,5 +585,8 @@ def exact_codes(values: np.ndarray, out: np.ndarray, flagged: int | None, step: 
     count, events, nans, infs = exact_pass(
         values, indices, codes, float(step), np.int64(scale_exp), force, mode, np.int64(kbits),
         np.uint64(key), np.int64(lo), np.int64(hi), np.int64(bits), bool(signed), bool(wrap))
-    out[indices[:count]] = codes[:count]
+    if count != indices.size:
+        raise AssertionError(f"internal error: the fast loop flagged {indices.size} elements, "
+                             f"the exact pass {count}")
+    out[indices] = codes
     return events, nans, infs
