@@ -215,8 +215,7 @@ def requantize(
     ``overflow`` as in :func:`quantize`. ``seed``/``stream``/``random_bits`` as in
     :func:`quantize`. The result equals ``quantize(q.to_float(), fmt, ...)`` whenever the
     latter is exact, for every mode (including the stochastic ones, given the same seed).
-    (Codes below 2**53 may be shifted through float64 multiplication by a power of two, which
-    is exact there: the integers are the same.)
+    Codes of any integer dtype are read as they are (no int64 copy of the array).
 
     Real steps: when ``q`` carries a ``step`` or a target ``step`` is given (the result's LSB,
     replacing ``2**-fmt.frac``), the codes are multiplied by the integer
