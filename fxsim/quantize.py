@@ -66,19 +66,36 @@ def _check_format(fmt: QFormat) -> None:
 
 def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int, rounding: str,
              overflow: str, random_bits, seed, stream, force_exact: bool):
-    """Run the conversion kernel; returns (codes, QuantStats, count of +-inf inputs)."""
+    """Run the conversion kernels; returns (codes, QuantStats, count of +-inf inputs).
+
+    Float64 ``values`` go through the float fast loop and then, for the elements it flags, the
+    exact pass; integer codes through the integer loop. ``force_exact`` (and ``wrap`` for
+    floats) sends every element to the exact pass."""
     mode, kbits, seed, stream, key, wrap = _mode_args(rounding, overflow, random_bits, seed, stream)
     out = np.empty(values.shape, dtype=fmt.dtype)
-    # The kernel is compiled per (input, output) dtype pair, several seconds each; to bound
-    # that, it sees float64 or int64 inputs and signed outputs only. An unsigned output is
-    # written through a signed view of the same width: the stored low bits are the same.
-    signed_view = out.reshape(-1).view(out.dtype.str.replace("u", "i"))
+    # Kernels are compiled per output dtype; to bound that, they see signed outputs only. An
+    # unsigned output is written through a signed view of the same width: the stored low bits
+    # are the same.
+    flat_out = out.reshape(-1).view(out.dtype.str.replace("u", "i"))
+    flat_values = values.reshape(-1)
     scale_exp = max(-_FRAC_CLAMP, min(_FRAC_CLAMP, scale_exp))
-    events, nans, infs = kernels.convert_kernel(
-        values.reshape(-1), signed_view, float(step), np.int64(scale_exp), mode,
-        kernels.magnitude_rule(mode), np.int64(kbits), key, np.int64(fmt.min_code),
-        np.int64(fmt.max_code), np.int64(fmt.bits), fmt.signed, wrap, bool(force_exact),
-    )
+    lo, hi, bits = fmt.min_code, fmt.max_code, fmt.bits
+    integer_codes = values.dtype.kind in "iu"
+    scale_ok = step > 0 or -1022 <= scale_exp <= 1023  # 2**scale_exp is a normal float64
+    force = force_exact or (not integer_codes and (wrap or not scale_ok))
+    events = flagged = nans = infs = 0
+    if not force and integer_codes:
+        events = kernels.requantize_codes(flat_values, flat_out, mode, -scale_exp, key, kbits, lo,
+                                          hi, bits, fmt.signed, wrap)
+    elif not force:
+        scale = 2.0**scale_exp if step == 0 else 1.0
+        events, flagged = kernels.quantize_floats(flat_values, flat_out, mode, scale, float(step),
+                                                  key, kbits, lo, hi)
+    if force or flagged:
+        extra_events, nans, infs = kernels.exact_codes(
+            flat_values, flat_out, None if force else flagged, step, scale_exp, mode, kbits, key,
+            lo, hi, bits, fmt.signed, wrap)
+        events += extra_events
     stats = QuantStats(
         size=out.size,
         saturated=0 if wrap else int(events),
@@ -198,8 +215,7 @@ def requantize(
     ``overflow`` as in :func:`quantize`. ``seed``/``stream``/``random_bits`` as in
     :func:`quantize`. The result equals ``quantize(q.to_float(), fmt, ...)`` whenever the
     latter is exact, for every mode (including the stochastic ones, given the same seed).
-    (Codes below 2**53 may be shifted through float64 multiplication by a power of two, which
-    is exact there: the integers are the same.)
+    Codes of any integer dtype are read as they are (no int64 copy of the array).
 
     Real steps: when ``q`` carries a ``step`` or a target ``step`` is given (the result's LSB,
     replacing ``2**-fmt.frac``), the codes are multiplied by the integer
@@ -215,12 +231,10 @@ def requantize(
     if step is not None:
         step = check_step(step)
     if q.step is None and step is None:
-        codes = np.asarray(q.raw, dtype=np.int64, order="C")  # see _convert on dtypes
+        codes = np.ascontiguousarray(q.raw)
         shift = q.fmt.frac - fmt.frac
-        wide_codes = q.fmt.bits > 53  # not exact in float64: the integer path only
     else:
         codes, shift = _rescale_codes(q, step if step is not None else fmt.lsb, multiplier_bits)
-        wide_codes = codes.size > 0 and int(np.abs(codes).max()) >= 2**53
     out, stats, _ = _convert(codes, fmt, 0.0, -shift, rounding, overflow, random_bits, seed,
-                             stream, force_exact or wide_codes)
+                             stream, force_exact)
     return FxArray(out, fmt, stats=stats, check=False, step=step)
