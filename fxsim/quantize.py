@@ -64,8 +64,24 @@ def _check_format(fmt: QFormat) -> None:
         raise TypeError(f"fmt must be a QFormat, got {fmt!r}")
 
 
+def _clip_bounds(fmt: QFormat, clip, overflow: str) -> tuple[int, int]:
+    """The saturation bounds: the format's range, or ``clip = (low, high)`` inside it."""
+    if clip is None:
+        return fmt.min_code, fmt.max_code
+    try:
+        low, high = (check_int("clip", v) for v in clip)
+    except TypeError:
+        raise TypeError(f"clip must be a pair of integer codes (low, high), got {clip!r}") from None
+    if not fmt.min_code <= low <= high <= fmt.max_code:
+        raise ValueError(f"clip must satisfy {fmt.min_code} <= low <= high <= {fmt.max_code} "
+                         f"(the range of {fmt}); got {clip!r}")
+    if overflow != "saturate":
+        raise ValueError(f"clip applies only with overflow='saturate'; got overflow={overflow!r}")
+    return low, high
+
+
 def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int, rounding: str,
-             overflow: str, random_bits, seed, stream, force_exact: bool):
+             overflow: str, random_bits, seed, stream, force_exact: bool, clip=None):
     """Run the conversion kernels; returns (codes, QuantStats, count of +-inf inputs).
 
     Float64 ``values`` go through the float fast loop and then, for the elements it flags, the
@@ -79,10 +95,13 @@ def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int, roun
     flat_out = out.reshape(-1).view(out.dtype.str.replace("u", "i"))
     flat_values = values.reshape(-1)
     scale_exp = max(-_FRAC_CLAMP, min(_FRAC_CLAMP, scale_exp))
-    lo, hi, bits = fmt.min_code, fmt.max_code, fmt.bits
+    (lo, hi), bits = _clip_bounds(fmt, clip, overflow), fmt.bits
     integer_codes = values.dtype.kind in "iu"
     scale_ok = step > 0 or -1022 <= scale_exp <= 1023  # 2**scale_exp is a normal float64
     force = force_exact or (not integer_codes and (wrap or not scale_ok))
+    # the float loop compares with float(hi) + 1, exact for a format's own bound (a power of two
+    # minus one) but not for an arbitrary clip bound beyond 2**53
+    force = force or (clip is not None and not integer_codes and bits > 53)
     events = flagged = nans = infs = 0
     if not force and integer_codes:
         events = kernels.requantize_codes(flat_values, flat_out, mode, -scale_exp, key, kbits, lo,
@@ -119,6 +138,7 @@ def quantize(
     stream: int = 0,
     nan: str = "raise",
     force_exact: bool = False,
+    clip: tuple[int, int] | None = None,
 ) -> FxArray:
     """Quantize the real array ``x`` to codes of ``fmt``.
 
@@ -139,6 +159,9 @@ def quantize(
     bits). NaN raises ValueError unless ``nan="zero"``, which maps it to code 0 and counts it in
     ``stats.nan``. Inputs of dtype float32, int or bool are converted to float64 first (exact).
     ``force_exact`` evaluates every element on integers (slower; the result is identical).
+    ``clip=(low, high)`` saturates to these codes instead of the format's range (inside it; with
+    ``overflow="saturate"`` only): a symmetric range such as ``[-127, 127]``, or CQAT's code
+    bits; elements clamped there count as saturated.
 
     Returns an :class:`FxArray` of ``x``'s shape with codes of dtype ``fmt.dtype`` and a
     :class:`QuantStats` in ``.stats``.
@@ -150,7 +173,7 @@ def quantize(
     if step is not None:
         step = check_step(step)
     out, stats, infs = _convert(values, fmt, step or 0.0, fmt.frac, rounding, overflow,
-                                random_bits, seed, stream, force_exact)
+                                random_bits, seed, stream, force_exact, clip)
     if stats.nan and nan == "raise":
         raise ValueError(
             f"x contains {stats.nan} NaN value(s); pass nan='zero' to map NaN to code 0 and "
@@ -207,12 +230,13 @@ def requantize(
     step: float | None = None,
     multiplier_bits: int = MULTIPLIER_BITS,
     force_exact: bool = False,
+    clip: tuple[int, int] | None = None,
 ) -> FxArray:
     """Convert the codes of ``q`` to ``fmt`` with integer operations only.
 
     With ``shift = q.fmt.frac - fmt.frac``: a right shift by ``shift`` with ``rounding`` applied
     to the dropped bits when ``shift > 0``; an exact left shift by ``-shift`` otherwise. Then
-    ``overflow`` as in :func:`quantize`. ``seed``/``stream``/``random_bits`` as in
+    ``overflow`` as in :func:`quantize`. ``seed``/``stream``/``random_bits``/``clip`` as in
     :func:`quantize`. The result equals ``quantize(q.to_float(), fmt, ...)`` whenever the
     latter is exact, for every mode (including the stochastic ones, given the same seed).
     Codes of any integer dtype are read as they are (no int64 copy of the array).
@@ -236,5 +260,5 @@ def requantize(
     else:
         codes, shift = _rescale_codes(q, step if step is not None else fmt.lsb, multiplier_bits)
     out, stats, _ = _convert(codes, fmt, 0.0, -shift, rounding, overflow, random_bits, seed,
-                             stream, force_exact)
+                             stream, force_exact, clip)
     return FxArray(out, fmt, stats=stats, check=False, step=step)

@@ -5,9 +5,9 @@ Per call: the rule of :mod:`fxsim.ranges` looks at the tensor's real values (flo
 the only thing floats do here) and returns a :class:`~fxsim.ranges.Scale`; an integer tensor (an
 accumulator :class:`~fxsim.FxArray`) is then moved to that scale by :func:`fxsim.requantize`
 (shift-and-round, or the fixed-point multiplier for a real step), a float tensor (the float
-islands' outputs) by :func:`fxsim.quantize`; finally codes are clamped to the scale's
-``[code_min, code_max]`` (symmetric formats, CQAT's code bits). Saturated elements are counted;
-those clamped are remembered for the straight-through estimator's mask (:meth:`ste_mask`).
+islands' outputs) by :func:`fxsim.quantize`, saturating to the scale's ``[code_min,
+code_max]`` (symmetric formats, CQAT's code bits). Saturated elements are counted; whether any
+were is remembered for the straight-through estimator's mask (:meth:`ste_mask`).
 
 Random numbers of stochastic rounding are keyed by the run's seed and a stream that the caller
 derives from (step, site, class group): see :class:`fxsim.layers.base.Context`.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from fxsim.arith import max_abs_code, multiplier_bits_for
-from fxsim.formats import FxArray, QFormat
+from fxsim.formats import FxArray
 from fxsim.policy import RoleSpec
 from fxsim.quantize import quantize, requantize
 from fxsim.ranges import Scale
@@ -77,6 +77,9 @@ class TensorQuantizer:
             scale = self.rule.choose(values, spec.bits, self.signed)
         fmt = scale.format(spec.bits, self.signed)
         extra = {"random_bits": spec.random_bits} if spec.random_bits else {}
+        if spec.overflow == "saturate" and (scale.code_min > fmt.min_code
+                                            or scale.code_max < fmt.max_code):
+            extra["clip"] = (scale.code_min, scale.code_max)
         if isinstance(value, FxArray):
             out = requantize(value, fmt, spec.rounding, spec.overflow, seed, stream=stream,
                              step=scale.step, multiplier_bits=multiplier_bits_for(value), **extra)
@@ -84,15 +87,14 @@ class TensorQuantizer:
             out = quantize(value, fmt, spec.rounding, spec.overflow, seed, step=scale.step,
                            stream=stream, **extra)
         saturated = out.stats.overflowed
-        clamped = _clamp(out.raw, fmt, scale)
         self.last_scale = scale
-        self.last_clamped = saturated + clamped
+        self.last_clamped = saturated
         if observe:
             if values is not None:
                 self.rule.observe(values, scale)
                 if self.histogram:
                     self._hist += log2_histogram(values)
-            self._saturated += saturated + clamped
+            self._saturated += saturated
             self._size += out.size
             self._calls += 1
         return out
@@ -129,19 +131,6 @@ class TensorQuantizer:
 
     def load_state_dict(self, state: dict) -> None:
         self.rule.load_state_dict(state["rule"])
-
-
-def _clamp(raw: np.ndarray, fmt: QFormat, scale: Scale) -> int:
-    """Clamp codes to the scale's bounds in place where they are narrower than the format's;
-    returns how many were clamped."""
-    if scale.code_min <= fmt.min_code and scale.code_max >= fmt.max_code:
-        return 0
-    low = raw < scale.code_min
-    high = raw > scale.code_max
-    count = int(np.count_nonzero(low)) + int(np.count_nonzero(high))
-    if count:
-        np.clip(raw, scale.code_min, scale.code_max, out=raw)
-    return count
 
 
 def log2_histogram(values: np.ndarray) -> np.ndarray:
