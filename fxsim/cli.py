@@ -218,9 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["train", *argv]  # no subcommand: train, with the options given
     args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["train", *(argv or [])])
     try:
         return args.func(args)
     except KeyboardInterrupt:

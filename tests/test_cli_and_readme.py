@@ -39,3 +39,10 @@ def test_cli_error_is_one_clear_line(capsys):
     assert main(["modes", "--bits", "99"]) == 2
     err = capsys.readouterr().err
     assert "bits must be in 1..62, got 99" in err and "Traceback" not in err
+
+
+def test_no_subcommand_means_train(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--limit", "64", "--epochs", "1", "--quiet", "--out", str(out)]) == 0
+    assert "training digits_cnn" in capsys.readouterr().out
+    assert (out / "summary.json").is_file()
