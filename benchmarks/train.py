@@ -21,14 +21,16 @@ above CPU time / threads means the process waited for a core). The
 machine's load average is printed before and after each configuration: these machines are
 shared and noisy, so compare ratios from one run.
 
-``--threads`` (default: all cores) sets ``NUMBA_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` of
-the fxsim children unless they are set in the environment, and ``torch.set_num_threads``.
+``--threads`` (default: all cores) sets ``NUMBA_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS``
+(``--blas-threads`` if given) of the fxsim children unless they are set in the environment, and
+``torch.set_num_threads``.
 Policies with class groups (``cdmp``) run with the batch split in two halves, the second in
 the easy group (the policy's cost-model share of 0.5).
 
-``--breakdown`` also times, per fxsim policy, where a step's time goes (exclusive time, mean per
-timed step): each conv product per stage (forward, backward_input, backward_weight; inside them
-the exactness plan, im2col/col2im and the GEMM), the quantizers (range statistics, requantize or
+``--breakdown`` also times, per fxsim policy, where a step's time goes (exclusive wall and CPU
+time, mean per timed step, sorted by CPU time, the steadier of the two on a loaded machine):
+each conv product per stage (forward, backward_input, backward_weight; inside them the
+exactness plan, im2col/col2im and the GEMM), the quantizers (range statistics, requantize or
 quantize kernels, the rest of the call), batch norm, residual adds and shortcuts, the loss, the
 optimizer, and what is left (Python glue between them).
 """
@@ -72,28 +74,32 @@ def rss_kib() -> int:
 
 # ---- exclusive-time breakdown (--breakdown) -----------------------------------------------------
 class ExclusiveTimer:
-    """Exclusive (self) time per label of nested wrapped calls: time spent inside a wrapped call
-    that another wrapped call nested in it takes is charged to the inner label only."""
+    """Exclusive (self) wall and CPU time per label of nested wrapped calls: time spent inside a
+    wrapped call that another wrapped call nested in it takes is charged to the inner label only.
+    CPU time is the process's (``time.process_time``: every thread, numba's and BLAS's too)."""
 
     def __init__(self) -> None:
-        self.totals: dict[str, float] = defaultdict(float)
+        self.wall: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self._stack: list[list] = []
 
     @contextmanager
     def section(self, label: str):
-        frame = [label, 0.0]  # label, time of nested sections
+        frame = [0.0, 0.0]  # wall and CPU time of the sections nested in this one
         self._stack.append(frame)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
-            spent = time.perf_counter() - start
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             self._stack.pop()
-            self.totals[label] += spent - frame[1]
+            self.wall[label] += wall - frame[0]
+            self.cpu[label] += cpu - frame[1]
             self.calls[label] += 1
             if self._stack:
-                self._stack[-1][1] += spent
+                self._stack[-1][0] += wall
+                self._stack[-1][1] += cpu
 
     def wrap(self, owner, attr: str, label) -> None:
         """Replace ``owner.attr`` (a function or method) by a timed one; ``label`` is a string
@@ -278,7 +284,8 @@ def measure(step, args, timer: ExclusiveTimer | None) -> dict:
     result = {"times": times, "cpu_times": cpu_times, "losses": losses, "setup_kib": setup_kib,
               "peak_kib": rss_kib()}
     if timer is not None:
-        result["breakdown"] = {k: v / args.steps for k, v in timer.totals.items()}
+        result["breakdown"] = {k: (v / args.steps, timer.cpu[k] / args.steps)
+                               for k, v in timer.wall.items()}
         result["calls"] = {k: v // args.steps for k, v in timer.calls.items()}
     return result
 
@@ -297,8 +304,8 @@ def worker(args) -> None:
 def child(config: str, args) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    for name in ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env.setdefault(name, str(args.threads))
+    env.setdefault("NUMBA_NUM_THREADS", str(args.threads))
+    env.setdefault("OPENBLAS_NUM_THREADS", str(args.blas_threads or args.threads))
     command = [sys.executable, __file__, "--worker", config, "--net", args.net, "--batch",
                str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup),
                "--threads", str(args.threads)] + (["--breakdown"] if args.breakdown else [])
@@ -314,13 +321,17 @@ def load() -> str:
 
 def print_breakdown(config: str, result: dict) -> None:
     parts = result["breakdown"]
-    total = statistics.median(result["times"])
-    parts["rest: Python glue, list/FxArray plumbing"] = max(0.0, total - sum(parts.values()))
-    print(f"\n{config}: exclusive time per step (mean of {len(result['times'])} steps; median "
-          f"step {total:.2f} s)")
-    for label, seconds in sorted(parts.items(), key=lambda kv: -kv[1]):
+    wall, cpu = statistics.mean(result["times"]), statistics.mean(result["cpu_times"])
+    parts["rest: Python glue, list/FxArray plumbing"] = (
+        max(0.0, wall - sum(w for w, _ in parts.values())),
+        max(0.0, cpu - sum(c for _, c in parts.values())))
+    print(f"\n{config}: exclusive time per step (mean of {len(result['times'])} steps: wall "
+          f"{wall:.2f} s, CPU {cpu:.2f} s)")
+    print(f"  {'component':<52}{'wall s':>8}{'%':>6}{'CPU s':>8}{'%':>6}{'calls':>6}")
+    for label, (w, c) in sorted(parts.items(), key=lambda kv: -kv[1][1]):
         calls = result["calls"].get(label, "")
-        print(f"  {label:<52}{seconds:8.3f} s{100 * seconds / total:6.1f}%{calls:>6}")
+        print(f"  {label:<52}{w:8.3f}{100 * w / wall:6.1f}{c:8.3f}{100 * c / cpu:6.1f}"
+              f"{calls:>6}")
 
 
 def main() -> None:
@@ -333,6 +344,8 @@ def main() -> None:
                         help="fxsim policy to time (repeatable; default int8); fp is always "
                              "timed as the baseline")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="OPENBLAS_NUM_THREADS of the fxsim children (default: --threads)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch baseline")
     parser.add_argument("--breakdown", action="store_true",
                         help="also print where each fxsim step's time goes")
@@ -341,6 +354,8 @@ def main() -> None:
     for name in ("batch", "steps", "threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.blas_threads is not None and args.blas_threads < 1:
+        parser.error(f"--blas-threads must be >= 1, got {args.blas_threads}")
     if args.warmup < 0:
         parser.error(f"--warmup must be >= 0, got {args.warmup}")
     if args.worker:
@@ -352,7 +367,10 @@ def main() -> None:
     has_torch = importlib.util.find_spec("torch") is not None
     if has_torch and not args.no_torch:
         configs.insert(0, "torch:fp32")
-    print(f"{args.net}, batch {args.batch}, {args.threads} threads ({os.cpu_count()} cores); "
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", args.blas_threads or args.threads)
+    numba_threads = os.environ.get("NUMBA_NUM_THREADS", args.threads)
+    print(f"{args.net}, batch {args.batch}, {os.cpu_count()} cores: torch {args.threads} threads, "
+          f"fxsim NUMBA_NUM_THREADS={numba_threads} OPENBLAS_NUM_THREADS={blas}; "
           f"{args.warmup} warm-up + {args.steps} timed steps, img/s of the median step; peak "
           "RSS = ru_maxrss of each child process")
     if not has_torch:
