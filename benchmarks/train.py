@@ -28,11 +28,13 @@ Policies with class groups (``cdmp``) run with the batch split in two halves, th
 the easy group (the policy's cost-model share of 0.5).
 
 ``--breakdown`` also times, per fxsim policy, where a step's time goes (exclusive wall and CPU
-time, mean per timed step, sorted by CPU time, the steadier of the two on a loaded machine):
-each conv product per stage (forward, backward_input, backward_weight; inside them the
-exactness plan, im2col/col2im and the GEMM), the quantizers (range statistics, requantize or
-quantize kernels, the rest of the call), batch norm, residual adds and shortcuts, the loss, the
-optimizer, and what is left (Python glue between them).
+time, mean per timed step, sorted by CPU time, the steadier of the two on a loaded machine), in
+two tables. By component: the conv products' parts (operand checks, exactness plan,
+im2col/col2im, layout and dtype copies, the GEMM per dtype), the quantizers (range statistics,
+requantize or quantize kernels, the rest of the call), batch norm, residual adds, shortcuts, the
+loss, the optimizer, and what is left (Python glue between them). By conv product and stage
+(forward, backward_input, backward_weight of ``conv1``, ``s1``, ``s2``, ``s3``, ``fc``):
+everything inside that product.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SCOPE = " @ "  # between a breakdown label and the conv product it ran in
+MAC_SELF = "mac: operand checks, int64 results"  # a conv product's own time
 NETS = ("resnet20", "digits_cnn")
 INPUT_SHAPES = {"resnet20": (3, 32, 32), "digits_cnn": (1, 8, 8)}
 CLASSES = 10
@@ -76,16 +80,22 @@ def rss_kib() -> int:
 class ExclusiveTimer:
     """Exclusive (self) wall and CPU time per label of nested wrapped calls: time spent inside a
     wrapped call that another wrapped call nested in it takes is charged to the inner label only.
-    CPU time is the process's (``time.process_time``: every thread, numba's and BLAS's too)."""
+    CPU time is the process's (``time.process_time``: every thread, numba's and BLAS's too).
+    A call wrapped with a ``scope`` (a conv product of one stage) also tags the time of every
+    call nested in it: totals are kept per ``"label" + SCOPE + "scope"`` key."""
 
     def __init__(self) -> None:
         self.wall: dict[str, float] = defaultdict(float)
         self.cpu: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self._stack: list[list] = []
+        self._scopes: list[str] = []
 
     @contextmanager
-    def section(self, label: str):
+    def section(self, label: str, scope: str | None = None):
+        if scope is not None:
+            self._scopes.append(scope)
+        key = label + SCOPE + (self._scopes[-1] if self._scopes else "")
         frame = [0.0, 0.0]  # wall and CPU time of the sections nested in this one
         self._stack.append(frame)
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -94,25 +104,34 @@ class ExclusiveTimer:
         finally:
             wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             self._stack.pop()
-            self.wall[label] += wall - frame[0]
-            self.cpu[label] += cpu - frame[1]
-            self.calls[label] += 1
+            if scope is not None:
+                self._scopes.pop()
+            self.wall[key] += wall - frame[0]
+            self.cpu[key] += cpu - frame[1]
+            self.calls[key] += 1
             if self._stack:
                 self._stack[-1][0] += wall
                 self._stack[-1][1] += cpu
 
-    def wrap(self, owner, attr: str, label) -> None:
-        """Replace ``owner.attr`` (a function or method) by a timed one; ``label`` is a string
-        or a function of the call's arguments giving one."""
-        original = getattr(owner, attr)
+    def wrap(self, owner, attr: str, label, scope=None) -> None:
+        """Replace ``owner.attr`` (a function or method; a dict entry when ``owner`` is a dict)
+        by a timed one. ``label`` and ``scope`` are strings or functions of the call's
+        arguments giving one."""
+        dict_entry = isinstance(owner, dict)
+        original = owner[attr] if dict_entry else getattr(owner, attr)
         timer = self
 
         def timed(*args, **kwargs):
-            with timer.section(label(*args) if callable(label) else label):
+            name = label(*args) if callable(label) else label
+            where = scope(*args) if callable(scope) else scope
+            with timer.section(name, where):
                 return original(*args, **kwargs)
 
         timed.__wrapped__ = original
-        setattr(owner, attr, timed)
+        if dict_entry:
+            owner[attr] = timed
+        else:
+            setattr(owner, attr, timed)
 
 
 def stage_of(layer_name: str) -> str:
@@ -132,11 +151,12 @@ def install_breakdown(timer: ExclusiveTimer) -> None:
         for attr, product in (("product", "forward"), ("product_input", "backward_input"),
                               ("product_weight", "backward_weight")):
             if attr in cls.__dict__:
-                timer.wrap(cls, attr, lambda layer, *_, p=product, k=cls.kind:
-                           f"{k} {p} {stage_of(layer.name)} (checks, stats)")
-    for op in ("forward", "backward_input", "backward_weight"):
-        engine, sequential = _mac.PRODUCTS[op]
-        _mac.PRODUCTS[op] = (_timed(timer, engine, f"mac {op}: data movement"), sequential)
+                timer.wrap(cls, attr, MAC_SELF,
+                           lambda layer, *_, p=product: f"{p} {stage_of(layer.name)}")
+    engines = {op: engine for op, (engine, _) in _mac.PRODUCTS.items()}
+    for op in engines:
+        timer.wrap(engines, op, "mac: data movement (layouts, dtype copies)")
+        _mac.PRODUCTS[op] = (engines[op], _mac.PRODUCTS[op][1])
     timer.wrap(_mac, "plan_mac", "mac: exactness plan (max|code| scans)")
     timer.wrap(_mac, "accumulator_result", "mac: result wrapping")
     timer.wrap(_engine, "gemm", lambda a, b, kind, *_: f"mac GEMM {kind}")
@@ -167,14 +187,6 @@ def install_breakdown(timer: ExclusiveTimer) -> None:
         timer.wrap(simple.MaxPool2d, attr, "pooling")
     timer.wrap(network, "softmax_cross_entropy", "loss (float64)")
     timer.wrap(SGD, "step", "optimizer step")
-
-
-def _timed(timer: ExclusiveTimer, fn, label: str):
-    def timed(*args, **kwargs):
-        with timer.section(label):
-            return fn(*args, **kwargs)
-
-    return timed
 
 
 # ---- one configuration, in a child process -------------------------------------------------------
@@ -320,18 +332,29 @@ def load() -> str:
 
 
 def print_breakdown(config: str, result: dict) -> None:
-    parts = result["breakdown"]
+    """Two tables: time per component (all conv products together), then per conv product and
+    stage (everything inside it: checks, im2col/col2im, GEMM, layout copies)."""
+    by_label: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
+    by_scope: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
+    for key, (wall_s, cpu_s) in result["breakdown"].items():
+        label, _, scope = key.partition(SCOPE)
+        calls = result["calls"][key]
+        for table, name in ((by_label, label), (by_scope, scope)):
+            if name:
+                table[name][0] += wall_s
+                table[name][1] += cpu_s
+                table[name][2] += calls if table is by_label or label == MAC_SELF else 0
     wall, cpu = statistics.mean(result["times"]), statistics.mean(result["cpu_times"])
-    parts["rest: Python glue, list/FxArray plumbing"] = (
-        max(0.0, wall - sum(w for w, _ in parts.values())),
-        max(0.0, cpu - sum(c for _, c in parts.values())))
+    by_label["rest: Python glue, list/FxArray plumbing"] = [
+        max(0.0, wall - sum(w for w, _, _ in by_label.values())),
+        max(0.0, cpu - sum(c for _, c, _ in by_label.values())), ""]
     print(f"\n{config}: exclusive time per step (mean of {len(result['times'])} steps: wall "
           f"{wall:.2f} s, CPU {cpu:.2f} s)")
-    print(f"  {'component':<52}{'wall s':>8}{'%':>6}{'CPU s':>8}{'%':>6}{'calls':>6}")
-    for label, (w, c) in sorted(parts.items(), key=lambda kv: -kv[1][1]):
-        calls = result["calls"].get(label, "")
-        print(f"  {label:<52}{w:8.3f}{100 * w / wall:6.1f}{c:8.3f}{100 * c / cpu:6.1f}"
-              f"{calls:>6}")
+    for title, table in (("component", by_label), ("conv/linear product, stage", by_scope)):
+        print(f"  {title:<52}{'wall s':>8}{'%':>6}{'CPU s':>8}{'%':>6}{'calls':>6}")
+        for name, (w, c, calls) in sorted(table.items(), key=lambda kv: -kv[1][1]):
+            print(f"  {name:<52}{w:8.3f}{100 * w / wall:6.1f}{c:8.3f}{100 * c / cpu:6.1f}"
+                  f"{calls:>6}")
 
 
 def main() -> None:
