@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fxsim import _code_kernels
 from fxsim.formats import FxArray, QFormat
 from fxsim.quantize import MULTIPLIER_BITS, requantize
 
@@ -26,9 +27,7 @@ INT64_CODE_BITS = 62  # codes of intermediate sums stay below 2**62
 
 def max_abs_code(x: FxArray) -> int:
     """``max |code|`` of ``x`` as a Python int (0 when empty)."""
-    if x.size == 0:
-        return 0
-    return max(abs(int(x.raw.min())), abs(int(x.raw.max())))
+    return int(_code_kernels.max_abs(x.raw))
 
 
 def multiplier_bits_for(x: FxArray) -> int:
@@ -57,13 +56,19 @@ def _widen(x: FxArray, frac: int) -> FxArray:
     return requantize(x, QFormat(bits, frac), "nearest_even")
 
 
-def add(a: FxArray | np.ndarray, b: FxArray | np.ndarray) -> FxArray | np.ndarray:
+def add(a: FxArray | np.ndarray, b: FxArray | np.ndarray,
+        relu: bool = False) -> FxArray | np.ndarray:
     """The sum of two tensors of the same shape, as int64 codes (see the module docstring for
-    the scale of the result and when it is exact); float64 for float operands."""
+    the scale of the result and when it is exact); float64 for float operands. ``relu``:
+    ``max(sum, 0)`` (a fused ReLU, exact on the integer sum)."""
     if not isinstance(a, FxArray) or not isinstance(b, FxArray):
         if isinstance(a, FxArray) or isinstance(b, FxArray):
             raise TypeError("add: both operands must be FxArray codes, or both float arrays")
-        return a + b
+        return np.maximum(a + b, 0.0) if relu else a + b
+    return _add_codes(a, b, relu)
+
+
+def _add_codes(a: FxArray, b: FxArray, relu: bool) -> FxArray:
     if a.shape != b.shape:
         raise ValueError(f"add: shapes differ, {a.shape} and {b.shape}")
     if a.step is None and b.step is None:
@@ -71,9 +76,14 @@ def add(a: FxArray | np.ndarray, b: FxArray | np.ndarray) -> FxArray | np.ndarra
         need = max(_code_bits(a) + frac - a.fmt.frac, _code_bits(b) + frac - b.fmt.frac) + 1
         if need > INT64_CODE_BITS:  # lower the common fraction length until the sum fits
             frac -= need - INT64_CODE_BITS
+        else:  # the common case: exact left shifts, one fused pass
+            bits = min(INT64_CODE_BITS, need)
+            raw = _code_kernels.shift_add(a.raw, frac - a.fmt.frac, b.raw, frac - b.fmt.frac,
+                                          relu)
+            return FxArray(raw, QFormat(bits, frac), check=False)
         wa, wb = _widen(a, frac), _widen(b, frac)
         bits = min(INT64_CODE_BITS, max(wa.fmt.bits, wb.fmt.bits) + 1)
-        return FxArray(wa.raw + wb.raw, QFormat(bits, frac), check=False)
+        return FxArray(_relu(wa.raw + wb.raw, relu), QFormat(bits, frac), check=False)
     fine, coarse = (a, b) if a.lsb <= b.lsb else (b, a)
     span = _code_bits(coarse) + int(np.ceil(np.log2(coarse.lsb / fine.lsb))) + 1
     bits = max(span, _code_bits(fine))
@@ -82,9 +92,13 @@ def add(a: FxArray | np.ndarray, b: FxArray | np.ndarray) -> FxArray | np.ndarra
                          "much for int64 codes")
     moved = requantize(coarse, QFormat(bits, 0), "nearest_even", step=fine.lsb,
                        multiplier_bits=multiplier_bits_for(coarse))
-    total = fine.raw.astype(np.int64) + moved.raw.astype(np.int64)
+    total = _relu(fine.raw.astype(np.int64) + moved.raw.astype(np.int64), relu)
     return FxArray(total, QFormat(min(INT64_CODE_BITS, bits + 1), 0), check=False,
                    step=fine.lsb)
+
+
+def _relu(raw: np.ndarray, relu: bool) -> np.ndarray:
+    return np.maximum(raw, 0) if relu else raw
 
 
 def total(tensors: list) -> FxArray | np.ndarray:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fxsim import _code_kernels
 from fxsim.arith import max_abs_code, multiplier_bits_for
 from fxsim.formats import FxArray
 from fxsim.policy import RoleSpec
@@ -25,13 +26,17 @@ from fxsim.ranges import Scale
 
 HISTOGRAM_EDGES = np.arange(-40.0, 9.0)  # log2 |value| bins of the gradient histograms
 HISTOGRAM_SAMPLES = 1 << 14
+MAX_ONLY_RULES = ("fixed", "minmax")  # rules that need only max|x| of the tensor
+# rules whose clip is max|x| itself: saturation there is a rounding matter (at most one LSB), not
+# a clip, so the straight-through estimator passes every gradient
+NO_CLIP_RULES = ("minmax", "dorefa")
 
 
 def max_abs(value: FxArray | np.ndarray) -> float:
     """``max |value|`` as float64 (0.0 for an empty tensor); on codes, computed on the integers."""
     if isinstance(value, FxArray):
         return float(max_abs_code(value)) * value.lsb
-    return float(np.abs(value).max()) if value.size else 0.0
+    return float(_code_kernels.max_abs(np.asarray(value, dtype=np.float64)))
 
 
 class TensorQuantizer:
@@ -68,8 +73,8 @@ class TensorQuantizer:
         ``observe=False`` (evaluation) leaves adaptive rules' state and the epoch counters
         unchanged."""
         spec = self.spec
-        if spec.range in ("fixed", "minmax") and not self.histogram:
-            # min-max needs only max|x|, taken straight from the codes: no float copy.
+        if spec.range in MAX_ONLY_RULES:
+            # these rules need only max|x|, taken straight from the codes: no float copy
             values = None
             scale = self.rule.choose(np.array([max_abs(value)]), spec.bits, self.signed)
         else:
@@ -92,8 +97,8 @@ class TensorQuantizer:
         if observe:
             if values is not None:
                 self.rule.observe(values, scale)
-                if self.histogram:
-                    self._hist += log2_histogram(values)
+            if self.histogram:
+                self._hist += log2_histogram(value)
             self._saturated += saturated
             self._size += out.size
             self._calls += 1
@@ -102,10 +107,12 @@ class TensorQuantizer:
     def ste_mask(self, codes: FxArray) -> np.ndarray | None:
         """Where the straight-through estimator passes the gradient of the last call's output:
         False at codes on a clamp bound (``code_max``; also ``code_min`` when signed) after a
-        call that clamped anything, None (pass everything) after one that clamped nothing.
+        call that clamped anything, None (pass everything) after one that clamped nothing or
+        under a rule whose clip is ``max|x|`` (``minmax``, ``dorefa``: nothing is clipped
+        beyond rounding).
         Codes exactly at a bound without having been clamped are masked too (as PyTorch's
         fake-quantize does at its bounds)."""
-        if not self.last_clamped or self.last_scale is None:
+        if not self.last_clamped or self.last_scale is None or self.spec.range in NO_CLIP_RULES:
             return None
         raw = codes.raw
         mask = raw < self.last_scale.code_max
@@ -133,12 +140,16 @@ class TensorQuantizer:
         self.rule.load_state_dict(state["rule"])
 
 
-def log2_histogram(values: np.ndarray) -> np.ndarray:
+def log2_histogram(values: FxArray | np.ndarray) -> np.ndarray:
     """Counts of ``log2 |v|`` over :data:`HISTOGRAM_EDGES` for the nonzero values of a fixed
-    deterministic subsample (every k-th element) of at most :data:`HISTOGRAM_SAMPLES`."""
-    flat = values.reshape(-1)
+    deterministic subsample (every k-th element) of at most :data:`HISTOGRAM_SAMPLES` (of codes:
+    only the sample is turned into values)."""
+    flat = values.raw.reshape(-1) if isinstance(values, FxArray) else values.reshape(-1)
     stride = max(1, flat.size // HISTOGRAM_SAMPLES)
-    sample = np.abs(flat[::stride])
+    sample = flat[::stride]
+    if isinstance(values, FxArray):
+        sample = values.with_raw(sample).to_float()
+    sample = np.abs(sample)
     sample = sample[sample > 0]
     counts, _ = np.histogram(np.clip(np.log2(sample), HISTOGRAM_EDGES[0], HISTOGRAM_EDGES[-1]),
                              bins=HISTOGRAM_EDGES)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fxsim._code_kernels import keep_where
 from fxsim.formats import FxArray, QFormat
 from fxsim.policy import DEFAULT_GROUP, Policy, RoleSpec
 from fxsim.quantize import quantize
@@ -168,13 +169,19 @@ def apply(quantizers: QuantizerSet | None, values: list[Tensor], ctx: Context) -
     return [quantizers(v, ctx, p) for p, v in enumerate(values)]
 
 
+def as_float(x: Tensor) -> np.ndarray:
+    """float64 values of codes (or a float array unchanged), C-contiguous."""
+    values = x.to_float() if isinstance(x, FxArray) else np.asarray(x, dtype=np.float64)
+    return np.ascontiguousarray(values)
+
+
 def masked(grad: Tensor, mask: np.ndarray | None) -> Tensor:
     """``grad`` with zeros where ``mask`` is False (None: unchanged)."""
     if mask is None:
         return grad
     if isinstance(grad, FxArray):
-        return grad.with_raw(np.where(mask, grad.raw, 0))
-    return np.where(mask, grad, 0.0)
+        return grad.with_raw(keep_where(grad.raw, mask))
+    return keep_where(np.asarray(grad, dtype=np.float64), mask)
 
 
 def ste(quantizers: QuantizerSet | None, grads: list[Tensor], outputs: list[Tensor],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fxsim.layers.norm import as_float
+from fxsim.layers.base import as_float
 
 
 def softmax_cross_entropy(logits: list, labels: list[np.ndarray]):

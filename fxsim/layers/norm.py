@@ -23,15 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fxsim.formats import FxArray
 from fxsim.layers import _bn_kernels as kernels
 from fxsim.layers.base import Binder, Layer, Param, apply, ste
-
-
-def as_float(x) -> np.ndarray:
-    """float64 values of codes (or a float array unchanged), C-contiguous."""
-    values = x.to_float() if isinstance(x, FxArray) else np.asarray(x, dtype=np.float64)
-    return np.ascontiguousarray(values)
 
 
 class BatchNorm2d(Layer):
@@ -61,15 +54,15 @@ class BatchNorm2d(Layer):
     def params(self) -> list[Param]:
         return [self.gamma, self.beta]
 
-    def _batch_stats(self, values: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:
+    def _batch_stats(self, operands: list) -> tuple[np.ndarray, np.ndarray, int]:
         """Per-channel mean and biased variance over all parts (Chan et al.'s pairwise
         combination of each part's shifted sums, parts in order)."""
         count = 0
         mean = np.zeros(self.channels)
         m2 = np.zeros(self.channels)
-        for v in values:
-            m = v.shape[0] * v.shape[2] * v.shape[3]
-            ref, s1, s2 = kernels.channel_sums(v)
+        for x, lsb in operands:
+            m = x.shape[0] * x.shape[2] * x.shape[3]
+            ref, s1, s2 = kernels.channel_sums(x, lsb)
             part_mean = ref + s1 / m
             part_m2 = np.maximum(s2 - s1 * s1 / m, 0.0)
             total = count + m
@@ -80,49 +73,42 @@ class BatchNorm2d(Layer):
         return mean, m2 / count, count
 
     def forward(self, xs, ctx):
-        values = [as_float(x) for x in xs]
+        operands = [kernels.operand(x) for x in xs]
         if ctx.training:
-            mean, var, count = self._batch_stats(values)
+            mean, var, count = self._batch_stats(operands)
             unbiased = var * count / max(count - 1, 1)
             self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mean
             self.running_var = (1 - self.momentum) * self.running_var + self.momentum * unbiased
         else:
             mean, var, count = self.running_mean, self.running_var, 0
         inv_std = 1.0 / np.sqrt(var + self.eps)
-        gamma = self.gamma.value()
-        scale = gamma * inv_std
+        scale = self.gamma.value() * inv_std
         shift = self.beta.value() - mean * scale
-        ys = []
-        for v in values:
-            y = np.empty_like(v)
-            kernels.affine(v, scale, shift, self.relu, y)
-            ys.append(y)
+        part_scales = [scale * lsb for _, lsb in operands]  # per code of each part
+        ys = [kernels.affine(x, ps, shift, self.relu)
+              for (x, _), ps in zip(operands, part_scales, strict=True)]
         outs = apply(self.q_out, ys, ctx)
         if ctx.training:
-            self._saved = (xs, mean, inv_std, scale, shift, count, outs)
+            self._saved = (operands, part_scales, mean, inv_std, shift, count, outs)
         return outs
 
     def backward(self, grads, ctx):
-        xs, mean, inv_std, scale, shift, count, outs = self._saved
+        operands, part_scales, mean, inv_std, shift, count, outs = self._saved
         del self._saved
-        gs = [np.ascontiguousarray(as_float(g)) for g in ste(self.q_out, grads, outs, ctx)]
-        values = [as_float(x) for x in xs]
+        gs = [kernels.operand(g) for g in ste(self.q_out, grads, outs, ctx)]
+        parts = list(zip(operands, gs, part_scales, strict=True))
         dbeta = np.zeros(self.channels)
         dgamma = np.zeros(self.channels)
-        for v, g in zip(values, gs, strict=True):
-            part_beta, part_gamma = kernels.backward_sums(v, g, 1.0, mean, inv_std, scale,
+        for (x, x_lsb), (g, g_lsb), ps in parts:
+            part_beta, part_gamma = kernels.backward_sums(x, x_lsb, g, g_lsb, mean, inv_std, ps,
                                                           shift, self.relu)
             dbeta += part_beta
             dgamma += part_gamma
         self.gamma.grad, self.beta.grad = dgamma, dbeta
         k = self.gamma.value() * inv_std / count
-        out = []
-        for v, g in zip(values, gs, strict=True):
-            dx = np.empty_like(v)
-            kernels.backward_input(v, g, 1.0, mean, inv_std, scale, shift, self.relu, k,
-                                   float(count), dbeta, dgamma, dx)
-            out.append(dx)
-        return out
+        return [kernels.backward_input(x, x_lsb, g, g_lsb, mean, inv_std, ps, shift, self.relu,
+                                       k, count, dbeta, dgamma)
+                for (x, x_lsb), (g, g_lsb), ps in parts]
 
     def state_dict(self) -> dict:
         return {"running_mean": self.running_mean, "running_var": self.running_var}

@@ -41,11 +41,10 @@ class Residual(Layer):
     def forward(self, xs, ctx):
         hs = self.branch.forward(xs, ctx)
         ss = xs if self.shortcut is None else self.shortcut.forward(xs, ctx)
-        sums = [arith.add(h, s) for h, s in zip(hs, ss, strict=True)]
+        sums = [arith.add(h, s, relu=self.relu) for h, s in zip(hs, ss, strict=True)]
         masks = None
-        if self.relu:
+        if self.relu:  # where the gradient passes the fused ReLU: sum > 0
             masks = [(v.raw if isinstance(v, FxArray) else v) > 0 for v in sums]
-            sums = [masked(v, m) for v, m in zip(sums, masks, strict=True)]
         outs = apply(self.q_out, sums, ctx)
         if ctx.training:
             self._saved = (masks, outs)

@@ -1,0 +1,97 @@
+"""Element-wise numba kernels on code tensors that the layers run every step: the largest
+magnitude of a tensor (range statistics), the aligned sum of two code tensors (residual adds,
+gradient forks) and masking (ReLU and straight-through estimator masks).
+
+The kernels are serial and ``nogil``; :func:`fxsim.ops._threads.run_parallel` spreads them over
+numba's thread count in contiguous ranges. Every result is exact (integers, or a maximum), so it
+does not depend on how the range is cut.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from fxsim.ops._threads import run_parallel
+
+CHUNK = 1 << 16  # elements per job
+SERIAL = 1 << 18  # below this many elements, one thread
+
+
+@numba.njit(cache=True, nogil=True)
+def _extremes(flat, lows, highs, start, stop):  # pragma: no cover - compiled
+    for c in range(start, stop):
+        lo = flat[c * CHUNK]
+        hi = lo
+        for i in range(c * CHUNK, min(flat.size, (c + 1) * CHUNK)):
+            v = flat[i]
+            lo = min(lo, v)
+            hi = max(hi, v)
+        lows[c] = lo
+        highs[c] = hi
+
+
+def _jobs(size: int) -> int:
+    return (size + CHUNK - 1) // CHUNK
+
+
+def _run(kernel, size: int, *args) -> None:
+    run_parallel(kernel, _jobs(size), *args, work=8 * size if size >= SERIAL else 0)
+
+
+def extremes(values: np.ndarray) -> tuple[float | int, float | int]:
+    """``(min, max)`` of a non-empty numeric array, in one pass (NaN-free floats)."""
+    flat = np.ascontiguousarray(values).reshape(-1)
+    jobs = _jobs(flat.size)
+    lows = np.empty(jobs, dtype=flat.dtype)
+    highs = np.empty(jobs, dtype=flat.dtype)
+    _run(_extremes, flat.size, flat, lows, highs)
+    return lows.min().item(), highs.max().item()
+
+
+def max_abs(values: np.ndarray) -> float | int:
+    """``max |v|`` of an array (0 when empty): a Python int for integer arrays (no overflow at
+    the most negative code), a float for float arrays."""
+    if values.size == 0:
+        return 0
+    low, high = extremes(values)
+    return max(-low, high)
+
+
+@numba.njit(cache=True, nogil=True)
+def _shift_add(a, shift_a, b, shift_b, relu, out, start, stop):  # pragma: no cover - compiled
+    for c in range(start, stop):
+        for i in range(c * CHUNK, min(out.size, (c + 1) * CHUNK)):
+            v = (np.int64(a[i]) << shift_a) + (np.int64(b[i]) << shift_b)
+            out[i] = max(v, 0) if relu else v
+
+
+def shift_add(a: np.ndarray, shift_a: int, b: np.ndarray, shift_b: int,
+              relu: bool = False) -> np.ndarray:
+    """``(a << shift_a) + (b << shift_b)`` as int64 (shifts >= 0; the caller guarantees the sum
+    fits), then ``max(., 0)`` if ``relu``; same shape as ``a``."""
+    flat_a = np.ascontiguousarray(a).reshape(-1)
+    flat_b = np.ascontiguousarray(b).reshape(-1)
+    out = np.empty(flat_a.size, dtype=np.int64)
+    if out.size:
+        _run(_shift_add, out.size, flat_a, np.int64(shift_a), flat_b, np.int64(shift_b),
+             bool(relu), out)
+    return out.reshape(a.shape)
+
+
+@numba.njit(cache=True, nogil=True)
+def _where(values, mask, out, start, stop):  # pragma: no cover - compiled
+    zero = values.dtype.type(0)
+    for c in range(start, stop):
+        for i in range(c * CHUNK, min(out.size, (c + 1) * CHUNK)):
+            out[i] = values[i] if mask[i] else zero
+
+
+def keep_where(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``values`` where ``mask`` is True, zero elsewhere (a new array of values' dtype)."""
+    flat = np.ascontiguousarray(values).reshape(-1)
+    flat_mask = np.ascontiguousarray(mask).reshape(-1)
+    out = np.empty_like(flat)
+    if out.size:
+        _run(_where, out.size, flat, flat_mask, out)
+    return out.reshape(values.shape)
