@@ -1,22 +1,24 @@
-"""The three products of a convolution on NCHW code arrays, through the direct kernels.
+"""The three products of a convolution on NCHW code arrays, through the flat-frame kernels.
 
 ``kind`` is the arithmetic of a path of :mod:`fxsim.ops.paths` (``float32``, ``float64`` or
 ``int64``); the caller has checked that it is exact for the operands. Operands are NCHW/OIHW
-arrays of any integer dtype (or float64 in float mode); they are packed once into padded NHWC
-arrays of the kernel's dtype (one pass each), and the kernels write the result
-in NCHW/OIHW directly: int64 codes (float32 and int64) or float64 (float64, which the caller
-converts; that is also the float baseline).
+arrays of any integer dtype (or float64 in float mode); each is packed once into the planes
+of its frame (:mod:`fxsim.ops._frame`), in the kernel's dtype (one pass), and the kernels
+write the result in NCHW/OIHW directly: int64 codes (float32 and int64) or float64 (float64,
+which the caller converts; that is also the float baseline).
 
-backward_input with stride 1 is the forward kernel on the zero-padded gradient with the
-kernel flipped and its channel axes swapped (a full correlation); with a larger stride (or a
-padding larger than the dilated kernel) it is a gather over the outputs that read each input.
+The forward product reads ``x`` in the stride's phases; the input gradient reads
+``grad_out`` in one phase and writes the stride's phases of the input (any stride, padding
+and dilation); the weight gradient sums, per weight, the products of the gradient planes and
+the shifted input planes (dot products over the frame).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from fxsim.ops import _kernels_direct as kernels
+from fxsim.ops import _kernels_flat as kernels
+from fxsim.ops._frame import Frame, forward_frame, input_grad_frame
 from fxsim.ops._threads import bounds, run_parallel
 from fxsim.ops.geometry import ConvGeometry
 
@@ -26,84 +28,145 @@ DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64}
 # that each kernel has only three compiled versions.
 RESULTS = {"float32": np.int64, "float64": np.float64, "int64": np.int64}
 PACK_INPUTS = (np.int8, np.int16, np.int64, np.float64)  # other code dtypes become int64
-NO_FLUSH = 1 << 62
-# The batch is cut into this many parts (fewer for smaller batches), each summed into its own
-# total, whatever the thread count: the float baseline then adds in the same order for any
-# number of threads, and the integer paths are exact anyway.
+TILE = 1024  # frame positions per tile (at least a row): four result planes stay in L1
+MIN_TILES = 16  # smaller tiles on small frames, so that every thread gets work
+WEIGHT_TILE = 1024  # positions per weight-gradient tile (fewer: the float32 chunk)
+# The weight gradient's tiles are cut into this many parts (fewer for fewer tiles), each
+# summed into its own total, whatever the thread count: the float baseline then adds in the
+# same order for any number of threads, and the integer paths are exact anyway.
 WEIGHT_PARTS = 8
 
 
-def pack(x: np.ndarray, pad: tuple[int, int], dtype) -> np.ndarray:
-    """NCHW ``x`` as NHWC of ``dtype`` with ``pad = (rows, columns)`` zeros on each side."""
-    n, c, h, w = x.shape
+def _round_up(value: int, step: int) -> int:
+    return -(-value // step) * step
+
+
+def pack(x: np.ndarray, frame: Frame, top_left: tuple[int, int], phases: tuple[int, int],
+         dtype) -> np.ndarray:
+    """NCHW ``x`` as the planes of ``frame`` (``C * phases`` planes of ``N * frame.image``
+    positions and the zero tail), padded by ``top_left`` and split into ``phases``."""
+    n, c, _, _ = x.shape
     if x.dtype not in PACK_INPUTS:  # bounds the compiled versions of the pack kernel
         x = x.astype(np.int16 if x.dtype == np.uint8 else np.int64)
     x = np.ascontiguousarray(x)  # and so does one memory layout
-    out = np.empty((n, h + 2 * pad[0], w + 2 * pad[1], c), dtype=dtype)
-    run_parallel(kernels.pack_nhwc, n, x, pad[0], pad[1], out, work=x.size)
+    out = np.empty((c * phases[0] * phases[1], n * frame.image + frame.tail), dtype=dtype)
+    out[:, n * frame.image:] = 0
+    run_parallel(kernels.pack_planes, n, x, *top_left, *phases, frame.rows.length,
+                 frame.cols.length, out, work=x.size)
     return out
 
 
-def _grouped(w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
-    """OIHW weights as ``(G, Cout_per_group, Cin_per_group, KH, KW)``."""
-    co, cg, kh, kw = w.shape
-    return w.reshape(geom.groups, co // geom.groups, cg, kh, kw)
+def _tap_grid(frame: Frame, a: int, b: int) -> tuple[np.ndarray, ...]:
+    """Kernel rows and columns, plane phases and shifts of result phase ``(a, b)``'s taps,
+    each as a ``(KH_a, KW_b)`` grid."""
+    rows = np.array(frame.rows.taps[a], dtype=np.int64).reshape(-1, 3)
+    cols = np.array(frame.cols.taps[b], dtype=np.int64).reshape(-1, 3)
+    ki, kj = np.meshgrid(rows[:, 0], cols[:, 0], indexing="ij")
+    phase = (rows[:, 1, None] * frame.cols.phases + cols[None, :, 1])
+    shift = rows[:, 2, None] * frame.cols.length + cols[None, :, 2]
+    return ki, kj, phase, shift
 
 
-def _rows(w5: np.ndarray, dtype) -> np.ndarray:
-    """``(G, KH, KW, Cin, Cout)`` weights as contiguous ``(G, KH, KW * Cin, Cout)``."""
-    g, kh, kw, cin, cout = w5.shape
-    return np.ascontiguousarray(w5, dtype=dtype).reshape(g, kh, kw * cin, cout)
+def _tables(frame: Frame, w5: np.ndarray, groups: int, channels: int, per_plane: int,
+            dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tap tables of the kernels for weights ``w5 (G, channels_read, KH, KW, result_channels)``:
+    each result phase reads, per group, ``channels`` planes-groups of ``per_plane`` phases
+    (plane of channel ``c`` and phase ``p``: ``c * per_plane + p``)."""
+    sh, sw = frame.result_phases
+    grids = [_tap_grid(frame, a, b) for a in range(sh) for b in range(sw)]
+    result_channels = w5.shape[-1]
+    counts = [channels * ki.size for ki, _, _, _ in grids]
+    t_pad = _round_up(max(max(counts), 1), kernels.R)
+    taps = np.zeros((len(grids), groups, t_pad, 2), dtype=np.int64)
+    wt = np.zeros((len(grids), groups, t_pad, _round_up(result_channels, kernels.P)),
+                  dtype=dtype)
+    for f, (ki, kj, phase, shift) in enumerate(grids):
+        count = counts[f]
+        if count == 0:
+            continue
+        c = np.arange(channels)[:, None, None]
+        for g in range(groups):
+            taps[f, g, :count, 0] = ((g * channels + c) * per_plane + phase).reshape(-1)
+            taps[f, g, :count, 1] = np.broadcast_to(shift, (channels, *shift.shape)).reshape(-1)
+        wt[f, :, :count, :result_channels] = w5[:, c.reshape(-1, 1, 1), ki, kj].reshape(
+            groups, count, result_channels)
+    counts_pad = np.array([_round_up(count, kernels.R) for count in counts],
+                          dtype=np.int64).reshape(sh, sw)
+    return taps, counts_pad, wt
+
+
+def _tiles(frame: Frame, n: int) -> tuple[int, int]:
+    """``(rows per tile, tiles)`` for ``n`` images."""
+    total = n * frame.rows.length
+    rows = max(1, min(TILE // frame.cols.length, total // MIN_TILES))
+    return rows, -(-total // rows)
+
+
+def _correlate(planes: np.ndarray, frame: Frame, tables, out: np.ndarray, macs: int) -> None:
+    taps, counts, wt = tables
+    rows, tiles = _tiles(frame, out.shape[0])
+    run_parallel(kernels.correlate, tiles, planes, taps, counts, wt, frame.rows.length,
+                 frame.cols.length, rows, out, work=macs)
 
 
 def forward(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str) -> np.ndarray:
     dtype = DTYPES[kind]
-    wt = _rows(_grouped(w, geom).transpose(0, 3, 4, 2, 1), dtype)
+    frame = forward_frame(geom)
+    co, cg, kh, kw = geom.weight_shape
+    g = geom.groups
+    w5 = w.reshape(g, co // g, cg, kh, kw).transpose(0, 2, 3, 4, 1)  # (G, Cg, KH, KW, Cog)
     out = np.empty(geom.output_shape, dtype=RESULTS[kind])
-    run_parallel(kernels.forward, out.shape[0] * out.shape[2], pack(x, geom.padding, dtype), wt,
-                 *geom.stride, *geom.dilation, out, work=geom.macs)
+    planes = pack(x, frame, geom.padding, geom.stride, dtype)
+    _correlate(planes, frame, _tables(frame, w5, g, cg, frame.operand_phases, dtype), out,
+               geom.macs)
     return out
 
 
 def backward_input(grad: np.ndarray, w: np.ndarray, geom: ConvGeometry,
                    kind: str) -> np.ndarray:
     dtype = DTYPES[kind]
-    kh, kw = geom.weight_shape[2:]
-    (ph, pw), (dh, dw) = geom.padding, geom.dilation
-    full_pad = (dh * (kh - 1) - ph, dw * (kw - 1) - pw)
+    frame = input_grad_frame(geom)
+    co, cg, kh, kw = geom.weight_shape
+    g = geom.groups
+    w5 = w.reshape(g, co // g, cg, kh, kw)  # (G, Cog, Cg, KH, KW): read Cog, result Cg
+    w5 = w5.transpose(0, 1, 3, 4, 2)
     out = np.empty(geom.input_shape, dtype=RESULTS[kind])
-    grouped = _grouped(w, geom)
-    if geom.stride == (1, 1) and min(full_pad) >= 0:
-        wt = _rows(grouped[..., ::-1, ::-1].transpose(0, 3, 4, 1, 2), dtype)
-        run_parallel(kernels.forward, out.shape[0] * out.shape[2], pack(grad, full_pad, dtype),
-                     wt, 1, 1, dh, dw, out, work=geom.macs)
-        return out
-    wt = np.ascontiguousarray(grouped.transpose(0, 3, 4, 1, 2), dtype=dtype)
-    run_parallel(kernels.backward_input, out.shape[0] * out.shape[2], pack(grad, (0, 0), dtype),
-                 wt, *geom.stride, ph, pw, dh, dw, out, work=geom.macs)
+    planes = pack(grad, frame, (frame.rows.pad, frame.cols.pad), (1, 1), dtype)
+    _correlate(planes, frame, _tables(frame, w5, g, co // g, 1, dtype), out, geom.macs)
     return out
 
 
 def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: str,
                     chunk: int | None = None) -> np.ndarray:
-    """``chunk``: products per float32 partial sum (see :func:`kernels.backward_weight`)."""
+    """``chunk``: products per float32 partial sum, when fewer than the reduction's terms."""
     dtype = DTYPES[kind]
+    frame = forward_frame(geom)
     co, cg, kh, kw = geom.weight_shape
-    groups = geom.groups
+    groups, cog = geom.groups, co // geom.groups
     n = geom.input_shape[0]
-    parts = bounds(n, min(n, WEIGHT_PARTS))
+    w5 = np.zeros((groups, cg, kh, kw, 1), dtype=dtype)  # only the tap table is used
+    taps, _, _ = _tables(frame, w5, groups, cg, frame.operand_phases, dtype)
+    cog_pad = _round_up(cog, kernels.P)
+    gindex = (np.arange(groups)[:, None] * cog
+              + np.minimum(np.arange(cog_pad), cog - 1)[None, :]).astype(np.int64)
+    positions = n * frame.image
+    tile = WEIGHT_TILE
+    if kind == "float32" and chunk is not None and chunk < geom.terms("backward_weight"):
+        tile = min(tile, chunk)
+    jobs = -(-positions // tile)
+    parts = bounds(jobs, min(jobs, WEIGHT_PARTS))
     total_dtype = np.int64 if kind == "int64" else np.float64
-    total = np.zeros((len(parts), groups, kh, kw * cg, co // groups), dtype=total_dtype)
-    flush = max(chunk, 4) if kind == "float32" and chunk else NO_FLUSH
-    xp, gp = pack(x, geom.padding, dtype), pack(grad, (0, 0), dtype)
-    run_parallel(_weight_part, len(parts), kernels.backward_weight, xp, gp, geom, flush, total,
-                 parts, work=geom.macs)
-    summed = total.sum(axis=0).reshape(groups, kh, kw, cg, co // groups)
-    return np.ascontiguousarray(summed.transpose(0, 4, 3, 1, 2).reshape(co, cg, kh, kw),
-                                dtype=RESULTS[kind])
+    total = np.zeros((len(parts), groups, cog_pad, taps.shape[2]), dtype=total_dtype)
+    planes = pack(x, frame, geom.padding, geom.stride, dtype)
+    grads = pack(grad, frame, (0, 0), (1, 1), dtype)
+    run_parallel(_weight_part, len(parts), planes, grads, gindex, taps[0], positions, tile,
+                 total, parts, work=geom.macs)
+    summed = total.sum(axis=0)[:, :cog, :cg * kh * kw]
+    return np.ascontiguousarray(summed.reshape(co, cg, kh, kw), dtype=RESULTS[kind])
 
 
-def _weight_part(kernel, xp, gp, geom, flush, total, parts, start, stop):
-    """Images of parts ``start..stop`` into their own totals (one part per thread)."""
+def _weight_part(planes, grads, gindex, taps, positions, tile, total, parts, start, stop):
+    """Tiles of parts ``start..stop`` into their own totals (one part per thread)."""
     for part in range(start, stop):
-        kernel(xp, gp, *geom.stride, *geom.dilation, flush, total[part], *parts[part])
+        kernels.weight_dots(planes, grads, gindex, 0, taps, positions, tile, total[part],
+                            *parts[part])

@@ -1,0 +1,165 @@
+"""Convolution kernels on flat frames (:mod:`fxsim.ops._frame`): sums of shifted planes.
+
+Each kernel is compiled per plane dtype: float32 and float64 (exact while the caller's bound
+holds: every partial sum is an integer the float represents exactly, so the order of the adds,
+and fusing a multiply with an add, change nothing) and int64 (exact modulo 2**64). The inner
+loops run over plane positions, which LLVM vectorises; they keep a block of ``P = 4`` result
+planes (or, for the weight gradient, ``4 x 3`` sums) in registers and add ``R = 3`` taps per
+pass, so that each loaded vector serves three or four multiply-adds. The caller pads tap
+lists to a multiple of three and result channels to a multiple of four with zero weights
+(padding taps read plane 0 at shift 0).
+
+Tables, for result phase ``f`` and group ``g``: ``taps[f, g, t] = (plane, shift)``,
+``counts[f]`` taps in use (a multiple of three), ``wt[f, g, t, o]`` the weight of tap ``t`` for
+result channel ``o`` of the group. Kernels are serial and ``nogil``; :mod:`fxsim.ops._threads`
+runs them over ``(start, stop)`` job ranges on several threads. (Calls to helper kernels in the
+inner loops are not inlined and cost two to four times the time, so loops are written out.)
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+FASTMATH = {"contract"}  # fused multiply-add: exact on these integer-valued sums
+# The weight gradient's dot products reassociate (vector partial sums): exact as above, every
+# partial sum being a sum of some of the products of one chunk.
+FASTMATH_DOTS = {"contract", "reassoc"}
+P, R = 4, 3  # result planes per block, taps per pass
+
+
+@numba.njit(nogil=True, cache=True)
+def pack_planes(x, top, left, sh, sw, rows, cols, out, start, stop):  # pragma: no cover
+    """Images ``start..stop`` of NCHW ``x`` into the planes ``out (C * sh * sw, positions)``:
+    ``x[n, c, h, w]`` at padded ``(top + h, left + w) = (sh * r + a, sw * k + b)`` goes to plane
+    ``c * sh * sw + a * sw + b``, position ``n * rows * cols + r * cols + k``; the rest of each
+    image block is set to zero (the tail after the last image is the caller's)."""
+    _, c_total, h_total, w_total = x.shape
+    phases = sh * sw
+    image = rows * cols
+    for n in range(start, stop):
+        for c in range(c_total):
+            for p in range(phases):
+                out[c * phases + p, n * image:(n + 1) * image] = 0
+            for h in range(h_total):
+                padded = top + h
+                row = x[n, c, h]
+                base = n * image + (padded // sh) * cols
+                for b in range(sw):
+                    first = (b - left) % sw  # first w with (left + w) % sw == b
+                    dest = out[c * phases + (padded % sh) * sw + b,
+                               base + (left + first) // sw:]
+                    for k in range((w_total - first + sw - 1) // sw):
+                        dest[k] = row[first + k * sw]
+
+
+@numba.njit(nogil=True, cache=True, fastmath=FASTMATH)
+def correlate(planes, taps, counts, wt, rows, cols, rows_per_tile, out, start,
+              stop):  # pragma: no cover - compiled
+    """``result[f, g*Cog + o][q] = sum over t < counts[f] of wt[f, g, t, o] *
+    planes[taps[f, g, t, 0], q + taps[f, g, t, 1]]`` for the positions ``q`` of the frame rows
+    in tiles ``start..stop`` (``rows_per_tile`` rows of ``cols`` positions each; ``rows``
+    per image), written to ``out (N, C_out, H_out, W_out)`` at ``(n, sh' * r + a, sw' * k +
+    b)`` for result phase ``f = a * sw' + b`` where that is inside ``out`` (``sh', sw'`` from
+    ``counts``' shape ``(sh', sw')``)."""
+    phase_rows, phase_cols = counts.shape
+    _, groups, _, cog_pad = wt.shape
+    n_total, c_total, h_total, w_total = out.shape
+    cog = c_total // groups
+    row_total = n_total * rows
+    acc = np.empty((P, rows_per_tile * cols), dtype=planes.dtype)
+    for tile in range(start, stop):
+        r0 = tile * rows_per_tile
+        r1 = min(r0 + rows_per_tile, row_total)
+        q0 = r0 * cols
+        length = (r1 - r0) * cols
+        for a in range(phase_rows):
+            for b in range(phase_cols):
+                f = a * phase_cols + b
+                cols_out = min(cols, (w_total - b + phase_cols - 1) // phase_cols)
+                for g in range(groups):
+                    tg, wg = taps[f, g], wt[f, g]
+                    for ob in range(0, cog_pad, P):
+                        acc[:, :length] = 0
+                        a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+                        for t in range(0, counts[a, b], R):
+                            x0 = planes[tg[t, 0], q0 + tg[t, 1]:]
+                            x1 = planes[tg[t + 1, 0], q0 + tg[t + 1, 1]:]
+                            x2 = planes[tg[t + 2, 0], q0 + tg[t + 2, 1]:]
+                            w0, w1, w2 = wg[t, ob:], wg[t + 1, ob:], wg[t + 2, ob:]
+                            v00, v01, v02 = w0[0], w1[0], w2[0]
+                            v10, v11, v12 = w0[1], w1[1], w2[1]
+                            v20, v21, v22 = w0[2], w1[2], w2[2]
+                            v30, v31, v32 = w0[3], w1[3], w2[3]
+                            for q in range(length):
+                                y0, y1, y2 = x0[q], x1[q], x2[q]
+                                a0[q] = a0[q] + v00 * y0 + v01 * y1 + v02 * y2
+                                a1[q] = a1[q] + v10 * y0 + v11 * y1 + v12 * y2
+                                a2[q] = a2[q] + v20 * y0 + v21 * y1 + v22 * y2
+                                a3[q] = a3[q] + v30 * y0 + v31 * y1 + v32 * y2
+                        for p in range(min(P, cog - ob)):
+                            channel = g * cog + ob + p
+                            for r in range(r0, r1):
+                                n = r // rows
+                                h = (r - n * rows) * phase_rows + a
+                                if h < h_total:
+                                    src = acc[p, (r - r0) * cols:]
+                                    dest = out[n, channel, h]
+                                    for k in range(cols_out):
+                                        dest[k * phase_cols + b] = src[k]
+
+
+@numba.njit(nogil=True, cache=True, fastmath=FASTMATH_DOTS)
+def weight_dots(planes, grads, gindex, goffset, taps, positions, tile, total, start,
+                stop):  # pragma: no cover - compiled
+    """``total[g, o, t] += sum over q of grads[gindex[g, o], q + goffset] *
+    planes[taps[g, t, 0], q + taps[g, t, 1]]`` over the frame positions ``q < positions`` of
+    the tiles ``start..stop`` (``tile`` positions each). Each tile's sums are formed in
+    ``planes``' dtype and added into ``total`` (float64 or int64), which keeps float32 sums
+    exact for tiles within the caller's chunk."""
+    groups, cog_pad, t_pad = total.shape
+    zero = np.zeros(1, dtype=planes.dtype)[0]
+    for job in range(start, stop):
+        q0 = job * tile
+        length = min(tile, positions - q0)
+        for g in range(groups):
+            tg, gi = taps[g], gindex[g]
+            for ob in range(0, cog_pad, P):
+                h0 = grads[gi[ob], q0 + goffset:]
+                h1 = grads[gi[ob + 1], q0 + goffset:]
+                h2 = grads[gi[ob + 2], q0 + goffset:]
+                h3 = grads[gi[ob + 3], q0 + goffset:]
+                for t in range(0, t_pad, R):
+                    x0 = planes[tg[t, 0], q0 + tg[t, 1]:]
+                    x1 = planes[tg[t + 1, 0], q0 + tg[t + 1, 1]:]
+                    x2 = planes[tg[t + 2, 0], q0 + tg[t + 2, 1]:]
+                    s00, s01, s02, s10, s11, s12 = zero, zero, zero, zero, zero, zero
+                    s20, s21, s22, s30, s31, s32 = zero, zero, zero, zero, zero, zero
+                    for q in range(length):
+                        y0, y1, y2 = x0[q], x1[q], x2[q]
+                        e0, e1, e2, e3 = h0[q], h1[q], h2[q], h3[q]
+                        s00 += e0 * y0
+                        s01 += e0 * y1
+                        s02 += e0 * y2
+                        s10 += e1 * y0
+                        s11 += e1 * y1
+                        s12 += e1 * y2
+                        s20 += e2 * y0
+                        s21 += e2 * y1
+                        s22 += e2 * y2
+                        s30 += e3 * y0
+                        s31 += e3 * y1
+                        s32 += e3 * y2
+                    tot = total[g]
+                    tot[ob, t] += s00
+                    tot[ob, t + 1] += s01
+                    tot[ob, t + 2] += s02
+                    tot[ob + 1, t] += s10
+                    tot[ob + 1, t + 1] += s11
+                    tot[ob + 1, t + 2] += s12
+                    tot[ob + 2, t] += s20
+                    tot[ob + 2, t + 1] += s21
+                    tot[ob + 2, t + 2] += s22
+                    tot[ob + 3, t] += s30
+                    tot[ob + 3, t + 1] += s31
+                    tot[ob + 3, t + 2] += s32
