@@ -2,10 +2,11 @@
 
 ``kind`` is the arithmetic of a path of :mod:`fxsim.ops.paths` (``float32``, ``float64`` or
 ``int64``); the caller has checked that it is exact for the operands. Operands are NCHW/OIHW
-arrays of any integer dtype (or float64 in float mode); each is packed once into the planes
-of its frame (:mod:`fxsim.ops._frame`), in the kernel's dtype (one pass), and the kernels
-write the result in NCHW/OIHW directly: int64 codes (float32 and int64) or float64 (float64,
-which the caller converts; that is also the float baseline).
+arrays of any integer dtype (or float64 in float mode). The kernels read them directly: each
+tile of the frame (:mod:`fxsim.ops._frame`) fills its rows of the operand's planes, in the
+kernel's dtype, into a buffer that stays in cache, and the kernels write the result in
+NCHW/OIHW directly: int64 codes (float32 and int64) or float64 (float64, which the caller
+converts; that is also the float baseline).
 
 The forward product reads ``x`` in the stride's phases; the input gradient reads
 ``grad_out`` in one phase and writes the stride's phases of the input (any stride, padding
@@ -27,7 +28,10 @@ DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64}
 # float64 (the float baseline's result, converted by the caller on the integer path), so
 # that each kernel has only three compiled versions.
 RESULTS = {"float32": np.int64, "float64": np.float64, "int64": np.int64}
-PACK_INPUTS = (np.int8, np.int16, np.int64, np.float64)  # other code dtypes become int64
+# Code dtypes the float32 kernels read directly; any other operand, and every operand of the
+# float64 and int64 kernels, is first converted to the kernel's dtype (exact: the path's bound
+# holds every code). This bounds the compiled versions of each kernel to six.
+DIRECT_SOURCES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16))
 TILE = 1024  # frame positions per tile (at least a row): four result planes stay in L1
 MIN_TILES = 16  # smaller tiles on small frames, so that every thread gets work
 WEIGHT_TILE = 1024  # positions per weight-gradient tile (fewer: the float32 chunk)
@@ -41,19 +45,13 @@ def _round_up(value: int, step: int) -> int:
     return -(-value // step) * step
 
 
-def pack(x: np.ndarray, frame: Frame, top_left: tuple[int, int], phases: tuple[int, int],
-         dtype) -> np.ndarray:
-    """NCHW ``x`` as the planes of ``frame`` (``C * phases`` planes of ``N * frame.image``
-    positions and the zero tail), padded by ``top_left`` and split into ``phases``."""
-    n, c, _, _ = x.shape
-    if x.dtype not in PACK_INPUTS:  # bounds the compiled versions of the pack kernel
-        x = x.astype(np.int16 if x.dtype == np.uint8 else np.int64)
-    x = np.ascontiguousarray(x)  # and so does one memory layout
-    out = np.empty((c * phases[0] * phases[1], n * frame.image + frame.tail), dtype=dtype)
-    out[:, n * frame.image:] = 0
-    run_parallel(kernels.pack_planes, n, x, *top_left, *phases, frame.rows.length,
-                 frame.cols.length, out, work=x.size)
-    return out
+def _sources(kind: str, *operands: np.ndarray) -> list[np.ndarray]:
+    """The operands as the kernels of ``kind`` read them, C-contiguous and of one dtype: an
+    int8, uint8 or int16 dtype common to all for float32, else the kernel's dtype."""
+    common = np.result_type(*operands)
+    if kind != "float32" or common not in DIRECT_SOURCES:
+        common = np.dtype(DTYPES[kind])
+    return [np.ascontiguousarray(x, dtype=common) for x in operands]
 
 
 def _tap_grid(frame: Frame, a: int, b: int) -> tuple[np.ndarray, ...]:
@@ -95,18 +93,20 @@ def _tables(frame: Frame, w5: np.ndarray, groups: int, channels: int, per_plane:
     return taps, counts_pad, wt
 
 
-def _tiles(frame: Frame, n: int) -> tuple[int, int]:
-    """``(rows per tile, tiles)`` for ``n`` images."""
+def _tiles(frame: Frame, n: int, tile: int) -> tuple[int, int]:
+    """``(rows per tile, tiles)`` for ``n`` images and about ``tile`` positions per tile."""
     total = n * frame.rows.length
-    rows = max(1, min(TILE // frame.cols.length, total // MIN_TILES))
+    rows = max(1, min(tile // frame.cols.length, total // MIN_TILES))
     return rows, -(-total // rows)
 
 
-def _correlate(planes: np.ndarray, frame: Frame, tables, out: np.ndarray, macs: int) -> None:
+def _correlate(x: np.ndarray, kind: str, frame: Frame, top_left: tuple[int, int], tables,
+               out: np.ndarray, macs: int) -> None:
     taps, counts, wt = tables
-    rows, tiles = _tiles(frame, out.shape[0])
-    run_parallel(kernels.correlate, tiles, planes, taps, counts, wt, frame.rows.length,
-                 frame.cols.length, rows, out, work=macs)
+    rows, tiles = _tiles(frame, out.shape[0], TILE)
+    (source,) = _sources(kind, x)
+    run_parallel(kernels.correlate, tiles, source, frame.layout(*top_left), taps, counts, wt,
+                 rows, frame.halo, out, work=macs)
 
 
 def forward(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str) -> np.ndarray:
@@ -116,9 +116,8 @@ def forward(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str) -> np.n
     g = geom.groups
     w5 = w.reshape(g, co // g, cg, kh, kw).transpose(0, 2, 3, 4, 1)  # (G, Cg, KH, KW, Cog)
     out = np.empty(geom.output_shape, dtype=RESULTS[kind])
-    planes = pack(x, frame, geom.padding, geom.stride, dtype)
-    _correlate(planes, frame, _tables(frame, w5, g, cg, frame.operand_phases, dtype), out,
-               geom.macs)
+    tables = _tables(frame, w5, g, cg, frame.operand_phases, dtype)
+    _correlate(x, kind, frame, geom.padding, tables, out, geom.macs)
     return out
 
 
@@ -131,8 +130,8 @@ def backward_input(grad: np.ndarray, w: np.ndarray, geom: ConvGeometry,
     w5 = w.reshape(g, co // g, cg, kh, kw)  # (G, Cog, Cg, KH, KW): read Cog, result Cg
     w5 = w5.transpose(0, 1, 3, 4, 2)
     out = np.empty(geom.input_shape, dtype=RESULTS[kind])
-    planes = pack(grad, frame, (frame.rows.pad, frame.cols.pad), (1, 1), dtype)
-    _correlate(planes, frame, _tables(frame, w5, g, co // g, 1, dtype), out, geom.macs)
+    _correlate(grad, kind, frame, (frame.rows.pad, frame.cols.pad),
+               _tables(frame, w5, g, co // g, 1, dtype), out, geom.macs)
     return out
 
 
@@ -143,30 +142,29 @@ def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: s
     frame = forward_frame(geom)
     co, cg, kh, kw = geom.weight_shape
     groups, cog = geom.groups, co // geom.groups
-    n = geom.input_shape[0]
     w5 = np.zeros((groups, cg, kh, kw, 1), dtype=dtype)  # only the tap table is used
     taps, _, _ = _tables(frame, w5, groups, cg, frame.operand_phases, dtype)
     cog_pad = _round_up(cog, kernels.P)
     gindex = (np.arange(groups)[:, None] * cog
               + np.minimum(np.arange(cog_pad), cog - 1)[None, :]).astype(np.int64)
-    positions = n * frame.image
-    tile = WEIGHT_TILE
+    rows, tiles = _tiles(frame, geom.input_shape[0], WEIGHT_TILE)
+    sums = rows * frame.cols.length
     if kind == "float32" and chunk is not None and chunk < geom.terms("backward_weight"):
-        tile = min(tile, chunk)
-    jobs = -(-positions // tile)
-    parts = bounds(jobs, min(jobs, WEIGHT_PARTS))
+        sums = min(sums, chunk)
+    parts = bounds(tiles, min(tiles, WEIGHT_PARTS))
     total_dtype = np.int64 if kind == "int64" else np.float64
     total = np.zeros((len(parts), groups, cog_pad, taps.shape[2]), dtype=total_dtype)
-    planes = pack(x, frame, geom.padding, geom.stride, dtype)
-    grads = pack(grad, frame, (0, 0), (1, 1), dtype)
-    run_parallel(_weight_part, len(parts), planes, grads, gindex, taps[0], positions, tile,
-                 total, parts, work=geom.macs)
+    x, grad = _sources(kind, x, grad)
+    run_parallel(_weight_part, len(parts), x, frame.layout(*geom.padding), grad, gindex,
+                 taps[0], np.zeros(1, dtype), rows, frame.halo, sums, total, parts,
+                 work=geom.macs)
     summed = total.sum(axis=0)[:, :cog, :cg * kh * kw]
     return np.ascontiguousarray(summed.reshape(co, cg, kh, kw), dtype=RESULTS[kind])
 
 
-def _weight_part(planes, grads, gindex, taps, positions, tile, total, parts, start, stop):
+def _weight_part(x, layout, grad, gindex, taps, zero, rows, halo, sums, total, parts, start,
+                 stop):
     """Tiles of parts ``start..stop`` into their own totals (one part per thread)."""
     for part in range(start, stop):
-        kernels.weight_dots(planes, grads, gindex, 0, taps, positions, tile, total[part],
+        kernels.weight_dots(x, layout, grad, gindex, taps, zero, rows, halo, sums, total[part],
                             *parts[part])

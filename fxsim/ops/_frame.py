@@ -5,8 +5,8 @@ planes: zero-padded by ``pad`` rows and columns at the top and left, split into
 ``phases = (sh, sw)`` (the plane of phase ``(a, b)`` holds the padded rows ``sh * r + a`` and
 columns ``sw * c + b``), and flattened with the images stacked: image ``n`` owns the
 ``rows * cols`` positions ``n * rows * cols + r * cols + c`` of each plane. The zeros at the
-bottom and right of one image block are the top and left padding of the next, and a tail of
-zeros follows the last image. A tap (an input plane and a kernel offset) then contributes
+bottom and right of one image block are the top and left padding of the next, and zeros
+follow the last image. A tap (an input plane and a kernel offset) then contributes
 ``w * plane[q + shift]`` to every result position ``q`` of the same frame, so one product is
 a sum of whole shifted planes: long unit-stride loops for any stride, padding and dilation.
 
@@ -105,11 +105,15 @@ class Frame:
         return self.rows.result_phases, self.cols.result_phases
 
     @property
-    def tail(self) -> int:
-        """Zero positions after the last image: the largest shift (and at least the next
-        block's top padding)."""
-        return max(self.rows.max_offset * self.cols.length + self.cols.max_offset,
-                   self.rows.pad * self.cols.length + self.cols.pad) + 1
+    def halo(self) -> int:
+        """Rows past a run of result rows that its taps read (the largest shift, in rows)."""
+        return -(-self.shift(self.rows.max_offset, self.cols.max_offset) // self.cols.length)
+
+    def layout(self, top: int, left: int) -> tuple[int, int, int, int, int, int]:
+        """``(top, left, sh, sw, rows, cols)``: the operand's planes as the kernels fill them,
+        padded by ``top`` rows and ``left`` columns."""
+        return (top, left, self.rows.phases, self.cols.phases, self.rows.length,
+                self.cols.length)
 
     def shift(self, row_offset: int, col_offset: int) -> int:
         return row_offset * self.cols.length + col_offset

@@ -29,50 +29,66 @@ P, R = 4, 3  # result planes per block, taps per pass
 
 
 @numba.njit(nogil=True, cache=True)
-def pack_planes(x, top, left, sh, sw, rows, cols, out, start, stop):  # pragma: no cover
-    """Images ``start..stop`` of NCHW ``x`` into the planes ``out (C * sh * sw, positions)``:
-    ``x[n, c, h, w]`` at padded ``(top + h, left + w) = (sh * r + a, sw * k + b)`` goes to plane
-    ``c * sh * sw + a * sw + b``, position ``n * rows * cols + r * cols + k``; the rest of each
-    image block is set to zero (the tail after the last image is the caller's)."""
-    _, c_total, h_total, w_total = x.shape
-    phases = sh * sw
-    image = rows * cols
-    for n in range(start, stop):
-        for c in range(c_total):
-            for p in range(phases):
-                out[c * phases + p, n * image:(n + 1) * image] = 0
-            for h in range(h_total):
-                padded = top + h
-                row = x[n, c, h]
-                base = n * image + (padded // sh) * cols
-                for b in range(sw):
-                    first = (b - left) % sw  # first w with (left + w) % sw == b
-                    dest = out[c * phases + (padded % sh) * sw + b,
-                               base + (left + first) // sw:]
-                    for k in range((w_total - first + sw - 1) // sw):
-                        dest[k] = row[first + k * sw]
+def fill_rows(x, top, left, sh, sw, rows, cols, row0, buf):  # pragma: no cover - compiled
+    """Frame rows ``row0 ..`` (``buf.shape[1] // cols`` of them) of the planes of NCHW ``x``
+    into ``buf (C * sh * sw, rows in buf * cols)``: row ``r`` of plane ``(c * sh + a) * sw + b``
+    holds, at position ``k``, the input at padded ``(sh * (r % rows) + a, sw * k + b)`` of image
+    ``r // rows`` (``top`` and ``left`` zero rows and columns of padding), or zero outside the
+    input and past the last image. (One bulk zeroing, then the data rows: zeroing the padding
+    row by row costs two library calls per row.)"""
+    n_total, c_total, h_total, w_total = x.shape
+    count = buf.shape[1] // cols
+    n0 = row0 // rows
+    buf[:] = 0
+    for c in range(c_total):
+        for a in range(sh):
+            for b in range(sw):
+                plane = buf[(c * sh + a) * sw + b]
+                k_lo = min(cols, max(0, -((b - left) // sw)))  # first k with sw*k+b >= left
+                k_hi = max(k_lo, min(cols, -((b - left - w_total) // sw)))  # past the input
+                first = k_lo * sw + b - left
+                n, r = n0, row0 - n0 * rows
+                for i in range(count):
+                    h = r * sh + a - top
+                    if n < n_total and 0 <= h < h_total:
+                        # views keep the indices nonnegative (no wraparound: vectorised)
+                        data = plane[i * cols + k_lo:i * cols + k_hi]
+                        if sw == 1:  # a contiguous view: vector loads
+                            src = x[n, c, h, first:]
+                            for k in range(k_hi - k_lo):
+                                data[k] = src[k]
+                        else:  # scalar (a vectorised strided copy is slower here)
+                            row = x[n, c, h]
+                            for k in range(k_hi - k_lo):
+                                data[k] = row[first + k * sw]
+                    r += 1
+                    if r == rows:  # no division per row
+                        r, n = 0, n + 1
 
 
 @numba.njit(nogil=True, cache=True, fastmath=FASTMATH)
-def correlate(planes, taps, counts, wt, rows, cols, rows_per_tile, out, start,
+def correlate(x, layout, taps, counts, wt, rows_per_tile, halo, out, start,
               stop):  # pragma: no cover - compiled
     """``result[f, g*Cog + o][q] = sum over t < counts[f] of wt[f, g, t, o] *
     planes[taps[f, g, t, 0], q + taps[f, g, t, 1]]`` for the positions ``q`` of the frame rows
-    in tiles ``start..stop`` (``rows_per_tile`` rows of ``cols`` positions each; ``rows``
-    per image), written to ``out (N, C_out, H_out, W_out)`` at ``(n, sh' * r + a, sw' * k +
-    b)`` for result phase ``f = a * sw' + b`` where that is inside ``out`` (``sh', sw'`` from
-    ``counts``' shape ``(sh', sw')``)."""
+    in tiles ``start..stop`` (``rows_per_tile`` rows each), written to ``out (N, C_out, H_out,
+    W_out)`` at ``(n, sh' * r + a, sw' * k + b)`` for result phase ``f = a * sw' + b`` where
+    that is inside ``out`` (``(sh', sw')`` is ``counts``' shape). ``planes`` are those of
+    ``x`` in ``layout = (top, left, sh, sw, rows, cols)`` (:func:`fill_rows`), filled per tile
+    with ``halo`` rows more (at least the largest shift), in ``wt``'s dtype."""
+    top, left, sh, sw, rows, cols = layout
     phase_rows, phase_cols = counts.shape
     _, groups, _, cog_pad = wt.shape
     n_total, c_total, h_total, w_total = out.shape
     cog = c_total // groups
     row_total = n_total * rows
-    acc = np.empty((P, rows_per_tile * cols), dtype=planes.dtype)
+    planes = np.empty((x.shape[1] * sh * sw, (rows_per_tile + halo) * cols), dtype=wt.dtype)
+    acc = np.empty((P, rows_per_tile * cols), dtype=wt.dtype)
     for tile in range(start, stop):
         r0 = tile * rows_per_tile
         r1 = min(r0 + rows_per_tile, row_total)
-        q0 = r0 * cols
         length = (r1 - r0) * cols
+        fill_rows(x, top, left, sh, sw, rows, cols, r0, planes[:, :length + halo * cols])
         for a in range(phase_rows):
             for b in range(phase_cols):
                 f = a * phase_cols + b
@@ -83,9 +99,9 @@ def correlate(planes, taps, counts, wt, rows, cols, rows_per_tile, out, start,
                         acc[:, :length] = 0
                         a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
                         for t in range(0, counts[a, b], R):
-                            x0 = planes[tg[t, 0], q0 + tg[t, 1]:]
-                            x1 = planes[tg[t + 1, 0], q0 + tg[t + 1, 1]:]
-                            x2 = planes[tg[t + 2, 0], q0 + tg[t + 2, 1]:]
+                            x0 = planes[tg[t, 0], tg[t, 1]:]
+                            x1 = planes[tg[t + 1, 0], tg[t + 1, 1]:]
+                            x2 = planes[tg[t + 2, 0], tg[t + 2, 1]:]
                             w0, w1, w2 = wg[t, ob:], wg[t + 1, ob:], wg[t + 2, ob:]
                             v00, v01, v02 = w0[0], w1[0], w2[0]
                             v10, v11, v12 = w0[1], w1[1], w2[1]
@@ -104,62 +120,76 @@ def correlate(planes, taps, counts, wt, rows, cols, rows_per_tile, out, start,
                                 h = (r - n * rows) * phase_rows + a
                                 if h < h_total:
                                     src = acc[p, (r - r0) * cols:]
-                                    dest = out[n, channel, h]
-                                    for k in range(cols_out):
-                                        dest[k * phase_cols + b] = src[k]
+                                    if phase_cols == 1:  # contiguous: vector stores
+                                        dest = out[n, channel, h]
+                                        for k in range(cols_out):
+                                            dest[k] = src[k]
+                                    else:
+                                        strided = out[n, channel, h, b::phase_cols]
+                                        for k in range(cols_out):
+                                            strided[k] = src[k]
 
 
 @numba.njit(nogil=True, cache=True, fastmath=FASTMATH_DOTS)
-def weight_dots(planes, grads, gindex, goffset, taps, positions, tile, total, start,
+def weight_dots(x, layout, grad, gindex, taps, zero, rows_per_tile, halo, chunk, total, start,
                 stop):  # pragma: no cover - compiled
-    """``total[g, o, t] += sum over q of grads[gindex[g, o], q + goffset] *
-    planes[taps[g, t, 0], q + taps[g, t, 1]]`` over the frame positions ``q < positions`` of
-    the tiles ``start..stop`` (``tile`` positions each). Each tile's sums are formed in
-    ``planes``' dtype and added into ``total`` (float64 or int64), which keeps float32 sums
-    exact for tiles within the caller's chunk."""
+    """``total[g, o, t] += sum over q of grads[gindex[g, o], q] * planes[taps[g, t, 0], q +
+    taps[g, t, 1]]`` over the positions ``q`` of the frame rows in tiles ``start..stop``
+    (``rows_per_tile`` rows each). ``planes`` are those of ``x`` in ``layout`` (as in
+    :func:`correlate`, ``halo`` rows more per tile), ``grads`` those of ``grad`` in the same
+    frame without padding or phases (each image's outputs at the top left of its block, zero
+    elsewhere), both in the dtype of ``zero`` (a one-element zero array). Sums of at most
+    ``chunk`` positions are formed in that dtype and added into ``total`` (float64 or int64),
+    which keeps float32 sums exact for a ``chunk`` within the caller's bound."""
+    top, left, sh, sw, rows, cols = layout
     groups, cog_pad, t_pad = total.shape
-    zero = np.zeros(1, dtype=planes.dtype)[0]
-    for job in range(start, stop):
-        q0 = job * tile
-        length = min(tile, positions - q0)
-        for g in range(groups):
-            tg, gi = taps[g], gindex[g]
-            for ob in range(0, cog_pad, P):
-                h0 = grads[gi[ob], q0 + goffset:]
-                h1 = grads[gi[ob + 1], q0 + goffset:]
-                h2 = grads[gi[ob + 2], q0 + goffset:]
-                h3 = grads[gi[ob + 3], q0 + goffset:]
-                for t in range(0, t_pad, R):
-                    x0 = planes[tg[t, 0], q0 + tg[t, 1]:]
-                    x1 = planes[tg[t + 1, 0], q0 + tg[t + 1, 1]:]
-                    x2 = planes[tg[t + 2, 0], q0 + tg[t + 2, 1]:]
-                    s00, s01, s02, s10, s11, s12 = zero, zero, zero, zero, zero, zero
-                    s20, s21, s22, s30, s31, s32 = zero, zero, zero, zero, zero, zero
-                    for q in range(length):
-                        y0, y1, y2 = x0[q], x1[q], x2[q]
-                        e0, e1, e2, e3 = h0[q], h1[q], h2[q], h3[q]
-                        s00 += e0 * y0
-                        s01 += e0 * y1
-                        s02 += e0 * y2
-                        s10 += e1 * y0
-                        s11 += e1 * y1
-                        s12 += e1 * y2
-                        s20 += e2 * y0
-                        s21 += e2 * y1
-                        s22 += e2 * y2
-                        s30 += e3 * y0
-                        s31 += e3 * y1
-                        s32 += e3 * y2
-                    tot = total[g]
-                    tot[ob, t] += s00
-                    tot[ob, t + 1] += s01
-                    tot[ob, t + 2] += s02
-                    tot[ob + 1, t] += s10
-                    tot[ob + 1, t + 1] += s11
-                    tot[ob + 1, t + 2] += s12
-                    tot[ob + 2, t] += s20
-                    tot[ob + 2, t + 1] += s21
-                    tot[ob + 2, t + 2] += s22
-                    tot[ob + 3, t] += s30
-                    tot[ob + 3, t + 1] += s31
-                    tot[ob + 3, t + 2] += s32
+    row_total = x.shape[0] * rows
+    planes = np.empty((x.shape[1] * sh * sw, (rows_per_tile + halo) * cols), dtype=zero.dtype)
+    grads = np.empty((grad.shape[1], rows_per_tile * cols), dtype=zero.dtype)
+    s0 = zero[0]
+    for tile in range(start, stop):
+        r0 = tile * rows_per_tile
+        r1 = min(r0 + rows_per_tile, row_total)
+        length = (r1 - r0) * cols
+        fill_rows(x, top, left, sh, sw, rows, cols, r0, planes[:, :length + halo * cols])
+        fill_rows(grad, 0, 0, 1, 1, rows, cols, r0, grads[:, :length])
+        for q0 in range(0, length, chunk):
+            q1 = min(q0 + chunk, length)
+            for g in range(groups):
+                tg, gi, tot = taps[g], gindex[g], total[g]
+                for ob in range(0, cog_pad, P):
+                    h0, h1 = grads[gi[ob], q0:q1], grads[gi[ob + 1], q0:q1]
+                    h2, h3 = grads[gi[ob + 2], q0:q1], grads[gi[ob + 3], q0:q1]
+                    for t in range(0, t_pad, R):
+                        x0 = planes[tg[t, 0], q0 + tg[t, 1]:]
+                        x1 = planes[tg[t + 1, 0], q0 + tg[t + 1, 1]:]
+                        x2 = planes[tg[t + 2, 0], q0 + tg[t + 2, 1]:]
+                        s00, s01, s02, s10, s11, s12 = s0, s0, s0, s0, s0, s0
+                        s20, s21, s22, s30, s31, s32 = s0, s0, s0, s0, s0, s0
+                        for q in range(q1 - q0):
+                            y0, y1, y2 = x0[q], x1[q], x2[q]
+                            e0, e1, e2, e3 = h0[q], h1[q], h2[q], h3[q]
+                            s00 += e0 * y0
+                            s01 += e0 * y1
+                            s02 += e0 * y2
+                            s10 += e1 * y0
+                            s11 += e1 * y1
+                            s12 += e1 * y2
+                            s20 += e2 * y0
+                            s21 += e2 * y1
+                            s22 += e2 * y2
+                            s30 += e3 * y0
+                            s31 += e3 * y1
+                            s32 += e3 * y2
+                        tot[ob, t] += s00
+                        tot[ob, t + 1] += s01
+                        tot[ob, t + 2] += s02
+                        tot[ob + 1, t] += s10
+                        tot[ob + 1, t + 1] += s11
+                        tot[ob + 1, t + 2] += s12
+                        tot[ob + 2, t] += s20
+                        tot[ob + 2, t + 1] += s21
+                        tot[ob + 2, t + 2] += s22
+                        tot[ob + 3, t] += s30
+                        tot[ob + 3, t + 1] += s31
+                        tot[ob + 3, t + 2] += s32
