@@ -16,11 +16,13 @@ the shifted input planes (dot products over the frame).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from fxsim.ops import _kernels_flat as kernels
 from fxsim.ops._frame import Frame, forward_frame, input_grad_frame
-from fxsim.ops._threads import bounds, run_parallel
+from fxsim.ops._threads import SERIAL_WORK, bounds, run_parallel
 from fxsim.ops.geometry import ConvGeometry
 
 DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64}
@@ -33,7 +35,7 @@ RESULTS = {"float32": np.int64, "float64": np.float64, "int64": np.int64}
 # holds every code). This bounds the compiled versions of each kernel to six.
 DIRECT_SOURCES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16))
 TILE = 1024  # frame positions per tile (at least a row): four result planes stay in L1
-MIN_TILES = 16  # smaller tiles on small frames, so that every thread gets work
+MIN_TILES = 16  # smaller tiles on small frames when threads share the work
 WEIGHT_TILE = 1024  # positions per weight-gradient tile (fewer: the float32 chunk)
 # The weight gradient's tiles are cut into this many parts (fewer for fewer tiles), each
 # summed into its own total, whatever the thread count: the float baseline then adds in the
@@ -65,89 +67,92 @@ def _tap_grid(frame: Frame, a: int, b: int) -> tuple[np.ndarray, ...]:
     return ki, kj, phase, shift
 
 
-def _tables(frame: Frame, w5: np.ndarray, groups: int, channels: int, per_plane: int,
-            dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Tap tables of the kernels for weights ``w5 (G, channels_read, KH, KW, result_channels)``:
-    each result phase reads, per group, ``channels`` planes-groups of ``per_plane`` phases
-    (plane of channel ``c`` and phase ``p``: ``c * per_plane + p``)."""
+@functools.lru_cache(maxsize=256)
+def _plan(geom: ConvGeometry, op: str) -> tuple[Frame, np.ndarray, np.ndarray, np.ndarray]:
+    """``(frame, taps, counts, index)`` of ``op`` (``forward``, also the weight gradient's
+    taps, or ``backward_input``): the kernels' tap tables and, for the weights
+    ``wt[f, g, t, o] = flat[index[f, g, t, o]]``, indices into the flat OIHW weights with one
+    zero appended (padding taps and result channels point at it)."""
+    forward = op != "backward_input"
+    frame = forward_frame(geom) if forward else input_grad_frame(geom)
+    co, cg, kh, kw = geom.weight_shape
+    groups = geom.groups
+    cog = co // groups
+    read, result = (cg, cog) if forward else (cog, cg)  # channels of taps, of results
     sh, sw = frame.result_phases
     grids = [_tap_grid(frame, a, b) for a in range(sh) for b in range(sw)]
-    result_channels = w5.shape[-1]
-    counts = [channels * ki.size for ki, _, _, _ in grids]
+    counts = [read * ki.size for ki, _, _, _ in grids]
     t_pad = _round_up(max(max(counts), 1), kernels.R)
     taps = np.zeros((len(grids), groups, t_pad, 2), dtype=np.int64)
-    wt = np.zeros((len(grids), groups, t_pad, _round_up(result_channels, kernels.P)),
-                  dtype=dtype)
+    index = np.full((len(grids), groups, t_pad, _round_up(result, kernels.P)), co * cg * kh * kw,
+                    dtype=np.int64)
+    channel = np.arange(read)[:, None, None]
     for f, (ki, kj, phase, shift) in enumerate(grids):
-        count = counts[f]
-        if count == 0:
+        if counts[f] == 0:
             continue
-        c = np.arange(channels)[:, None, None]
+        tap_c = np.broadcast_to(channel, (read, *ki.shape)).reshape(-1, 1)
+        tap_k = (ki * kw + kj).reshape(1, -1).repeat(read, axis=0).reshape(-1, 1)
+        results = np.arange(result)[None, :]
         for g in range(groups):
-            taps[f, g, :count, 0] = ((g * channels + c) * per_plane + phase).reshape(-1)
-            taps[f, g, :count, 1] = np.broadcast_to(shift, (channels, *shift.shape)).reshape(-1)
-        wt[f, :, :count, :result_channels] = w5[:, c.reshape(-1, 1, 1), ki, kj].reshape(
-            groups, count, result_channels)
+            taps[f, g, :counts[f], 0] = ((g * read + channel) * frame.operand_phases
+                                         + phase).reshape(-1)
+            taps[f, g, :counts[f], 1] = np.broadcast_to(shift, (read, *shift.shape)).reshape(-1)
+            outs, ins = (results, tap_c) if forward else (tap_c, results)
+            index[f, g, :counts[f], :result] = ((g * cog + outs) * cg + ins) * kh * kw + tap_k
     counts_pad = np.array([_round_up(count, kernels.R) for count in counts],
                           dtype=np.int64).reshape(sh, sw)
-    return taps, counts_pad, wt
+    return frame, taps, counts_pad, index
 
 
-def _tiles(frame: Frame, n: int, tile: int) -> tuple[int, int]:
-    """``(rows per tile, tiles)`` for ``n`` images and about ``tile`` positions per tile."""
+def _weights(w: np.ndarray, index: np.ndarray, dtype) -> np.ndarray:
+    """The kernels' weight table: ``w``'s values at ``index`` (:func:`_plan`) in ``dtype``."""
+    flat = np.zeros(w.size + 1, dtype=dtype)
+    flat[:-1] = w.reshape(-1)
+    return flat[index]
+
+
+def _tiles(frame: Frame, n: int, tile: int, work: int) -> tuple[int, int]:
+    """``(rows per tile, tiles)`` for ``n`` images: about ``tile`` positions per tile, but at
+    least :data:`MIN_TILES` tiles when ``work`` (multiply-adds) is shared by threads, unless
+    that makes tiles shorter than four halos (each tile fills its halo rows too)."""
     total = n * frame.rows.length
-    rows = max(1, min(tile // frame.cols.length, total // MIN_TILES))
+    rows = max(1, tile // frame.cols.length)
+    if work >= SERIAL_WORK:
+        rows = max(min(rows, 4 * frame.halo), min(rows, total // MIN_TILES), 1)
     return rows, -(-total // rows)
 
 
-def _correlate(x: np.ndarray, kind: str, frame: Frame, top_left: tuple[int, int], tables,
-               out: np.ndarray, macs: int) -> None:
-    taps, counts, wt = tables
-    rows, tiles = _tiles(frame, out.shape[0], TILE)
+def _correlate(op: str, x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str,
+               out_shape: tuple[int, ...]) -> np.ndarray:
+    frame, taps, counts, index = _plan(geom, op)
+    top_left = geom.padding if op == "forward" else (frame.rows.pad, frame.cols.pad)
+    out = np.empty(out_shape, dtype=RESULTS[kind])
+    rows, tiles = _tiles(frame, out.shape[0], TILE, geom.macs)
     (source,) = _sources(kind, x)
-    run_parallel(kernels.correlate, tiles, source, frame.layout(*top_left), taps, counts, wt,
-                 rows, frame.halo, out, work=macs)
+    run_parallel(kernels.correlate, tiles, source, frame.layout(*top_left), taps, counts,
+                 _weights(w, index, DTYPES[kind]), rows, frame.halo, out, work=geom.macs)
+    return out
 
 
 def forward(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str) -> np.ndarray:
-    dtype = DTYPES[kind]
-    frame = forward_frame(geom)
-    co, cg, kh, kw = geom.weight_shape
-    g = geom.groups
-    w5 = w.reshape(g, co // g, cg, kh, kw).transpose(0, 2, 3, 4, 1)  # (G, Cg, KH, KW, Cog)
-    out = np.empty(geom.output_shape, dtype=RESULTS[kind])
-    tables = _tables(frame, w5, g, cg, frame.operand_phases, dtype)
-    _correlate(x, kind, frame, geom.padding, tables, out, geom.macs)
-    return out
+    return _correlate("forward", x, w, geom, kind, geom.output_shape)
 
 
 def backward_input(grad: np.ndarray, w: np.ndarray, geom: ConvGeometry,
                    kind: str) -> np.ndarray:
-    dtype = DTYPES[kind]
-    frame = input_grad_frame(geom)
-    co, cg, kh, kw = geom.weight_shape
-    g = geom.groups
-    w5 = w.reshape(g, co // g, cg, kh, kw)  # (G, Cog, Cg, KH, KW): read Cog, result Cg
-    w5 = w5.transpose(0, 1, 3, 4, 2)
-    out = np.empty(geom.input_shape, dtype=RESULTS[kind])
-    _correlate(grad, kind, frame, (frame.rows.pad, frame.cols.pad),
-               _tables(frame, w5, g, co // g, 1, dtype), out, geom.macs)
-    return out
+    return _correlate("backward_input", grad, w, geom, kind, geom.input_shape)
 
 
 def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: str,
                     chunk: int | None = None) -> np.ndarray:
     """``chunk``: products per float32 partial sum, when fewer than the reduction's terms."""
-    dtype = DTYPES[kind]
-    frame = forward_frame(geom)
+    frame, taps, _, _ = _plan(geom, "forward")
     co, cg, kh, kw = geom.weight_shape
     groups, cog = geom.groups, co // geom.groups
-    w5 = np.zeros((groups, cg, kh, kw, 1), dtype=dtype)  # only the tap table is used
-    taps, _, _ = _tables(frame, w5, groups, cg, frame.operand_phases, dtype)
     cog_pad = _round_up(cog, kernels.P)
     gindex = (np.arange(groups)[:, None] * cog
               + np.minimum(np.arange(cog_pad), cog - 1)[None, :]).astype(np.int64)
-    rows, tiles = _tiles(frame, geom.input_shape[0], WEIGHT_TILE)
+    rows, tiles = _tiles(frame, geom.input_shape[0], WEIGHT_TILE, geom.macs)
     sums = rows * frame.cols.length
     if kind == "float32" and chunk is not None and chunk < geom.terms("backward_weight"):
         sums = min(sums, chunk)
@@ -156,7 +161,7 @@ def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: s
     total = np.zeros((len(parts), groups, cog_pad, taps.shape[2]), dtype=total_dtype)
     x, grad = _sources(kind, x, grad)
     run_parallel(_weight_part, len(parts), x, frame.layout(*geom.padding), grad, gindex,
-                 taps[0], np.zeros(1, dtype), rows, frame.halo, sums, total, parts,
+                 taps[0], np.zeros(1, DTYPES[kind]), rows, frame.halo, sums, total, parts,
                  work=geom.macs)
     summed = total.sum(axis=0)[:, :cog, :cg * kh * kw]
     return np.ascontiguousarray(summed.reshape(co, cg, kh, kw), dtype=RESULTS[kind])
