@@ -30,10 +30,6 @@ DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64}
 # float64 (the float baseline's result, converted by the caller on the integer path), so
 # that each kernel has only three compiled versions.
 RESULTS = {"float32": np.int64, "float64": np.float64, "int64": np.int64}
-# Code dtypes the float32 kernels read directly; any other operand, and every operand of the
-# float64 and int64 kernels, is first converted to the kernel's dtype (exact: the path's bound
-# holds every code). This bounds the compiled versions of each kernel to six.
-DIRECT_SOURCES = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16))
 TILE = 1024  # frame positions per tile (at least a row): four result planes stay in L1
 MIN_TILES = 16  # smaller tiles on small frames when threads share the work
 WEIGHT_TILE = 1024  # positions per weight-gradient tile (fewer: the float32 chunk)
@@ -47,13 +43,14 @@ def _round_up(value: int, step: int) -> int:
     return -(-value // step) * step
 
 
-def _sources(kind: str, *operands: np.ndarray) -> list[np.ndarray]:
-    """The operands as the kernels of ``kind`` read them, C-contiguous and of one dtype: an
-    int8, uint8 or int16 dtype common to all for float32, else the kernel's dtype."""
-    common = np.result_type(*operands)
-    if kind != "float32" or common not in DIRECT_SOURCES:
-        common = np.dtype(DTYPES[kind])
-    return [np.ascontiguousarray(x, dtype=common) for x in operands]
+def _source(x: np.ndarray, kind: str) -> tuple[np.ndarray, int]:
+    """``x`` as the kernels of ``kind`` read it: its bytes, ``(N, C, H, W * itemsize)`` uint8,
+    and the code of its dtype (:data:`kernels.BYTE_CODES`; other dtypes are converted to the
+    kernel's, exactly: the path's bound holds every code)."""
+    code = kernels.BYTE_CODES.get(x.dtype, kernels.OWN_DTYPE)
+    x = np.ascontiguousarray(x, dtype=None if code != kernels.OWN_DTYPE else DTYPES[kind])
+    raw = x.reshape(-1).view(np.uint8).reshape(*x.shape[:3], x.shape[3] * x.itemsize)
+    return raw, code
 
 
 def _tap_grid(frame: Frame, a: int, b: int) -> tuple[np.ndarray, ...]:
@@ -128,9 +125,9 @@ def _correlate(op: str, x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: 
     top_left = geom.padding if op == "forward" else (frame.rows.pad, frame.cols.pad)
     out = np.empty(out_shape, dtype=RESULTS[kind])
     rows, tiles = _tiles(frame, out.shape[0], TILE, geom.macs)
-    (source,) = _sources(kind, x)
-    run_parallel(kernels.correlate, tiles, source, frame.layout(*top_left), taps, counts,
-                 _weights(w, index, DTYPES[kind]), rows, frame.halo, out, work=geom.macs)
+    wt = _weights(w, index, DTYPES[kind])
+    run_parallel(kernels.correlate, tiles, *_source(x, kind), frame.layout(*top_left), taps,
+                 counts, wt, rows, frame.halo, out, work=geom.macs)
     return out
 
 
@@ -159,17 +156,16 @@ def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: s
     parts = bounds(tiles, min(tiles, WEIGHT_PARTS))
     total_dtype = np.int64 if kind == "int64" else np.float64
     total = np.zeros((len(parts), groups, cog_pad, taps.shape[2]), dtype=total_dtype)
-    x, grad = _sources(kind, x, grad)
-    run_parallel(_weight_part, len(parts), x, frame.layout(*geom.padding), grad, gindex,
-                 taps[0], np.zeros(1, DTYPES[kind]), rows, frame.halo, sums, total, parts,
-                 work=geom.macs)
+    operands = (*_source(x, kind), frame.layout(*geom.padding), *_source(grad, kind))
+    run_parallel(_weight_part, len(parts), *operands, gindex, taps[0], np.zeros(1, DTYPES[kind]),
+                 rows, frame.halo, sums, total, parts, work=geom.macs)
     summed = total.sum(axis=0)[:, :cog, :cg * kh * kw]
     return np.ascontiguousarray(summed.reshape(co, cg, kh, kw), dtype=RESULTS[kind])
 
 
-def _weight_part(x, layout, grad, gindex, taps, zero, rows, halo, sums, total, parts, start,
-                 stop):
+def _weight_part(x, code, layout, grad, grad_code, gindex, taps, zero, rows, halo, sums, total,
+                 parts, start, stop):
     """Tiles of parts ``start..stop`` into their own totals (one part per thread)."""
     for part in range(start, stop):
-        kernels.weight_dots(x, layout, grad, gindex, taps, zero, rows, halo, sums, total[part],
-                            *parts[part])
+        kernels.weight_dots(x, code, layout, grad, grad_code, gindex, taps, zero, rows, halo,
+                            sums, total[part], *parts[part])

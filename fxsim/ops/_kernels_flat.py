@@ -26,24 +26,41 @@ FASTMATH = {"contract"}  # fused multiply-add: exact on these integer-valued sum
 # partial sum being a sum of some of the products of one chunk.
 FASTMATH_DOTS = {"contract", "reassoc"}
 P, R = 4, 3  # result planes per block, taps per pass
+# Operands reach the kernels as bytes with a code: 0 int8, 1 uint8 (activation and gradient
+# codes, read directly), 2 the kernel's own dtype (other operands are converted first). Each
+# kernel then has one compiled version per arithmetic (float32, float64, int64).
+BYTE_CODES = {np.dtype(np.int8): 0, np.dtype(np.uint8): 1}
+OWN_DTYPE = 2
 
 
 @numba.njit(nogil=True, cache=True)
-def fill_rows(x, top, left, sh, sw, rows, cols, row0, buf):  # pragma: no cover - compiled
-    """Frame rows ``row0 ..`` (``buf.shape[1] // cols`` of them) of the planes of NCHW ``x``
-    into ``buf (C * sh * sw, rows in buf * cols)``: row ``r`` of plane ``(c * sh + a) * sw + b``
-    holds, at position ``k``, the input at padded ``(sh * (r % rows) + a, sw * k + b)`` of image
-    ``r // rows`` (``top`` and ``left`` zero rows and columns of padding), or zero outside the
-    input and past the last image. (One bulk zeroing, then the data rows: zeroing the padding
-    row by row costs two library calls per row.)"""
+def fill_rows(raw, code, top, left, sh, sw, rows, cols, row0, count, buf):  # pragma: no cover
+    """:func:`fill_typed` of the NCHW operand whose bytes are ``raw`` (``(N, C, H, W *
+    itemsize)`` uint8) and whose dtype has ``code`` (see :data:`BYTE_CODES`)."""
+    if code == 0:
+        fill_typed(raw.view(np.int8), top, left, sh, sw, rows, cols, row0, count, buf)
+    elif code == 1:
+        fill_typed(raw, top, left, sh, sw, rows, cols, row0, count, buf)
+    else:
+        fill_typed(raw.view(buf.dtype), top, left, sh, sw, rows, cols, row0, count, buf)
+
+
+@numba.njit(nogil=True, cache=True)
+def fill_typed(x, top, left, sh, sw, rows, cols, row0, count, buf):  # pragma: no cover
+    """Frame rows ``row0 .. row0 + count`` of the planes of NCHW ``x`` into the first ``count *
+    cols`` positions of each plane of ``buf (C * sh * sw, positions)``: row ``r`` of plane
+    ``(c * sh + a) * sw + b`` holds, at position ``k``, the input at padded ``(sh * (r % rows) +
+    a, sw * k + b)`` of image ``r // rows`` (``top`` and ``left`` zero rows and columns of
+    padding), or zero outside the input and past the last image. (Each plane is zeroed in bulk
+    and then gets its data rows: zeroing the padding row by row costs library calls.)"""
     n_total, c_total, h_total, w_total = x.shape
-    count = buf.shape[1] // cols
     n0 = row0 // rows
-    buf[:] = 0
     for c in range(c_total):
         for a in range(sh):
             for b in range(sw):
                 plane = buf[(c * sh + a) * sw + b]
+                for k in range(count * cols):
+                    plane[k] = 0
                 k_lo = min(cols, max(0, -((b - left) // sw)))  # first k with sw*k+b >= left
                 k_hi = max(k_lo, min(cols, -((b - left - w_total) // sw)))  # past the input
                 first = k_lo * sw + b - left
@@ -67,15 +84,15 @@ def fill_rows(x, top, left, sh, sw, rows, cols, row0, buf):  # pragma: no cover 
 
 
 @numba.njit(nogil=True, cache=True, fastmath=FASTMATH)
-def correlate(x, layout, taps, counts, wt, rows_per_tile, halo, out, start,
+def correlate(x, code, layout, taps, counts, wt, rows_per_tile, halo, out, start,
               stop):  # pragma: no cover - compiled
     """``result[f, g*Cog + o][q] = sum over t < counts[f] of wt[f, g, t, o] *
     planes[taps[f, g, t, 0], q + taps[f, g, t, 1]]`` for the positions ``q`` of the frame rows
     in tiles ``start..stop`` (``rows_per_tile`` rows each), written to ``out (N, C_out, H_out,
     W_out)`` at ``(n, sh' * r + a, sw' * k + b)`` for result phase ``f = a * sw' + b`` where
-    that is inside ``out`` (``(sh', sw')`` is ``counts``' shape). ``planes`` are those of
-    ``x`` in ``layout = (top, left, sh, sw, rows, cols)`` (:func:`fill_rows`), filled per tile
-    with ``halo`` rows more (at least the largest shift), in ``wt``'s dtype."""
+    that is inside ``out`` (``(sh', sw')`` is ``counts``' shape). ``planes`` are those of the
+    operand ``(x, code)`` in ``layout = (top, left, sh, sw, rows, cols)`` (:func:`fill_rows`),
+    filled per tile with ``halo`` rows more (at least the largest shift), in ``wt``'s dtype."""
     top, left, sh, sw, rows, cols = layout
     phase_rows, phase_cols = counts.shape
     _, groups, _, cog_pad = wt.shape
@@ -88,7 +105,7 @@ def correlate(x, layout, taps, counts, wt, rows_per_tile, halo, out, start,
         r0 = tile * rows_per_tile
         r1 = min(r0 + rows_per_tile, row_total)
         length = (r1 - r0) * cols
-        fill_rows(x, top, left, sh, sw, rows, cols, r0, planes[:, :length + halo * cols])
+        fill_rows(x, code, top, left, sh, sw, rows, cols, r0, r1 - r0 + halo, planes)
         for a in range(phase_rows):
             for b in range(phase_cols):
                 f = a * phase_cols + b
@@ -131,8 +148,8 @@ def correlate(x, layout, taps, counts, wt, rows_per_tile, halo, out, start,
 
 
 @numba.njit(nogil=True, cache=True, fastmath=FASTMATH_DOTS)
-def weight_dots(x, layout, grad, gindex, taps, zero, rows_per_tile, halo, chunk, total, start,
-                stop):  # pragma: no cover - compiled
+def weight_dots(x, code, layout, grad, grad_code, gindex, taps, zero, rows_per_tile, halo, chunk,
+                total, start, stop):  # pragma: no cover - compiled
     """``total[g, o, t] += sum over q of grads[gindex[g, o], q] * planes[taps[g, t, 0], q +
     taps[g, t, 1]]`` over the positions ``q`` of the frame rows in tiles ``start..stop``
     (``rows_per_tile`` rows each). ``planes`` are those of ``x`` in ``layout`` (as in
@@ -151,8 +168,11 @@ def weight_dots(x, layout, grad, gindex, taps, zero, rows_per_tile, halo, chunk,
         r0 = tile * rows_per_tile
         r1 = min(r0 + rows_per_tile, row_total)
         length = (r1 - r0) * cols
-        fill_rows(x, top, left, sh, sw, rows, cols, r0, planes[:, :length + halo * cols])
-        fill_rows(grad, 0, 0, 1, 1, rows, cols, r0, grads[:, :length])
+        for side in range(2):  # one call site: the fill is compiled in once, not twice
+            src, src_code, src_layout, count, buf = (
+                (x, code, (top, left, sh, sw), r1 - r0 + halo, planes) if side == 0 else
+                (grad, grad_code, (0, 0, 1, 1), r1 - r0, grads))
+            fill_rows(src, src_code, *src_layout, rows, cols, r0, count, buf)
         for q0 in range(0, length, chunk):
             q1 = min(q0 + chunk, length)
             for g in range(groups):
