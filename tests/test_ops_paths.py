@@ -8,10 +8,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import ops_reference as ref
 import pytest
 
 from fxsim import FxArray, QFormat
-from fxsim.ops import Accumulator, conv2d, conv2d_backward_weight, explain, linear
+from fxsim.ops import (
+    Accumulator,
+    conv2d,
+    conv2d_backward_input,
+    conv2d_backward_weight,
+    explain,
+    linear,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,6 +69,29 @@ def test_chunked_float32_weight_gradient_with_ragged_rows(shape, weight, kw):
     results = [conv2d_backward_weight(x, g, weight, path=p, **kw).raw
                for p in ("float32", "int64", "sequential")]
     assert all(np.array_equal(results[0], r) for r in results[1:])
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_long_forward_and_input_reductions_are_chunked_in_float32(stride):
+    """576-term sums of large odd 8-bit (9-bit gradient) codes of one sign pass 2**24, where
+    float32 loses odd integers: it must sum in parts, added in int64."""
+    rng = np.random.default_rng(3)
+    u8, s8 = QFormat(8, 0, signed=False), QFormat(8, 0)
+    x = FxArray(rng.choice([253, 255], (2, 64, 7, 6)).astype(np.uint8), u8)
+    w = FxArray(rng.choice([125, 127], (64, 64, 3, 3)).astype(np.int8), s8)
+    kw = dict(stride=stride, padding=1)
+    y = conv2d(x, w, **kw)
+    g = FxArray(rng.choice([253, 255], y.shape).astype(np.int16), QFormat(9, 0))
+    for op, args in (("conv2d", (x, w)), ("conv2d_backward_input", (g, w, x.shape))):
+        plan = explain(op, *args, **kw)
+        assert plan.path == "float32" and plan.bound >= 2**24 and plan.chunk < plan.terms
+    results = {p: (conv2d(x, w, path=p, **kw).raw,
+                   conv2d_backward_input(g, w, x.shape, path=p, **kw).raw)
+               for p in ("float32", "int64")}
+    assert all(np.array_equal(a, b) for a, b in zip(*results.values(), strict=True))
+    # the first output row reads input rows -1..1 only: the reference on a 3-row crop is exact
+    want = np.asarray(ref.conv2d(x.raw[:1, :, :3], w.raw, **kw)[0])[:, :, :1]
+    assert y.raw[:1, :, :1].tolist() == want.tolist()
 
 
 def test_all_paths_agree_on_a_resnet_like_layer():

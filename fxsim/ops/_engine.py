@@ -119,30 +119,44 @@ def _tiles(frame: Frame, n: int, tile: int, work: int) -> tuple[int, int]:
     return rows, -(-total // rows)
 
 
+def _tap_chunk(kind: str, chunk: int | None, counts: np.ndarray) -> int:
+    """Taps per partial sum of the correlation: all of them, or for float32 at most ``chunk``
+    (the plan's terms per exact float32 sum), a multiple of three, the parts about equal."""
+    most = int(counts.max())
+    if kind != "float32" or chunk is None or chunk >= most:
+        return max(most, kernels.R)
+    parts = -(-most // (chunk // kernels.R * kernels.R))
+    return _round_up(-(-most // parts), kernels.R)
+
+
 def _correlate(op: str, x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str,
-               out_shape: tuple[int, ...]) -> np.ndarray:
+               chunk: int | None, out_shape: tuple[int, ...]) -> np.ndarray:
     frame, taps, counts, index = _plan(geom, op)
     top_left = geom.padding if op == "forward" else (frame.rows.pad, frame.cols.pad)
     out = np.empty(out_shape, dtype=RESULTS[kind])
     rows, tiles = _tiles(frame, out.shape[0], TILE, geom.macs)
     wt = _weights(w, index, DTYPES[kind])
     run_parallel(kernels.correlate, tiles, *_source(x, kind), frame.layout(*top_left), taps,
-                 counts, wt, rows, frame.halo, out, work=geom.macs)
+                 counts, wt, _tap_chunk(kind, chunk, counts), rows, frame.halo, out,
+                 work=geom.macs)
     return out
 
 
-def forward(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str) -> np.ndarray:
-    return _correlate("forward", x, w, geom, kind, geom.output_shape)
+def forward(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str,
+            chunk: int | None = None) -> np.ndarray:
+    """``chunk``: terms per float32 partial sum (:class:`~fxsim.ops.paths.Plan`)."""
+    return _correlate("forward", x, w, geom, kind, chunk, geom.output_shape)
 
 
-def backward_input(grad: np.ndarray, w: np.ndarray, geom: ConvGeometry,
-                   kind: str) -> np.ndarray:
-    return _correlate("backward_input", grad, w, geom, kind, geom.input_shape)
+def backward_input(grad: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str,
+                   chunk: int | None = None) -> np.ndarray:
+    """``chunk``: terms per float32 partial sum (:class:`~fxsim.ops.paths.Plan`)."""
+    return _correlate("backward_input", grad, w, geom, kind, chunk, geom.input_shape)
 
 
 def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: str,
                     chunk: int | None = None) -> np.ndarray:
-    """``chunk``: products per float32 partial sum, when fewer than the reduction's terms."""
+    """``chunk``: terms per float32 partial sum (:class:`~fxsim.ops.paths.Plan`)."""
     frame, taps, _, _ = _plan(geom, "forward")
     co, cg, kh, kw = geom.weight_shape
     groups, cog = geom.groups, co // geom.groups

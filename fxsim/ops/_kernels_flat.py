@@ -26,6 +26,10 @@ FASTMATH = {"contract"}  # fused multiply-add: exact on these integer-valued sum
 # partial sum being a sum of some of the products of one chunk.
 FASTMATH_DOTS = {"contract", "reassoc"}
 P, R = 4, 3  # result planes per block, taps per pass
+# The correlation's passes run over a multiple of this many positions (its vector loops then
+# have no scalar remainder); the few positions past a tile read earlier codes or zeros and
+# are dropped.
+SPAN = 8
 # Operands reach the kernels as bytes with a code: 0 int8, 1 uint8 (activation and gradient
 # codes, read directly), 2 the kernel's own dtype (other operands are converted first). Each
 # kernel then has one compiled version per arithmetic (float32, float64, int64).
@@ -84,7 +88,7 @@ def fill_typed(x, top, left, sh, sw, rows, cols, row0, count, buf):  # pragma: n
 
 
 @numba.njit(nogil=True, cache=True, fastmath=FASTMATH)
-def correlate(x, code, layout, taps, counts, wt, rows_per_tile, halo, out, start,
+def correlate(x, code, layout, taps, counts, wt, chunk, rows_per_tile, halo, out, start,
               stop):  # pragma: no cover - compiled
     """``result[f, g*Cog + o][q] = sum over t < counts[f] of wt[f, g, t, o] *
     planes[taps[f, g, t, 0], q + taps[f, g, t, 1]]`` for the positions ``q`` of the frame rows
@@ -92,19 +96,23 @@ def correlate(x, code, layout, taps, counts, wt, rows_per_tile, halo, out, start
     W_out)`` at ``(n, sh' * r + a, sw' * k + b)`` for result phase ``f = a * sw' + b`` where
     that is inside ``out`` (``(sh', sw')`` is ``counts``' shape). ``planes`` are those of the
     operand ``(x, code)`` in ``layout = (top, left, sh, sw, rows, cols)`` (:func:`fill_rows`),
-    filled per tile with ``halo`` rows more (at least the largest shift), in ``wt``'s dtype."""
+    filled per tile with ``halo`` rows more (at least the largest shift), in ``wt``'s dtype.
+    Sums of ``chunk`` taps (a multiple of three) are formed in that dtype and added in ``out``'s
+    dtype, which keeps float32 sums exact for a ``chunk`` within the caller's bound."""
     top, left, sh, sw, rows, cols = layout
     phase_rows, phase_cols = counts.shape
     _, groups, _, cog_pad = wt.shape
     n_total, c_total, h_total, w_total = out.shape
     cog = c_total // groups
     row_total = n_total * rows
-    planes = np.empty((x.shape[1] * sh * sw, (rows_per_tile + halo) * cols), dtype=wt.dtype)
-    acc = np.empty((P, rows_per_tile * cols), dtype=wt.dtype)
+    planes = np.zeros((x.shape[1] * sh * sw, (rows_per_tile + halo) * cols + SPAN),
+                      dtype=wt.dtype)
+    acc = np.empty((P, rows_per_tile * cols + SPAN), dtype=wt.dtype)
     for tile in range(start, stop):
         r0 = tile * rows_per_tile
         r1 = min(r0 + rows_per_tile, row_total)
         length = (r1 - r0) * cols
+        span = -(-length // SPAN) * SPAN
         fill_rows(x, code, top, left, sh, sw, rows, cols, r0, r1 - r0 + halo, planes)
         for a in range(phase_rows):
             for b in range(phase_cols):
@@ -112,39 +120,49 @@ def correlate(x, code, layout, taps, counts, wt, rows_per_tile, halo, out, start
                 cols_out = min(cols, (w_total - b + phase_cols - 1) // phase_cols)
                 for g in range(groups):
                     tg, wg = taps[f, g], wt[f, g]
-                    for ob in range(0, cog_pad, P):
-                        acc[:, :length] = 0
-                        a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
-                        for t in range(0, counts[a, b], R):
-                            x0 = planes[tg[t, 0], tg[t, 1]:]
-                            x1 = planes[tg[t + 1, 0], tg[t + 1, 1]:]
-                            x2 = planes[tg[t + 2, 0], tg[t + 2, 1]:]
-                            w0, w1, w2 = wg[t, ob:], wg[t + 1, ob:], wg[t + 2, ob:]
-                            v00, v01, v02 = w0[0], w1[0], w2[0]
-                            v10, v11, v12 = w0[1], w1[1], w2[1]
-                            v20, v21, v22 = w0[2], w1[2], w2[2]
-                            v30, v31, v32 = w0[3], w1[3], w2[3]
-                            for q in range(length):
-                                y0, y1, y2 = x0[q], x1[q], x2[q]
-                                a0[q] = a0[q] + v00 * y0 + v01 * y1 + v02 * y2
-                                a1[q] = a1[q] + v10 * y0 + v11 * y1 + v12 * y2
-                                a2[q] = a2[q] + v20 * y0 + v21 * y1 + v22 * y2
-                                a3[q] = a3[q] + v30 * y0 + v31 * y1 + v32 * y2
-                        for p in range(min(P, cog - ob)):
-                            channel = g * cog + ob + p
-                            for r in range(r0, r1):
-                                n = r // rows
-                                h = (r - n * rows) * phase_rows + a
-                                if h < h_total:
-                                    src = acc[p, (r - r0) * cols:]
-                                    if phase_cols == 1:  # contiguous: vector stores
-                                        dest = out[n, channel, h]
-                                        for k in range(cols_out):
-                                            dest[k] = src[k]
-                                    else:
-                                        strided = out[n, channel, h, b::phase_cols]
-                                        for k in range(cols_out):
-                                            strided[k] = src[k]
+                    for part in range(max(1, -(-counts[a, b] // chunk))):  # >= 1: zeros
+                        t0, t1 = part * chunk, min((part + 1) * chunk, counts[a, b])
+                        for ob in range(0, cog_pad, P):
+                            acc[:, :span] = 0
+                            a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+                            for t in range(t0, t1, R):
+                                x0 = planes[tg[t, 0], tg[t, 1]:]
+                                x1 = planes[tg[t + 1, 0], tg[t + 1, 1]:]
+                                x2 = planes[tg[t + 2, 0], tg[t + 2, 1]:]
+                                w0, w1, w2 = wg[t, ob:], wg[t + 1, ob:], wg[t + 2, ob:]
+                                v00, v01, v02 = w0[0], w1[0], w2[0]
+                                v10, v11, v12 = w0[1], w1[1], w2[1]
+                                v20, v21, v22 = w0[2], w1[2], w2[2]
+                                v30, v31, v32 = w0[3], w1[3], w2[3]
+                                for q in range(span):
+                                    y0, y1, y2 = x0[q], x1[q], x2[q]
+                                    a0[q] = a0[q] + v00 * y0 + v01 * y1 + v02 * y2
+                                    a1[q] = a1[q] + v10 * y0 + v11 * y1 + v12 * y2
+                                    a2[q] = a2[q] + v20 * y0 + v21 * y1 + v22 * y2
+                                    a3[q] = a3[q] + v30 * y0 + v31 * y1 + v32 * y2
+                            for p in range(min(P, cog - ob)):
+                                channel = g * cog + ob + p
+                                for r in range(r0, r1):
+                                    n = r // rows
+                                    h = (r - n * rows) * phase_rows + a
+                                    if h < h_total:
+                                        src = acc[p, (r - r0) * cols:]
+                                        if phase_cols == 1:  # contiguous: vector stores
+                                            dest = out[n, channel, h]
+                                            if part == 0:
+                                                for k in range(cols_out):
+                                                    dest[k] = src[k]
+                                            else:
+                                                for k in range(cols_out):
+                                                    dest[k] += src[k]
+                                        else:
+                                            strided = out[n, channel, h, b::phase_cols]
+                                            if part == 0:
+                                                for k in range(cols_out):
+                                                    strided[k] = src[k]
+                                            else:
+                                                for k in range(cols_out):
+                                                    strided[k] += src[k]
 
 
 @numba.njit(nogil=True, cache=True, fastmath=FASTMATH_DOTS)

@@ -55,8 +55,7 @@ class MacCall:
         if self.mode == FLOAT:
             check_path(self.path)
             return float_plan(self.name, terms)
-        return plan_mac(self.name, self.a, self.b, terms, self.acc, self.path,
-                        chunkable=self.op == "backward_weight")
+        return plan_mac(self.name, self.a, self.b, terms, self.acc, self.path)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -71,8 +70,9 @@ class MacCall:
             return engine(self.a, self.b, self.geom, "float64")
         if plan.path == "sequential":
             return self._run_sequential(sequential)
-        extra = {"chunk": plan.chunk} if self.op == "backward_weight" else {}
-        raw = engine(self.a.raw, self.b.raw, self.geom, plan.path, **extra)
+        # a chunk as long as the reduction: the whole sum is exact, no partial sums needed
+        chunk = plan.chunk if plan.chunk is not None and plan.chunk < plan.terms else None
+        raw = engine(self.a.raw, self.b.raw, self.geom, plan.path, chunk)
         raw = raw.astype(np.int64, copy=False)  # float64 path: exact integers below 2**53
         return self._finish(raw, 0, 0)
 

@@ -4,9 +4,9 @@ Every path gives identical integers; they differ in speed only:
 
 * ``float32``: products and sums in float32, exact while every partial sum is an integer below
   ``2**24`` in magnitude, guaranteed when ``terms * max|a| * max|b| < 2**24`` (``max|.|`` over
-  the operands' actual codes). The weight gradient, whose reduction is long, is cut into chunks
-  of ``chunk`` terms that each satisfy the bound; the chunks' sums are added in float64 (exact
-  while the whole bound is below ``2**53``).
+  the operands' actual codes). A longer reduction (the weight gradient's, or a forward sum
+  of many wide codes) is cut into chunks of ``chunk`` terms that each satisfy the bound; the
+  chunks' sums are added in float64 or int64 (exact while the whole bound is below ``2**53``).
 * ``float64``: the same in float64, exact while ``terms * max|a| * max|b| < 2**53``.
 * ``int64``: int64 arithmetic, exact for every sum that fits 62 bits.
 * ``sequential``: int64, one output at a time, adding in the documented order and saturating
@@ -28,7 +28,7 @@ PATHS = ("auto", "float32", "float64", "int64", "sequential")
 FLOAT32_LIMIT = 1 << 24
 FLOAT64_LIMIT = 1 << 53
 INT64_LIMIT = 1 << 62
-MIN_CHUNK = 256  # shortest float32 chunk worth a GEMM call; below it float64 is used
+MIN_CHUNK = 256  # shortest float32 chunk worth its own partial sums; else float64
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Plan:
     ``terms * max_a * max_b``, the largest possible ``|partial sum|``; ``acc_bits``: the result
     register's width; ``wide_bits``: the width that never overflows for these formats;
     ``overflow``: the register's mode; ``may_overflow``: whether ``bound`` exceeds the register;
-    ``chunk``: terms per float32 chunk (the weight gradient) or None.
+    ``chunk``: terms per float32 chunk (``>= terms``: one) or None.
     """
 
     op: str
@@ -69,11 +69,10 @@ def float_plan(op: str, terms: int) -> Plan:
                 "float64 (accumulator ignored)", terms)
 
 
-def plan_mac(op: str, a: FxArray, b: FxArray, terms: int, acc: Accumulator, path: str,
-             chunkable: bool = False) -> Plan:
+def plan_mac(op: str, a: FxArray, b: FxArray, terms: int, acc: Accumulator,
+             path: str) -> Plan:
     """Choose the path of an op summing ``terms`` products of ``a``'s and ``b``'s codes.
 
-    ``chunkable``: the reduction may be cut into float32 chunks (the weight gradient).
     Raises ValueError when the accumulator would be wider than 62 bits or a requested path
     is not exact for these operands.
     """
@@ -106,7 +105,7 @@ def plan_mac(op: str, a: FxArray, b: FxArray, terms: int, acc: Accumulator, path
         raise ValueError(f"{op}: the exact sums may reach {bound} (62 bits or more), which the "
                          "kernels cannot hold; use narrower operands or a saturating "
                          "accumulator")
-    chunk = _float32_chunk(terms, max_a * max_b, bound, chunkable)
+    chunk = _float32_chunk(terms, max_a * max_b, bound)
     exact = {"float32": chunk is not None, "float64": bound < FLOAT64_LIMIT,
              "int64": True, "sequential": True}
     if path != "auto":
@@ -125,11 +124,11 @@ def plan_mac(op: str, a: FxArray, b: FxArray, terms: int, acc: Accumulator, path
     return Plan(path="int64", reason=f"bound {bound} >= 2**53: int64 arithmetic", **base)
 
 
-def _float32_chunk(terms: int, max_product: int, bound: int, chunkable: bool) -> int | None:
+def _float32_chunk(terms: int, max_product: int, bound: int) -> int | None:
     """Terms per exact float32 chunk, or None when float32 cannot be exact (or is not worth it)."""
     if bound < FLOAT32_LIMIT:
         return max(terms, 1)
-    if not chunkable or bound >= FLOAT64_LIMIT or max_product == 0:
+    if bound >= FLOAT64_LIMIT or max_product == 0:
         return None
     chunk = (FLOAT32_LIMIT - 1) // max_product
     return chunk if chunk >= MIN_CHUNK else None
