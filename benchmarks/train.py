@@ -143,7 +143,7 @@ def install_breakdown(timer: ExclusiveTimer) -> None:
     """Wrap the engine's components (module and class attributes looked up at call time)."""
     from fxsim import network, quantizer
     from fxsim.layers import base, mac, norm, residual, simple
-    from fxsim.ops import _engine, _im2col, _mac
+    from fxsim.ops import _engine, _mac
     from fxsim.optim import SGD
     from fxsim.ranges.base import RangeRule
 
@@ -155,13 +155,11 @@ def install_breakdown(timer: ExclusiveTimer) -> None:
                            lambda layer, *_, p=product: f"{p} {stage_of(layer.name)}")
     engines = {op: engine for op, (engine, _) in _mac.PRODUCTS.items()}
     for op in engines:
-        timer.wrap(engines, op, "mac: data movement (layouts, dtype copies)")
+        timer.wrap(engines, op, "mac: product kernels (direct NHWC)")
         _mac.PRODUCTS[op] = (engines[op], _mac.PRODUCTS[op][1])
     timer.wrap(_mac, "plan_mac", "mac: exactness plan (max|code| scans)")
     timer.wrap(_mac, "accumulator_result", "mac: result wrapping")
-    timer.wrap(_engine, "gemm", lambda a, b, kind, *_: f"mac GEMM {kind}")
-    timer.wrap(_im2col, "im2col", "mac: im2col")
-    timer.wrap(_im2col, "col2im", "mac: col2im")
+    timer.wrap(_engine, "pack", "mac: packing (padded NHWC copies)")
     timer.wrap(quantizer.TensorQuantizer, "__call__",
                lambda q, *_: f"quantizer {q.where.split('.')[1]}: rest (clamp, counts)")
     timer.wrap(quantizer, "requantize", "quantizer: requantize kernel (codes)")

@@ -120,6 +120,15 @@ def _cmd_policies(args: argparse.Namespace) -> int:
     return 0
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` except where there is no default to show."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or action.help is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _add_train_parser(sub) -> None:
     from fxsim.optim import SCHEDULES
     from reference_nets.nets import NETS
@@ -133,7 +142,7 @@ def _add_train_parser(sub) -> None:
             "accuracy, per-class accuracy, per-quantizer saturation and scale, wall time), "
             "grad_histograms.csv, checkpoint.npz, summary.json. With no options: the digits "
             "CNN on the embedded 8x8 digits under the int8 policy."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsFormatter,
     )
     train.add_argument("--net", default="digits_cnn", choices=list(NETS), help="reference net")
     train.add_argument("--data", default=None,
@@ -142,16 +151,17 @@ def _add_train_parser(sub) -> None:
     train.add_argument("--data-dir", default=None, help="folder of mnist/cifar files")
     train.add_argument("--policy", default="int8",
                        help="shipped policy name (fxsim policies) or TOML file")
-    train.add_argument("--epochs", type=int, default=5)
+    train.add_argument("--epochs", type=int, default=5, help="epochs to train")
     train.add_argument("--batch", type=int, default=32, help="batch size")
     train.add_argument("--lr", type=float, default=0.05, help="peak learning rate")
-    train.add_argument("--momentum", type=float, default=0.9)
-    train.add_argument("--weight-decay", type=float, default=5e-4)
+    train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    train.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
     train.add_argument("--schedule", default="cosine", choices=SCHEDULES,
                        help="learning-rate schedule")
     train.add_argument("--milestones", type=int, nargs="*",
                        help="epochs where the step schedule multiplies lr by 0.1")
-    train.add_argument("--warmup-epochs", type=int, default=0)
+    train.add_argument("--warmup-epochs", type=int, default=0,
+                       help="epochs of linear learning-rate warm-up")
     train.add_argument("--seed", type=int, default=0,
                        help="seed of split, order, init and stochastic rounding")
     train.add_argument("--limit", type=int, default=None,

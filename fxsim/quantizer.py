@@ -57,6 +57,7 @@ class TensorQuantizer:
         self.rule = spec.make_rule()
         self.histogram = histogram
         self.last_scale: Scale | None = None
+        self.train_scale: Scale | None = None  # the scale of the last observed (training) call
         self.last_clamped = 0
         self._reset_epoch()
 
@@ -100,6 +101,7 @@ class TensorQuantizer:
             if self.histogram:
                 self._hist += log2_histogram(value)
             self._saturated += saturated
+            self.train_scale = scale
             self._size += out.size
             self._calls += 1
         return out
@@ -121,8 +123,9 @@ class TensorQuantizer:
         return mask
 
     def take_epoch_stats(self) -> dict[str, float]:
-        """This epoch's saturation rate and the last scale (frac or step), then reset."""
-        scale = self.last_scale
+        """This epoch's saturation rate and the scale (frac or step) of its last training call,
+        then reset."""
+        scale = self.train_scale
         stats = {
             "sat_rate": self._saturated / self._size if self._size else 0.0,
             "frac": float(scale.frac) if scale is not None and scale.frac is not None else np.nan,

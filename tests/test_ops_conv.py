@@ -106,6 +106,7 @@ def test_backward_products_are_exact_adjoints(case, bits, path):
     fmt = QFormat(bits, 0)
     x, w, g = operands(case, fmt, fmt, fmt)
     plans = [explain("conv2d", x, w, **case.kwargs),
+             explain("conv2d_backward_input", g, w, case.input_shape, **case.kwargs),
              explain("conv2d_backward_weight", x, g, case.weight_shape, **case.kwargs)]
     if not usable(path, plans) or (bits > 16 and path == "sequential"):
         return

@@ -79,6 +79,17 @@ def affine(x: np.ndarray, scale: np.ndarray, shift: np.ndarray, relu: bool) -> n
     return out
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _load(x, g, g_lsb, scale, shift, relu, b, ch, i, j):  # pragma: no cover - compiled
+    """The code ``v`` at (b, ch, i, j) and the gradient value there, zero where the fused
+    ReLU's output ``scale * v + shift`` is not positive."""
+    v = np.float64(x[b, ch, i, j])
+    gv = np.float64(g[b, ch, i, j]) * g_lsb
+    if relu and scale[ch] * v + shift[ch] <= 0.0:
+        gv = 0.0
+    return v, gv
+
+
 @numba.njit(cache=True, nogil=True)
 def _backward_sums(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu, dbeta, dgamma,
                    start, stop):  # pragma: no cover - compiled
@@ -89,10 +100,7 @@ def _backward_sums(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu, dbeta,
         for b in range(n):
             for i in range(h):
                 for j in range(w):
-                    v = np.float64(x[b, ch, i, j])
-                    gv = np.float64(g[b, ch, i, j]) * g_lsb
-                    if relu and scale[ch] * v + shift[ch] <= 0.0:
-                        gv = 0.0
+                    v, gv = _load(x, g, g_lsb, scale, shift, relu, b, ch, i, j)
                     sb += gv
                     sg += gv * ((v * x_lsb - mean[ch]) * inv_std[ch])
         dbeta[ch] = sb
@@ -119,10 +127,7 @@ def _backward_input(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu, k, co
         ch = job % c
         for i in range(h):
             for j in range(w):
-                v = np.float64(x[b, ch, i, j])
-                gv = np.float64(g[b, ch, i, j]) * g_lsb
-                if relu and scale[ch] * v + shift[ch] <= 0.0:
-                    gv = 0.0
+                v, gv = _load(x, g, g_lsb, scale, shift, relu, b, ch, i, j)
                 xhat = (v * x_lsb - mean[ch]) * inv_std[ch]
                 out[b, ch, i, j] = k[ch] * (count * gv - dbeta[ch] - xhat * dgamma[ch])
 
