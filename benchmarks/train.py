@@ -155,11 +155,12 @@ def install_breakdown(timer: ExclusiveTimer) -> None:
                            lambda layer, *_, p=product: f"{p} {stage_of(layer.name)}")
     engines = {op: engine for op, (engine, _) in _mac.PRODUCTS.items()}
     for op in engines:
-        timer.wrap(engines, op, "mac: product kernels (direct NHWC)")
+        timer.wrap(engines, op, "mac: product kernels (flat frames)")
         _mac.PRODUCTS[op] = (engines[op], _mac.PRODUCTS[op][1])
     timer.wrap(_mac, "plan_mac", "mac: exactness plan (max|code| scans)")
     timer.wrap(_mac, "accumulator_result", "mac: result wrapping")
-    timer.wrap(_engine, "pack", "mac: packing (padded NHWC copies)")
+    timer.wrap(_engine, "_source", "mac: operand dtype conversion")
+    timer.wrap(_engine, "_weights", "mac: weight gather")
     timer.wrap(quantizer.TensorQuantizer, "__call__",
                lambda q, *_: f"quantizer {q.where.split('.')[1]}: rest (clamp, counts)")
     timer.wrap(quantizer, "requantize", "quantizer: requantize kernel (codes)")
