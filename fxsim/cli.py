@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 
+from fxsim.helpformat import DefaultsFormatter
+
 
 def _modes_table(bits: int, frac: int, samples: int, seed: int):
     """Error statistics of every rounding mode on standard-normal data (the built-in default)."""
@@ -120,15 +122,6 @@ def _cmd_policies(args: argparse.Namespace) -> int:
     return 0
 
 
-class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows ``(default: X)`` except where there is no default to show."""
-
-    def _get_help_string(self, action):
-        if action.default is None or action.default is False or action.help is None:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def _add_train_parser(sub) -> None:
     from fxsim.optim import SCHEDULES
     from reference_nets.nets import NETS
@@ -142,7 +135,7 @@ def _add_train_parser(sub) -> None:
             "accuracy, per-class accuracy, per-quantizer saturation and scale, wall time), "
             "grad_histograms.csv, checkpoint.npz, summary.json. With no options: the digits "
             "CNN on the embedded 8x8 digits under the int8 policy."),
-        formatter_class=_DefaultsFormatter,
+        formatter_class=DefaultsFormatter,
     )
     train.add_argument("--net", default="digits_cnn", choices=list(NETS), help="reference net")
     train.add_argument("--data", default=None,
