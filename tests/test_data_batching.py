@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference_nets.datasets import augment, augment_params, batches
+from reference_nets.datasets.split import SHUFFLE_STREAM, keyed_rng
 
 
 @settings(max_examples=60, deadline=None)
@@ -15,7 +16,7 @@ from reference_nets.datasets import augment, augment_params, batches
        epoch=st.integers(0, 10**6), drop_last=st.booleans())
 def test_batches_cover_a_seeded_permutation(n, batch, seed, epoch, drop_last):
     parts = list(batches(n, batch, seed=seed, epoch=epoch, drop_last=drop_last))
-    order = np.random.default_rng([seed, epoch]).permutation(n)
+    order = keyed_rng(SHUFFLE_STREAM, seed, epoch).permutation(n)
     kept = n - n % batch if drop_last else n
     assert all(len(p) == batch for p in parts[:-1])
     assert sum(map(len, parts)) == kept and all(p.dtype == np.int64 for p in parts)
@@ -23,6 +24,13 @@ def test_batches_cover_a_seeded_permutation(n, batch, seed, epoch, drop_last):
     np.testing.assert_array_equal(joined, order[:kept])
     again = np.concatenate(list(batches(n, batch, seed=seed, epoch=epoch))) if n else joined
     np.testing.assert_array_equal(again[:kept], joined)
+
+
+def test_large_seeds_do_not_repeat_the_order_of_small_ones():
+    """Keys of varying length would make (seed s + e * 2**32, epoch 0) alias (s, e)."""
+    small = np.concatenate(list(batches(200, 50, seed=7, epoch=3)))
+    large = np.concatenate(list(batches(200, 50, seed=7 + 3 * 2**32, epoch=0)))
+    assert not np.array_equal(small, large)
 
 
 def test_batches_differ_between_epochs_and_not_shuffled_is_in_order():

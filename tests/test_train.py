@@ -153,3 +153,21 @@ def test_net_and_data_shapes_must_agree():
         from reference_nets.nets import resnet
 
         resnet(21)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64, 1.5, True])
+def test_seeds_outside_64_bits_are_refused(seed):
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        TrainConfig(seed=seed)
+
+
+def test_large_seeds_do_not_alias_small_ones_in_initial_weights():
+    from fxsim.layers.base import Binder
+    from fxsim.policy import Policy
+
+    fp = Policy.load("fp")
+    small = Binder(fp, seed=5).rng("conv1").random(4)
+    large = Binder(fp, seed=5 + 2**32).rng("conv1").random(4)
+    assert not np.array_equal(small, large)
+    with pytest.raises(ValueError, match=r"seed must be an integer in 0..2\*\*64-1, got -3"):
+        Binder(fp, seed=-3)

@@ -78,8 +78,11 @@ class Binder:
 
     def __init__(self, policy: Policy, seed: int,
                  aliases: dict[str, tuple[str, ...]] | None = None) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+                or not 0 <= seed < 1 << 64:
+            raise ValueError(f"seed must be an integer in 0..2**64-1, got {seed!r}")
         self.policy = policy
-        self.seed = seed
+        self.seed = int(seed)
         self.aliases = aliases or {}
         self.sites = 0
         self.quantizers: dict[str, TensorQuantizer] = {}
@@ -112,9 +115,11 @@ class Binder:
         return QuantizerSet(site, items)
 
     def rng(self, layer: str) -> np.random.Generator:
-        """The initialisation generator of ``layer``: keyed by (seed, name), independent of
-        build order."""
-        return np.random.default_rng([self.seed, zlib.crc32(layer.encode())])
+        """The initialisation generator of ``layer``: PCG64 keyed by the uint32 words
+        ``[lo(seed), hi(seed), crc32(name)]`` (fixed width: no two (seed, name) pairs share a
+        key unless their names' CRCs collide), independent of build order."""
+        words = [self.seed & 0xFFFFFFFF, self.seed >> 32, zlib.crc32(layer.encode())]
+        return np.random.default_rng(np.array(words, dtype=np.uint32))
 
     def master(self, layer: str, name: str, values: np.ndarray, layer_kind: str,
                kind: str = "weight", decay: bool = True) -> Param:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from reference_nets.datasets.split import AUGMENT_STREAM, check_key, keyed_rng
+from reference_nets.datasets.split import AUGMENT_STREAM, SHUFFLE_STREAM, check_key, keyed_rng
 
 
 def _check_count(name: str, value: object, minimum: int) -> int:
@@ -26,7 +26,8 @@ def batches(
 ) -> Iterator[np.ndarray]:
     """Index arrays (int64) of the mini-batches of one epoch over ``n`` samples.
 
-    With ``shuffle`` the order is ``np.random.default_rng([seed, epoch]).permutation(n)`` (PCG64),
+    With ``shuffle`` the order is ``keyed_rng(SHUFFLE_STREAM, seed, epoch).permutation(n)``
+    (PCG64 keyed by fixed-width words, so no two ``(seed, epoch)`` pairs share an order's key),
     else ``0..n-1``; it is cut into consecutive batches of ``batch`` indices, the last one shorter
     unless ``drop_last`` drops it. Every index appears at most once per epoch, and exactly once
     without ``drop_last``.
@@ -35,7 +36,7 @@ def batches(
     batch = _check_count("batch", batch, 1)
     seed = check_key("seed", seed)
     epoch = check_key("epoch", epoch)
-    order = (np.random.default_rng([seed, epoch]).permutation(n) if shuffle
+    order = (keyed_rng(SHUFFLE_STREAM, seed, epoch).permutation(n) if shuffle
              else np.arange(n, dtype=np.int64))
     stop = n - n % batch if drop_last else n
     for start in range(0, stop, batch):

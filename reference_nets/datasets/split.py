@@ -16,6 +16,7 @@ MAX_KEY = 1 << 64
 SPLIT_STREAM = 0x5E1EC7
 SYNTHETIC_STREAM = 0x5A7DA7A
 AUGMENT_STREAM = 0xA06
+SHUFFLE_STREAM = 0x5F1E
 
 
 def check_key(name: str, value: object) -> int:
