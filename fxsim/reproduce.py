@@ -3,7 +3,8 @@
 The sweep trains each (net, policy, seed) into its own run folder
 ``RUNS_DIR/<net>/<policy>/seed<k>``. A run is a pure function of its :class:`TrainConfig`, so
 runs can be spread over worker processes, and a folder whose ``summary.json`` says finished with
-the same settings and the same resolved policy is reused, never retrained; a partly trained
+the same settings, the same resolved policy and the same fxsim source
+(:func:`fxsim.provenance.source_digest`) is reused, never retrained; a partly trained
 folder is resumed bit-exactly. :func:`reproduce` then writes ``RESULTS.md`` and ``results.csv``
 (:mod:`fxsim.reproduce_report`).
 
@@ -32,6 +33,7 @@ from typing import Any
 from fxsim.helpformat import DefaultsFormatter
 from fxsim.io import write_atomic
 from fxsim.policy import Policy, shipped_policies
+from fxsim.provenance import source_digest
 from fxsim.train import TrainConfig, train
 
 FP = "fp"
@@ -198,6 +200,9 @@ def run_state(plan: RunPlan) -> str:
     if summary.is_file():
         data = json.loads(summary.read_text())
         diff = _stale(plan, data.get("config", {}))
+        source = data.get("versions", {}).get("fxsim_source")
+        if source != source_digest():
+            diff.append(f"the fxsim source: digest {source}, now {source_digest()}")
         if diff:
             raise ValueError(
                 f"run folder {plan.out} holds a run made with other settings "

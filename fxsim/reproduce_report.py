@@ -252,7 +252,7 @@ def _load() -> float | None:
 
 def machine_section(workers: int, sweep_seconds: float, runs: pd.DataFrame,
                     latency: pd.DataFrame | None, load: tuple | None = None) -> str:
-    from fxsim.train import versions
+    from fxsim.provenance import versions
 
     cpu = platform.processor() or platform.machine()
     try:

@@ -24,8 +24,8 @@ import io
 import itertools
 import json
 import math
-import platform
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -40,6 +40,7 @@ from fxsim.layers.base import Context
 from fxsim.network import Network
 from fxsim.optim import SGD, Schedule
 from fxsim.policy import Policy, dump_toml
+from fxsim.provenance import source_digest, versions
 from fxsim.quantizer import HISTOGRAM_EDGES
 
 CHECKPOINT = "checkpoint.npz"
@@ -103,17 +104,6 @@ class Run:
     out: Path
     metrics: pd.DataFrame
     summary: dict[str, Any]
-
-
-def versions() -> dict[str, str]:
-    import numba
-    import scipy
-
-    import fxsim
-
-    return {"fxsim": fxsim.__version__, "numpy": np.__version__, "numba": numba.__version__,
-            "scipy": scipy.__version__, "pandas": pd.__version__,
-            "python": platform.python_version()}
 
 
 def _split_by_group(labels: np.ndarray, class_group: np.ndarray | None):
@@ -187,7 +177,7 @@ class Trainer:
             arrays.update({f"difficulty/{k}": v
                            for k, v in self.difficulty.state_dict().items()})
         meta = {"epoch": self.epoch, "elapsed": self.elapsed, "config": self.config.to_dict(),
-                "rules": self.network.rule_states()}
+                "rules": self.network.rule_states(), "source": source_digest()}
         arrays["meta"] = np.array(json.dumps(meta))
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
@@ -203,6 +193,12 @@ class Trainer:
                 raise ValueError(f"--resume: the run in {self.out} was made with other "
                                  f"settings ({', '.join(diff)} differ); resume with the same "
                                  "settings")
+            if meta.get("source") != source_digest():
+                warnings.warn(f"--resume: the checkpoint in {self.out} was written by other "
+                              f"fxsim source (digest {meta.get('source')}, now "
+                              f"{source_digest()}): the resumed run equals an uninterrupted "
+                              "one only if the change left the arithmetic alone",
+                              RuntimeWarning, stacklevel=2)
             self.network.load_state_dict({k[4:]: data[k] for k in data.files
                                           if k.startswith("net/")})
             if self.difficulty is not None:

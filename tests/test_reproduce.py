@@ -3,6 +3,7 @@ the claims section, the markdown renderer and the command line's errors."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 
@@ -109,6 +110,20 @@ def test_folder_of_other_settings_is_refused_before_training(tiny):
     policy_file.write_text(policy_file.read_text().replace("bits = 16", "bits = 12"))
     plan = plan_runs(["int8"], 1, [digits_setup(1)], copied, limit=LIMIT)[1]
     with pytest.raises(ValueError, match="the policy's contents"):
+        run_state(plan)
+
+
+def test_run_of_other_fxsim_source_is_not_reused(tiny):
+    root, _, _ = tiny
+    copied = root / "other_source"
+    seed0 = copied / "digits_cnn" / "int8" / "seed0"
+    shutil.copytree(root / "runs" / "digits_cnn" / "int8" / "seed0", seed0)
+    plan = plan_runs(["int8"], 1, [digits_setup(1)], copied, limit=LIMIT)[1]
+    assert plan.out == seed0 and run_state(plan) == "finished"
+    summary = json.loads((seed0 / "summary.json").read_text())
+    summary["versions"]["fxsim_source"] = "0" * 16
+    (seed0 / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(ValueError, match=f"fxsim source: digest {'0' * 16}, now"):
         run_state(plan)
 
 

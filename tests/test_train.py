@@ -171,3 +171,13 @@ def test_large_seeds_do_not_alias_small_ones_in_initial_weights():
     assert not np.array_equal(small, large)
     with pytest.raises(ValueError, match=r"seed must be an integer in 0..2\*\*64-1, got -3"):
         Binder(fp, seed=-3)
+
+
+def test_resume_under_other_fxsim_source_warns(tmp_path, monkeypatch):
+    import fxsim.train as train_module
+
+    config = TrainConfig(**SMALL)
+    train(config, tmp_path / "run", stop_after=1)
+    monkeypatch.setattr(train_module, "source_digest", lambda: "f" * 16)
+    with pytest.warns(RuntimeWarning, match="other fxsim source"):
+        train(config, tmp_path / "run", resume=True)

@@ -1,0 +1,46 @@
+"""What code and libraries produced a result: recorded in every run's ``summary.json``."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import platform
+from pathlib import Path
+
+# the packages whose source decides a run's numbers (the engine, and the nets and data loaders)
+SOURCE_PACKAGES = ("fxsim", "reference_nets")
+SOURCE_SUFFIXES = (".py", ".toml")
+
+
+@functools.cache
+def source_digest() -> str:
+    """SHA-256 (hex, first 16 digits) of the source files of :data:`SOURCE_PACKAGES`: every
+    ``.py`` and ``.toml`` file, in sorted relative-path order, each hashed with its path. Two
+    runs with the same digest ran the same engine code; any edit changes it."""
+    import importlib
+
+    digest = hashlib.sha256()
+    for name in SOURCE_PACKAGES:
+        root = Path(importlib.import_module(name).__file__).parent
+        files = sorted(p for p in root.rglob("*") if p.suffix in SOURCE_SUFFIXES
+                       and "__pycache__" not in p.parts)
+        for path in files:
+            digest.update(f"{name}/{path.relative_to(root).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def versions() -> dict[str, str]:
+    """Versions of fxsim (with its :func:`source_digest`), numpy, numba, scipy, pandas and
+    Python."""
+    import numba
+    import numpy as np
+    import pandas as pd
+    import scipy
+
+    import fxsim
+
+    return {"fxsim": fxsim.__version__, "fxsim_source": source_digest(),
+            "numpy": np.__version__, "numba": numba.__version__, "scipy": scipy.__version__,
+            "pandas": pd.__version__, "python": platform.python_version()}
