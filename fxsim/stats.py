@@ -9,8 +9,10 @@ from dataclasses import dataclass
 class QuantStats:
     """Counts from one :func:`fxsim.quantize` or :func:`fxsim.requantize` call.
 
-    ``saturated``: elements clamped to the format's range (``overflow="saturate"``);
-    ``wrapped``: elements whose value was out of range and kept only its low bits
+    ``saturated``: elements whose rounded code was outside the format's range and was clamped
+    (``overflow="saturate"``; rounding comes first, so ``1.5`` to an unsigned 1-bit format
+    under ``nearest_even`` rounds to 2 and counts, though the clamped 1 is within half an LSB);
+    ``wrapped``: elements whose rounded code was out of range and kept only its low bits
     (``overflow="wrap"``); ``nan``: NaN inputs mapped to code 0 under ``nan="zero"``;
     ``size``: elements converted. ``seed`` and ``stream`` key the random numbers of the
     stochastic modes (``None`` for deterministic modes): passing them back repeats the call
