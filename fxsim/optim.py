@@ -31,11 +31,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from fxsim.formats import FxArray, QFormat
-from fxsim.layers.base import Param
+from fxsim.layers.base import Param, stream_id
 from fxsim.policy import RoleSpec
 from fxsim.quantize import requantize
 
 OPTIMIZER_SITE_BASE = 1 << 19  # random-stream sites of the optimizer (quantizers use fewer)
+OPTIMIZER_SITES = 3  # per parameter: the roundings of the gradient, the velocity, the weight
 SCHEDULES = ("constant", "step", "cosine")
 
 
@@ -94,8 +95,9 @@ class SGD:
             if spec is None:
                 self._float_step(p, lr, decay)
             else:
-                stream = ((step << 1) << 24) | ((OPTIMIZER_SITE_BASE + 2 * index) << 4)
-                self._fixed_step(p, spec, lr, decay, seed, stream)
+                site = OPTIMIZER_SITE_BASE + OPTIMIZER_SITES * index
+                streams = [stream_id(step, True, site + k) for k in range(OPTIMIZER_SITES)]
+                self._fixed_step(p, spec, lr, decay, seed, streams)
             p.grad = None
 
     def _float_step(self, p: Param, lr: float, decay: float) -> None:
@@ -108,20 +110,22 @@ class SGD:
         p.master = (w - dtype.type(lr) * p.velocity).astype(dtype, copy=False)
 
     def _fixed_step(self, p: Param, spec: RoleSpec, lr: float, decay: float, seed: int,
-                    stream: int) -> None:
+                    streams: list[int]) -> None:
+        """``streams``: the random streams of the gradient's, the velocity's and the weight's
+        rounding."""
         h = spec.const_frac
         fmt = p.master.fmt
         wide = QFormat(62, fmt.frac + h)
-        g = _to_frac(p.grad, fmt.frac + h, spec, seed, stream, bound=fmt.bits + h - 1)
+        g = _to_frac(p.grad, fmt.frac + h, spec, seed, streams[0], bound=fmt.bits + h - 1)
         extra = {"random_bits": spec.random_bits} if spec.random_bits else {}
         w = p.master.raw
         v_acc = (np.int64(_const(self.momentum, h)) * p.velocity.raw + g
                  + np.int64(_const(decay, h)) * w)
         p.velocity = _narrow(requantize(FxArray(v_acc, wide, check=False), fmt, spec.rounding,
-                                        "saturate", seed, stream=stream + 16, **extra))
+                                        "saturate", seed, stream=streams[1], **extra))
         w_acc = (w << np.int64(h)) - np.int64(_const(lr, h)) * p.velocity.raw
         p.master = _narrow(requantize(FxArray(w_acc, wide, check=False), fmt, spec.rounding,
-                                      "saturate", seed, stream=stream + 32, **extra))
+                                      "saturate", seed, stream=streams[2], **extra))
 
 
 def _const(value: float, frac: int) -> int:

@@ -98,3 +98,29 @@ def test_schedules():
         Schedule(float("nan"))
     with pytest.raises(ValueError, match="momentum must be a number in"):
         SGD([], momentum=1.5)
+
+
+def test_every_stochastic_rounding_of_the_update_has_its_own_stream(monkeypatch):
+    """Gradient, velocity and weight roundings of every parameter draw distinct streams, also
+    distinct from every quantizer's (sites below OPTIMIZER_SITE_BASE)."""
+    import fxsim.optim as optim
+
+    seen = []
+
+    def recording(q, fmt, rounding, overflow, seed, stream=0, **kwargs):
+        seen.append(stream)
+        return requantize(q, fmt, rounding, overflow, seed, stream=stream, **kwargs)
+
+    from fxsim.quantize import requantize
+    monkeypatch.setattr(optim, "requantize", recording)
+    fmt = QFormat(16, 8)
+    spec = RoleSpec("master", bits=16, frac=8, rounding="stochastic", const_frac=8)
+    params = []
+    for i in range(4):
+        p = Param(f"l{i}.weight", FxArray(np.arange(6, dtype=np.int64), fmt), spec=spec)
+        p.velocity = FxArray(np.zeros(6, dtype=np.int64), fmt)
+        p.grad = FxArray(np.arange(6, dtype=np.int64) - 3, QFormat(8, 20))  # finer: rounded
+        params.append(p)
+    SGD(params, momentum=0.9, weight_decay=1e-3).step(0.1, seed=1, step=5)
+    assert len(seen) == 3 * len(params) and len(set(seen)) == len(seen)
+    assert all((s >> 4) & ((1 << 20) - 1) >= optim.OPTIMIZER_SITE_BASE for s in seen)

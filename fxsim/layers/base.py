@@ -39,10 +39,16 @@ class Context:
     part_groups: tuple[int, ...] = (0,)
 
     def stream(self, site: int, part: int) -> int:
-        """The random stream of quantizer ``site`` on part ``part`` in this pass: distinct for
-        every (step, training flag, site < 2**20, group < 16)."""
-        group = self.part_groups[part]
-        return (((self.step << 1) | (not self.training)) << 24) | (site << 4) | group
+        """The random stream of quantizer ``site`` on part ``part`` in this pass
+        (:func:`stream_id`)."""
+        return stream_id(self.step, self.training, site, self.part_groups[part])
+
+
+def stream_id(step: int, training: bool, site: int, group: int = 0) -> int:
+    """The random stream of rounding ``site`` (a quantizer, or one rounding of the optimizer)
+    for class ``group`` at ``step``: distinct for every (step, training flag, site < 2**20,
+    group < 16)."""
+    return (((step << 1) | (not training)) << 24) | (site << 4) | group
 
 
 @dataclass
