@@ -181,3 +181,22 @@ def test_resume_under_other_fxsim_source_warns(tmp_path, monkeypatch):
     monkeypatch.setattr(train_module, "source_digest", lambda: "f" * 16)
     with pytest.warns(RuntimeWarning, match="other fxsim source"):
         train(config, tmp_path / "run", resume=True)
+
+
+def test_every_quantizer_has_its_own_name():
+    """A linear layer's weight- and bias-gradient quantizers (both of role weight_grads) are
+    reported and checkpointed under their own names."""
+    from fxsim.layers.base import Binder
+    from fxsim.layers.mac import Linear
+    from fxsim.network import Network
+    from fxsim.policy import Policy
+    from reference_nets import build_net
+
+    net = Network(build_net("digits_cnn"), (1, 8, 8), 10, Policy.load("int8"))
+    (fc,) = [layer for layer in net.body.walk() if isinstance(layer, Linear)]
+    assert net.quantizers[f"{fc.name}.weight_grads"] is fc.q_wgrad.items[0]
+    assert net.quantizers[f"{fc.name}.bias_grads"] is fc.q_bgrad.items[0]
+    binder = Binder(Policy.load("int8"), seed=0)
+    binder.quantizers_for("l", "weights", "conv2d")
+    with pytest.raises(ValueError, match=r"two quantizers named 'l\.weights'"):
+        binder.quantizers_for("l", "weights", "conv2d")

@@ -103,9 +103,11 @@ class Binder:
         return self.policy.spec(layer, role, group, kind, self.aliases.get(layer, ()))
 
     def quantizers_for(self, layer: str, role: str, kind: str, *, per_group: bool = True,
-                       relu_output: bool = False, histogram: bool = False) -> QuantizerSet | None:
+                       relu_output: bool = False, histogram: bool = False,
+                       label: str | None = None) -> QuantizerSet | None:
         """The quantizers of ``role`` in ``layer``, one per class group (or one shared), or
-        None under the ``fp`` policy."""
+        None under the ``fp`` policy. They are named ``layer.label[.group]`` (``label``
+        defaults to ``role``; a second quantizer of one role in a layer needs its own)."""
         if not self.quantized:
             return None
         groups = self.policy.group_names if per_group else (DEFAULT_GROUP,)
@@ -113,7 +115,9 @@ class Binder:
         self.sites += 1
         items = []
         for group in groups:
-            where = f"{layer}.{role}" + ("" if group == DEFAULT_GROUP else f".{group}")
+            where = f"{layer}.{label or role}" + ("" if group == DEFAULT_GROUP else f".{group}")
+            if where in self.quantizers:
+                raise ValueError(f"two quantizers named {where!r}: give the second a label")
             q = TensorQuantizer(self.spec(layer, role, kind, group), where, relu_output,
                                 histogram)
             self.quantizers[where] = q

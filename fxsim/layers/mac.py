@@ -167,7 +167,7 @@ class Linear(MacLayer):
             self.bias = binder.master(self.name, "bias", np.zeros(self.out_features), self.kind,
                                       decay=False)
             self.q_bgrad = binder.quantizers_for(self.name, "weight_grads", self.kind,
-                                                 per_group=False)
+                                                 per_group=False, label="bias_grads")
 
     def params(self) -> list[Param]:
         return [self.weight] + ([self.bias] if self.bias is not None else [])
