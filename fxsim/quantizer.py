@@ -26,7 +26,6 @@ from fxsim.ranges import Scale
 
 HISTOGRAM_EDGES = np.arange(-40.0, 9.0)  # log2 |value| bins of the gradient histograms
 HISTOGRAM_SAMPLES = 1 << 14
-MAX_ONLY_RULES = ("fixed", "minmax")  # rules that need only max|x| of the tensor
 # rules whose clip is max|x| itself: saturation there is a rounding matter (at most one LSB), not
 # a clip, so the straight-through estimator passes every gradient
 NO_CLIP_RULES = ("minmax", "dorefa")
@@ -74,8 +73,8 @@ class TensorQuantizer:
         ``observe=False`` (evaluation) leaves adaptive rules' state and the epoch counters
         unchanged."""
         spec = self.spec
-        if spec.range in MAX_ONLY_RULES:
-            # these rules need only max|x|, taken straight from the codes: no float copy
+        if not self.rule.needs_values:
+            # the rule needs only max|x|, taken straight from the codes: no float copy
             values = None
             scale = self.rule.choose(np.array([max_abs(value)]), spec.bits, self.signed)
         else:
@@ -110,11 +109,11 @@ class TensorQuantizer:
         """Where the straight-through estimator passes the gradient of the last call's output:
         False at codes on a clamp bound (``code_max``; also ``code_min`` when signed) after a
         call that clamped anything, None (pass everything) after one that clamped nothing or
-        under a rule whose clip is ``max|x|`` (``minmax``, ``dorefa``: nothing is clipped
-        beyond rounding).
+        under a rule that never clips below ``max|x|`` (``RangeRule.clips``: ``minmax``,
+        ``dorefa``; saturation there is a rounding matter of at most one LSB).
         Codes exactly at a bound without having been clamped are masked too (as PyTorch's
         fake-quantize does at its bounds)."""
-        if not self.last_clamped or self.last_scale is None or self.spec.range in NO_CLIP_RULES:
+        if not self.last_clamped or self.last_scale is None or not self.rule.clips:
             return None
         raw = codes.raw
         mask = raw < self.last_scale.code_max
@@ -130,7 +129,6 @@ class TensorQuantizer:
             "sat_rate": self._saturated / self._size if self._size else 0.0,
             "frac": float(scale.frac) if scale is not None and scale.frac is not None else np.nan,
             "step": float(scale.step) if scale is not None and scale.step is not None else np.nan,
-            "clip": float(scale.clip) if scale is not None else np.nan,
         }
         hist = self._hist.copy()
         self._reset_epoch()

@@ -34,7 +34,7 @@ from fxsim.helpformat import DefaultsFormatter
 from fxsim.io import write_atomic
 from fxsim.policy import Policy, shipped_policies
 from fxsim.provenance import source_digest
-from fxsim.train import TrainConfig, train
+from fxsim.train import TrainConfig, check_count, train
 
 FP = "fp"
 DERIVED_BASELINES = {"cdmp": "cdmp_base"}  # policy -> its own baseline, built by _derive
@@ -68,23 +68,17 @@ class NetSetup:
                            seed=seed, limit=limit)
 
 
-def _check_epochs(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
-
-
 def digits_setup(epochs: int = DEFAULT_EPOCHS) -> NetSetup:
     """The digits CNN on the embedded digits, ``fxsim train``'s defaults (batch 32, lr 0.05,
     cosine schedule, momentum 0.9, weight decay 5e-4)."""
-    _check_epochs("epochs", epochs)
+    check_count("epochs", epochs, 1)
     return NetSetup("digits_cnn", "digits", epochs, batch=32, lr=0.05)
 
 
 def cifar_setup(data_dir: str | os.PathLike, epochs: int = DEFAULT_CIFAR_EPOCHS) -> NetSetup:
     """ResNet-20 on CIFAR-10 from ``data_dir`` (He et al.'s recipe but cosine: batch 128,
     lr 0.1, momentum 0.9, weight decay 5e-4, random crop and flip)."""
-    _check_epochs("cifar_epochs", epochs)
+    check_count("cifar_epochs", epochs, 1)
     folder = Path(data_dir).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"--data-dir {str(data_dir)!r} is not a folder (it should hold "
@@ -158,8 +152,7 @@ def plan_runs(policies: Sequence[str] | None, seeds: int, setups: Sequence[NetSe
               limit: int | None = None) -> list[RunPlan]:
     """Every (net, policy, seed) of the sweep, seed by seed (so an interrupted sweep has whole
     seeds done). Writes the derived baselines' TOML files into ``runs_dir/policies``."""
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds must be an integer >= 1, got {seeds!r}")
+    check_count("seeds", seeds, 1)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
                               or limit < 1):
         raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
@@ -257,8 +250,7 @@ def run_sweep(plans: Sequence[RunPlan], workers: int = 1,
     method). Outcomes come back in the order of ``plans``. Folders holding runs with other
     settings are refused before anything trains; the first error stops the sweep (runs
     already finished stay finished)."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    check_count("workers", workers, 1)
     states = [run_state(plan) for plan in plans]
     total = len(plans)
     outcomes: list[RunOutcome | None] = [None] * total

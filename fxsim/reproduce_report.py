@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from fxsim.io import write_atomic, write_csv
+from fxsim.reproduce import DERIVED_BASELINES
 from fxsim.reproduce_claims import claims_markdown
 from fxsim.reproduce_measure import (
     UNIT_ENERGY_COLUMNS,
@@ -31,7 +32,6 @@ from fxsim.reproduce_measure import (
 
 ORDER = ("fp", "int8", "sr8", "arc8", "arc4", "cqat", "cdmp_base", "cdmp", "int4_minmax",
          "int4_interval")
-OWN_BASELINE = {"cdmp": "cdmp_base"}
 NEAR_CHANCE = 2.0  # a mean accuracy below this many times chance is flagged "fails to train"
 COST_OUT = ("energy_pj", "area_um2", "mac_lane_area_um2", "traffic_bits", *UNIT_ENERGY_COLUMNS,
             "energy_saving_vs_fp", "compression_vs_fp", "energy_saving_vs_base",
@@ -82,7 +82,7 @@ def runs_frame(outcomes: Sequence[Any], notes: set[str] | None = None) -> pd.Dat
     for o in outcomes:
         plan, summary = o.plan, o.summary
         shares = _shares(plan.out)
-        base = OWN_BASELINE.get(plan.policy)
+        base = DERIVED_BASELINES.get(plan.policy)
         base_source = sources.get((plan.net, base))
         rows.append({
             "net": plan.net, "policy": plan.policy, "seed": plan.seed, "status": o.status,
@@ -130,7 +130,7 @@ def summary_table(runs: pd.DataFrame, outcomes: Sequence[Any],
             part = mine[mine["policy"] == policy]
             plan = plans[(net, policy)]
             share = float(part["easy_share"].mean())
-            base = OWN_BASELINE.get(policy)
+            base = DERIVED_BASELINES.get(policy)
             base_plan = plans.get((net, base))
             groups = _easy_groups(plan.config.policy)
             cost = _cost_columns(net, plan.config.batch, plan.config.policy,

@@ -36,7 +36,7 @@ import pandas as pd
 
 from fxsim.difficulty import ClassDifficulty
 from fxsim.io import write_atomic, write_csv
-from fxsim.layers.base import Context
+from fxsim.layers.base import Context, check_seed
 from fxsim.network import Network
 from fxsim.optim import SGD, Schedule
 from fxsim.policy import Policy, dump_toml
@@ -70,13 +70,9 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name, low in (("epochs", 1), ("batch", 1), ("eval_batch", 1), ("seed", 0),
-                          ("warmup_epochs", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if self.seed >= 1 << 64:
-            raise ValueError(f"seed must be an integer in 0..2**64-1, got {self.seed!r}")
+        for name, low in (("epochs", 1), ("batch", 1), ("eval_batch", 1), ("warmup_epochs", 0)):
+            check_count(name, getattr(self, name), low)
+        check_seed(self.seed)
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
             raise ValueError(f"limit must be a positive integer, got {self.limit!r}")
 
@@ -104,6 +100,13 @@ class Run:
     out: Path
     metrics: pd.DataFrame
     summary: dict[str, Any]
+
+
+def check_count(name: str, value: object, low: int) -> int:
+    """``value`` unchanged if it is an int ``>= low``, else a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return value
 
 
 def _split_by_group(labels: np.ndarray, class_group: np.ndarray | None):
@@ -295,8 +298,7 @@ class Trainer:
         for where, q in self.network.quantizers.items():
             taken = q.take_epoch_stats()
             for key, value in taken["stats"].items():
-                if key != "clip":
-                    row[f"{where}.{key}"] = value
+                row[f"{where}.{key}"] = value
             if q.histogram:
                 for lo, count in zip(HISTOGRAM_EDGES[:-1], taken["histogram"], strict=True):
                     self.histograms.append({"epoch": self.epoch + 1, "quantizer": where,
@@ -320,6 +322,7 @@ class Trainer:
         """Train the remaining epochs (all, or up to epoch ``stop_after``)."""
         cfg = self.config
         last = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
+        summary = None  # that of the last epoch trained here, if any
         while self.epoch < last:
             started = time.perf_counter()
             row = self.train_epoch(progress)
@@ -341,7 +344,9 @@ class Trainer:
                 progress({"phase": "epoch", **{k: row[k] for k in
                                                ("epoch", "train_loss", "train_acc", "test_acc")},
                           "epochs": cfg.epochs})
-        return Run(self.out, pd.DataFrame(self.rows), self.summary(self.epoch >= cfg.epochs))
+        if summary is None:
+            summary = self.summary(self.epoch >= cfg.epochs)
+        return Run(self.out, pd.DataFrame(self.rows), summary)
 
 
 def train(config: TrainConfig, out: str | Path, resume: bool = False,

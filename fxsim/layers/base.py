@@ -77,6 +77,15 @@ class Param:
         return m.to_float() if isinstance(m, FxArray) else np.asarray(m, dtype=np.float64)
 
 
+def check_seed(seed: object) -> int:
+    """``seed`` as an int in ``0..2**64-1`` (the two uint32 words that key every random
+    stream of a run), or a ValueError naming it."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+            or not 0 <= seed < 1 << 64:
+        raise ValueError(f"seed must be an integer in 0..2**64-1, got {seed!r}")
+    return int(seed)
+
+
 class Binder:
     """Builds quantizers and parameters of layers from a policy; hands out quantizer sites
     (the ids that key random streams) in build order, so a net built twice numbers them the
@@ -84,11 +93,8 @@ class Binder:
 
     def __init__(self, policy: Policy, seed: int,
                  aliases: dict[str, tuple[str, ...]] | None = None) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
-                or not 0 <= seed < 1 << 64:
-            raise ValueError(f"seed must be an integer in 0..2**64-1, got {seed!r}")
         self.policy = policy
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.aliases = aliases or {}
         self.sites = 0
         self.quantizers: dict[str, TensorQuantizer] = {}

@@ -26,15 +26,9 @@ import numpy as np
 from fxsim import arith, ops
 from fxsim.formats import FxArray, QFormat
 from fxsim.layers.base import Binder, Context, Layer, Param, apply, ste
+from fxsim.ops.geometry import as_pair
 from fxsim.quantize import quantize, requantize
-from fxsim.shapes import LayerShape, conv_out_size
-
-
-def _pair(value, name: str) -> tuple[int, int]:
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return pair
+from fxsim.shapes import LayerShape
 
 
 class MacLayer(Layer):
@@ -116,10 +110,11 @@ class Conv2d(MacLayer):
                  padding=0, dilation=1, groups: int = 1) -> None:
         self.name = name
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        kh, kw = _pair(kernel, "kernel")
+        kh, kw = as_pair("kernel", kernel, 1)
         self.weight_shape = (out_channels, in_channels // groups, kh, kw)
-        self.geometry = {"stride": _pair(stride, "stride"), "padding": _pair(padding, "padding"),
-                         "dilation": _pair(dilation, "dilation"), "groups": groups}
+        self.geometry = {"stride": as_pair("stride", stride, 1),
+                         "padding": as_pair("padding", padding, 0),
+                         "dilation": as_pair("dilation", dilation, 1), "groups": groups}
         LayerShape(name, "conv2d", in_channels, out_channels, groups=groups)  # validates groups
 
     def product(self, x, w):
@@ -139,8 +134,7 @@ class Conv2d(MacLayer):
         g = self.geometry
         shape = LayerShape(self.name, "conv2d", c, self.out_channels, self.weight_shape[2:],
                            g["stride"], g["padding"], g["dilation"], self.groups, (h, w))
-        out_hw = tuple(conv_out_size((h, w)[a], self.weight_shape[2 + a], g["stride"][a],
-                                     g["padding"][a], g["dilation"][a]) for a in (0, 1))
+        out_hw = shape.out_hw
         if min(out_hw) < 1:
             raise ValueError(f"layer {self.name!r}: input {h}x{w} is too small for its kernel")
         return [shape], (self.out_channels, *out_hw)

@@ -15,7 +15,7 @@ import numpy as np
 from fxsim import ops
 from fxsim.formats import FxArray
 from fxsim.layers.base import Binder, Layer, apply, masked, ste
-from fxsim.layers.mac import _pair
+from fxsim.ops.geometry import as_pair
 from fxsim.shapes import conv_out_size
 
 
@@ -84,9 +84,9 @@ def _reshape(x, shape):
 class _Pool(Layer):
     def __init__(self, name: str, kernel, stride=None, padding=0) -> None:
         self.name = name
-        self.kernel = _pair(kernel, "kernel")
-        self.stride = self.kernel if stride is None else _pair(stride, "stride")
-        self.padding = _pair(padding, "padding")
+        self.kernel = as_pair("kernel", kernel, 1)
+        self.stride = self.kernel if stride is None else as_pair("stride", stride, 1)
+        self.padding = as_pair("padding", padding, 0)
 
     def shapes(self, in_shape):
         c, h, w = in_shape

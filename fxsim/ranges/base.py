@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from fxsim.formats import MAX_BITS, FxArray, check_int
-from fxsim.ranges.params import REQUIRED, Param, choice_param, resolve_params  # noqa: F401
+from fxsim.ranges.params import Param, choice_param, resolve_params
 from fxsim.ranges.scale import SCALE_KINDS, Scale, pow2_frac, real_step, symmetric_codes
 
 ZERO_TENSOR_CLIP = 1.0  # the scale of a tensor with no nonzero element is that of clip 1.0
@@ -68,7 +68,7 @@ def float_or_none(text: str | None, name: str) -> float | None:
 class RangeRule:
     """Base of the range rules; one subclass per rule, registered by :attr:`name`.
 
-    Subclasses declare :attr:`PARAMS` and override :meth:`clip_value` (or
+    Subclasses declare :attr:`PARAMS` and override :meth:`clip_value` (default ``max|x|``; or
     :meth:`choose_nonzero` for rules that pick the scale themselves), and the hooks
     :meth:`magnitude_bits`, :meth:`step_divisor`, :meth:`code_limits` where their paper says
     so. Adaptive rules override :meth:`observe`, :meth:`_state` and :meth:`_load_state`.
@@ -76,6 +76,12 @@ class RangeRule:
 
     name: ClassVar[str] = ""
     PARAMS: ClassVar[dict[str, Param]] = {}
+    # False: :meth:`choose` reads only max|x| of the values (the quantizer then passes max|x|
+    # taken from the codes, without a float copy), and the rule keeps no state to observe
+    needs_values: ClassVar[bool] = True
+    # False: the clip is never below max|x|, so saturation is a rounding matter (at most one
+    # LSB) and the straight-through estimator passes every gradient
+    clips: ClassVar[bool] = True
 
     def __init__(self, **params: object) -> None:
         self.params = resolve_params(self.name, self.PARAMS, params)
@@ -120,8 +126,9 @@ class RangeRule:
         return self.scale_for(clip if clip > 0 else largest, bits, signed)
 
     def clip_value(self, x: np.ndarray, largest: float, bits: int, signed: bool) -> float:
-        """The clipping magnitude ``c`` of the rule for ``x`` (``largest = max|x| > 0``)."""
-        raise NotImplementedError
+        """The clipping magnitude ``c`` of the rule for ``x`` (``largest = max|x| > 0``); by
+        default ``max|x|`` itself."""
+        return largest
 
     def magnitude_bits(self, bits: int, signed: bool) -> int:
         """Bits of magnitude a pow2 scale fits the clip into: ``bits - 1`` signed, else bits."""

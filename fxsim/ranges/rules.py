@@ -24,6 +24,7 @@ class FixedRule(RangeRule):
     """
 
     name = "fixed"
+    needs_values = False
     PARAMS: ClassVar[dict[str, Param]] = {
         "frac": int_param(REQUIRED),
         "scale": choice_param("pow2", ("pow2",)),
@@ -36,7 +37,7 @@ class FixedRule(RangeRule):
             top = math.ldexp(code_max, -frac)
         except OverflowError:
             top = sys.float_info.max
-        return Scale(frac, None, min(top, sys.float_info.max), code_min, code_max)
+        return Scale(frac, None, top, code_min, code_max)
 
     def choose_zero(self, bits: int, signed: bool) -> Scale:
         return self._fixed_scale(bits, signed)
@@ -50,10 +51,9 @@ class MinMaxRule(RangeRule):
     """``minmax``: ``c = max|x|`` of the current tensor (default ``scale="pow2"``)."""
 
     name = "minmax"
+    needs_values = False
+    clips = False
     PARAMS: ClassVar[dict[str, Param]] = {"scale": scale_param("pow2")}
-
-    def clip_value(self, x: np.ndarray, largest: float, bits: int, signed: bool) -> float:
-        return largest
 
 
 @register
@@ -103,9 +103,6 @@ class CQATRule(RangeRule):
             )
         return bits, signed
 
-    def clip_value(self, x: np.ndarray, largest: float, bits: int, signed: bool) -> float:
-        return largest
-
     def magnitude_bits(self, bits: int, signed: bool) -> int:
         return self.params["base_bits"] - 1
 
@@ -129,10 +126,8 @@ class DoReFaRule(RangeRule):
     """
 
     name = "dorefa"
+    clips = False
     PARAMS: ClassVar[dict[str, Param]] = {"scale": scale_param("real")}
-
-    def clip_value(self, x: np.ndarray, largest: float, bits: int, signed: bool) -> float:
-        return largest
 
     def step_divisor(self, bits: int, signed: bool) -> float:
         levels = float((1 << bits) - 1)
