@@ -8,6 +8,7 @@ import re
 import pandas as pd
 
 from costmodel.area import DEFAULT_LANES
+from fxsim.helpformat import DefaultsFormatter
 from fxsim.quantize import MULTIPLIER_BITS
 
 DEFAULT_ACC_BITS = 32
@@ -15,6 +16,8 @@ DEFAULT_ACC_BITS = 32
 
 def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``cost`` on an argparse subparsers object; returns its parser."""
+    from reference_nets.nets import NETS
+
     parser = subparsers.add_parser(
         "cost",
         help="energy and area of a scheme on a net, or of one MAC",
@@ -26,9 +29,9 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
             "costmodel/data: Horowitz ISSCC 2014 (45 nm) and Stillmaker & Baas 2017 node "
             "scaling, unless --primitives/--nodes/--units give your own tables."
         ),
+        formatter_class=DefaultsFormatter,
     )
-    parser.add_argument("--net", help="reference net name (digits_cnn, mnist_cnn, resnet20, "
-                                      "resnet32, resnet56, vgg_small)")
+    parser.add_argument("--net", help=f"reference net name ({', '.join(NETS)})")
     parser.add_argument("--policy", help="shipped policy name (fxsim policies) or policy TOML "
                                          "file (docs/policy-schema.md)")
     parser.add_argument("--baseline", help="baseline policy to compare against (a shipped name "
@@ -40,22 +43,22 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                              "not given")
     parser.add_argument("--mac", metavar="AxB", help="price one MAC of A-bit by B-bit operands")
     parser.add_argument("--acc", type=int, default=DEFAULT_ACC_BITS,
-                        help=f"accumulator bits for --mac (default {DEFAULT_ACC_BITS})")
+                        help="accumulator bits for --mac")
     parser.add_argument("--node", type=float, default=45.0,
-                        help="technology node in nm (default 45; 7..130, between listed nodes "
+                        help="technology node in nm (7..130, between listed nodes "
                              "interpolated)")
     parser.add_argument("--batch", type=int, help="samples per step (default 1, or the run's)")
     parser.add_argument("--memory", default="sram_32KB",
-                        help="table row pricing memory traffic: sram_8KB, sram_32KB (default), "
+                        help="table row pricing memory traffic: sram_8KB, sram_32KB, "
                              "sram_1MB, dram")
     parser.add_argument("--lanes", type=int, default=DEFAULT_LANES,
-                        help="MAC lanes of the array the area is priced for (default "
-                             f"{DEFAULT_LANES}, a 16x16 array)")
+                        help="MAC lanes of the array the area is priced for (the default is "
+                             "a 16x16 array)")
     parser.add_argument("--lfsr-share", type=int, default=1,
-                        help="lanes sharing one LFSR in stochastic rounding units (default 1)")
+                        help="lanes sharing one LFSR in stochastic rounding units")
     parser.add_argument("--multiplier-bits", type=int, default=MULTIPLIER_BITS,
-                        help="bits of the fixed-point multiplier of real-step rescales "
-                             f"(default {MULTIPLIER_BITS}, the simulator's)")
+                        help="bits of the fixed-point multiplier of real-step rescales (the "
+                             "default is the simulator's)")
     parser.add_argument("--primitives", action="append",
                         help="your own primitive table CSV (repeatable; replaces the default "
                              "rows of each kind it contains)")

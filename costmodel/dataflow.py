@@ -12,7 +12,7 @@ format of its output. A :class:`MacSite` records that for one MAC layer.
   quantizer built before it (true of chains and of residual blocks whose shortcut has no MAC
   layer, as in every reference net; a net with a MAC layer in a shortcut is refused;
   ``[layers.first]``/``[layers.last]`` are the first and last MAC layers, as in
-  :class:`fxsim.network.Network`).
+  :class:`fxsim.network.Network`: both use :func:`fxsim.policy.mac_aliases`).
 * A list of :class:`fxsim.shapes.LayerShape`: a plain chain, nothing between the layers. The
   first layer reads the input quantizer's output (layer ``input``, kind ``input``), each other
   layer the output of the MAC layer before it.
@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from costmodel.policy import Place
+from fxsim.policy import mac_aliases
 from fxsim.shapes import LayerShape
 
 INPUT = Place("input", "input")  # the input quantizer fxsim.network.Network puts first
@@ -128,10 +129,7 @@ def _check_shortcuts(name: str, body) -> None:
 def _places(macs: list[str], kinds: dict[str, str]) -> dict[str, Place]:
     """Place of every layer named in ``kinds`` (and the input), the first and last of the MAC
     layers ``macs`` with their aliases."""
-    aliases: dict[str, tuple[str, ...]] = {}
-    if macs:
-        aliases[macs[0]] = ("first",)
-        aliases[macs[-1]] = (*aliases.get(macs[-1], ()), "last")
+    aliases = mac_aliases(macs)
     places = {name: Place(name, kind, aliases.get(name, ())) for name, kind in kinds.items()}
     places.setdefault(INPUT.name, INPUT)
     return places

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fxsim.policy import DEFAULT_GROUP, Policy, RoleSpec
+from fxsim.policy import DEFAULT_GROUP, Policy, RoleSpec, check_share
 
 SHARE_TOLERANCE = 1e-12
 
@@ -108,11 +108,8 @@ def read_policy(policy: Any, shares: Mapping[str, float] | None = None) -> CostP
                 f"policy {name!r}: group {group!r} has no share (the fraction of samples it "
                 f"runs): add share = ... to [groups.{group}] or pass shares={{{group!r}: ...}}"
                 " (a measured one: costmodel.shares_from_run(RUN_DIR) or fxsim cost --run)")
-        share = given[group]
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
-            raise ValueError(f"policy {name!r}: share of group {group!r} must be a number in "
-                             f"[0, 1], got {share!r}")
-    result = CostPolicy(base, {g: float(given[g]) for g in base.groups})
+        given[group] = check_share(f"policy {name!r}: share of group {group!r}", given[group])
+    result = CostPolicy(base, {g: given[g] for g in base.groups})
     result.group_shares()  # refuse shares summing above 1 now
     return result
 

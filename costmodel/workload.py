@@ -152,6 +152,11 @@ class Operands:
         return self.acc.bits if self.acc.bits is not None else wide_accumulator(
             a.bits, b.bits, terms)
 
+    def backward_input_bits(self, shape: LayerShape) -> int:
+        """Accumulator width of the backward_input phase (``g x w``) of layer ``shape``: the
+        width of the exact input gradient it sends to the layer below."""
+        return self.acc_bits(self.g, self.w, backward_input_terms(shape))
+
 
 def backward_input_terms(shape: LayerShape) -> int:
     """Terms summed into one backward_input output: ``Cout / groups * kh * kw``."""
@@ -181,7 +186,7 @@ def layer_work(site: MacSite, policy: CostPolicy, batch: int,
                           n * inputs * width(x) + weights_read + n * outputs * width(o),
                           quantized(n * outputs, acc, o)))
         if site.input_grad:
-            acc = ops.acc_bits(g, w, backward_input_terms(shape))
+            acc = ops.backward_input_bits(shape)
             rows.append(phase("backward_input", g, w, acc,
                               n * outputs * width(g) + weights_read + n * inputs * acc))
         acc = ops.acc_bits(x, g, batch * hout * wout)
@@ -245,12 +250,8 @@ def workload(sites: Sequence[MacSite], policy: CostPolicy, batch: int,
             site = replace(site, input_grad=True)
         sender = by_name.get(site.grad_from) if site.grad_from else None
         from_island = sender is None or not policy.quantize
-        incoming = {}
-        for group in policy.group_shares():
-            if from_island:
-                incoming[group] = FLOAT_BITS
-            else:
-                ops = Operands.of(sender, policy, group)
-                incoming[group] = ops.acc_bits(ops.g, ops.w, backward_input_terms(sender.shape))
+        incoming = {group: FLOAT_BITS if from_island else
+                    Operands.of(sender, policy, group).backward_input_bits(sender.shape)
+                    for group in policy.group_shares()}
         rows.extend(layer_work(site, policy, batch, incoming, from_island))
     return rows

@@ -17,7 +17,7 @@ from fxsim.layers.base import Binder, Context, Sequential
 from fxsim.layers.loss import softmax_cross_entropy
 from fxsim.layers.mac import MacLayer
 from fxsim.layers.simple import Input
-from fxsim.policy import Policy
+from fxsim.policy import Policy, mac_aliases
 
 
 class Network:
@@ -32,11 +32,7 @@ class Network:
         self.seed = seed
         self.input = Input()
         macs = [layer for layer in body.walk() if isinstance(layer, MacLayer)]
-        aliases: dict[str, tuple[str, ...]] = {}
-        if macs:
-            aliases[macs[0].name] = ("first",)
-            aliases[macs[-1].name] = (*aliases.get(macs[-1].name, ()), "last")
-        binder = Binder(self.policy, seed, aliases)
+        binder = Binder(self.policy, seed, mac_aliases([layer.name for layer in macs]))
         self.input.bind(binder)
         body.bind(binder)
         self.layer_names = list(binder.layer_names)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -46,6 +47,17 @@ ACCUMULATOR_KEYS = ("bits", "overflow")
 CLASS_DIFFICULTY_KEYS = {"easy_group": None, "threshold": 0.9, "window": 100}
 DEFAULT_CONST_FRAC = 24
 SHIPPED = "fxsim.policies"
+
+
+def mac_aliases(names: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The :data:`LAYER_ALIASES` of a net's MAC layers ``names`` (in forward order), by layer
+    name: ``("first",)`` for the first, ``("last",)`` for the last, ``("first", "last")`` for
+    the only one; layers not in the dict have none."""
+    aliases: dict[str, tuple[str, ...]] = {}
+    if names:
+        aliases[names[0]] = ("first",)
+        aliases[names[-1]] = (*aliases.get(names[-1], ()), "last")
+    return aliases
 
 
 @dataclass(frozen=True)
@@ -164,7 +176,7 @@ class Policy:
                         "(weights and their gradients are shared by all samples); allowed: "
                         "activations, act_grads, share")
             if share is not None:
-                roles["share"] = _share(f"{where} [groups.{group}] share", share)
+                roles["share"] = check_share(f"{where} [groups.{group}] share", share)
             groups[str(group)] = roles
         difficulty = data.get("class_difficulty")
         if difficulty is not None:
@@ -270,7 +282,9 @@ def _role_tables(where: str, value: Any, extra: tuple[str, ...] = ()) -> dict[st
     return out
 
 
-def _share(where: str, value: Any) -> float:
+def check_share(where: str, value: Any) -> float:
+    """``value`` as a float if it is a number in [0, 1] (a class group's share of samples, a
+    threshold); else a ValueError ``"<where> must be a number in [0, 1], got <value>"``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise ValueError(f"{where} must be a number in [0, 1], got {value!r}")
     return float(value)
@@ -283,11 +297,7 @@ def _class_difficulty(where: str, value: Any, groups: dict) -> dict[str, Any]:
     if out["easy_group"] not in groups:
         raise ValueError(f"{where}: easy_group must name a [groups.G] table "
                          f"({', '.join(groups) or 'none defined'}); got {out['easy_group']!r}")
-    threshold = out["threshold"]
-    if (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
-            or not 0 <= threshold <= 1):
-        raise ValueError(f"{where}: threshold must be a number in [0, 1], got {threshold!r}")
-    out["threshold"] = float(threshold)
+    out["threshold"] = check_share(f"{where}: threshold", out["threshold"])
     out["window"] = _checked(where, "window", out["window"], 1)
     return out
 
@@ -332,16 +342,26 @@ def _resolve(where: str, role: str, spec: dict[str, Any]) -> RoleSpec:
     signed = spec.get("signed", None if role == "activations" else True)
     if signed is not None and not isinstance(signed, bool):
         raise ValueError(f"{where}: signed must be true or false, got {signed!r}")
+    rounding, random_bits = _rounding(where, spec)
     try:
-        rounding = canonical_rounding(spec.get("rounding", "nearest_even"))
-        random_bits = random_bits_for(rounding, spec.get("random_bits")) or None
         overflow = check_overflow(spec.get("overflow", "saturate"))
         make_rule(rule, **params)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{where}: {error}") from None
     return RoleSpec(role, bits=bits, frac=frac, signed=signed, rounding=rounding,
-                    random_bits=random_bits if rounding == "stochastic_k" else None,
-                    overflow=overflow, range=rule, params=tuple(sorted(params.items())))
+                    random_bits=random_bits, overflow=overflow, range=rule,
+                    params=tuple(sorted(params.items())))
+
+
+def _rounding(where: str, spec: dict[str, Any]) -> tuple[str, int | None]:
+    """The canonical ``rounding`` of ``spec`` (default ``nearest_even``) and its
+    ``random_bits`` (checked; kept for ``stochastic_k`` only, else None)."""
+    try:
+        rounding = canonical_rounding(spec.get("rounding", "nearest_even"))
+        random_bits = random_bits_for(rounding, spec.get("random_bits"))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}: {error}") from None
+    return rounding, random_bits if rounding == "stochastic_k" else None
 
 
 def _resolve_master(where: str, spec: dict[str, Any]) -> RoleSpec:
@@ -361,13 +381,8 @@ def _resolve_master(where: str, spec: dict[str, Any]) -> RoleSpec:
     if bits + const_frac > 60:
         raise ValueError(f"{where}: bits + const_frac must be <= 60 (int64 update arithmetic); "
                          f"got {bits} + {const_frac}")
-    try:
-        rounding = canonical_rounding(spec.get("rounding", "nearest_even"))
-        random_bits = random_bits_for(rounding, spec.get("random_bits")) or None
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{where}: {error}") from None
-    return RoleSpec("master", bits=bits, frac=frac, rounding=rounding,
-                    random_bits=random_bits if rounding == "stochastic_k" else None,
+    rounding, random_bits = _rounding(where, spec)
+    return RoleSpec("master", bits=bits, frac=frac, rounding=rounding, random_bits=random_bits,
                     const_frac=const_frac)
 
 

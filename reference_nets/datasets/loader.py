@@ -16,7 +16,6 @@ from reference_nets.datasets.pixel_csv import digits_path, mnist5k_path, read_pi
 from reference_nets.datasets.split import SPLIT_STREAM, check_key, keyed_rng, stratified_split
 from reference_nets.datasets.synthetic import DEFAULT_SAMPLES, synthetic_split
 
-DATASETS: tuple[str, ...] = ("digits", "mnist", "mnist5k", "cifar10", "cifar100", "random")
 DIGIT_NAMES = tuple(str(digit) for digit in range(10))
 
 
@@ -71,6 +70,7 @@ SOURCES: dict[str, Callable[[str | os.PathLike | None, int, int | None], Levels]
     "cifar100": _cifar100,
     "random": _random,
 }
+DATASETS: tuple[str, ...] = tuple(SOURCES)  # the dataset names, in this order
 
 
 def _scaled(levels: np.ndarray, index: np.ndarray, max_level: int) -> np.ndarray:
