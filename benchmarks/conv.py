@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_times, fresh_process_seconds
 
 import fxsim
 from fxsim import ops
@@ -49,20 +48,6 @@ FIRST_CALL = (
     "ops.conv2d_backward_weight(x, g, w.shape, padding=1); "
     "print(time.perf_counter() - t0)"
 )
-
-
-def best_times(fns, repeat: int) -> list[float]:
-    """Best wall time of each function over ``repeat`` rounds, the functions taking turns in
-    every round (so that load from other processes hits all of them alike)."""
-    for fn in fns:
-        fn()
-    best = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
 
 
 def _status_kib(field: str) -> int:
@@ -127,13 +112,6 @@ def torch_runner(x, w, g, stride):
         return y, tx.grad, tw.grad
 
     return run
-
-
-def first_call_seconds(cache_dir: str) -> float:
-    env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
-    out = subprocess.run([sys.executable, "-c", FIRST_CALL], env=env, capture_output=True,
-                         text=True, check=True)
-    return float(out.stdout)
 
 
 def main() -> None:
@@ -201,8 +179,8 @@ def main() -> None:
           f"{t_fx / t_pt:9.2f}")
     if not args.no_first_call:
         with tempfile.TemporaryDirectory() as empty:
-            cold = first_call_seconds(empty)
-            warm = first_call_seconds(empty)
+            cold = fresh_process_seconds(FIRST_CALL, empty)
+            warm = fresh_process_seconds(FIRST_CALL, empty)
         print(f"first call of the three products in a fresh process: {cold:.1f} s with an "
               f"empty numba cache (compilation), {warm:.1f} s with the cache warm")
 

@@ -15,13 +15,10 @@ times compiling every kernel signature in a fresh process, which is what a test 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import tempfile
-import time
 
 import numpy as np
+from _timing import best_times, fresh_process_seconds
 
 import fxsim
 
@@ -48,26 +45,6 @@ print(time.process_time() - t0)
 TARGETS = {"deterministic": 4.0, "stochastic": 2.0, "rtz_over_sr": 1.5}
 
 
-def best_times(fns: dict, repeat: int) -> dict:
-    """The best wall time of each callable over ``repeat`` interleaved rounds."""
-    for fn in fns.values():
-        fn()
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return best
-
-
-def fresh_process_seconds(script: str, cache_dir: str) -> float:
-    env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                         text=True, check=True)
-    return float(out.stdout)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=10_000_000)
@@ -90,7 +67,7 @@ def main() -> None:
     for bits, q in codes.items():
         fns[f"requantize s{bits}->s8"] = lambda q=q: fxsim.requantize(q, fmt)
     fns["requantize s32->s8 sr"] = lambda: fxsim.requantize(codes[32], fmt, "stochastic", seed=1)
-    best = best_times(fns, args.repeat)
+    best = dict(zip(fns, best_times(list(fns.values()), args.repeat), strict=True))
 
     t_numpy = best["numpy clip(rint)"]
     print(f"{args.size:.0e} values -> {fmt}, {numba.get_num_threads()} threads, best of "

@@ -15,7 +15,6 @@ import numpy as np
 from fxsim.ops._threads import run_parallel
 
 CHUNK = 1 << 16  # elements per job
-SERIAL = 1 << 18  # below this many elements, one thread
 
 
 @numba.njit(cache=True, nogil=True)
@@ -36,7 +35,7 @@ def _jobs(size: int) -> int:
 
 
 def _run(kernel, size: int, *args) -> None:
-    run_parallel(kernel, _jobs(size), *args, work=8 * size if size >= SERIAL else 0)
+    run_parallel(kernel, _jobs(size), *args, work=8 * size)
 
 
 def extremes(values: np.ndarray) -> tuple[float | int, float | int]:

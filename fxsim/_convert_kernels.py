@@ -22,7 +22,8 @@ Three evaluations give identical integers:
   which is for modelling narrow registers, not the training hot path).
 
 The loops are serial, release the GIL and are cached on disk; :func:`quantize_floats` and
-:func:`requantize_codes` run them on contiguous chunks over ``numba.get_num_threads()`` threads.
+:func:`requantize_codes` run them on contiguous chunks over ``numba.get_num_threads()`` threads
+(:func:`fxsim.ops._threads.run_chunks`).
 Random numbers depend on the flat element index only (:mod:`fxsim.rng`), so the chunking cannot
 change a bit. Each loop is compiled per output dtype (signed; unsigned codes are written through
 a signed view) and for float64 or int64 input only.
@@ -31,16 +32,14 @@ a signed view) and for float64 or int64 input only.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 from llvmlite import ir as llvm_ir
 from numba.extending import intrinsic, overload
 
+from fxsim.ops._threads import run_chunks
 from fxsim.rng import GAMMA, mix64
 
 TINY = 2.0**-1022  # smallest normal float64: scaling that lands below it may be inexact
@@ -49,8 +48,6 @@ STOCHASTIC = 6  # mode id of stochastic (62 random bits)
 STOCHASTIC_MODES = (6, 7)  # ids of stochastic and stochastic_k
 TWO_52_BITS = np.uint64(0x4330000000000000)  # the bit pattern of 2.0**52
 PARALLEL_MIN = 1 << 16  # the smallest chunk of an array split over threads
-CHUNKS_PER_THREAD = 8  # an array split over threads is cut into this many chunks per thread
-CHUNK_ALIGN = 64  # chunk boundaries are multiples of this many elements (whole cache lines)
 WIDEN_BLOCK = 1 << 15  # narrow codes are widened to int64 this many at a time (256 KB)
 
 
@@ -480,51 +477,6 @@ def requantize_loop(stochastic: bool):
     return loop
 
 
-# --- running the loops on chunks -----------------------------------------------------------------
-
-_pool: ThreadPoolExecutor | None = None
-
-
-def _thread_pool() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS, "fxsim-convert")
-    return _pool
-
-
-def _forget_pool() -> None:
-    """A forked child has none of its parent's threads: it starts a pool of its own."""
-    global _pool
-    _pool = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
-
-
-def run_chunked(convert_chunk, size: int) -> list:
-    """``convert_chunk(start, stop)`` over contiguous chunks covering ``range(size)``, on
-    ``numba.get_num_threads()`` threads including the calling one (a single chunk below
-    ``2 * PARALLEL_MIN`` elements). Each thread takes the next unconverted chunk until none is
-    left, so a thread slowed by other work on its core takes fewer. Returns the results, in no
-    particular order."""
-    if size < 2 * PARALLEL_MIN:
-        return [convert_chunk(0, size)]
-    threads = numba.get_num_threads()
-    chunk = max(PARALLEL_MIN, size // (threads * CHUNKS_PER_THREAD) // CHUNK_ALIGN * CHUNK_ALIGN)
-    starts = range(0, size, chunk)
-    taken = itertools.count()  # next() on it is atomic under the GIL
-
-    def convert_chunks() -> list:
-        results = []
-        while (j := next(taken)) < len(starts):
-            results.append(convert_chunk(starts[j], min(starts[j] + chunk, size)))
-        return results
-
-    futures = [_thread_pool().submit(convert_chunks) for _ in range(threads - 1)]
-    return convert_chunks() + [r for f in futures for r in f.result()]
-
-
 def quantize_floats(values: np.ndarray, out: np.ndarray, mode: int, scale: float, step: float,
                     key: int, kbits: int, lo: int, hi: int) -> tuple[int, int]:
     """Run :func:`quantize_loop` of ``mode`` over the flat float64 ``values`` into the flat
@@ -535,7 +487,7 @@ def quantize_floats(values: np.ndarray, out: np.ndarray, mode: int, scale: float
     def convert_chunk(start, stop):
         return loop(values[start:stop], out[start:stop], scale, step, np.int64(start), *args)
 
-    counts = run_chunked(convert_chunk, values.size)
+    counts = run_chunks(convert_chunk, values.size, PARALLEL_MIN)
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
@@ -567,7 +519,7 @@ def requantize_codes(codes: np.ndarray, out: np.ndarray, mode: int, shift: int, 
             events += loop(wide, out[first:last], shift, *rule, first, *args)
         return events
 
-    return sum(run_chunked(convert_chunk, codes.size))
+    return sum(run_chunks(convert_chunk, codes.size, PARALLEL_MIN))
 
 
 def exact_codes(values: np.ndarray, out: np.ndarray, flagged: int | None, step: float,

@@ -20,14 +20,10 @@ import numpy as np
 
 from fxsim import _code_kernels
 from fxsim.formats import FxArray, QFormat
+from fxsim.ops.operands import max_abs_code
 from fxsim.quantize import MULTIPLIER_BITS, requantize
 
 INT64_CODE_BITS = 62  # codes of intermediate sums stay below 2**62
-
-
-def max_abs_code(x: FxArray) -> int:
-    """``max |code|`` of ``x`` as a Python int (0 when empty)."""
-    return int(_code_kernels.max_abs(x.raw))
 
 
 def multiplier_bits_for(x: FxArray) -> int:
@@ -35,7 +31,7 @@ def multiplier_bits_for(x: FxArray) -> int:
     whose product with every code of ``x`` stays below 2**62, as
     :func:`fxsim.requantize` needs for a real-step rescale (its relative error is below
     ``2**-(bits - 1)``)."""
-    if x.fmt.bits + (0 if x.fmt.signed else 1) + MULTIPLIER_BITS <= 62:
+    if _code_bits(x) + MULTIPLIER_BITS <= 62:
         return MULTIPLIER_BITS
     return max(2, min(MULTIPLIER_BITS, 62 - max_abs_code(x).bit_length()))
 

@@ -119,11 +119,12 @@ def _tiles(frame: Frame, n: int, tile: int, work: int) -> tuple[int, int]:
     return rows, -(-total // rows)
 
 
-def _tap_chunk(kind: str, chunk: int | None, counts: np.ndarray) -> int:
-    """Taps per partial sum of the correlation: all of them, or for float32 at most ``chunk``
-    (the plan's terms per exact float32 sum), a multiple of three, the parts about equal."""
+def _tap_chunk(chunk: int | None, counts: np.ndarray) -> int:
+    """Taps per partial sum of the correlation: all of them, or at most ``chunk`` (given
+    only for a float32 reduction longer than it: the plan's terms per exact float32 sum), a
+    multiple of three, the parts about equal."""
     most = int(counts.max())
-    if kind != "float32" or chunk is None or chunk >= most:
+    if chunk is None:
         return max(most, kernels.R)
     parts = -(-most // (chunk // kernels.R * kernels.R))
     return _round_up(-(-most // parts), kernels.R)
@@ -132,47 +133,50 @@ def _tap_chunk(kind: str, chunk: int | None, counts: np.ndarray) -> int:
 def _correlate(op: str, x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str,
                chunk: int | None, out_shape: tuple[int, ...]) -> np.ndarray:
     frame, taps, counts, index = _plan(geom, op)
-    top_left = geom.padding if op == "forward" else (frame.rows.pad, frame.cols.pad)
     out = np.empty(out_shape, dtype=RESULTS[kind])
-    rows, tiles = _tiles(frame, out.shape[0], TILE, geom.macs)
+    work = geom.macs
+    rows, tiles = _tiles(frame, out.shape[0], TILE, work)
     wt = _weights(w, index, DTYPES[kind])
-    run_parallel(kernels.correlate, tiles, *_source(x, kind), frame.layout(*top_left), taps,
-                 counts, wt, _tap_chunk(kind, chunk, counts), rows, frame.halo, out,
-                 work=geom.macs)
+    run_parallel(kernels.correlate, tiles, *_source(x, kind), frame.layout(), taps, counts, wt,
+                 _tap_chunk(chunk, counts), rows, frame.halo, out, work=work)
     return out
 
 
 def forward(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str,
             chunk: int | None = None) -> np.ndarray:
-    """``chunk``: terms per float32 partial sum (:class:`~fxsim.ops.paths.Plan`)."""
+    """``chunk``: terms per float32 partial sum, only when shorter than the reduction (else
+    None; :class:`~fxsim.ops.paths.Plan`, :meth:`~fxsim.ops._mac.MacCall.run`)."""
     return _correlate("forward", x, w, geom, kind, chunk, geom.output_shape)
 
 
 def backward_input(grad: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str,
                    chunk: int | None = None) -> np.ndarray:
-    """``chunk``: terms per float32 partial sum (:class:`~fxsim.ops.paths.Plan`)."""
+    """``chunk``: terms per float32 partial sum, only when shorter than the reduction (else
+    None; :class:`~fxsim.ops.paths.Plan`, :meth:`~fxsim.ops._mac.MacCall.run`)."""
     return _correlate("backward_input", grad, w, geom, kind, chunk, geom.input_shape)
 
 
 def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: str,
                     chunk: int | None = None) -> np.ndarray:
-    """``chunk``: terms per float32 partial sum (:class:`~fxsim.ops.paths.Plan`)."""
+    """``chunk``: terms per float32 partial sum, only when shorter than the reduction (else
+    None; :class:`~fxsim.ops.paths.Plan`, :meth:`~fxsim.ops._mac.MacCall.run`)."""
     frame, taps, _, _ = _plan(geom, "forward")
     co, cg, kh, kw = geom.weight_shape
     groups, cog = geom.groups, co // geom.groups
     cog_pad = _round_up(cog, kernels.P)
     gindex = (np.arange(groups)[:, None] * cog
               + np.minimum(np.arange(cog_pad), cog - 1)[None, :]).astype(np.int64)
-    rows, tiles = _tiles(frame, geom.input_shape[0], WEIGHT_TILE, geom.macs)
+    work = geom.macs
+    rows, tiles = _tiles(frame, geom.input_shape[0], WEIGHT_TILE, work)
     sums = rows * frame.cols.length
-    if kind == "float32" and chunk is not None and chunk < geom.terms("backward_weight"):
+    if chunk is not None:
         sums = min(sums, chunk)
     parts = bounds(tiles, min(tiles, WEIGHT_PARTS))
     total_dtype = np.int64 if kind == "int64" else np.float64
     total = np.zeros((len(parts), groups, cog_pad, taps.shape[2]), dtype=total_dtype)
-    operands = (*_source(x, kind), frame.layout(*geom.padding), *_source(grad, kind))
+    operands = (*_source(x, kind), frame.layout(), *_source(grad, kind))
     run_parallel(_weight_part, len(parts), *operands, gindex, taps[0], np.zeros(1, DTYPES[kind]),
-                 rows, frame.halo, sums, total, parts, work=geom.macs)
+                 rows, frame.halo, sums, total, parts, work=work)
     summed = total.sum(axis=0)[:, :cog, :cg * kh * kw]
     return np.ascontiguousarray(summed.reshape(co, cg, kh, kw), dtype=RESULTS[kind])
 

@@ -35,15 +35,13 @@ class Axis:
     ``length``: positions per image; ``pad``: zero positions before the operand's data (in
     unphased units); ``phases``: the operand's phases (the stride it is read with);
     ``taps[a]``: for result phase ``a``, the ``(kernel index, operand phase, offset)`` of every
-    kernel position that lands on it (``offset`` in phased positions, never negative);
-    ``size``: the result's size along the axis (positions past it are dropped).
+    kernel position that lands on it (``offset`` in phased positions, never negative).
     """
 
     length: int
     pad: int
     phases: int
     taps: tuple[tuple[tuple[int, int, int], ...], ...]
-    size: int
 
     @property
     def result_phases(self) -> int:
@@ -63,7 +61,7 @@ def forward_axis(size: int, kernel: int, stride: int, padding: int, dilation: in
     next block's top padding (at most ``padding`` past the block, as the output size ensures)."""
     length = -(-max(padding + size, stride * out) // stride)
     taps = tuple((k, k * dilation % stride, k * dilation // stride) for k in range(kernel))
-    return Axis(length, padding, stride, (taps,), out)
+    return Axis(length, padding, stride, (taps,))
 
 
 def input_grad_axis(size: int, kernel: int, stride: int, padding: int, dilation: int,
@@ -81,7 +79,7 @@ def input_grad_axis(size: int, kernel: int, stride: int, padding: int, dilation:
     phase_size = -(-size // stride)  # result positions of phase 0, the largest
     length = max(pad + out, phase_size + max(offsets, default=0), phase_size, 1)
     taps = tuple(tuple((k, 0, offset + pad) for k, offset in phase) for phase in raw)
-    return Axis(length, pad, 1, taps, size)
+    return Axis(length, pad, 1, taps)
 
 
 @dataclass(frozen=True)
@@ -90,11 +88,6 @@ class Frame:
 
     rows: Axis
     cols: Axis
-
-    @property
-    def image(self) -> int:
-        """Positions per image."""
-        return self.rows.length * self.cols.length
 
     @property
     def operand_phases(self) -> int:
@@ -107,16 +100,14 @@ class Frame:
     @property
     def halo(self) -> int:
         """Rows past a run of result rows that its taps read (the largest shift, in rows)."""
-        return -(-self.shift(self.rows.max_offset, self.cols.max_offset) // self.cols.length)
+        shift = self.rows.max_offset * self.cols.length + self.cols.max_offset
+        return -(-shift // self.cols.length)
 
-    def layout(self, top: int, left: int) -> tuple[int, int, int, int, int, int]:
+    def layout(self) -> tuple[int, int, int, int, int, int]:
         """``(top, left, sh, sw, rows, cols)``: the operand's planes as the kernels fill them,
-        padded by ``top`` rows and ``left`` columns."""
-        return (top, left, self.rows.phases, self.cols.phases, self.rows.length,
-                self.cols.length)
-
-    def shift(self, row_offset: int, col_offset: int) -> int:
-        return row_offset * self.cols.length + col_offset
+        padded by the axes' ``pad`` rows and columns."""
+        return (self.rows.pad, self.cols.pad, self.rows.phases, self.cols.phases,
+                self.rows.length, self.cols.length)
 
 
 def forward_frame(geom: ConvGeometry) -> Frame:

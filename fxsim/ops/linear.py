@@ -44,14 +44,12 @@ def _as_image(value, width: int):
     return value
 
 
-def _as_matrix(result, rows: int | None = None):
-    """The op's result as a matrix: images back to ``(N, features)`` rows (``rows`` given), or
-    an ``(out, in, 1, 1)`` weight as ``(out, in)``."""
+def _as_matrix(result):
+    """The op's result as a matrix: ``(N / W, features, 1, W)`` images back to
+    ``(N, features)`` rows; an ``(out, in, 1, 1)`` weight (one image per row) is ``(out, in)``."""
     raw = result.raw if isinstance(result, FxArray) else result
-    if rows is None:
-        matrix = raw.reshape(raw.shape[:2])
-    else:
-        matrix = np.ascontiguousarray(raw[:, :, 0, :].transpose(0, 2, 1)).reshape(rows, -1)
+    rows = raw.shape[0] * raw.shape[3]
+    matrix = np.ascontiguousarray(raw[:, :, 0, :].transpose(0, 2, 1)).reshape(rows, -1)
     if isinstance(result, FxArray):
         return FxArray(matrix, result.fmt, stats=result.stats, check=False, step=result.step)
     return matrix
@@ -69,48 +67,51 @@ def _check_same(what: str, left: tuple[str, int], right: tuple[str, int]) -> Non
         raise ValueError(f"{what}: {left[0]} is {left[1]} but {right[0]} is {right[1]}")
 
 
+def _call(op: str, a, b, names: tuple[str, str], n: int, fan_in: int, fan_out: int, acc,
+          path: str) -> MacCall:
+    """The 1x1 convolution of ``op`` on a batch of ``n`` rows (see the module docstring):
+    ``a`` as images; ``b`` as images for the weight gradient, else as a weight."""
+    width = _batch_width(n)
+    a = _as_image(a, width)
+    b = _as_image(b, width) if op == "backward_weight" else _as_weight(b)
+    name = "linear" if op == "forward" else f"linear_{op}"
+    return make_call(name, op, a, b, names,
+                     ((n // width, fan_in, 1, width), (fan_out, fan_in, 1, 1), 1, 0, 1, 1), acc,
+                     path)
+
+
 def linear_call(x, w, acc=None, path="auto") -> MacCall:
     """The validated call behind :func:`linear`."""
     (n, fan_in), (fan_out, w_in) = _matrix_shape("x", x), _matrix_shape("w", w)
     _check_same("input features", ("x.shape[1]", fan_in), ("w.shape[1]", w_in))
-    width = _batch_width(n)
-    return make_call("linear", "forward", _as_image(x, width), _as_weight(w), ("x", "w"),
-                     ((n // width, fan_in, 1, width), (fan_out, fan_in, 1, 1), 1, 0, 1, 1), acc,
-                     path)
+    return _call("forward", x, w, ("x", "w"), n, fan_in, fan_out, acc, path)
 
 
 def linear_backward_input_call(grad_out, w, acc=None, path="auto") -> MacCall:
     """The validated call behind :func:`linear_backward_input`."""
     (n, g_out), (fan_out, fan_in) = _matrix_shape("grad_out", grad_out), _matrix_shape("w", w)
     _check_same("output features", ("grad_out.shape[1]", g_out), ("w.shape[0]", fan_out))
-    width = _batch_width(n)
-    return make_call("linear_backward_input", "backward_input", _as_image(grad_out, width),
-                     _as_weight(w), ("grad_out", "w"),
-                     ((n // width, fan_in, 1, width), (fan_out, fan_in, 1, 1), 1, 0, 1, 1), acc,
-                     path)
+    return _call("backward_input", grad_out, w, ("grad_out", "w"), n, fan_in, fan_out, acc, path)
 
 
 def linear_backward_weight_call(x, grad_out, acc=None, path="auto") -> MacCall:
     """The validated call behind :func:`linear_backward_weight`."""
     (n, fan_in), (g_n, fan_out) = _matrix_shape("x", x), _matrix_shape("grad_out", grad_out)
     _check_same("batch size", ("x.shape[0]", n), ("grad_out.shape[0]", g_n))
-    width = _batch_width(n)
-    return make_call("linear_backward_weight", "backward_weight", _as_image(x, width),
-                     _as_image(grad_out, width), ("x", "grad_out"),
-                     ((n // width, fan_in, 1, width), (fan_out, fan_in, 1, 1), 1, 0, 1, 1), acc,
-                     path)
+    return _call("backward_weight", x, grad_out, ("x", "grad_out"), n, fan_in, fan_out, acc,
+                 path)
 
 
 def linear(x: Operand, w: Operand, acc: Accumulator | None = None, path: str = "auto") -> Operand:
     """``y[n, o] = sum_i x[n, i] * w[o, i]`` for ``x (N, in)`` and ``w (out, in)``; summed over
     ``i`` in increasing order. Results as :func:`fxsim.ops.conv2d`."""
-    return _as_matrix(linear_call(x, w, acc, path).run(), len(x))
+    return _as_matrix(linear_call(x, w, acc, path).run())
 
 
 def linear_backward_input(grad_out: Operand, w: Operand,
                           acc: Accumulator | None = None, path: str = "auto") -> Operand:
     """``gx[n, i] = sum_o grad_out[n, o] * w[o, i]``, summed over ``o`` in increasing order."""
-    return _as_matrix(linear_backward_input_call(grad_out, w, acc, path).run(), len(grad_out))
+    return _as_matrix(linear_backward_input_call(grad_out, w, acc, path).run())
 
 
 def linear_backward_weight(x: Operand, grad_out: Operand,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fxsim import _code_kernels
 from fxsim.formats import FxArray, QFormat
 
 FIXED = "fixed"
@@ -41,10 +42,8 @@ def operand_mode(**operands: object) -> str:
 
 
 def max_abs_code(x: FxArray) -> int:
-    """The largest ``|code|`` in ``x`` (0 when empty), as a Python int."""
-    if x.raw.size == 0:
-        return 0
-    return max(-int(x.raw.min()), int(x.raw.max()))
+    """The largest ``|code|`` in ``x`` (0 when empty), as a Python int (one pass)."""
+    return int(_code_kernels.max_abs(x.raw))
 
 
 def codes_as(x: FxArray, dtype) -> np.ndarray:

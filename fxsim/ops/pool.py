@@ -78,6 +78,9 @@ class PoolGeometry:
                                                                           + 1, sw)
 
     def pad(self, values: np.ndarray, fill) -> np.ndarray:
+        """``values`` with ``fill`` around it (``values`` itself without padding)."""
+        if not any(self.padding):
+            return values
         n, c, h, w = self.input_shape
         ph, pw = self.padding
         out = np.full((n, c, h + 2 * ph, w + 2 * pw), fill, dtype=values.dtype)
@@ -106,7 +109,7 @@ def _sum_format(fmt: QFormat, step: float | None, terms: int, divisor: int):
 
 
 def _window_sum(values: np.ndarray, geom: PoolGeometry, dtype) -> np.ndarray:
-    padded = geom.pad(values, 0) if any(geom.padding) else values
+    padded = geom.pad(values, 0)
     out = np.zeros(geom.output_shape, dtype=dtype)
     for _, _, rows, cols in geom.taps():
         out += padded[:, :, rows, cols]
@@ -132,7 +135,7 @@ def max_pool2d(x: Operand, kernel, stride=None, padding=0) -> tuple[Operand, np.
     else:  # below every code, so padding never wins (a tie keeps the first real maximum)
         values = values.astype(np.int16 if values.itemsize == 1 else np.int64, copy=False)
         fill = np.iinfo(values.dtype).min
-    padded = geom.pad(values, fill) if any(geom.padding) else values
+    padded = geom.pad(values, fill)
     best = np.full(geom.output_shape, fill, dtype=values.dtype)
     tap = np.zeros(geom.output_shape, dtype=np.int16)  # the winning tap ki * KW + kj
     for ki, kj, rows, cols in geom.taps():
