@@ -45,3 +45,17 @@ def test_linear_float_mode_is_numpy():
     assert np.allclose(linear_backward_input(g, w), g @ w)
     assert np.allclose(linear_backward_weight(x, g), g.T @ x)
     assert linear(x, w).shape == (4, 3)
+
+
+def test_an_empty_batch_gives_empty_products_and_a_zero_weight_gradient():
+    """As conv2d does: N = 0 rows give (0, out) and (0, in) results and an all-zero sum."""
+    from fxsim import FxArray, QFormat
+
+    fmt = QFormat(8, 0)
+    x = FxArray(np.zeros((0, 4), np.int8), fmt)
+    w = FxArray(np.arange(12, dtype=np.int8).reshape(3, 4), fmt)
+    g = FxArray(np.zeros((0, 3), np.int8), fmt)
+    assert linear(x, w).shape == (0, 3)
+    assert linear_backward_input(g, w).shape == (0, 4)
+    gw = linear_backward_weight(x, g)
+    assert gw.shape == (3, 4) and not gw.raw.any()

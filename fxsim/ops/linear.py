@@ -49,7 +49,7 @@ def _as_matrix(result):
     ``(N, features)`` rows; an ``(out, in, 1, 1)`` weight (one image per row) is ``(out, in)``."""
     raw = result.raw if isinstance(result, FxArray) else result
     rows = raw.shape[0] * raw.shape[3]
-    matrix = np.ascontiguousarray(raw[:, :, 0, :].transpose(0, 2, 1)).reshape(rows, -1)
+    matrix = np.ascontiguousarray(raw[:, :, 0, :].transpose(0, 2, 1)).reshape(rows, raw.shape[1])
     if isinstance(result, FxArray):
         return FxArray(matrix, result.fmt, stats=result.stats, check=False, step=result.step)
     return matrix
