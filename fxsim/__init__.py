@@ -19,12 +19,14 @@ _EXPORTS = {
     "ROUNDING_MODES": "fxsim.numeric.rounding",
     "OVERFLOW_MODES": "fxsim.numeric.rounding",
     "RoundingMode": "fxsim.numeric.rounding",
+    "register_rounding": "fxsim.numeric.user_rounding",
     "quantize": "fxsim.numeric.convert",
     "requantize": "fxsim.numeric.convert",
     "fixed_point_multiplier": "fxsim.numeric.convert",
     "Accumulator": "fxsim.ops.accumulator",
 }
-_SUBPACKAGES = ("numeric", "ranges", "ops", "layers", "training", "reproduce", "policy")
+_SUBPACKAGES = ("numeric", "ranges", "ops", "layers", "training", "reproduce", "policy",
+                "testing")
 
 __all__ = sorted([*_EXPORTS, "__version__", "ops"])
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads t
     from fxsim.numeric.formats import FxArray, QFormat
     from fxsim.numeric.rounding import OVERFLOW_MODES, ROUNDING_MODES, RoundingMode
     from fxsim.numeric.stats import QuantStats
+    from fxsim.numeric.user_rounding import register_rounding
     from fxsim.ops.accumulator import Accumulator
 
 

@@ -216,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fxsim.reproduce.cli import add_reproduce_parser
 
     add_reproduce_parser(sub)
+    from fxsim.testing.cli import add_check_rounding_parser
+
+    add_check_rounding_parser(sub)
     return parser
 
 

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from fxsim.numeric import _convert_kernels as kernels
+from fxsim.numeric import _user_convert
 from fxsim.numeric.formats import MULTIPLIER_BITS, FxArray, QFormat, check_int, check_step
 from fxsim.numeric.rng import fresh_seed, stream_key
 from fxsim.numeric.rounding import (
@@ -22,6 +23,7 @@ from fxsim.numeric.rounding import (
     random_bits_for,
 )
 from fxsim.numeric.stats import QuantStats
+from fxsim.numeric.user_rounding import registered_rounding
 
 _FRAC_CLAMP = 1 << 20  # past this, frac changes no result (|mantissa| < 2**62, exponents < 2**11)
 
@@ -56,7 +58,7 @@ def _mode_args(rounding: str, overflow: str, random_bits: int | None, seed, stre
         key = np.uint64(stream_key(seed, stream))
     else:
         seed, key = None, np.uint64(0)
-    return ROUNDING_IDS[name], kbits, seed, stream, key, OVERFLOW_IDS[overflow] == 1
+    return ROUNDING_IDS.get(name, -1), kbits, seed, stream, key, OVERFLOW_IDS[overflow] == 1
 
 
 def _check_format(fmt: QFormat) -> None:
@@ -103,7 +105,12 @@ def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int, roun
     # minus one) but not for an arbitrary clip bound beyond 2**53
     force = force or (clip is not None and not integer_codes and bits > 53)
     events = flagged = nans = infs = 0
-    if not force and integer_codes:
+    if mode < 0:  # a registered rule (fxsim.numeric.user_rounding): its own path
+        events, nans, infs = _user_convert.convert(
+            flat_values, flat_out, registered_rounding(rounding), step, scale_exp, key, lo, hi,
+            bits, fmt.signed, wrap)
+        force = False
+    elif not force and integer_codes:
         events = kernels.requantize_codes(flat_values, flat_out, mode, -scale_exp, key, kbits, lo,
                                           hi, bits, fmt.signed, wrap)
     elif not force:

@@ -12,6 +12,12 @@ policy (:meth:`Policy.check_layers`).
 
 ``quantize = false`` is the ``fp`` baseline: every role is float64 and no quantizer runs; the
 net goes through the same layers and kernels in float64.
+
+``rounding_modules = ["rules.py", "mypkg.rules"]`` (top level) names the modules that register
+the policy's user-defined rounding rules (:func:`fxsim.register_rounding`); they are imported
+when the policy is read, before its rounding names are checked, so a run in a fresh process
+finds them. Relative paths are taken from the policy file's folder (the current directory for
+a dict) and stored absolute.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 
 from fxsim.io import toml_text
+from fxsim.numeric.user_rounding import MODULES_KEY, load_rounding_modules
 from fxsim.policy.schema import (
     CLASS_DIFFICULTY_KEYS,
     DEFAULT_GROUP,
@@ -66,6 +73,7 @@ class Policy:
     layers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     class_difficulty: dict[str, Any] | None = None
+    rounding_modules: tuple[str, ...] = ()
 
     # ---- reading ---------------------------------------------------------------------------
     @classmethod
@@ -86,19 +94,23 @@ class Policy:
             raise FileNotFoundError(
                 f"policy {str(source)!r} is neither a file nor a shipped policy; shipped: "
                 f"{', '.join(shipped_policies())}")
-        return cls.from_toml(path.read_text(), str(path), default_name=path.stem)
+        return cls.from_toml(path.read_text(), str(path), default_name=path.stem,
+                             base=path.parent)
 
     @classmethod
-    def from_toml(cls, text: str, where: str = "policy", default_name: str = "policy") -> Policy:
+    def from_toml(cls, text: str, where: str = "policy", default_name: str = "policy",
+                  base: str | os.PathLike | None = None) -> Policy:
+        """A policy from TOML text; ``base``: the folder relative ``rounding_modules`` paths
+        are taken from (default: the current directory)."""
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise ValueError(f"{where}: not valid TOML: {error}") from None
         data.setdefault("name", default_name)
-        return cls.from_dict(data)
+        return cls.from_dict(data, base)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Policy:
+    def from_dict(cls, data: dict[str, Any], base: str | os.PathLike | None = None) -> Policy:
         if not isinstance(data, dict):
             raise TypeError(f"policy must be a table, got {type(data).__name__}")
         name = data.get("name", "policy")
@@ -106,6 +118,8 @@ class Policy:
             raise ValueError(f"policy name must be a non-empty string, got {name!r}")
         where = f"policy {name!r}"
         check_keys(where, data, TOP_KEYS)
+        modules = tuple(load_rounding_modules(where, data[MODULES_KEY], base)
+                        if MODULES_KEY in data else ())
         quantize = data.get("quantize", True)
         if not isinstance(quantize, bool):
             raise ValueError(f"{where}: quantize must be true or false, got {quantize!r}")
@@ -147,7 +161,8 @@ class Policy:
             raise ValueError(
                 f"{where}: [groups] need a [class_difficulty] table saying which samples run in "
                 f"which group (keys: {', '.join(CLASS_DIFFICULTY_KEYS)})")
-        policy = cls(name, description, quantize, defaults, kinds, layers, groups, difficulty)
+        policy = cls(name, description, quantize, defaults, kinds, layers, groups, difficulty,
+                     modules)
         if quantize:
             policy._check_resolvable()
         return policy
@@ -200,6 +215,8 @@ class Policy:
         """The policy as a TOML-shaped dict (what :meth:`from_dict` reads back)."""
         data: dict[str, Any] = {"name": self.name, "description": self.description,
                                 "quantize": self.quantize}
+        if self.rounding_modules:
+            data[MODULES_KEY] = list(self.rounding_modules)
         if self.defaults:
             data["defaults"] = self.defaults
         if self.kinds:

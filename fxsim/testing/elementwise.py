@@ -1,0 +1,229 @@
+"""Invariants of the rounding of single values: error bounds, direction, monotonicity,
+idempotence, sign symmetry and tie rules.
+
+Each check searches (hypothesis) for an input that breaks the invariant under ``mode`` and
+raises :class:`~fxsim.testing.core.InvariantBroken` with the minimal one; it returns None when
+it finds none in ``max_examples`` examples. Values are rounded into a 62-bit format of a drawn
+fraction length, where nothing in ``|y| < 2**60`` saturates; elements beyond are skipped.
+Random modes are checked with the random integers of a drawn seed, element by element.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from fractions import Fraction
+
+import numpy as np
+from hypothesis import strategies as st
+
+from fxsim.numeric.formats import FxArray, QFormat
+from fxsim.testing.core import (
+    SAFE,
+    WIDE_BITS,
+    InvariantBroken,
+    Mode,
+    falsify,
+    lsb_units,
+    resolve_mode,
+    show_fraction,
+    show_value,
+    tie_target,
+)
+from fxsim.testing.strategies import float_values, fracs, grid_values, ldexp_finite, qformats
+
+SEEDS = st.integers(0, 2**32 - 1)
+MAX_VALUES = 20  # values per example
+
+
+def wide_cases(finite: bool = True):
+    """``(fmt, values, seed)``: a 62-bit format of any fraction length, values for it."""
+    return qformats(bits=WIDE_BITS, signed=True).flatmap(lambda fmt: st.tuples(
+        st.just(fmt), st.lists(float_values(fmt, allow_infinity=not finite), min_size=1,
+                               max_size=MAX_VALUES), SEEDS))
+
+
+def _where(mode: Mode, x: float, fmt: QFormat, seed: int, index: int) -> str:
+    text = show_value(x, fmt)
+    return f"{text}, element {index}, seed {seed}" if mode.is_random else text
+
+
+def _per_value(name: str, mode: Mode, problem: Callable[[Fraction, int], str | None],
+               max_examples: int) -> None:
+    """Round each drawn value; ``problem(y, q)`` says what is wrong with ``q`` for ``y``."""
+
+    def prop(case) -> None:
+        fmt, values, seed = case
+        codes = mode.quantize(values, fmt, seed=seed).raw.tolist()
+        for i, (x, q) in enumerate(zip(values, codes, strict=True)):
+            y = lsb_units(x, fmt)
+            if abs(y) < SAFE and (text := problem(y, q)):
+                raise InvariantBroken(name, mode.label, _where(mode, x, fmt, seed, i), text)
+
+    falsify(wide_cases(), prop, max_examples)
+
+
+def check_error_below_one_lsb(mode: str, *, random_bits: int | None = None,
+                              max_examples: int = 100) -> None:
+    """``|q - y| < 1`` LSB: the result is ``floor(y)`` or ``ceil(y)`` (faithful rounding)."""
+    def problem(y: Fraction, q: int) -> str | None:
+        err = abs(q - y)
+        return None if err < 1 else (f"the error |q - y| must be below 1 LSB; q = {q}, "
+                                     f"|q - y| = {show_fraction(err)} LSB")
+
+    _per_value("error_below_one_lsb", resolve_mode(mode, random_bits), problem, max_examples)
+
+
+def check_error_half_lsb(mode: str, *, random_bits: int | None = None,
+                         max_examples: int = 100) -> None:
+    """``|q - y| <= 1/2`` LSB: a nearest rounding."""
+    def problem(y: Fraction, q: int) -> str | None:
+        err = abs(q - y)
+        return None if err <= Fraction(1, 2) else (
+            f"a nearest rounding is within 1/2 LSB; q = {q}, |q - y| = {show_fraction(err)} LSB")
+
+    _per_value("error_half_lsb", resolve_mode(mode, random_bits), problem, max_examples)
+
+
+def check_rounds_down(mode: str, *, random_bits: int | None = None,
+                      max_examples: int = 100) -> None:
+    """``q <= y`` (``floor``)."""
+    def problem(y: Fraction, q: int) -> str | None:
+        return None if q <= y else f"rounding down gives q <= y; q = {q} is above y"
+
+    _per_value("rounds_down", resolve_mode(mode, random_bits), problem, max_examples)
+
+
+def check_rounds_up(mode: str, *, random_bits: int | None = None,
+                    max_examples: int = 100) -> None:
+    """``q >= y`` (``ceil``)."""
+    def problem(y: Fraction, q: int) -> str | None:
+        return None if q >= y else f"rounding up gives q >= y; q = {q} is below y"
+
+    _per_value("rounds_up", resolve_mode(mode, random_bits), problem, max_examples)
+
+
+def check_toward_zero(mode: str, *, random_bits: int | None = None,
+                      max_examples: int = 100) -> None:
+    """``|q| <= |y|`` with the sign of ``y`` or zero (``toward_zero``)."""
+    def problem(y: Fraction, q: int) -> str | None:
+        ok = abs(q) <= abs(y) and q * y >= 0
+        return None if ok else (f"rounding toward zero keeps the sign and never grows |q| past "
+                                f"|y|; q = {q}")
+
+    _per_value("toward_zero", resolve_mode(mode, random_bits), problem, max_examples)
+
+
+STEPS_LSB = (0.25, 0.125, 0.5, 0.75, 1.0)  # LSBs from a value to its partner in monotone
+
+
+def _ordered_pairs(fmt: QFormat):
+    """Pairs of values: a value and one a little above it (one ULP, or a fraction of an LSB
+    more: both often in the same LSB interval, where rules go wrong), or two unrelated ones."""
+    def above(x: float, step: float | None) -> float:
+        if step is None:
+            return math.nextafter(x, math.inf)
+        return x + ldexp_finite(step, -fmt.frac)
+
+    base = st.one_of(grid_values(fmt), float_values(fmt))
+    near = st.tuples(base, st.one_of(st.sampled_from([*STEPS_LSB, None]), st.floats(0.0, 1.0)))
+    return st.one_of(near.map(lambda t: (t[0], above(*t))),
+                     st.tuples(float_values(fmt), float_values(fmt)))
+
+
+def check_monotone(mode: str, *, random_bits: int | None = None,
+                   max_examples: int = 100) -> None:
+    """``x1 <= x2`` implies ``q(x1) <= q(x2)``. Random modes: for the same random integer (the
+    same seed, stream and element index), so each sample of the rounding is monotone."""
+    m = resolve_mode(mode, random_bits)
+    cases = qformats(bits=WIDE_BITS, signed=True).flatmap(lambda fmt: st.tuples(
+        st.just(fmt), st.lists(_ordered_pairs(fmt), min_size=1, max_size=MAX_VALUES), SEEDS))
+
+    def prop(case) -> None:
+        fmt, pairs, seed = case
+        low = [min(a, b) for a, b in pairs]
+        high = [max(a, b) for a, b in pairs]
+        q_low = m.quantize(low, fmt, seed=seed).raw.tolist()
+        q_high = m.quantize(high, fmt, seed=seed).raw.tolist()
+        for i, (a, b, qa, qb) in enumerate(zip(low, high, q_low, q_high, strict=True)):
+            if qa > qb:
+                raise InvariantBroken(
+                    "monotone", m.label,
+                    f"{_where(m, a, fmt, seed, i)} and {show_value(b, fmt)}",
+                    f"a monotone rounding keeps the order; the smaller value rounds to {qa}, "
+                    f"the larger to {qb}")
+
+    falsify(cases, prop, max_examples)
+
+
+def check_idempotent(mode: str, *, random_bits: int | None = None,
+                     max_examples: int = 100) -> None:
+    """A representable value is its own code: quantizing ``code * 2**-frac`` gives ``code``,
+    and requantizing ``code << e`` from a format ``e`` bits finer gives ``code``."""
+    m = resolve_mode(mode, random_bits)
+    cases = qformats(bits=(1, 53), frac=fracs().filter(lambda f: -900 <= f <= 1074)).flatmap(
+        lambda fmt: st.tuples(st.just(fmt), st.lists(st.integers(fmt.min_code, fmt.max_code),
+                                                     min_size=1, max_size=MAX_VALUES),
+                              st.integers(1, 9), SEEDS))
+
+    def prop(case) -> None:
+        fmt, codes, extra, seed = case
+        values = [math.ldexp(c, -fmt.frac) for c in codes]
+        direct = m.quantize(values, fmt, seed=seed).raw.tolist()
+        fine = QFormat(fmt.bits + extra, fmt.frac + extra, fmt.signed)
+        shifted = FxArray(np.array(codes, dtype=np.int64) << extra, fine, check=False)
+        again = m.requantize(shifted, fmt, seed=seed).raw.tolist()
+        for i, (c, x, a, b) in enumerate(zip(codes, values, direct, again, strict=True)):
+            if a != c or b != c:
+                path = (f"quantize gives {a}" if a != c else
+                        f"requantize from {fine} gives {b}")
+                raise InvariantBroken("idempotent", m.label, _where(m, x, fmt, seed, i),
+                                      f"the representable value of code {c} must round to "
+                                      f"itself; {path}")
+
+    falsify(cases, prop, max_examples)
+
+
+def check_sign_symmetric(mode: str, *, random_bits: int | None = None,
+                         max_examples: int = 100) -> None:
+    """``q(-y) == -q(y)`` (deterministic modes)."""
+    m = resolve_mode(mode, random_bits)
+
+    def prop(case) -> None:
+        fmt, values, seed = case
+        plus = m.quantize(values, fmt, seed=seed).raw.tolist()
+        minus = m.quantize([-v for v in values], fmt, seed=seed).raw.tolist()
+        for i, (x, a, b) in enumerate(zip(values, plus, minus, strict=True)):
+            if abs(lsb_units(x, fmt)) < SAFE and b != -a:
+                raise InvariantBroken("sign_symmetric", m.label, _where(m, x, fmt, seed, i),
+                                      f"a sign-symmetric rounding gives q(-y) = -q(y); q(y) = "
+                                      f"{a} but q(-y) = {b}")
+
+    falsify(wide_cases(), prop, max_examples)
+
+
+def check_ties(mode: str, *, ties: str | None = None, random_bits: int | None = None,
+               max_examples: int = 100) -> None:
+    """Exact ties ``y = n + 1/2`` round by the tie rule ``ties`` (default: the mode's own, see
+    :data:`fxsim.numeric.user_rounding.TIE_RULES`)."""
+    m = resolve_mode(mode, random_bits)
+    rule = ties or m.ties
+    if rule is None:
+        raise ValueError(f"{m.label} declares no tie rule; pass ties=")
+    frac = st.one_of(st.integers(-4, 8), st.integers(-60, 70), st.integers(1000, 1074))
+    cases = st.tuples(frac, st.one_of(st.integers(-8, 8), st.integers(-2**51, 2**51)), SEEDS)
+
+    def prop(case) -> None:
+        frac, n, seed = case
+        fmt = QFormat(WIDE_BITS, frac)
+        x = math.ldexp(n + 0.5, -frac)
+        if lsb_units(x, fmt) != Fraction(2 * n + 1, 2):
+            return  # not a float64: no tie to test here
+        q = m.quantize([x], fmt, seed=seed).raw.tolist()[0]
+        want = tie_target(n, rule)
+        if q != want:
+            raise InvariantBroken("ties", m.label, _where(m, x, fmt, seed, 0),
+                                  f"ties {rule} round {show_fraction(Fraction(2 * n + 1, 2))} "
+                                  f"to {want}; got {q}")
+
+    falsify(cases, prop, max_examples)
