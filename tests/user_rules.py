@@ -26,7 +26,7 @@ def nearest_even_clone(q, f, sticky):
     return q + (_above_half(f, sticky) | (_tie(f, sticky) & (q % 2 == 1)))
 
 
-def half_odd(q, f, sticky):
+def ties_to_odd(q, f, sticky):
     """Round half to odd: nearest, ties to the odd neighbour."""
     return q + (_above_half(f, sticky) | (_tie(f, sticky) & (q % 2 == 0)))
 
@@ -59,10 +59,10 @@ def even_by_adding_half(q, f, sticky):
     return q + (f >= HALF)
 
 
-def sticky_ignored(q, f, sticky):
-    """BROKEN (error_half_lsb): ties to even, but the tie test ignores the sticky bit, so a
-    value just above a tie is taken for one."""
-    return q + ((f > HALF) | ((f == HALF) & (q % 2 == 1)))
+def ceil_sticky_ignored(q, f, sticky):
+    """BROKEN (rounds_up): a ceiling that tests only f, so a value below 2**-62 LSB (all of its
+    bits in the sticky bit) rounds down to 0."""
+    return q + (f != 0)
 
 
 def median_split(q, f, sticky):
@@ -78,13 +78,13 @@ def deaf_random(q, f, sticky, r):
 
 RULES = {
     "nearest_even_clone": (nearest_even_clone, {"ties": "even", "cost_as": "nearest_even"}),
-    "half_odd": (half_odd, {"ties": "odd", "cost_as": "nearest_even"}),
+    "ties_to_odd": (ties_to_odd, {"ties": "odd", "cost_as": "nearest_even"}),
     "stochastic_k5_clone": (stochastic_k5_clone, {"random_bits": 5, "cost_as": "stochastic_k"}),
     "stochastic3": (stochastic3, {"random_bits": 3, "cost_as": "stochastic_k"}),
     "stochastic3_biased": (stochastic3_biased, {"random_bits": 3}),
     "top_bits_nearest": (top_bits_nearest, {}),
     "even_by_adding_half": (even_by_adding_half, {"ties": "even"}),
-    "sticky_ignored": (sticky_ignored, {"ties": "even"}),
+    "ceil_sticky_ignored": (ceil_sticky_ignored, {"cost_as": "ceil"}),
     "median_split": (median_split, {}),
     "deaf_random": (deaf_random, {"random_bits": 4}),
 }

@@ -16,7 +16,11 @@ LSB units (``x * 2**frac`` exactly, ``x / step`` in float64 with a real step, or
 So ``y`` is an integer iff ``f == 0 and not sticky``; a tie (``y = q + 1/2``) iff ``f == HALF and
 not sticky``; above the tie iff ``f > HALF or (f == HALF and sticky)``, with ``HALF = 2**61``.
 This is the guard-bits-plus-sticky-bit view of a hardware rounding unit: the first dropped bit
-is ``f >> 61``, the top ``k`` dropped bits are ``f >> (62 - k)``.
+is ``f >> 61``, the top ``k`` dropped bits are ``f >> (62 - k)``. ``sticky`` is True only for
+``|y| < 1/2`` (``q`` is 0 or -1): what fxsim rounds (a float64's 53-bit mantissa, or a code
+below ``2**62``, times a power of two) has at most 62 fraction bits from ``1/2`` up. It matters
+for tiny values: ``y = 2**-70`` has ``q = 0, f = 0, sticky = True``, so a ceiling must test
+``(f != 0) | sticky``.
 
 A rule with ``random_bits = k`` (1..62) also receives ``r``: int64 uniform in ``[0, 2**k)``, the
 top ``k`` bits of the element's word of the counter-based generator keyed by ``(seed, stream,

@@ -22,6 +22,7 @@ DEFAULT_RANDOM_BITS = 8  # stochastic_k's random_bits when a check is not given 
 BUILTIN_TIES = {"nearest_even": "even", "nearest_away": "away", "nearest_up": "up"}
 WIDE_BITS = 62  # the format of rounding-only checks: wide enough that nothing saturates
 SAFE = 2**60  # |y| below this never saturates in WIDE_BITS
+DERANDOMIZE = True  # the same examples every run (False: new ones, for exploring)
 
 
 class InvariantBroken(AssertionError):
@@ -93,7 +94,7 @@ def falsify(strategy: SearchStrategy, prop: Callable[[Any], None], max_examples:
     the minimal one propagates."""
 
     @settings(max_examples=max(1, int(max_examples)), deadline=None, database=None,
-              derandomize=True, verbosity=Verbosity.quiet, report_multiple_bugs=False,
+              derandomize=DERANDOMIZE, verbosity=Verbosity.quiet, report_multiple_bugs=False,
               suppress_health_check=list(HealthCheck), print_blob=False,
               phases=(Phase.explicit, Phase.generate, Phase.shrink))
     @given(strategy)

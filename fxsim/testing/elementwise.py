@@ -30,17 +30,40 @@ from fxsim.testing.core import (
     show_value,
     tie_target,
 )
-from fxsim.testing.strategies import float_values, fracs, grid_values, ldexp_finite, qformats
+from fxsim.testing.strategies import (
+    GRID_OFFSETS,
+    code_specs,
+    fracs,
+    ldexp_finite,
+    resolve_code,
+    resolve_value,
+    value_specs,
+)
 
 SEEDS = st.integers(0, 2**32 - 1)
 MAX_VALUES = 20  # values per example
 
 
-def wide_cases(finite: bool = True):
-    """``(fmt, values, seed)``: a 62-bit format of any fraction length, values for it."""
-    return qformats(bits=WIDE_BITS, signed=True).flatmap(lambda fmt: st.tuples(
-        st.just(fmt), st.lists(float_values(fmt, allow_infinity=not finite), min_size=1,
-                               max_size=MAX_VALUES), SEEDS))
+def format_cases(bits=WIDE_BITS, frac=None, signed=True, finite: bool = True):
+    """``(bits, frac, signed, value specs, seed)``: a format (62 bits wide and signed by default,
+    of any fraction length) and specs of values for it (:func:`wide_values` resolves them)."""
+    frac = fracs() if frac is None else frac
+    return st.tuples(_drawn(bits), frac, _drawn(signed),
+                     st.lists(value_specs(allow_infinity=not finite), min_size=1,
+                              max_size=MAX_VALUES), SEEDS)
+
+
+def _drawn(value):
+    if isinstance(value, tuple):
+        return st.integers(*value)
+    return st.just(value) if not isinstance(value, st.SearchStrategy) else value
+
+
+def wide_values(case) -> tuple[QFormat, list[float], int]:
+    """``(fmt, values, seed)`` of a :func:`format_cases` case."""
+    bits, frac, signed, specs, seed = case
+    fmt = QFormat(bits, frac, signed)
+    return fmt, [resolve_value(s, fmt) for s in specs], seed
 
 
 def _where(mode: Mode, x: float, fmt: QFormat, seed: int, index: int) -> str:
@@ -53,14 +76,14 @@ def _per_value(name: str, mode: Mode, problem: Callable[[Fraction, int], str | N
     """Round each drawn value; ``problem(y, q)`` says what is wrong with ``q`` for ``y``."""
 
     def prop(case) -> None:
-        fmt, values, seed = case
+        fmt, values, seed = wide_values(case)
         codes = mode.quantize(values, fmt, seed=seed).raw.tolist()
         for i, (x, q) in enumerate(zip(values, codes, strict=True)):
             y = lsb_units(x, fmt)
             if abs(y) < SAFE and (text := problem(y, q)):
                 raise InvariantBroken(name, mode.label, _where(mode, x, fmt, seed, i), text)
 
-    falsify(wide_cases(), prop, max_examples)
+    falsify(format_cases(), prop, max_examples)
 
 
 def check_error_below_one_lsb(mode: str, *, random_bits: int | None = None,
@@ -117,18 +140,24 @@ def check_toward_zero(mode: str, *, random_bits: int | None = None,
 STEPS_LSB = (0.25, 0.125, 0.5, 0.75, 1.0)  # LSBs from a value to its partner in monotone
 
 
-def _ordered_pairs(fmt: QFormat):
-    """Pairs of values: a value and one a little above it (one ULP, or a fraction of an LSB
-    more: both often in the same LSB interval, where rules go wrong), or two unrelated ones."""
-    def above(x: float, step: float | None) -> float:
-        if step is None:
-            return math.nextafter(x, math.inf)
-        return x + ldexp_finite(step, -fmt.frac)
+def _pair_specs():
+    """Specs of pairs of values: a value and one a little above it (one ULP, or a fraction of
+    an LSB more: both often in the same LSB interval, where rules go wrong), or two unrelated
+    ones; :func:`_pair` resolves them."""
+    grid = st.tuples(st.just("grid"), code_specs(), st.sampled_from(GRID_OFFSETS))
+    steps = st.one_of(st.sampled_from([*STEPS_LSB, None]), st.floats(0.0, 1.0))
+    return st.one_of(st.tuples(st.just("near"), st.one_of(grid, value_specs()), steps),
+                     st.tuples(st.just("any"), value_specs(), value_specs()))
 
-    base = st.one_of(grid_values(fmt), float_values(fmt))
-    near = st.tuples(base, st.one_of(st.sampled_from([*STEPS_LSB, None]), st.floats(0.0, 1.0)))
-    return st.one_of(near.map(lambda t: (t[0], above(*t))),
-                     st.tuples(float_values(fmt), float_values(fmt)))
+
+def _pair(spec, fmt: QFormat) -> tuple[float, float]:
+    """``(low, high)`` of a :func:`_pair_specs` spec in ``fmt``."""
+    if spec[0] == "any":
+        a, b = resolve_value(spec[1], fmt), resolve_value(spec[2], fmt)
+        return min(a, b), max(a, b)
+    x, step = resolve_value(spec[1], fmt), spec[2]
+    return x, (math.nextafter(x, math.inf) if step is None else
+               x + ldexp_finite(step, -fmt.frac))
 
 
 def check_monotone(mode: str, *, random_bits: int | None = None,
@@ -136,13 +165,14 @@ def check_monotone(mode: str, *, random_bits: int | None = None,
     """``x1 <= x2`` implies ``q(x1) <= q(x2)``. Random modes: for the same random integer (the
     same seed, stream and element index), so each sample of the rounding is monotone."""
     m = resolve_mode(mode, random_bits)
-    cases = qformats(bits=WIDE_BITS, signed=True).flatmap(lambda fmt: st.tuples(
-        st.just(fmt), st.lists(_ordered_pairs(fmt), min_size=1, max_size=MAX_VALUES), SEEDS))
+    cases = st.tuples(fracs(), st.lists(_pair_specs(), min_size=1, max_size=MAX_VALUES), SEEDS)
 
     def prop(case) -> None:
-        fmt, pairs, seed = case
-        low = [min(a, b) for a, b in pairs]
-        high = [max(a, b) for a, b in pairs]
+        frac, specs, seed = case
+        fmt = QFormat(WIDE_BITS, frac)
+        pairs = [_pair(s, fmt) for s in specs]
+        low = [a for a, _ in pairs]
+        high = [b for _, b in pairs]
         q_low = m.quantize(low, fmt, seed=seed).raw.tolist()
         q_high = m.quantize(high, fmt, seed=seed).raw.tolist()
         for i, (a, b, qa, qb) in enumerate(zip(low, high, q_low, q_high, strict=True)):
@@ -161,13 +191,14 @@ def check_idempotent(mode: str, *, random_bits: int | None = None,
     """A representable value is its own code: quantizing ``code * 2**-frac`` gives ``code``,
     and requantizing ``code << e`` from a format ``e`` bits finer gives ``code``."""
     m = resolve_mode(mode, random_bits)
-    cases = qformats(bits=(1, 53), frac=fracs().filter(lambda f: -900 <= f <= 1074)).flatmap(
-        lambda fmt: st.tuples(st.just(fmt), st.lists(st.integers(fmt.min_code, fmt.max_code),
-                                                     min_size=1, max_size=MAX_VALUES),
-                              st.integers(1, 9), SEEDS))
+    cases = st.tuples(st.integers(1, 53), fracs().filter(lambda f: -900 <= f <= 1074),
+                      st.booleans(), st.lists(code_specs(), min_size=1, max_size=MAX_VALUES),
+                      st.integers(1, 9), SEEDS)
 
     def prop(case) -> None:
-        fmt, codes, extra, seed = case
+        bits, frac, signed, specs, extra, seed = case
+        fmt = QFormat(bits, frac, signed)
+        codes = [resolve_code(c, fmt, margin=0) for c in specs]
         values = [math.ldexp(c, -fmt.frac) for c in codes]
         direct = m.quantize(values, fmt, seed=seed).raw.tolist()
         fine = QFormat(fmt.bits + extra, fmt.frac + extra, fmt.signed)
@@ -190,7 +221,7 @@ def check_sign_symmetric(mode: str, *, random_bits: int | None = None,
     m = resolve_mode(mode, random_bits)
 
     def prop(case) -> None:
-        fmt, values, seed = case
+        fmt, values, seed = wide_values(case)
         plus = m.quantize(values, fmt, seed=seed).raw.tolist()
         minus = m.quantize([-v for v in values], fmt, seed=seed).raw.tolist()
         for i, (x, a, b) in enumerate(zip(values, plus, minus, strict=True)):
@@ -199,7 +230,7 @@ def check_sign_symmetric(mode: str, *, random_bits: int | None = None,
                                       f"a sign-symmetric rounding gives q(-y) = -q(y); q(y) = "
                                       f"{a} but q(-y) = {b}")
 
-    falsify(wide_cases(), prop, max_examples)
+    falsify(format_cases(), prop, max_examples)
 
 
 def check_ties(mode: str, *, ties: str | None = None, random_bits: int | None = None,

@@ -13,6 +13,7 @@ format), so a failing example reduces to a readable one.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -48,10 +49,11 @@ def _ints(value: Any, default: tuple[int, int]) -> SearchStrategy[int]:
     return st.just(int(value))
 
 
+@functools.cache
 def fracs() -> SearchStrategy[int]:
-    """Fraction lengths: usual ones (-8..70) first, then the whole range a float64 can reach,
-    including those whose LSB is subnormal and beyond."""
-    return st.one_of(st.integers(-8, 70), st.integers(-1200, 1200),
+    """Fraction lengths: small ones (0..8) first, then usual ones (-8..70), then the whole
+    range a float64 can reach, including those whose LSB is subnormal and beyond."""
+    return st.one_of(st.integers(0, 8), st.integers(-8, 70), st.integers(-1200, 1200),
                      st.integers(*FRAC_SUBNORMAL), st.sampled_from([-2000, 1100, 1200]))
 
 
@@ -84,31 +86,71 @@ def ldexp_finite(mantissa: float, exponent: int) -> float:
         return math.copysign(LARGEST, mantissa)
 
 
-def _code_range(fmt: QFormat, margin: int = 4) -> SearchStrategy[int]:
-    low, high = fmt.min_code - margin, fmt.max_code + margin
-    return st.one_of(st.integers(max(low, -8), min(high, 8)), st.integers(low, high),
-                     st.sampled_from([fmt.min_code, fmt.max_code, fmt.min_code - 1,
-                                      fmt.max_code + 1]))
+# Values and codes are drawn as format-free specs, then resolved against a format: the checks
+# draw specs and a fraction length side by side (no strategy built per format, which costs
+# hypothesis more than the conversions under test), users call the per-format strategies.
+CODE_EDGES = ("min", "max", "min-1", "max+1")
+CODE_MARGIN = 4  # codes drawn reach this far outside a format's range
+
+
+@functools.cache
+def code_specs() -> SearchStrategy[int | str]:
+    """Codes for any format: small integers first, then any up to ``2**62`` (clamped to the
+    format's range plus :data:`CODE_MARGIN` when resolved), then the range's edges."""
+    return st.one_of(st.integers(-8, 8), st.integers(-(2**62), 2**62),
+                     st.sampled_from(CODE_EDGES))
+
+
+def resolve_code(spec: int | str, fmt: QFormat, margin: int = CODE_MARGIN) -> int:
+    """The code a :func:`code_specs` spec stands for in ``fmt``."""
+    if isinstance(spec, str):
+        spec = {"min": fmt.min_code, "max": fmt.max_code, "min-1": fmt.min_code - 1,
+                "max+1": fmt.max_code + 1}[spec]
+    return min(max(spec, fmt.min_code - margin), fmt.max_code + margin)
+
+
+@functools.cache
+def value_specs(allow_infinity: bool = True, allow_nan: bool = False) -> SearchStrategy[tuple]:
+    """Format-free specs of the values of :func:`float_values`, for :func:`resolve_value`:
+    ``("grid", code, offset)``, ``("tie", code, ulps)``, ``("float", x)``."""
+    specials = [v for v in SPECIAL_FLOATS if allow_infinity or math.isfinite(v)]
+    return st.one_of(
+        st.tuples(st.just("grid"), code_specs(), st.sampled_from(GRID_OFFSETS)),
+        st.tuples(st.just("tie"), code_specs(), st.sampled_from([0, -1, 1])),
+        st.tuples(st.just("float"), st.sampled_from(specials)),
+        st.tuples(st.just("float"), st.floats(allow_nan=allow_nan,
+                                              allow_infinity=allow_infinity)),
+        st.tuples(st.just("float"), st.floats(-4.0, 4.0)))
+
+
+def resolve_value(spec: tuple, fmt: QFormat) -> float:
+    """The float a :func:`value_specs` spec stands for in ``fmt``: a code plus an offset in
+    LSBs, a tie ``(n + 1/2) * 2**-frac`` moved by ``ulps`` ULPs, or the float itself (values
+    beyond float64's range become the largest finite float)."""
+    kind = spec[0]
+    if kind == "float":
+        return spec[1]
+    code = resolve_code(spec[1], fmt)
+    if kind == "grid":
+        return ldexp_finite(float(code) + spec[2], -fmt.frac)
+    x = ldexp_finite(code + 0.5, -fmt.frac)
+    x = math.nextafter(x, math.copysign(math.inf, spec[2])) if spec[2] else x
+    return x if math.isfinite(x) else math.copysign(LARGEST, x)
 
 
 def grid_values(fmt: QFormat) -> SearchStrategy[float]:
     """Values at codes of ``fmt`` (and just outside its range) plus :data:`GRID_OFFSETS` LSBs:
     on the grid, exact ties, quarter points (rounded to float64 when ``fmt``'s scale puts them
     beyond float64's precision or range)."""
-    return st.builds(lambda c, o: ldexp_finite(float(c) + o, -fmt.frac), _code_range(fmt),
-                     st.sampled_from(GRID_OFFSETS))
+    return st.tuples(st.just("grid"), code_specs(), st.sampled_from(GRID_OFFSETS)).map(
+        lambda spec: resolve_value(spec, fmt))
 
 
 def tie_values(fmt: QFormat, ulps: bool = True) -> SearchStrategy[float]:
     """Exact ties ``(n + 1/2) * 2**-frac`` (``n`` small first, then anywhere in and around the
     format), and with ``ulps`` the floats one ULP below and above each."""
-
-    def tie(n: int, ulp: int) -> float:
-        x = ldexp_finite(n + 0.5, -fmt.frac)
-        x = math.nextafter(x, math.copysign(math.inf, ulp)) if ulp else x
-        return x if math.isfinite(x) else math.copysign(LARGEST, x)
-
-    return st.builds(tie, _code_range(fmt), st.sampled_from([0, -1, 1] if ulps else [0]))
+    return st.tuples(st.just("tie"), code_specs(), st.sampled_from([0, -1, 1] if ulps else [0])
+                     ).map(lambda spec: resolve_value(spec, fmt))
 
 
 def float_values(fmt: QFormat, *, allow_infinity: bool = True, allow_nan: bool = False
@@ -116,25 +158,25 @@ def float_values(fmt: QFormat, *, allow_infinity: bool = True, allow_nan: bool =
     """Floats for quantizing to ``fmt`` that hit the interesting cases: values on and between
     its grid points, exact ties and one ULP around them, its range edges, subnormals and the
     float64 extremes (:data:`SPECIAL_FLOATS`), then any float, then any in [-4, 4]."""
-    specials = [v for v in SPECIAL_FLOATS if allow_infinity or math.isfinite(v)]
-    return st.one_of(grid_values(fmt), tie_values(fmt), st.sampled_from(specials),
-                     st.floats(allow_nan=allow_nan, allow_infinity=allow_infinity),
-                     st.floats(-4.0, 4.0))
+    return value_specs(allow_infinity, allow_nan).map(lambda spec: resolve_value(spec, fmt))
 
 
 def code_arrays(fmt: QFormat, min_size: int = 0, max_size: int = 50,
                 shape: tuple[int, ...] | None = None) -> SearchStrategy[np.ndarray]:
     """Arrays of codes of ``fmt`` (dtype ``fmt.dtype``), rich in the range edges, 0 and +-1:
     flat of ``min_size..max_size`` elements, or of the given ``shape``."""
-    specials = sorted({c for c in (0, 1, -1, fmt.min_code, fmt.max_code, fmt.min_code + 1,
-                                   fmt.max_code - 1) if fmt.min_code <= c <= fmt.max_code})
-    element = st.one_of(st.integers(fmt.min_code, fmt.max_code), st.sampled_from(specials))
     if shape is not None:
-        size = math.prod(shape)
-        lists = st.lists(element, min_size=size, max_size=size)
-        return lists.map(lambda v: np.array(v, dtype=object).astype(fmt.dtype).reshape(shape))
-    return st.lists(element, min_size=min_size, max_size=max_size).map(
-        lambda v: np.array(v, dtype=object).astype(fmt.dtype))
+        min_size = max_size = math.prod(shape)
+    return st.lists(code_specs(), min_size=min_size, max_size=max_size).map(
+        lambda specs: codes_of(specs, fmt, shape))
+
+
+def codes_of(specs: list, fmt: QFormat, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """The code array (``fmt.dtype``) that :func:`code_specs` specs stand for, clamped into
+    ``fmt``'s range."""
+    codes = [resolve_code(s, fmt, margin=0) for s in specs]
+    array = np.array(codes, dtype=object).astype(fmt.dtype)
+    return array.reshape(shape) if shape is not None else array
 
 
 def steps() -> SearchStrategy[float]:

@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 from fxsim.numeric.formats import QFormat
 from fxsim.numeric.user_rounding import HALF, ONE, registered_rounding
 from fxsim.testing.core import InvariantBroken, falsify, resolve_mode
-from fxsim.testing.elementwise import MAX_VALUES, SEEDS, wide_cases
-from fxsim.testing.strategies import float_values, qformats
+from fxsim.testing.elementwise import MAX_VALUES, format_cases, wide_values
 
 BIG = 140_001  # elements: several chunks for the built-in loops (2**16 each) and user rules
 TIES = 256  # ties rounded by two seeds: all equal by chance with probability 2**-256
@@ -41,12 +40,10 @@ def check_thread_independent(mode: str, *, random_bits: int | None = None,
     only its first elements are."""
     m = resolve_mode(mode, random_bits)
     threads = numba.config.NUMBA_NUM_THREADS
-    cases = qformats(bits=(1, 62)).flatmap(lambda fmt: st.tuples(
-        st.just(fmt), st.lists(float_values(fmt, allow_infinity=False), min_size=1,
-                               max_size=MAX_VALUES), SEEDS))
+    cases = format_cases(bits=(1, 62), signed=st.booleans())
 
     def prop(case) -> None:
-        fmt, values, seed = case
+        fmt, values, seed = wide_values(case)
         big = np.resize(np.array(values, dtype=np.float64), BIG)
         with numba_threads(threads):
             whole = m.quantize(big, fmt, seed=seed).raw
@@ -79,7 +76,7 @@ def check_reproducible(mode: str, *, random_bits: int | None = None,
     m = resolve_mode(mode, random_bits)
 
     def prop(case) -> None:
-        fmt, values, seed = case
+        fmt, values, seed = wide_values(case)
         first = m.quantize(values, fmt, seed=seed)
         again = m.quantize(values, fmt, seed=seed)
         where = f"{values} in {fmt}, seed {seed}"
@@ -110,7 +107,7 @@ def check_reproducible(mode: str, *, random_bits: int | None = None,
                     f"{what} gives the same {TIES} codes as seed {seed}, stream 0: the random "
                     f"integers do not reach the result (codes {np.unique(base).tolist()})")
 
-    falsify(wide_cases(), prop, max_examples)
+    falsify(format_cases(), prop, max_examples)
 
 
 def check_compiled_matches_numpy(mode: str, *, random_bits: int | None = None,

@@ -1,0 +1,88 @@
+"""Deliberately broken rounding rules, registered by a user module (tests/user_rules.py), are
+caught by fxsim.testing and by ``fxsim check-rounding``: each with the right verdict, the
+minimal counterexample hypothesis shrinks to, and an explanation; correct rules pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import user_rules
+
+from fxsim.cli import main
+from fxsim.testing import (
+    InvariantBroken,
+    InvariantsBroken,
+    check_all,
+    check_monotone,
+    check_ties,
+    check_unbiased,
+)
+
+RULES = str(Path(user_rules.__file__).resolve())
+EXAMPLES = 40
+
+
+@pytest.mark.parametrize(("check", "rule", "counterexample", "explained"), [
+    # '>' for '>=': rounds 1/2 up with probability 3/8; the simplest value that shows it
+    (check_unbiased, "stochastic3_biased", "y = 1/2 LSB (x = 0.5 in s62.0), 65536 copies, seed 0",
+     "the sample mean is 0.37"),
+    # up when the top two dropped bits are '10': 1/2 -> 1 but 3/4 -> 0
+    (check_monotone, "top_bits_nearest",
+     "y = 1/2 LSB (x = 0.5 in s62.0) and y = 3/4 LSB (x = 0.75 in s62.0)",
+     "the smaller value rounds to 1, the larger to 0"),
+    # 'add half and truncate' declared as ties to even: the first tie already goes up
+    (check_ties, "even_by_adding_half", "y = 1/2 LSB (x = 0.5 in s62.0)",
+     "ties even round 1/2 to 0; got 1"),
+])
+def test_each_broken_rule_is_caught_with_its_minimal_counterexample(check, rule, counterexample,
+                                                                    explained):
+    with pytest.raises(InvariantBroken) as broken:
+        check(rule, max_examples=EXAMPLES)
+    assert broken.value.counterexample == counterexample
+    assert explained in broken.value.explanation
+
+
+@pytest.mark.parametrize(("rule", "broken"), [
+    ("stochastic3_biased", {"unbiased", "variance_bound"}),
+    ("top_bits_nearest", {"monotone"}),
+    ("even_by_adding_half", {"ties"}),
+    ("median_split", {"thread_independent"}),
+    ("deaf_random", {"unbiased", "reproducible"}),
+])
+def test_check_all_fails_a_broken_rule_on_exactly_its_flaws(rule, broken):
+    with pytest.raises(InvariantsBroken) as failure:
+        check_all(rule, max_examples=EXAMPLES)
+    assert set(failure.value.report.failed["invariant"]) == broken
+    assert "Counterexamples (minimal" in str(failure.value)
+
+
+def test_a_ceiling_that_forgets_the_sticky_bit_fails_on_a_tiny_value():
+    """The bug keeps every default claim; claiming what ceil keeps exposes it on the smallest
+    float, whose bits all fall below the 62 fraction bits."""
+    assert check_all("ceil_sticky_ignored", max_examples=EXAMPLES).ok
+    with pytest.raises(InvariantsBroken) as failure:
+        check_all("ceil_sticky_ignored", expect="ceil", max_examples=EXAMPLES)
+    failed = failure.value.report.failed.set_index("invariant")
+    assert list(failed.index) == ["rounds_up"]
+    assert failed.loc["rounds_up", "counterexample"] == "y = 1*2**-1074 LSB (x = 5e-324 in s62.0)"
+    assert "q = 0 is below y" in failed.loc["rounds_up", "explanation"]
+
+
+@pytest.mark.parametrize("rule", ["ties_to_odd", "stochastic3"])
+def test_correct_rules_keep_what_they_claim(rule):
+    expect = ["error_half_lsb", "sign_symmetric"] if rule == "ties_to_odd" else None
+    report = check_all(rule, expect=expect, max_examples=EXAMPLES)
+    assert report.ok and report.verdict("ties" if rule == "ties_to_odd" else "unbiased") == "kept"
+
+
+def test_check_rounding_command_prints_verdicts_and_fails_on_a_broken_claim(capsys):
+    assert main(["check-rounding", "even_by_adding_half", "--rounding-module", RULES,
+                 "--max-examples", "20"]) == 1
+    out = capsys.readouterr().out
+    assert "ties                         broken  claimed" in out
+    assert "ties: y = 1/2 LSB (x = 0.5 in s62.0)" in out
+    assert "claimed but broken: ties." in out
+    assert main(["check-rounding", "ties_to_odd", "--rounding-module", RULES,
+                 "--max-examples", "10"]) == 0
+    assert "every claimed invariant holds" in capsys.readouterr().out
