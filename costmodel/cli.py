@@ -8,7 +8,7 @@ import re
 import pandas as pd
 
 from costmodel.area import DEFAULT_LANES
-from fxsim.cli_args import DefaultsFormatter
+from fxsim.cli_args import add_command
 from fxsim.numeric.formats import MULTIPLIER_BITS
 
 DEFAULT_ACC_BITS = 32
@@ -18,8 +18,8 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     """Register ``cost`` on an argparse subparsers object; returns its parser."""
     from reference_nets.specs import NETS
 
-    parser = subparsers.add_parser(
-        "cost",
+    parser = add_command(
+        subparsers, "cost",
         help="energy and area of a scheme on a net, or of one MAC",
         description=(
             "Price one training step of a net under a policy (--net, --policy), optionally "
@@ -29,7 +29,7 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
             "costmodel/data: Horowitz ISSCC 2014 (45 nm) and Stillmaker & Baas 2017 node "
             "scaling, unless --primitives/--nodes/--units give your own tables."
         ),
-        formatter_class=DefaultsFormatter,
+        func=run_cost,
     )
     parser.add_argument("--net", help=f"reference net name ({', '.join(NETS)})")
     parser.add_argument("--policy", help="shipped policy name (fxsim policies) or policy TOML "
@@ -65,7 +65,6 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     parser.add_argument("--nodes", help="your own technology-node table CSV")
     parser.add_argument("--units", help="your own unit-definition CSV")
     parser.add_argument("--csv", help="also write the per-layer table (or the MAC row) here")
-    parser.set_defaults(func=run_cost)
     return parser
 
 

@@ -173,7 +173,7 @@ def test_plans_cover_nets_policies_and_seeds(tmp_path):
     (lambda: plan_runs(["int8"], 0, [digits_setup(1)]), "seeds must be an integer >= 1, got 0"),
     (lambda: digits_setup(0), "epochs must be an integer >= 1, got 0"),
     (lambda: run_sweep([], workers=0), "workers must be an integer >= 1, got 0"),
-    (lambda: plan_runs(["int8"], 1, [digits_setup(1)], limit=-3), "limit must be a positive"),
+    (lambda: plan_runs(["int8"], 1, [digits_setup(1)], limit=-3), "limit must be an integer >= 1"),
 ])
 def test_bad_arguments_are_named(call, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
