@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from fxsim.cli_args import add_command
+from fxsim.cli_args import add_command, int_at_least
 
 
 def _modes_table(bits: int, frac: int, samples: int, seed: int):
@@ -144,8 +144,8 @@ def _add_train_parser(sub) -> None:
     train.add_argument("--data-dir", default=None, help="folder of mnist/cifar files")
     train.add_argument("--policy", default="int8",
                        help="shipped policy name (fxsim policies) or TOML file")
-    train.add_argument("--epochs", type=int, default=5, help="epochs to train")
-    train.add_argument("--batch", type=int, default=32, help="batch size")
+    train.add_argument("--epochs", type=int_at_least(1), default=5, help="epochs to train")
+    train.add_argument("--batch", type=int_at_least(1), default=32, help="batch size")
     train.add_argument("--lr", type=float, default=0.05, help="peak learning rate")
     train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     train.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
@@ -153,11 +153,11 @@ def _add_train_parser(sub) -> None:
                        help="learning-rate schedule")
     train.add_argument("--milestones", type=int, nargs="*",
                        help="epochs where the step schedule multiplies lr by 0.1")
-    train.add_argument("--warmup-epochs", type=int, default=0,
+    train.add_argument("--warmup-epochs", type=int_at_least(0), default=0,
                        help="epochs of linear learning-rate warm-up")
-    train.add_argument("--seed", type=int, default=0,
+    train.add_argument("--seed", type=int_at_least(0), default=0,
                        help="seed of split, order, init and stochastic rounding")
-    train.add_argument("--limit", type=int, default=None,
+    train.add_argument("--limit", type=int_at_least(1), default=None,
                        help="use only this many train and test samples")
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                        help="random crop and flip (default: on for CIFAR)")
@@ -205,8 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     modes.add_argument("--bits", type=int, default=4, help="word length in bits")
     modes.add_argument("--frac", type=int, default=2, help="fraction length")
-    modes.add_argument("--samples", type=int, default=1_000_000, help="sample count")
-    modes.add_argument("--seed", type=int, default=0, help="seed of data and rounding")
+    modes.add_argument("--samples", type=int_at_least(1), default=1_000_000, help="sample count")
+    modes.add_argument("--seed", type=int_at_least(0), default=0, help="seed of data and rounding")
     modes.add_argument("--csv", help="also write the table to this CSV file")
     from costmodel.cli import add_cost_parser
 

@@ -60,7 +60,8 @@ def test_requantize_needs_fxarray_and_format():
 
 
 def test_seed_and_stream_validated():
-    with pytest.raises(ValueError, match=r"seed must be an integer in 0\.\.18446744073709551615, got -1"):
+    with pytest.raises(ValueError,
+                       match=r"seed must be an integer in 0\.\.18446744073709551615, got -1"):
         fxsim.quantize(X, FMT, "stochastic", seed=-1)
     with pytest.raises(ValueError, match=r"stream must be an integer >= 0, got -3"):
         fxsim.quantize(X, FMT, "stochastic", seed=1, stream=-3)

@@ -45,7 +45,7 @@ from fxsim.numeric.rng import GAMMA, mix64
 from fxsim.numeric.rounding import RoundingMode
 from fxsim.numeric.threads import run_chunks
 
-STOCHASTIC_MODES = (RoundingMode.STOCHASTIC, RoundingMode.STOCHASTIC_K)
+STOCHASTIC_MODES = tuple(mode for mode in RoundingMode if mode.is_stochastic)
 
 
 @dataclass(frozen=True)
