@@ -238,7 +238,7 @@ class FxArray:
     Notes
     -----
     ``len(a)``, ``a.shape``, ``a.size`` and ``a.ndim`` are those of ``raw``; ``a[index]`` is
-    :meth:`with_raw` of ``raw[index]`` (a view for basic indexing; ``stats`` are not carried).
+    :meth:`with_raw` of ``raw[index]`` (a view for slices; ``stats`` are not carried).
     FxArrays compare by identity (``==`` is ``is``): compare ``raw``, ``fmt`` and ``step``.
 
     Examples
