@@ -285,14 +285,17 @@ class FxArray:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """``raw.shape``."""
         return self.raw.shape
 
     @property
     def size(self) -> int:
+        """``raw.size``: the number of codes."""
         return self.raw.size
 
     @property
     def ndim(self) -> int:
+        """``raw.ndim``."""
         return self.raw.ndim
 
     def to_float(self) -> np.ndarray:
