@@ -57,7 +57,8 @@ def main() -> None:
             reference = run(builtin, extra).raw
             for rule in rules:  # the rules compute the built-in's codes: check, then time
                 assert np.array_equal(run(rule, {}).raw, reference), rule
-            fns = [lambda m=builtin: run(m, extra), *(lambda m=r: run(m, {}) for r in rules)]
+            fns = [lambda m=builtin, e=extra, run=run: run(m, e),
+                   *(lambda m=r, run=run: run(m, {}) for r in rules)]
             times = best_times(fns, args.repeat)
             rows.append((f"{op} {label}", *times))
     print(f"{args.size:.0e} elements -> {fmt}, {numba.get_num_threads()} threads, load average "

@@ -78,16 +78,16 @@ class TensorQuantizer:
             values = value.to_float() if isinstance(value, FxArray) else np.asarray(value)
             scale = self.rule.choose(values, spec.bits, self.signed)
         fmt = scale.format(spec.bits, self.signed)
-        extra = {"random_bits": spec.random_bits} if spec.random_bits else {}
+        clip = None
         if spec.overflow == "saturate" and (scale.code_min > fmt.min_code
                                             or scale.code_max < fmt.max_code):
-            extra["clip"] = (scale.code_min, scale.code_max)
+            clip = (scale.code_min, scale.code_max)
+        options = {**spec.rounding_options(), "overflow": spec.overflow, "seed": seed,
+                   "stream": stream, "step": scale.step, "clip": clip}
         if isinstance(value, FxArray):
-            out = requantize(value, fmt, spec.rounding, spec.overflow, seed, stream=stream,
-                             step=scale.step, multiplier_bits=multiplier_bits_for(value), **extra)
+            out = requantize(value, fmt, multiplier_bits=multiplier_bits_for(value), **options)
         else:
-            out = quantize(value, fmt, spec.rounding, spec.overflow, seed, step=scale.step,
-                           stream=stream, **extra)
+            out = quantize(value, fmt, **options)
         saturated = out.stats.overflowed
         self.last_scale = scale
         self.last_clamped = saturated

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from fxsim.numeric import _user_kernels as kernels
+from fxsim.numeric._convert_kernels import CodeTarget
 from fxsim.numeric.threads import run_chunks
 from fxsim.numeric.user_rounding import BLOCK, RoundingRule
 
@@ -73,19 +74,18 @@ def apply_rule(rule: RoundingRule, impl, q: np.ndarray, f: np.ndarray, sticky: n
     return result.astype(np.int64, copy=False)
 
 
-def convert(values: np.ndarray, out: np.ndarray, rule: RoundingRule, step: float,
-            scale_exp: int, key: int, lo: int, hi: int, bits: int, signed: bool,
-            wrap: bool) -> tuple[int, int, int]:
+def convert(values: np.ndarray, out: np.ndarray, rule: RoundingRule, target: CodeTarget,
+            step: float, scale_exp: int) -> tuple[int, int, int]:
     """Round the flat ``values`` (float64, or integer codes) by ``rule`` into the flat signed
     ``out``: ``y = values[i] / step`` if ``step > 0``, else ``values[i] * 2**scale_exp``; then
-    saturate to ``[lo, hi]`` or wrap to ``bits`` bits. ``key`` keys the random integers of a
-    random rule. Returns ``(out_of_range, nan_count, inf_count)``."""
+    saturate to ``[target.lo, target.hi]`` or wrap to ``target.bits`` bits. ``target.key`` keys
+    the random integers of a random rule. Returns ``(out_of_range, nan_count, inf_count)``."""
     if values.dtype.kind in "iu":
         values = values.astype(np.int64, copy=False)
     impl = implementation(rule)
     kbits = np.int64(rule.random_bits)
-    limits = (np.int64(lo), np.int64(hi), np.int64(bits), bool(signed), bool(wrap))
-    step, scale_exp, key = float(step), np.int64(scale_exp), np.uint64(key)
+    limits = (np.int64(target.lo), np.int64(target.hi), *target.fit_args())
+    step, scale_exp, key = float(step), np.int64(scale_exp), np.uint64(target.key)
 
     def convert_block(start: int, stop: int) -> tuple[int, int, int]:
         n = stop - start
