@@ -12,7 +12,7 @@ import numba
 import numpy as np
 
 from fxsim.numeric._exact_kernels import fit, scale_round_fit, split_exact
-from fxsim.numeric.rng import random_top_bits
+from fxsim.numeric.rng import GAMMA, mix64
 from fxsim.numeric.rounding import RoundingMode
 
 FRACTION_BITS = 62
@@ -84,9 +84,13 @@ def decompose(values, step, scale_exp, q, f, sticky, kind, codes, lo, hi, bits, 
 
 @numba.njit(cache=True, nogil=True)
 def random_ints(key, first, kbits, out):  # pragma: no cover - compiled
-    """``out[i]``: the top ``kbits`` bits of the random word of flat element ``first + i``."""
+    """``out[i]``: the top ``kbits`` (1..62) bits of the random word of flat element
+    ``first + i`` (:mod:`fxsim.numeric.rng`), the bits the built-in stochastic modes use."""
+    drop = np.uint64(64 - kbits)
+    counter = key + np.uint64(first + 1) * np.uint64(GAMMA)
     for i in range(out.size):
-        out[i] = random_top_bits(key, first + i, kbits)
+        out[i] = np.int64(mix64(counter) >> drop)
+        counter += np.uint64(GAMMA)
 
 
 @numba.njit(cache=True, nogil=True)
