@@ -30,6 +30,41 @@ from fxsim.policy import mac_aliases
 from fxsim.shapes import LayerShape
 
 INPUT = Place("input", "input")  # the input quantizer fxsim.network.Network puts first
+# the batch each reference net trains with (fxsim reproduce's settings: digits batch 32,
+# ResNet-20 batch 128 as in He et al., CVPR 2016; the others: fxsim train's default 32 and
+# the CIFAR recipe's 128); a list of layers takes fxsim train's default
+TRAINING_BATCH = {"digits_cnn": 32, "mnist_cnn": 32, "resnet20": 128, "resnet32": 128,
+                  "resnet56": 128, "vgg_small": 128}
+DEFAULT_BATCH = 32  # fxsim train's default batch
+
+
+def training_batch(net) -> int:
+    """The batch ``net`` trains with (:data:`TRAINING_BATCH`; other nets: 32)."""
+    return TRAINING_BATCH.get(net, DEFAULT_BATCH) if isinstance(net, str) else DEFAULT_BATCH
+
+
+@dataclass(frozen=True)
+class NodeSite:
+    """A layer without MACs that a training step runs: ``kind`` one of ``input`` (the input
+    quantizer), ``batchnorm``, ``add``
+    (a residual add), ``avgpool``, ``maxpool``, ``loss``; ``in_elements``/``out_elements``
+    per sample; ``inputs``: the layers whose outputs it reads (their ``activations`` formats);
+    ``quantizes``: whether it has its own ``activations`` quantizer (max pooling keeps its
+    input's codes; the loss is a float island)."""
+
+    name: str
+    kind: str
+    in_elements: int
+    out_elements: int
+    inputs: tuple[Place, ...] = ()
+    quantizes: bool = True
+    window: int = 1  # elements reduced into one output (pools)
+
+    @property
+    def place(self) -> Place:
+        policy_kind = {"avgpool": "avgpool", "batchnorm": "batchnorm", "add": "add",
+                       "input": "input"}.get(self.kind)
+        return Place(self.name, policy_kind)
 
 
 @dataclass(frozen=True)
@@ -76,9 +111,25 @@ def net_sites(name: str, input_shape: tuple[int, int, int] | None = None,
     return list(_recorded_sites(name, tuple(input_shape or NETS[name][1]), num_classes))
 
 
+def net_nodes(name: str, input_shape: tuple[int, int, int] | None = None,
+              num_classes: int = 10) -> list[NodeSite]:
+    """The layers without MACs of reference net ``name``, in forward order, and its loss."""
+    from reference_nets import NETS
+
+    if not isinstance(name, str) or name not in NETS:
+        raise ValueError(f"net must be one of {', '.join(NETS)}; got {name!r}")
+    return list(_recorded(name, tuple(input_shape or NETS[name][1]), num_classes)[1])
+
+
 @lru_cache(maxsize=32)
 def _recorded_sites(name: str, shape: tuple[int, int, int], num_classes: int
                     ) -> tuple[MacSite, ...]:
+    return _recorded(name, shape, num_classes)[0]
+
+
+@lru_cache(maxsize=32)
+def _recorded(name: str, shape: tuple[int, int, int], num_classes: int
+              ) -> tuple[tuple[MacSite, ...], tuple[NodeSite, ...]]:
     from fxsim.layers.base import Binder
     from fxsim.policy import Policy
     from reference_nets import build_net
@@ -108,7 +159,54 @@ def _recorded_sites(name: str, shape: tuple[int, int, int], num_classes: int
             sites.append(MacSite(shapes[layer], places[source], places[layer].aliases))
         elif role == "activations":
             source = layer
-    return tuple(_linked(sites))
+    sites = _linked(sites)
+    return tuple(sites), tuple(_interim_nodes(body, recorder.calls, shapes, places, sites,
+                                              num_classes))
+
+
+def _interim_nodes(body, calls, shapes, places, sites, num_classes) -> list[NodeSite]:
+    """Non-MAC layers read from the built layers (until reference_nets/specs.py lists them as
+    data): batch norms and adds keep the element count of the tensor they follow, average
+    pooling reduces to the next MAC layer's input, max pooling (no quantizer of its own) sits
+    between the MAC layer before it and the one after."""
+    from fxsim.layers.mac import MacLayer
+    from fxsim.layers.simple import MaxPool2d
+
+    nodes: list[NodeSite] = [NodeSite(INPUT.name, "input", sites[0].shape.input_count,
+                                      sites[0].shape.input_count)]
+    count, last = 0, INPUT
+    by_name = {s.shape.name: s for s in sites}
+    order = [layer for layer in body.walk() if isinstance(layer, (MacLayer, MaxPool2d))]
+    for layer, role, kind in calls:
+        if role == "weights":
+            count = shapes[layer].output_count
+            last = places[layer]
+            continue
+        if role != "activations" or layer not in places or kind not in (
+                "batchnorm", "add", "avgpool"):
+            continue
+        inputs = (last,)
+        out = count
+        if kind == "add":
+            block = layer[: -len("_add")]
+            first = by_name.get(f"{block}_conv1")
+            inputs = (last, first.source) if first else (last,)
+        if kind == "avgpool":
+            after = [s for s in sites if s.source.name == layer]
+            out = after[0].shape.input_count if after else count
+        nodes.append(NodeSite(layer, kind, count, out, inputs, True,
+                              max(count // max(out, 1), 1)))
+        count, last = out, places[layer]
+    # max pools: between the MAC layer before and the one after, in walk order
+    for i, item in enumerate(order):
+        if isinstance(item, MaxPool2d) and i + 1 < len(order) and i > 0:
+            before, after = by_name[order[i - 1].name], by_name[order[i + 1].name]
+            window = item.kernel[0] * item.kernel[1]
+            nodes.append(NodeSite(item.name, "maxpool", before.shape.output_count,
+                                  after.shape.input_count, (after.source,), False, window))
+    nodes.append(NodeSite("loss", "loss", num_classes, num_classes, (sites[-1].place,),
+                          False, 1))
+    return nodes
 
 
 def _check_shortcuts(name: str, body) -> None:
