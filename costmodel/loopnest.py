@@ -71,7 +71,7 @@ class Problem:
         """Dims the accumulating tensor does not index."""
         return frozenset(DIMS) - RELEVANT[self.output]
 
-    def elements(self, tensor: str) -> int:  # noqa: D401
+    def elements(self, tensor: str) -> int:
         """Distinct elements of ``tensor`` the nest touches (input positions in the padding
         or on inserted zeros excluded)."""
         if tensor != "In":
@@ -115,17 +115,11 @@ def footprint_sum(problem: Problem, tensor: str, tile: dict[str, int]) -> int:
 
 @lru_cache(maxsize=65536)
 def _in_footprint_sum(problem: Problem, tp: int, tr: int, tq: int, ts: int) -> int:
-    tile = {"P": tp, "R": tr, "Q": tq, "S": ts}
-    tensor = "In"
-    total = 1
-    total *= problem.size("N") * problem.size("C")
-    if tensor == "In":
-        for pdim, rdim, axis in COUPLED:
-            tp, tr = tile[pdim], tile[rdim]
-            total *= _axis_sum(problem.in_hw[axis], problem.stride[axis],
-                               problem.dilation[axis], problem.padding[axis],
-                               problem.upsample, problem.size(pdim) // tp, tp,
-                               problem.size(rdim) // tr, tr)
+    total = problem.size("N") * problem.size("C")
+    for (pdim, rdim, axis), (t_p, t_r) in zip(COUPLED, ((tp, tr), (tq, ts)), strict=True):
+        total *= _axis_sum(problem.in_hw[axis], problem.stride[axis], problem.dilation[axis],
+                           problem.padding[axis], problem.upsample,
+                           problem.size(pdim) // t_p, t_p, problem.size(rdim) // t_r, t_r)
     return total
 
 

@@ -72,7 +72,7 @@ class Requant:
     spec: RoleSpec
     real: bool = False
     island: bool = False
-    current: bool = False  # the range rule reads the tensor being quantized (needs_values)
+    current: bool = False  # the range rule reads the tensor being quantized (all but fixed)
 
     def rounded_bits(self, multiplier_bits: int) -> int:
         """Width of what the rounding unit takes: the value, or its product with the
@@ -127,7 +127,7 @@ def quantized(elements: float, in_bits: int, spec: RoleSpec,
     (``island``: values from a float island); nothing for a float role."""
     if spec.is_float:
         return (), ()
-    current = bool(getattr(type(spec.make_rule()), "needs_values", True))
+    current = spec.range != "fixed"  # every rule but fixed reads the tensor it quantizes
     return ((Requant(elements, in_bits, spec, real_scale(spec), island, current),),
             (Stats(elements, spec.range, in_bits),))
 
