@@ -48,6 +48,7 @@ class Pricer:
     costs: LevelCosts
     lane_mac: tuple[int, int] | None  # (A, B), A >= B; None: no integer MAC
     multiplier_bits: int
+    map_costs: LevelCosts | None = None  # per-bit costs the mapper minimises (default: costs)
     peaks: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     warnings: set[str] = field(default_factory=set)
 
@@ -156,7 +157,8 @@ class Pricer:
         problem, copies = phase_problem(work.shape, work.phase, samples)
         widths = phase_widths(work.phase, work.a_bits, work.b_bits, work.acc_bits,
                               work.final_bits)
-        mapped = map_phase(problem, widths, self.costs, self.arch.rows, self.arch.cols,
+        mapped = map_phase(problem, widths, self.map_costs or self.costs, self.arch.rows,
+                           self.arch.cols,
                            self.glb_bits, self.arch.rf_bytes * BITS_PER_BYTE)
         scale = copies * work.samples / samples
         bits = {lv: getattr(mapped.bits, lv) * scale for lv in LEVELS}

@@ -49,7 +49,7 @@ def estimate(net: Net, policy: Any, batch: int | None = None, *, node_nm: float 
              primitives: TablePaths = None, nodes: PathLike | None = None,
              units: PathLike | None = None, assumptions: Mapping[str, float] | None = None,
              scales: Mapping[str, float] | None = None,
-             register_calibration: bool = True) -> pd.DataFrame:
+             register_calibration: bool = True, remap: bool = True) -> pd.DataFrame:
     """Energy (pJ, by component), bits per memory level and cycles of one training step of
     ``batch`` samples (default: the net's training batch), per layer, phase and group, and
     the area (um^2) of the accelerator that runs it.
@@ -65,7 +65,9 @@ def estimate(net: Net, policy: Any, batch: int | None = None, *, node_nm: float 
     policy's own, else 8); ``multiplier_bits``: the real-step rescale multiplier;
     ``primitives``/``nodes``/``units``: your own tables; ``assumptions``: values for
     data/assumptions.csv names; ``scales``: factors per primitive kind (the sensitivity
-    report's knobs); ``register_calibration``: calibrate the register bit to the adder table.
+    report's knobs); ``register_calibration``: calibrate the register bit to the adder table;
+    ``remap=False`` keeps the mapping chosen with the default tables and assumptions (the same
+    design, re-priced: what the sensitivity report does).
     ``lfsr_share`` is v1's and has no effect (generators are shared by throughput).
 
     One row per layer, phase and group: kind (mac, update, batchnorm, add, avgpool, maxpool,
@@ -106,7 +108,16 @@ def estimate(net: Net, policy: Any, batch: int | None = None, *, node_nm: float 
         "sram_array_efficiency", load_assumptions()["sram_array_efficiency"].value)
     memsys = memory_system(tech, design.glb_bytes, design.rf_bytes, design.dram, lane_logic,
                            design.lanes, efficiency)
-    pricer = Pricer(design, unit_costs, memsys.costs, lane, multiplier_bits)
+    map_costs = None
+    if not remap:
+        base = _technology(node_nm, primitives, nodes, None, True)
+        base_units = Units(base, units, None, design.random_bits_per_generator)
+        logic = (base_units.mac(*lane, max(w.acc_bits for w in works)).area_um2 if lane
+                 else base_units.mac_fp32().area_um2)
+        map_costs = memory_system(base, design.glb_bytes, design.rf_bytes, design.dram, logic,
+                                  design.lanes,
+                                  load_assumptions()["sram_array_efficiency"].value).costs
+    pricer = Pricer(design, unit_costs, memsys.costs, lane, multiplier_bits, map_costs)
     rows = []
     for work in works:
         priced = pricer.update_row(work) if work.phase == "update" else pricer.mac_row(work)
