@@ -33,7 +33,7 @@ import pandas as pd
 
 from costmodel.units import MULTIPLIER_BITS, Units
 from costmodel.workload import Requant, Stats, Work
-from fxsim.rounding import canonical_rounding
+from fxsim.numeric.rounding import canonical_rounding
 
 DEFAULT_LANES = 168  # the default architecture's 12 x 14 lanes (data/arch/eyeriss.toml)
 PARTS = ("mac_lane", "shared", "buffer", "update")

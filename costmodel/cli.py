@@ -7,18 +7,18 @@ import re
 
 import pandas as pd
 
-from costmodel.units import MULTIPLIER_BITS
-from fxsim.helpformat import DefaultsFormatter
+from fxsim.cli_args import add_command, int_at_least
+from fxsim.numeric.formats import MULTIPLIER_BITS
 
 DEFAULT_ACC_BITS = 32
 
 
 def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``cost`` on an argparse subparsers object; returns its parser."""
-    from reference_nets.nets import NETS
+    from reference_nets.specs import NETS
 
-    parser = subparsers.add_parser(
-        "cost",
+    parser = add_command(
+        subparsers, "cost",
         help="energy and area of a scheme on a net, or of one MAC",
         description=(
             "Price one training step of a net under a policy (--net, --policy) on an "
@@ -32,7 +32,7 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
             "problems and an energy table. Numbers come from costmodel/data (each row cites "
             "its source), unless --primitives/--nodes/--units give your own tables."
         ),
-        formatter_class=DefaultsFormatter,
+        func=run_cost,
     )
     parser.add_argument("--net", help=f"reference net name ({', '.join(NETS)})")
     parser.add_argument("--policy", help="shipped policy name (fxsim policies) or policy TOML "
@@ -50,7 +50,7 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     parser.add_argument("--node", type=float, default=45.0,
                         help="technology node in nm (7..130, between listed nodes "
                              "interpolated)")
-    parser.add_argument("--batch", type=int,
+    parser.add_argument("--batch", type=int_at_least(1),
                         help="samples per step (default: the net's training batch, ResNets "
                              "128, digits 32; or the run's)")
     parser.add_argument("--arch", metavar="FILE",
@@ -59,12 +59,12 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     parser.add_argument("--memory",
                         help="primitive-table row of the backing store (default: the "
                              "architecture's DRAM row)")
-    parser.add_argument("--lanes", type=int,
+    parser.add_argument("--lanes", type=int_at_least(1),
                         help="MAC lanes (default: the architecture's rows x cols)")
-    parser.add_argument("--sr-bits", type=int,
+    parser.add_argument("--sr-bits", type=int_at_least(1),
                         help="random bits every stochastic rounding unit is priced with "
                              "(default: a stochastic_k policy's own, else 8)")
-    parser.add_argument("--lfsr-share", type=int, default=1,
+    parser.add_argument("--lfsr-share", type=int_at_least(1), default=1,
                         help="v1 option, no effect: random-bit generators are shared by "
                              "throughput")
     parser.add_argument("--sensitivity", action="store_true",
@@ -86,7 +86,6 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     parser.add_argument("--nodes", help="your own technology-node table CSV")
     parser.add_argument("--units", help="your own unit-definition CSV")
     parser.add_argument("--csv", help="also write the per-layer table (or the MAC row) here")
-    parser.set_defaults(func=run_cost)
     return parser
 
 

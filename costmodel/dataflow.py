@@ -6,14 +6,14 @@ the format of the layer before it (the input quantizer, a batch norm, a residual
 average pool, or another MAC layer), not in its own ``activations`` format, which is the
 format of its output. A :class:`MacSite` records that for one MAC layer.
 
-* A reference net name: the sites are taken from the net itself. Its layers are bound to a
-  recording :class:`fxsim.layers.base.Binder`, which sees every quantizer in build order, and
-  build order is forward order: a MAC layer reads the output of the last ``activations``
-  quantizer built before it (true of chains and of residual blocks whose shortcut has no MAC
+* A reference net name: the sites are taken from the net's spec
+  (:func:`reference_nets.specs.places`, every layer in forward order, the order in which the
+  simulator binds their quantizers): a MAC layer reads the output of the last ``activations``
+  quantizer before it (true of chains and of residual blocks whose shortcut has no MAC
   layer, as in every reference net; a net with a MAC layer in a shortcut is refused;
   ``[layers.first]``/``[layers.last]`` are the first and last MAC layers, as in
-  :class:`fxsim.network.Network`: both use :func:`fxsim.policy.mac_aliases`).
-* A list of :class:`fxsim.shapes.LayerShape`: a plain chain, nothing between the layers. The
+  :class:`fxsim.training.network.Network`: both use :func:`fxsim.policy.mac_aliases`).
+* A list of :class:`fxsim.numeric.shapes.LayerShape`: a plain chain, nothing between the layers. The
   first layer reads the input quantizer's output (layer ``input``, kind ``input``), each other
   layer the output of the MAC layer before it.
 * A list of :class:`MacSite`: as given.
@@ -26,16 +26,18 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from costmodel.policy import Place
+from fxsim.numeric.shapes import LayerShape
 from fxsim.policy import mac_aliases
-from fxsim.shapes import LayerShape
 
-INPUT = Place("input", "input")  # the input quantizer fxsim.network.Network puts first
+INPUT = Place("input", "input")  # the input quantizer fxsim.training.network.Network puts first
 # the batch each reference net trains with (fxsim reproduce's settings: digits batch 32,
 # ResNet-20 batch 128 as in He et al., CVPR 2016; the others: fxsim train's default 32 and
 # the CIFAR recipe's 128); a list of layers takes fxsim train's default
 TRAINING_BATCH = {"digits_cnn": 32, "mnist_cnn": 32, "resnet20": 128, "resnet32": 128,
                   "resnet56": 128, "vgg_small": 128}
 DEFAULT_BATCH = 32  # fxsim train's default batch
+NODE_KINDS = {"input": "input", "batchnorm": "batchnorm", "add": "add",
+              "global_avgpool": "avgpool", "avgpool": "avgpool", "maxpool": "maxpool"}
 
 
 def training_batch(net) -> int:
@@ -45,26 +47,30 @@ def training_batch(net) -> int:
 
 @dataclass(frozen=True)
 class NodeSite:
-    """A layer without MACs that a training step runs: ``kind`` one of ``input`` (the input
-    quantizer), ``batchnorm``, ``add``
-    (a residual add), ``avgpool``, ``maxpool``, ``loss``; ``in_elements``/``out_elements``
-    per sample; ``inputs``: the layers whose outputs it reads (their ``activations`` formats);
-    ``quantizes``: whether it has its own ``activations`` quantizer (max pooling keeps its
-    input's codes; the loss is a float island)."""
+    """A layer without MACs that a training step runs.
+
+    ``kind``: ``input`` (the input quantizer), ``batchnorm``, ``add`` (a residual add),
+    ``avgpool``, ``maxpool``, ``loss``; ``in_elements``/``out_elements`` per sample;
+    ``inputs``: the layers whose outputs it reads (their ``activations`` formats);
+    ``policy_kind``: the policy kind of its ``activations`` quantizer, None without one (max
+    pooling keeps its input's codes; the loss is a float island); ``window``: elements
+    reduced into one output (pools)."""
 
     name: str
     kind: str
     in_elements: int
     out_elements: int
     inputs: tuple[Place, ...] = ()
-    quantizes: bool = True
-    window: int = 1  # elements reduced into one output (pools)
+    policy_kind: str | None = None
+    window: int = 1
+
+    @property
+    def quantizes(self) -> bool:
+        return self.policy_kind is not None
 
     @property
     def place(self) -> Place:
-        policy_kind = {"avgpool": "avgpool", "batchnorm": "batchnorm", "add": "add",
-                       "input": "input"}.get(self.kind)
-        return Place(self.name, policy_kind)
+        return Place(self.name, self.policy_kind)
 
 
 @dataclass(frozen=True)
@@ -102,125 +108,87 @@ def chain_sites(shapes: Sequence[LayerShape]) -> list[MacSite]:
 
 def net_sites(name: str, input_shape: tuple[int, int, int] | None = None,
               num_classes: int = 10) -> list[MacSite]:
-    """Sites of reference net ``name`` (``reference_nets.NETS``), read from its layers."""
-    from reference_nets import NETS
+    """Sites of reference net ``name`` (``reference_nets.specs.NETS``), read from its spec."""
+    from reference_nets.specs import NETS
 
     if not isinstance(name, str) or name not in NETS:
         raise ValueError(f"net must be one of {', '.join(NETS)} or a list of LayerShape; "
                          f"got {name!r}")
-    return list(_recorded_sites(name, tuple(input_shape or NETS[name][1]), num_classes))
+    return list(_spec_sites(name, tuple(input_shape or NETS[name][1]), num_classes))
 
 
 def net_nodes(name: str, input_shape: tuple[int, int, int] | None = None,
               num_classes: int = 10) -> list[NodeSite]:
-    """The layers without MACs of reference net ``name``, in forward order, and its loss."""
-    from reference_nets import NETS
+    """The layers without MACs of reference net ``name`` in forward order (the input
+    quantizer, batch norms, residual adds, pools), then its loss, read from its spec."""
+    from reference_nets.specs import NETS
 
     if not isinstance(name, str) or name not in NETS:
         raise ValueError(f"net must be one of {', '.join(NETS)}; got {name!r}")
-    return list(_recorded(name, tuple(input_shape or NETS[name][1]), num_classes)[1])
+    return list(_spec_nodes(name, tuple(input_shape or NETS[name][1]), num_classes))
 
 
 @lru_cache(maxsize=32)
-def _recorded_sites(name: str, shape: tuple[int, int, int], num_classes: int
-                    ) -> tuple[MacSite, ...]:
-    return _recorded(name, shape, num_classes)[0]
+def _spec_nodes(name: str, shape: tuple[int, int, int], num_classes: int
+                ) -> tuple[NodeSite, ...]:
+    import math
+
+    from reference_nets.specs import net_spec, places
+
+    found = places(net_spec(name, shape, num_classes), shape)
+    sites = {s.shape.name: s for s in _spec_sites(name, shape, num_classes)}
+    nodes, source = [], INPUT
+    for i, place in enumerate(found):
+        here = Place(place.name, place.kind, sites[place.name].aliases
+                     if place.name in sites else ())
+        if place.op in NODE_KINDS:
+            inputs = (source,) if place.op != "input" else ()
+            if place.op == "add":  # the branch's output and the block's input
+                block = place.name[: -len("_add")]
+                start = next(j for j, p in enumerate(found) if p.name.startswith(f"{block}_"))
+                before = [p for p in found[:start] if p.kind is not None]
+                inputs = (source, Place(before[-1].name, before[-1].kind))
+            elements_in = math.prod(place.in_shape)
+            elements_out = math.prod(place.out_shape)
+            nodes.append(NodeSite(place.name, NODE_KINDS[place.op], elements_in, elements_out,
+                                  inputs, place.kind, max(elements_in // elements_out, 1)))
+        if place.kind is not None:
+            source = here
+    last = found[-1]
+    nodes.append(NodeSite("loss", "loss", math.prod(last.out_shape), math.prod(last.out_shape),
+                          (Place(last.name, last.kind),), None, 1))
+    return tuple(nodes)
 
 
 @lru_cache(maxsize=32)
-def _recorded(name: str, shape: tuple[int, int, int], num_classes: int
-              ) -> tuple[tuple[MacSite, ...], tuple[NodeSite, ...]]:
-    from fxsim.layers.base import Binder
-    from fxsim.policy import Policy
-    from reference_nets import build_net
+def _spec_sites(name: str, shape: tuple[int, int, int], num_classes: int
+                ) -> tuple[MacSite, ...]:
+    from reference_nets.specs import net_spec, places
 
-    body = build_net(name, shape, num_classes)
-    _check_shortcuts(name, body)
-
-    class Recorder(Binder):
-        """Records (layer, role, kind) of every quantizer a layer asks for; builds none."""
-
-        def __init__(self) -> None:
-            super().__init__(Policy.load("fp"), seed=0)
-            self.calls: list[tuple[str, str, str]] = []
-
-        def quantizers_for(self, layer, role, kind, **options):
-            self.calls.append((layer, role, kind))
-
-    recorder = Recorder()
-    body.bind(recorder)
-    shapes = {s.name: s for s in body.shapes(shape)[0]}
-    kinds = {layer: kind for layer, _, kind in recorder.calls}
-    macs = [layer for layer, role, _ in recorder.calls if role == "weights"]
-    places = _places(macs, kinds)
+    spec = net_spec(name, shape, num_classes)
+    _check_shortcuts(name, spec)
+    found = places(spec, shape)
+    kinds = {p.name: p.kind for p in found if p.kind is not None}
+    macs = [p.name for p in found if p.mac is not None]
+    named = _places(macs, kinds)
     sites, source = [], INPUT.name
-    for layer, role, _ in recorder.calls:
-        if role == "weights":
-            sites.append(MacSite(shapes[layer], places[source], places[layer].aliases))
-        elif role == "activations":
-            source = layer
-    sites = _linked(sites)
-    return tuple(sites), tuple(_interim_nodes(body, recorder.calls, shapes, places, sites,
-                                              num_classes))
+    for place in found:
+        if place.mac is not None:
+            sites.append(MacSite(place.mac, named[source], named[place.name].aliases))
+        if place.kind is not None:
+            source = place.name
+    return tuple(_linked(sites))
 
 
-def _interim_nodes(body, calls, shapes, places, sites, num_classes) -> list[NodeSite]:
-    """Non-MAC layers read from the built layers (until reference_nets/specs.py lists them as
-    data): batch norms and adds keep the element count of the tensor they follow, average
-    pooling reduces to the next MAC layer's input, max pooling (no quantizer of its own) sits
-    between the MAC layer before it and the one after."""
-    from fxsim.layers.mac import MacLayer
-    from fxsim.layers.simple import MaxPool2d
-
-    nodes: list[NodeSite] = [NodeSite(INPUT.name, "input", sites[0].shape.input_count,
-                                      sites[0].shape.input_count)]
-    count, last = 0, INPUT
-    by_name = {s.shape.name: s for s in sites}
-    order = [layer for layer in body.walk() if isinstance(layer, (MacLayer, MaxPool2d))]
-    for layer, role, kind in calls:
-        if role == "weights":
-            count = shapes[layer].output_count
-            last = places[layer]
-            continue
-        if role != "activations" or layer not in places or kind not in (
-                "batchnorm", "add", "avgpool"):
-            continue
-        inputs = (last,)
-        out = count
-        if kind == "add":
-            block = layer[: -len("_add")]
-            first = by_name.get(f"{block}_conv1")
-            inputs = (last, first.source) if first else (last,)
-        if kind == "avgpool":
-            after = [s for s in sites if s.source.name == layer]
-            out = after[0].shape.input_count if after else count
-        nodes.append(NodeSite(layer, kind, count, out, inputs, True,
-                              max(count // max(out, 1), 1)))
-        count, last = out, places[layer]
-    # max pools: between the MAC layer before and the one after, in walk order
-    for i, item in enumerate(order):
-        if isinstance(item, MaxPool2d) and i + 1 < len(order) and i > 0:
-            before, after = by_name[order[i - 1].name], by_name[order[i + 1].name]
-            window = item.kernel[0] * item.kernel[1]
-            nodes.append(NodeSite(item.name, "maxpool", before.shape.output_count,
-                                  after.shape.input_count, (after.source,), False, window))
-    nodes.append(NodeSite("loss", "loss", num_classes, num_classes, (sites[-1].place,),
-                          False, 1))
-    return nodes
-
-
-def _check_shortcuts(name: str, body) -> None:
+def _check_shortcuts(name: str, spec) -> None:
     """Refuse a residual block whose shortcut has a MAC layer: it reads the block's input, but
-    it is built after the branch, so build order would give it the branch's output."""
-    from fxsim.layers.mac import MacLayer
-    from fxsim.layers.residual import Residual
-
-    for layer in body.walk():
-        if isinstance(layer, Residual) and layer.shortcut is not None and any(
-                isinstance(inner, MacLayer) for inner in layer.shortcut.walk()):
+    it is walked after the branch, so forward order would give it the branch's output."""
+    for block in spec.walk():
+        if block.op == "residual" and len(block.children) > 1 and any(
+                inner.op in ("conv2d", "linear") for inner in block.children[1].walk()):
             raise NotImplementedError(
-                f"net {name!r}: block {layer.name!r} has a MAC layer in its shortcut; the cost "
-                "model reads operand sources in build order, which does not hold there (pass "
+                f"net {name!r}: block {block.name!r} has a MAC layer in its shortcut; the cost "
+                "model reads operand sources in forward order, which does not hold there (pass "
                 "the net as a list of costmodel.MacSite instead)")
 
 

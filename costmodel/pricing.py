@@ -31,7 +31,7 @@ from costmodel.problems import phase_problem, phase_widths
 from costmodel.units import Units
 from costmodel.workload import FLOAT_BITS, Requant, Stats, Work, quantized, width
 from fxsim.policy import DEFAULT_GROUP
-from fxsim.rounding import canonical_rounding
+from fxsim.numeric.rounding import canonical_rounding
 
 LEVELS = ("dram", "glb", "network", "rf", "reg")
 COMPONENTS = ("mac", "dram", "glb", "network", "rf", "reg", "rescale", "rounding", "rng",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from costmodel.loopnest import Problem
 from costmodel.mapper import Widths
-from fxsim.shapes import LayerShape
+from fxsim.numeric.shapes import LayerShape
 
 
 def phase_problem(shape: LayerShape, phase: str, samples: int) -> tuple[Problem, int]:

@@ -23,10 +23,10 @@ from costmodel.policy import load_policy, read_policy
 from costmodel.pricing import COMPONENTS, LEVELS, Pricer, lane_mac, producer_widths
 from costmodel.scaling import Cost, Technology
 from costmodel.tables import PathLike, TablePaths, load_assumptions
-from costmodel.units import MULTIPLIER_BITS, Units
+from costmodel.units import Units
 from costmodel.workload import workload
-from fxsim.formats import check_int
-from fxsim.shapes import LayerShape
+from fxsim.numeric.formats import MULTIPLIER_BITS, check_int
+from fxsim.numeric.shapes import LayerShape
 
 ENERGY_COMPONENTS = COMPONENTS
 AREA_COLUMNS = ("area_um2", "array_area_um2", "mac_lane_area_um2", "shared_area_um2",

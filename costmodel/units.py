@@ -12,7 +12,7 @@ the ``acc - out`` extra bits between dropped low bits (``drop``, rounded) and ch
 A stochastic unit uses ``k = min(r, drop)`` random bits (``r``: the policy's ``random_bits`` for
 ``stochastic_k``, else the priced default, 8) from shared leap-forward generators, priced per
 random bit (:meth:`Units.random_bit`); bits beyond the dropped ones do not change the rounding
-probability (see :mod:`fxsim.rounding`).
+probability (see :mod:`fxsim.numeric.rounding`).
 
 A real step (``scale = "real"``) moves an ``acc``-bit value with a fixed-point multiplier ``M`` of
 ``m`` bits before the rounding shift (DESIGN.md, "Scales that are not powers of two"): the
@@ -27,11 +27,10 @@ import operator
 
 from costmodel.scaling import ZERO, Cost, Technology
 from costmodel.tables import PathLike, UnitRow, load_assumptions, load_units
+from fxsim.numeric.formats import MULTIPLIER_BITS
+from fxsim.numeric.rounding import canonical_rounding, check_overflow
 from fxsim.ranges import RANGE_RULES
-from fxsim.rounding import canonical_rounding, check_overflow
 
-MULTIPLIER_BITS = 31  # fxsim.quantize.MULTIPLIER_BITS (checked equal by the tests; costmodel
-# may not import fxsim's conversion kernels)
 DEFAULT_GENERATOR_BITS = 32  # state bits of the random-bit generator rounding() charges
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -195,5 +194,5 @@ class Units:
 
     def rescale(self, acc_bits: int, multiplier_bits: int = MULTIPLIER_BITS) -> Cost:
         """Per-element fixed-point multiplier of a real-step requantization: ``acc_bits`` by
-        ``multiplier_bits`` (fxsim uses :data:`fxsim.quantize.MULTIPLIER_BITS`)."""
+        ``multiplier_bits`` (fxsim uses :data:`fxsim.numeric.convert.MULTIPLIER_BITS`)."""
         return self.unit("rescale_real", acc=acc_bits, m=multiplier_bits)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import costmodel
 from costmodel import Technology, Units
 from costmodel.memory import sram_area_um2
-from fxsim.shapes import LayerShape
+from fxsim.numeric.shapes import LayerShape
 
 CHAIN = [LayerShape("a", "linear", 4, 3), LayerShape("b", "linear", 3, 2)]
 warnings.filterwarnings("ignore", message="rounding 'stochastic'")
@@ -110,11 +110,11 @@ def test_rounding_is_rounder_plus_its_random_bits():
 
 
 def test_bad_lanes_arch_and_parts(tmp_path):
-    with pytest.raises(ValueError, match="lanes must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="lanes must be an integer >= 1, got 0"):
         costmodel.estimate(CHAIN, "int8", lanes=0)
     with pytest.raises(TypeError, match="lanes must be an integer"):
         costmodel.estimate(CHAIN, "int8", lanes=16.0)
-    with pytest.raises(ValueError, match="lfsr_share must be >= 1"):
+    with pytest.raises(ValueError, match="lfsr_share must be an integer >= 1"):
         costmodel.estimate(CHAIN, "int8", lfsr_share=0)
     with pytest.raises(ValueError, match=r"\[shared\] requantizers: expected \"auto\" or a "
                                          r"positive integer, got 0"):
