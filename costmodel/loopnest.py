@@ -71,6 +71,7 @@ class Problem:
         """Dims the accumulating tensor does not index."""
         return frozenset(DIMS) - RELEVANT[self.output]
 
+    @lru_cache(maxsize=8)  # noqa: B019 (frozen, hashable: one entry per tensor)
     def elements(self, tensor: str) -> int:
         """Distinct elements of ``tensor`` the nest touches (input positions in the padding
         or on inserted zeros excluded)."""
@@ -109,8 +110,13 @@ def footprint_sum(problem: Problem, tensor: str, tile: dict[str, int]) -> int:
     """Sum, over every position of a child tile of extents ``tile`` (each dividing its dim),
     of the elements of ``tensor`` it holds (for ``In``: clipped to the image)."""
     if tensor != "In":
-        return math.prod(problem.size(d) for d in RELEVANT[tensor])
+        return _whole(problem, tensor)
     return _in_footprint_sum(problem, tile["P"], tile["R"], tile["Q"], tile["S"])
+
+
+@lru_cache(maxsize=4096)
+def _whole(problem: Problem, tensor: str) -> int:
+    return math.prod(problem.size(d) for d in RELEVANT[tensor])
 
 
 @lru_cache(maxsize=65536)
@@ -145,12 +151,20 @@ def fills(problem: Problem, tensor: str, loops: list[tuple[str, int]],
     a dim still needs its own copy)."""
     relevant = RELEVANT[tensor]
     cut = -1
-    for i, (d, trips) in enumerate(loops):
-        if d in relevant and trips > 1:
+    for i in range(len(loops) - 1, -1, -1):
+        dim, trips = loops[i]
+        if trips > 1 and dim in relevant:
             cut = i
-    repeat = math.prod(trips for d, trips in loops[:cut + 1] if d not in relevant)
-    copies = math.prod(f for d, f in (spread or {}).items() if d not in relevant)
-    return repeat * copies * footprint_sum(problem, tensor, tile)
+            break
+    repeat = 1
+    for dim, trips in loops[:cut + 1]:
+        if trips > 1 and dim not in relevant:
+            repeat *= trips
+    if spread:
+        for dim, factor in spread.items():
+            if factor > 1 and dim not in relevant:
+                repeat *= factor
+    return repeat * footprint_sum(problem, tensor, tile)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from costmodel.loopnest import (
 OPERANDS = ("In", "Wt", "Out")
 MOVE_LEVELS = ("dram", "glb", "rf")
 SPATIAL_KEEP = 1.0  # keep the spatial options using this share of the most lanes any uses
+SPATIAL_TRIES = 3  # and at most this many of them (by dims: K, C, then the others)
 
 
 @dataclass(frozen=True)
@@ -178,14 +179,14 @@ def spatial_options(problem: Problem, rows: int, cols: int) -> list[tuple[int, .
             options.add(tuple(f))
     best = max(math.prod(o) for o in options)
     kept = sorted((o for o in options if math.prod(o) >= SPATIAL_KEEP * best),
-                  key=lambda o: (-math.prod(o), o))
+                  key=lambda o: (-math.prod(o), -o[1], -o[2], o))
     if (problem.size("P"), problem.in_hw[0], problem.stride[0], problem.padding[0]) == (
             problem.size("Q"), problem.in_hw[1], problem.stride[1], problem.padding[1]):
         p, q = DIMS.index("P"), DIMS.index("Q")
         mirror = {o: tuple(o[q] if i == p else o[p] if i == q else f for i, f in enumerate(o))
                   for o in kept}
         kept = [o for o in kept if mirror[o] not in kept or mirror[o] >= o]
-    return kept
+    return kept[:SPATIAL_TRIES]
 
 
 @lru_cache(maxsize=200000)
@@ -203,9 +204,7 @@ def _descend(problem: Problem, start: Tiling, widths: Widths, costs: LevelCosts,
             for src in MOVE_LEVELS:
                 have = getattr(current, src)[i]
                 for p in sorted(set(_primes(have))):
-                    for dst in MOVE_LEVELS:
-                        if dst == src:
-                            continue
+                    for dst in MOVE_LEVELS[MOVE_LEVELS.index(src) + 1:]:  # inwards
                         levels = {lv: list(getattr(current, lv)) for lv in MOVE_LEVELS}
                         levels[src][i] //= p
                         levels[dst][i] *= p

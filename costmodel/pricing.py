@@ -260,18 +260,28 @@ class Pricer:
                 **{f"{lv}_bits": bits[lv] for lv in LEVELS}, "energy": energy}
 
 
-def lane_mac(works: list[Work], given: tuple[int, int] | None) -> tuple[int, int] | None:
-    """The lane multiplier: ``given`` or the (larger, smaller) operand widths of the most
-    MACs among the integer MAC rows (None when every MAC is float)."""
+def lane_mac(works: list[Work], given: tuple[int, int] | None,
+             units: Units) -> tuple[int, int] | None:
+    """The lane multiplier: ``given``, or among the (larger, smaller) operand widths of the
+    integer MAC rows the one with the least area x time for the workload: the MAC's area
+    times the lane steps (a product wider than the lane takes several passes). None when
+    every MAC is float."""
     if given is not None:
         return given
-    total: dict[tuple[int, int], float] = defaultdict(float)
+    macs: dict[tuple[int, int], float] = defaultdict(float)
     for w in works:
         if w.phase != "update" and not w.is_float:
-            total[(max(w.a_bits, w.b_bits), min(w.a_bits, w.b_bits))] += w.macs
-    if not total:
+            macs[(max(w.a_bits, w.b_bits), min(w.a_bits, w.b_bits))] += w.macs
+    if not macs:
         return None
-    return max(total, key=lambda k: (total[k], k))
+    acc = max(w.acc_bits for w in works if w.phase != "update" and not w.is_float)
+
+    def area_time(lane: tuple[int, int]) -> tuple[float, tuple[int, int]]:
+        steps = sum(m * math.ceil(a / lane[0]) * math.ceil(b / lane[1])
+                    for (a, b), m in macs.items())
+        return steps * units.mac(*lane, acc).area_um2, lane
+
+    return min(macs, key=area_time)
 
 
 def producer_widths(works: list[Work], nodes: list[NodeSite], policy: CostPolicy,

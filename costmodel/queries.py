@@ -101,7 +101,7 @@ def estimate(net: Net, policy: Any, batch: int | None = None, *, node_nm: float 
     unit_costs.sr_override = sr_bits
     works = workload(sites, pol, batch, input_grad_first_layer)
     node_sites = net_nodes(net) if isinstance(net, str) else []
-    lane = lane_mac(works, design.mac)
+    lane = lane_mac(works, design.mac, unit_costs)
     lane_logic = (unit_costs.mac(*lane, max(w.acc_bits for w in works)).area_um2
                   if lane else unit_costs.mac_fp32().area_um2)
     efficiency = (assumptions or {}).get(
