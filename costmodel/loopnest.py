@@ -189,10 +189,11 @@ class Tiling:
         if level == "point":
             return dict.fromkeys(DIMS, 1)
         if level == "rf":
-            return dict(zip(DIMS, self.rf))
+            return dict(zip(DIMS, self.rf, strict=True))
         if level == "array":
-            return {d: s * r for d, s, r in zip(DIMS, self.spatial, self.rf)}
-        return {d: g * s * r for d, g, s, r in zip(DIMS, self.glb, self.spatial, self.rf)}
+            return {d: s * r for d, s, r in zip(DIMS, self.spatial, self.rf, strict=True)}
+        return {d: g * s * r
+                for d, g, s, r in zip(DIMS, self.glb, self.spatial, self.rf, strict=True)}
 
     def loops(self, *levels: str) -> list[tuple[str, int]]:
         """Temporal loops of ``levels`` (``dram``, ``glb``, ``rf``), outermost first."""
@@ -232,7 +233,7 @@ class Accesses:
 
 def access_counts(problem: Problem, tiling: Tiling) -> dict[str, Accesses]:
     """Exact :class:`Accesses` of every tensor under ``tiling``."""
-    spread = dict(zip(DIMS, tiling.spatial))
+    spread = dict(zip(DIMS, tiling.spatial, strict=True))
     outer, all_loops = tiling.loops("dram", "glb"), tiling.loops("dram", "glb", "rf")
     dram_loops = tiling.loops("dram")
     tiles = {level: tiling.tile(level) for level in ("glb", "array", "rf", "point")}

@@ -19,6 +19,7 @@ files), DRAM, the array network, pipeline registers.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ def sram_pj_per_bit(tech: Technology, capacity_bytes: float) -> float:
         raise ValueError("the primitive tables have no sram_read rows")
     if len(points) == 1:
         return points[0][1]
-    for (c0, e0), (c1, e1) in zip(points, points[1:], strict=False):
+    for (c0, e0), (c1, e1) in itertools.pairwise(points):
         if capacity_bytes <= c1 or (c1, e1) == points[-1]:
             x = math.log(e1 / e0) / math.log(c1 / c0)
             ref_c, ref_e = (c0, e0) if capacity_bytes <= c1 else (c1, e1)

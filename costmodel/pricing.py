@@ -30,8 +30,8 @@ from costmodel.policy import CostPolicy
 from costmodel.problems import phase_problem, phase_widths
 from costmodel.units import Units
 from costmodel.workload import FLOAT_BITS, Requant, Stats, Work, quantized, width
-from fxsim.policy import DEFAULT_GROUP
 from fxsim.numeric.rounding import canonical_rounding
+from fxsim.policy import DEFAULT_GROUP
 
 LEVELS = ("dram", "glb", "network", "rf", "reg")
 COMPONENTS = ("mac", "dram", "glb", "network", "rf", "reg", "rescale", "rounding", "rng",

@@ -121,7 +121,7 @@ def _ert(frame: pd.DataFrame) -> str:
                           f"          energy: {energy:.6g}"])
 
     per_mac = (macs["energy_mac_pj"].sum() / macs["macs"].sum()) if len(macs) else 0.0
-    table("system.PE[0..{}].mac".format(arch.lanes - 1), [("compute", per_mac)])
+    table(f"system.PE[0..{arch.lanes - 1}].mac", [("compute", per_mac)])
     bits = sorted({int(b) for b in (*macs["a_bits"], *macs["b_bits"], *macs["acc_bits"])})
     for level, per_bit in (("PE.RF", costs.rf), ("GLB", costs.glb), ("DRAM", costs.dram)):
         table(f"system.{level}", [*((f"read_{b}b", per_bit * b) for b in bits),

@@ -44,7 +44,7 @@ def brute_fills(problem, tiling, tensor, outer_levels, child_levels, per_lane):
     factors) happens whenever its index along a dim ``tensor`` indexes changes."""
     child = {d: math.prod(tiling.factor(lv, d) for lv in child_levels) for d in DIMS}
     loops = tiling.loops(*outer_levels)
-    lanes = [dict(zip(DIMS, idx)) for idx in itertools.product(
+    lanes = [dict(zip(DIMS, idx, strict=True)) for idx in itertools.product(
         *(range(tiling.factor("spatial", d)) for d in DIMS))] if per_lane else [None]
     total = 0
     for lane in lanes:
@@ -130,7 +130,7 @@ def test_access_counts_equal_brute_force(case):
         assert got.rf == brute_fills(problem, tiling, tensor, ("dram", "glb"), ("rf",), True)
         assert got.reg == brute_fills(problem, tiling, tensor, ("dram", "glb", "rf"), (), True)
         everything = _elements(problem, tensor, dict.fromkeys(DIMS, 0),
-                               dict(zip(DIMS, problem.sizes)))
+                               dict(zip(DIMS, problem.sizes, strict=True)))
         assert got.distinct == len(everything)
 
 
@@ -148,7 +148,7 @@ def test_mapper_tiles_fit_and_cover_every_mac(n, k, c, p, r, output, rf_bits, gl
     except ValueError:
         return  # nothing fits: refused with a message
     t = mapped.tiling
-    for i, d in enumerate(DIMS):
+    for i, _d in enumerate(DIMS):
         assert t.dram[i] * t.glb[i] * t.spatial[i] * t.rf[i] == problem.sizes[i]
     for level, capacity in (("rf", rf_bits), ("glb", glb_bits)):
         tile = t.tile(level)

@@ -3,9 +3,10 @@ training-step time.
 
 - :func:`policy_cost`: energy (pJ per training step), largest-lane area, traffic, energy saving
   and compression ratio against a baseline, from :func:`costmodel.compare` and
-  :func:`costmodel.estimate` (default tables: 45 nm, ``sram_32KB``). A class-group policy is
+  :func:`costmodel.estimate` (45 nm, the default architecture and tables). A class-group policy is
   priced with the measured share of samples per group (:func:`costmodel.shares_from_run`).
 - :func:`rounding_units`: energy and area of one rounding unit per mode (costmodel ``Units``).
+- :func:`cost_sensitivity`: the source numbers and assumptions that can flip a cost verdict.
 - :func:`rounding_latency`: wall time of :func:`fxsim.quantize` (and of plain numpy rounding,
   for reference) per rounding mode on the same float64 values in this process, best of several
   repeats, modes interleaved in every repeat so that load from other processes hits each alike.
@@ -67,7 +68,7 @@ def policy_cost(net: str, batch: int, source: str, baseline: str,
                 shares: Mapping[str, float] | None = None) -> dict[str, float]:
     """Cost of one training step of ``batch`` samples of ``net`` under policy ``source`` against
     ``baseline`` (shipped names or TOML paths): ``energy_pj``, ``area_um2`` (the hardware
-    that runs it: costmodel's default 256 MAC lanes, shared units and update unit),
+    that runs it: costmodel's default architecture, lanes, shared units, buffer, update unit),
     ``mac_lane_area_um2`` (one MAC lane), ``traffic_bits``, the energy of the rounding,
     statistics and rescale units (:data:`UNIT_ENERGY_COLUMNS`), ``energy_saving``
     (1 - E/E_base) and
@@ -76,6 +77,21 @@ def policy_cost(net: str, batch: int, source: str, baseline: str,
     keys). Raises what the cost model raises for a policy it cannot price."""
     key = tuple(sorted((g, round(float(v), 12)) for g, v in (shares or {}).items()))
     return dict(_cost(net, batch, source, baseline, key))
+
+
+def cost_sensitivity(net: str, batch: int, sources: Mapping[str, Any]) -> pd.DataFrame:
+    """Which cost verdicts (energy and area saving against fp, rankings) one source number or
+    assumption can flip on ``net`` (:func:`costmodel.sensitivity`, :func:`costmodel.flips`):
+    ``sources`` maps a policy label to its name or TOML path; each is priced with its own
+    ``share`` keys."""
+    import warnings
+
+    import costmodel
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = costmodel.sensitivity(dict(sources), "fp", net=net, batch=batch)
+    return costmodel.flips(report)
 
 
 def rounding_units(acc_bits: int = 32, out_bits: int = 8) -> pd.DataFrame:
