@@ -77,12 +77,11 @@ class Pricer:
         glb = self.costs.glb
         return glb if tensor_bits <= self.glb_bits else self.costs.dram + glb
 
-    def requant_energy(self, requants: tuple[Requant, ...], energy: dict) -> float:
-        """Adds the requantizers' energy to ``energy``; returns the elements quantized."""
-        units, total = self.units, 0.0
+    def requant_energy(self, requants: tuple[Requant, ...], energy: dict) -> None:
+        """Adds the requantizers' energy (and their second passes) to ``energy``."""
+        units = self.units
         for r in requants:
             spec = r.spec
-            total += r.elements
             rounded = r.in_bits + (self.multiplier_bits if r.real else 0)
             if r.real:
                 energy["rescale"] += r.elements * units.rescale(
@@ -100,7 +99,6 @@ class Pricer:
                 bits = (FLOAT_BITS if r.island else r.in_bits) * r.elements
                 energy["dram" if bits > self.glb_bits else "glb"] += (
                     2 * bits * self.staging_pj_per_bit(bits))
-        return total
 
     def _check_random_bits(self, spec) -> None:
         priced = self.units.priced_random_bits(spec.random_bits)
@@ -246,11 +244,10 @@ class Pricer:
         per_bit = self.staging_pj_per_bit(max(elems_in, elems_out) * FLOAT_BITS)
         level = "dram" if per_bit > self.costs.glb else "glb"
         energy[level] += traffic * per_bit
-        done = self.requant_energy(requants, energy)
+        self.requant_energy(requants, energy)
         self.stats_energy(stats, energy)
         cycles = max(elems_in, elems_out) / self.arch.float_units
         cycles = self._rates(requants, stats, cycles)
-        del done
         bits = dict.fromkeys(LEVELS, 0.0)
         bits[level] = traffic
         return {"kind": node.kind, "macs": 0.0, "a_bits": in_bits, "b_bits": 0,
@@ -284,7 +281,31 @@ def lane_mac(works: list[Work], given: tuple[int, int] | None,
     return min(macs, key=area_time)
 
 
-def producer_widths(works: list[Work], nodes: list[NodeSite], policy: CostPolicy,
+def node_quantizers(nodes: list[NodeSite], policy: CostPolicy, widths: dict[str, int]
+                    ) -> tuple[list[Requant], list[Stats]]:
+    """One requantization and statistics use per quantizing layer without MACs, at the widths
+    it takes (batch norm and the input: 32-bit island values; adds and pools: the integer sum),
+    for sizing the shared units (:func:`costmodel.area.scheme_area`)."""
+    requants: list[Requant] = []
+    stats: list[Stats] = []
+    if not policy.quantize:
+        return requants, stats
+    for node in nodes:
+        if not node.quantizes:
+            continue
+        if node.kind in ("batchnorm", "input"):
+            source = FLOAT_BITS
+        else:
+            source = max(widths.get(p.name, FLOAT_BITS) for p in node.inputs) + (
+                1 if node.kind == "add" else math.ceil(math.log2(node.window)))
+        req, st = quantized(1.0, source, policy.spec(node.place, "activations"),
+                            node.kind in ("batchnorm", "input"))
+        requants += req
+        stats += st
+    return requants, stats
+
+
+def producer_widths(nodes: list[NodeSite], policy: CostPolicy,
                     sites) -> dict[str, int]:
     """Width of each layer's output (its ``activations`` format; 32 for float)."""
     out = {}

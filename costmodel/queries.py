@@ -20,7 +20,14 @@ from costmodel.area import Area, scheme_area
 from costmodel.dataflow import MacSite, net_nodes, resolve_sites, training_batch
 from costmodel.memory import memory_system
 from costmodel.policy import load_policy, read_policy
-from costmodel.pricing import COMPONENTS, LEVELS, Pricer, lane_mac, producer_widths
+from costmodel.pricing import (
+    COMPONENTS,
+    LEVELS,
+    Pricer,
+    lane_mac,
+    node_quantizers,
+    producer_widths,
+)
 from costmodel.scaling import Cost, Technology
 from costmodel.tables import PathLike, TablePaths, load_assumptions
 from costmodel.units import Units
@@ -125,21 +132,10 @@ def estimate(net: Net, policy: Any, batch: int | None = None, *, node_nm: float 
                      "share": work.share, "macs": work.macs, "a_bits": work.a_bits,
                      "b_bits": work.b_bits, "acc_bits": work.acc_bits,
                      "arith": "fp32" if work.is_float else "int", **priced})
-    widths = producer_widths(works, node_sites, pol, sites)
-    node_requants, node_stats = [], []
+    widths = producer_widths(node_sites, pol, sites)
     for node in node_sites:
-        for row in pricer.node_rows(node, pol, batch, widths):
-            rows.append(row)
-    for node in node_sites:  # the node quantizers' widest uses, for the area
-        from costmodel.workload import quantized
-
-        if node.quantizes and pol.quantize:
-            spec = pol.spec(node.place, "activations")
-            source = 32 if node.kind in ("batchnorm", "input") else widths.get(
-                node.inputs[0].name, 32) + 1 if node.inputs else 32
-            req, st = quantized(1.0, source, spec, node.kind in ("batchnorm", "input"))
-            node_requants += req
-            node_stats += st
+        rows.extend(pricer.node_rows(node, pol, batch, widths))
+    node_requants, node_stats = node_quantizers(node_sites, pol, widths)
     frame = pd.DataFrame([_flat(row) for row in rows])
     area = scheme_area(works, unit_costs, design, pricer, memsys, node_requants, node_stats,
                        floats=bool(node_sites), multiplier_bits=multiplier_bits)

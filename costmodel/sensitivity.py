@@ -7,6 +7,8 @@ with one number or assumption changed at a time, over the ranges of :func:`varia
   units, SRAM, registers, SRAM cell area), DRAM x2 (Horowitz gives 1.3-2.6 nJ per 64-bit
   access; 1.3 is the default), the wire x0.5 and x4 (the default is a low-swing link);
 * each assumption of ``data/assumptions.csv`` at its low and high end;
+* the architecture file's assumptions: ``float_units`` 4..64, ``random_bits_per_generator``
+  16..64;
 * the register calibration off (raw Aladdin flip-flops, about 2.4x heavier);
 * ``range_pass = "delayed"`` (no second pass for current-tensor ranges).
 
@@ -32,6 +34,8 @@ KIND_RANGES = {
     "dram_read": (1.0, 2.0), "wire": (0.5, 4.0),
 }
 FLOAT_KINDS = ("fp_add", "fp_mult")
+# the architecture file's assumptions (data/arch/eyeriss.toml marks them), over these ranges
+ARCH_RANGES = {"float_units": (4, 64), "random_bits_per_generator": (16, 64)}
 
 
 def variations() -> list[tuple[str, str, dict]]:
@@ -49,8 +53,11 @@ def variations() -> list[tuple[str, str, dict]]:
                 out.append((a.name, f"{value:g} {a.unit}", {"sr_bits": int(value)}))
             else:
                 out.append((a.name, f"{value:g} {a.unit}", {"assumptions": {a.name: value}}))
+    for key, (low, high) in ARCH_RANGES.items():
+        for value in (low, high):
+            out.append((key, f"{value:g}", {"arch_change": {key: value}}))
     out.append(("register calibration", "off (raw Aladdin)", {"register_calibration": False}))
-    out.append(("range pass", "delayed", {"range_pass": "delayed"}))
+    out.append(("range pass", "delayed", {"arch_change": {"range_pass": "delayed"}}))
     return out
 
 
@@ -77,9 +84,8 @@ def sensitivity(policies: Mapping[str, Any] | Iterable[Any], baseline: Any = Non
     rows = []
     for name, setting, change in variations():
         opts = {**options, "remap": False}
-        if "range_pass" in change:
-            opts["arch"] = replace(load_arch(options.get("arch")),
-                                   range_pass=change["range_pass"])
+        if "arch_change" in change:
+            opts["arch"] = replace(load_arch(options.get("arch")), **change["arch_change"])
         else:
             opts.update(change)
         table = compare(policies, baseline, net=net, batch=batch, **opts)

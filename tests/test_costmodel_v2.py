@@ -114,7 +114,8 @@ def test_sensitivity_covers_every_assumption_and_flags_flips():
     names = set(report["assumption"])
     assert {a for a in load_assumptions()} <= names
     assert {f"{k} cost" for k in KIND_RANGES} <= names
-    assert {"register calibration", "range pass"} <= names
+    assert {"register calibration", "range pass", "float_units",
+            "random_bits_per_generator"} <= names
     assert len(report) == 2 * len(variations())
     for column in ("energy_sign_flips", "area_sign_flips", "energy_ranking_changes",
                    "area_ranking_changes"):
