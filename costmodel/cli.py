@@ -147,7 +147,7 @@ def _run_net(args: argparse.Namespace, tables: dict) -> pd.DataFrame:
           f"{arch.rf_bytes} B RF, {arch.glb_bytes} B GLB, {arch.dram}){measured} "
           f"(energy in pJ per step):")
     columns = ["layer", "phase", "group", "kind", "macs", "a_bits", "b_bits", "acc_bits",
-               "mapping", "cycles", "utilization", "dram_bits", "glb_bits", "rf_bits",
+               "mapping", "passes", "cycles", "utilization", "dram_bits", "glb_bits", "rf_bits",
                "energy_mac_pj", "energy_memory_pj", "energy_rounding_pj", "energy_stats_pj",
                "energy_float_pj", "energy_pj"]
     print(_fmt(frame[columns]))

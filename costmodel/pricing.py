@@ -96,9 +96,12 @@ class Pricer:
             energy["saturation"] += r.elements * units.overflow(
                 spec.overflow, r.in_bits, spec.bits).energy_pj
             if r.current and self.arch.range_pass == "second_pass":
+                # written whole at its own width, read back to quantize; values a float island
+                # already wrote are read back and their codes written
                 bits = (FLOAT_BITS if r.island else r.in_bits) * r.elements
+                moved = bits + (r.elements * spec.bits if r.stored else bits)
                 energy["dram" if bits > self.glb_bits else "glb"] += (
-                    2 * bits * self.staging_pj_per_bit(bits))
+                    moved * self.staging_pj_per_bit(bits))
 
     def _check_random_bits(self, spec) -> None:
         priced = self.units.priced_random_bits(spec.random_bits)
@@ -166,7 +169,7 @@ class Pricer:
         self.stats_energy(work.stats, energy)
         cycles = mapped.steps * passes * scale
         cycles = self._rates(work.requants, work.stats, cycles)
-        return {"kind": "mac", "mapping": mapped.describe(), "cycles": cycles,
+        return {"kind": "mac", "mapping": mapped.describe(), "passes": passes, "cycles": cycles,
                 "utilization": work.macs * passes / (cycles * self.arch.lanes),
                 **{f"{lv}_bits": bits[lv] for lv in LEVELS}, "energy": energy}
 
@@ -182,7 +185,7 @@ class Pricer:
         energy[level] = work.traffic_bits * per_bit
         self.requant_energy(work.requants, energy)
         self.stats_energy(work.stats, energy)
-        return {"kind": "update", "mapping": "update unit", "cycles": work.macs,
+        return {"kind": "update", "mapping": "update unit", "passes": 1, "cycles": work.macs,
                 "utilization": 0.0, **{f"{lv}_bits": bits[lv] for lv in LEVELS},
                 "energy": energy}
 
@@ -252,7 +255,7 @@ class Pricer:
         bits[level] = traffic
         return {"kind": node.kind, "macs": 0.0, "a_bits": in_bits, "b_bits": 0,
                 "acc_bits": 0, "arith": "fp32" if not quantize or node.kind in (
-                    "batchnorm", "loss") else "int", "mapping": "float units",
+                    "batchnorm", "loss") else "int", "mapping": "float units", "passes": 0,
                 "cycles": cycles, "utilization": 0.0,
                 **{f"{lv}_bits": bits[lv] for lv in LEVELS}, "energy": energy}
 

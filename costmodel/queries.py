@@ -78,7 +78,8 @@ def estimate(net: Net, policy: Any, batch: int | None = None, *, node_nm: float 
     ``lfsr_share`` is v1's and has no effect (generators are shared by throughput).
 
     One row per layer, phase and group: kind (mac, update, batchnorm, add, avgpool, maxpool,
-    loss, input), macs, a_bits, b_bits, acc_bits, arith, mapping, cycles, utilization,
+    loss, input), macs, a_bits, b_bits, acc_bits, arith, mapping (order, spatial, GLB and RF
+    tile factors), passes (of the lane multiplier per MAC), cycles, utilization,
     <level>_bits for dram, glb, network, rf, reg, traffic_bits (= dram_bits),
     energy_<component>_pj, energy_memory_pj (the levels) and energy_pj. ``attrs``: ``area``
     (:class:`~costmodel.area.Area`), ``arch``, ``warnings``, ``batch``; :func:`summarize`

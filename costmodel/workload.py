@@ -75,6 +75,8 @@ class Requant:
     real: bool = False
     island: bool = False
     current: bool = False  # the range rule reads the tensor being quantized (all but fixed)
+    stored: bool = False  # the unquantized values are already in memory (a float island
+    # wrote them: batch norm's backward writes the gradient a MAC layer quantizes)
 
     def rounded_bits(self, multiplier_bits: int) -> int:
         """Width of what the rounding unit takes: the value, or its product with the
@@ -124,13 +126,13 @@ def width(spec: RoleSpec) -> int:
 
 
 def quantized(elements: float, in_bits: int, spec: RoleSpec,
-              island: bool = False) -> tuple[tuple, tuple]:
+              island: bool = False, stored: bool = False) -> tuple[tuple, tuple]:
     """(requants, stats) of quantizing ``elements`` values of ``in_bits`` bits to ``spec``
     (``island``: values from a float island); nothing for a float role."""
     if spec.is_float:
         return (), ()
     current = spec.range != "fixed"  # every rule but fixed reads the tensor it quantizes
-    return ((Requant(elements, in_bits, spec, real_scale(spec), island, current),),
+    return ((Requant(elements, in_bits, spec, real_scale(spec), island, current, stored),),
             (Stats(elements, spec.range, in_bits),))
 
 
@@ -201,7 +203,8 @@ def layer_work(site: MacSite, policy: CostPolicy, batch: int,
         rows.append(phase("backward_weight", x, g, acc,
                           n * inputs * width(x) + n * outputs * width(g)
                           + share * count * width(wg),
-                          _merge(quantized(n * outputs, incoming[group], g, from_island),
+                          _merge(quantized(n * outputs, incoming[group], g, from_island,
+                                           from_island),
                                  quantized(share * count, acc, wg)), width(wg)))
     rows.append(update_work(site, policy))
     return rows
