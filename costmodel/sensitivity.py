@@ -12,8 +12,9 @@ with one number or assumption changed at a time, over the ranges of :func:`varia
 * the register calibration off (raw Aladdin flip-flops, about 2.4x heavier);
 * ``range_pass = "delayed"`` (no second pass for current-tensor ranges).
 
-A verdict is a policy's energy or area saving against the baseline (its sign) and the ranking
-of the policies by energy and by area; a row flags each that differs from the nominal one.
+A verdict is a policy's energy or area saving against the baseline (its sign) and the order of
+two schemes by energy or by area when they are more than 1% apart (closer ones are tied); a row
+flags each that the variation changes.
 """
 
 from __future__ import annotations
@@ -61,12 +62,28 @@ def variations() -> list[tuple[str, str, dict]]:
     return out
 
 
-def _verdicts(table: pd.DataFrame) -> tuple[dict, dict, list, list]:
+TIE = 0.01  # two schemes within 1% of each other are tied: their order is no verdict
+
+
+def _savings(table: pd.DataFrame) -> tuple[dict, dict]:
     rest = table.iloc[1:]
     return (dict(zip(rest["policy"], rest["energy_saving"], strict=True)),
-            dict(zip(rest["policy"], rest["area_saving"], strict=True)),
-            list(table.sort_values("energy_pj", kind="stable")["policy"]),
-            list(table.sort_values("area_um2", kind="stable")["policy"]))
+            dict(zip(rest["policy"], rest["area_saving"], strict=True)))
+
+
+def _reversed_pairs(nominal: pd.DataFrame, varied: pd.DataFrame, column: str,
+                    tie: float) -> list[str]:
+    """Pairs of schemes more than ``tie`` apart in ``column`` whose order the variation
+    reverses (by more than ``tie`` again), as ``"a < b"`` in the nominal order."""
+    v0 = dict(zip(nominal["policy"], nominal[column], strict=True))
+    v1 = dict(zip(varied["policy"], varied[column], strict=True))
+    names, out = list(v0), []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            lo, hi = (a, b) if v0[a] < v0[b] else (b, a)
+            if (v0[hi] / v0[lo] - 1 > tie) and (v1[lo] / v1[hi] - 1 > tie):
+                out.append(f"{lo} < {hi}")
+    return out
 
 
 def sensitivity(policies: Mapping[str, Any] | Iterable[Any], baseline: Any = None, *,
@@ -75,12 +92,15 @@ def sensitivity(policies: Mapping[str, Any] | Iterable[Any], baseline: Any = Non
 
     Columns: assumption, setting, policy, energy_saving, area_saving, energy_saving_nominal,
     area_saving_nominal, energy_sign_flips, area_sign_flips, energy_ranking_changes,
-    area_ranking_changes (the last two the same for every policy of a variation).
+    area_ranking_changes, energy_pairs_reversed, area_pairs_reversed (the last four the same
+    for every policy of a variation: pairs of schemes, baseline included, more than ``tie``
+    (default 1%) apart whose order the variation reverses by more than ``tie``).
     ``options`` go to :func:`costmodel.estimate` (``arch``, ``node_nm``, ...).
     """
     options = dict(options)
+    tie = options.pop("tie", TIE)
     nominal = compare(policies, baseline, net=net, batch=batch, **options)
-    e0, a0, rank_e0, rank_a0 = _verdicts(nominal)
+    e0, a0 = _savings(nominal)
     rows = []
     for name, setting, change in variations():
         opts = {**options, "remap": False}
@@ -89,7 +109,9 @@ def sensitivity(policies: Mapping[str, Any] | Iterable[Any], baseline: Any = Non
         else:
             opts.update(change)
         table = compare(policies, baseline, net=net, batch=batch, **opts)
-        e1, a1, rank_e1, rank_a1 = _verdicts(table)
+        e1, a1 = _savings(table)
+        energy_pairs = _reversed_pairs(nominal, table, "energy_pj", tie)
+        area_pairs = _reversed_pairs(nominal, table, "area_um2", tie)
         for policy in e1:
             rows.append({
                 "assumption": name, "setting": setting, "policy": policy,
@@ -97,8 +119,10 @@ def sensitivity(policies: Mapping[str, Any] | Iterable[Any], baseline: Any = Non
                 "energy_saving_nominal": e0[policy], "area_saving_nominal": a0[policy],
                 "energy_sign_flips": (e1[policy] > 0) != (e0[policy] > 0),
                 "area_sign_flips": (a1[policy] > 0) != (a0[policy] > 0),
-                "energy_ranking_changes": rank_e1 != rank_e0,
-                "area_ranking_changes": rank_a1 != rank_a0,
+                "energy_ranking_changes": bool(energy_pairs),
+                "area_ranking_changes": bool(area_pairs),
+                "energy_pairs_reversed": "; ".join(energy_pairs),
+                "area_pairs_reversed": "; ".join(area_pairs),
             })
     return pd.DataFrame(rows)
 
@@ -110,10 +134,11 @@ def flips(report: pd.DataFrame) -> pd.DataFrame:
     for (name, setting), part in report.groupby(["assumption", "setting"], sort=False):
         what = [f"energy saving of {p}" for p in part.loc[part["energy_sign_flips"], "policy"]]
         what += [f"area saving of {p}" for p in part.loc[part["area_sign_flips"], "policy"]]
-        if part["energy_ranking_changes"].any():
-            what.append("energy ranking")
-        if part["area_ranking_changes"].any():
-            what.append("area ranking")
+        first = part.iloc[0]
+        if first["energy_ranking_changes"]:
+            what.append(f"energy order of {first['energy_pairs_reversed']}")
+        if first["area_ranking_changes"]:
+            what.append(f"area order of {first['area_pairs_reversed']}")
         if what:
             out.append({"assumption": name, "setting": setting, "flips": ", ".join(what)})
     return pd.DataFrame(out, columns=["assumption", "setting", "flips"])

@@ -52,12 +52,16 @@ class MeasureOptions:
 @lru_cache(maxsize=256)
 def _cost(net: str, batch: int, source: str, baseline: str,
           shares: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:
+    import warnings
+
     import costmodel
 
     given = dict(shares) or None
-    row = costmodel.compare({"policy": source}, baseline=baseline, net=net, batch=batch,
-                            shares=given).iloc[1]
-    frame = costmodel.estimate(net, source, batch, shares=given)
+    with warnings.catch_warnings():  # the report states how stochastic rounding is priced
+        warnings.simplefilter("ignore", UserWarning)
+        row = costmodel.compare({"policy": source}, baseline=baseline, net=net, batch=batch,
+                                shares=given).iloc[1]
+        frame = costmodel.estimate(net, source, batch, shares=given)
     values = {k: float(row[k]) if k in row else math.nan for k in COST_COLUMNS}
     for column in UNIT_ENERGY_COLUMNS:
         values[column] = float(frame[column].sum()) if column in frame else math.nan

@@ -222,7 +222,9 @@ def net_section(table: pd.DataFrame, setup: Any, seeds: int) -> str:
             "Eyeriss-style accelerator: 168 MAC lanes with 0.5 KB register files, a 108 KB "
             "global buffer, DRAM): every MAC phase mapped onto the memory levels, batch norm, "
             "residual adds, pooling, the loss, the update, rounding, rescale, random-bit and "
-            "statistics units (docs/cost-model.md); saving and compression (DRAM bits per "
+            "statistics units; stochastic rounding with 8 random bits from shared generators, "
+            "although fxsim's `stochastic` mode draws a float64 uniform (docs/cost-model.md); "
+            "saving and compression (DRAM bits per "
             "step, fp over the policy) are against fp's float32 pricing, and against the "
             "policy's own baseline where it has one. Area: the whole accelerator (lanes, "
             "shared units sized by throughput, global buffer, update unit); MAC lane: one lane "
@@ -353,14 +355,15 @@ def results_markdown(table: pd.DataFrame, runs: pd.DataFrame, setups: Sequence[A
         parts.append(f"\n## Cost verdicts under the sensitivity analysis ({net})\n")
         parts.append(
             "Each source number (each primitive kind x0.5..x2, DRAM x1..x2, the wire "
-            "x0.5..x4) and each assumption (data/assumptions.csv, the register calibration, "
-            "the range pass) varied alone on the same design (`costmodel.sensitivity`, "
+            "x0.5..x4) and each assumption (data/assumptions.csv, the architecture's float "
+            "units and bits per generator, the register calibration, the range pass) varied "
+            "alone on the same design (`costmodel.sensitivity`, "
             "`fxsim cost --sensitivity`). ")
         if len(found):
             parts.append("These variations flip a verdict (the sign of an energy or area "
-                         "saving against fp, or the ranking of the schemes by energy or by "
-                         "area); a verdict listed here holds only under the default "
-                         "assumption:\n")
+                         "saving against fp, or the order of two schemes more than 1% apart "
+                         "in energy or area); a verdict listed here holds only under the "
+                         "default assumption:\n")
             parts.append(markdown_table(found, {}))
         else:
             parts.append("No variation flips a saving's sign or a ranking.\n")
