@@ -1,22 +1,5 @@
-"""The training loop and its run directory.
-
-A run is a pure function of its :class:`TrainConfig` (net, data, policy, hyper-parameters, seed):
-batch order, augmentation, initial weights and stochastic rounding are all keyed by the seed,
-so the same configuration gives bit-identical integer state for any thread count, and a run
-resumed from its last checkpoint continues exactly as if never interrupted.
-
-The run directory (every file written atomically: complete or absent):
-
-- ``config.toml``: the resolved run configuration; ``policy.toml``: the policy;
-  ``quantizers.csv``: every quantizer of the net with its fully resolved settings;
-- ``metrics.csv``: one row per epoch: learning rate, train loss and accuracy, test loss and
-  accuracy, per-class test accuracy, the class-difficulty split, wall time, and per quantizer
-  (``layer.role[.group]``) its saturation rate and last fraction length or interval;
-- ``grad_histograms.csv``: per epoch and gradient quantizer, counts of ``log2 |g|``;
-- ``checkpoint.npz``: the state after the last finished epoch (weights, momentum, batch-norm
-  statistics, range-rule and class-difficulty state);
-- ``summary.json``: final accuracy, SHA-256 of the weights and of the whole state, versions.
-"""
+"""The training loop: :func:`train` runs a :class:`TrainConfig` into a run directory, a pure
+function of the config (the guarantees and the directory's files: :mod:`fxsim.training`)."""
 
 from __future__ import annotations
 
@@ -49,8 +32,44 @@ CHECKPOINT = "checkpoint.npz"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a run depends on. ``data=None`` takes the net's own dataset; ``augment=None``
-    augments CIFAR data only (random crop with padding 4 and horizontal flip)."""
+    """Everything a run depends on, besides the data files: a run is a pure function of it.
+
+    Counts, ``seed`` and ``limit`` are checked here (TypeError, ValueError); the rest by train.
+
+    Parameters
+    ----------
+    net : str, default "digits_cnn"
+        A reference net: ``digits_cnn``, ``mnist_cnn``, ``resnet20``/``32``/``56``, ``vgg_small``.
+    data, data_dir : str or None, default None
+        Dataset: ``digits``, ``mnist``, ``mnist5k``, ``cifar10``, ``cifar100`` or ``random``
+        (None: the net's own); the folder of the mnist and CIFAR files (others ignore it).
+    policy : str, default "int8"
+        A shipped policy's name or a TOML path (:meth:`fxsim.policy.Policy.load`).
+    epochs, batch : int, default 5 and 32
+        Passes over the training set (>= 1); training images per step (>= 1; an epoch's last
+        step takes the rest).
+    lr : float, default 0.05
+        Learning rate (finite, > 0): the schedule's peak.
+    momentum, weight_decay : float, default 0.9 and 5e-4
+        Of SGD (:mod:`fxsim.training.optim`), each in [0, 1); linear biases do not decay.
+    schedule : {"cosine", "constant", "step"}, default "cosine"
+        Per step: ``cosine`` from ``lr`` to 0 over all steps, ``constant``, or ``step``: 0.1x
+        per milestone passed.
+    milestones : tuple of int, default ()
+        The ``step`` schedule's epochs, counted from 0: ``(80,)`` decays from the 81st epoch.
+    warmup_epochs : int, default 0
+        Epochs (>= 0) of linear warm-up first, from ``lr / n`` to ``lr`` over its ``n`` steps.
+    seed : int, default 0
+        0..2**64-1: keys split, batch order, augmentation, initial weights, stochastic rounding.
+    limit : int or None, default None
+        Keep the first ``limit`` (>= 1) train and test images after the seeded shuffle.
+    augment : bool or None, default None
+        Random crop (padding 4) and horizontal flip of training images; None: CIFAR only.
+    eval_batch : int, default 500
+        Test images per evaluation batch, >= 1.
+    extra : dict, default {}
+        Free-form settings written to ``config.toml`` (and compared on resume); unused here.
+    """
 
     net: str = "digits_cnn"
     data: str | None = None
@@ -96,7 +115,9 @@ class TrainConfig:
 
 @dataclass
 class Run:
-    """What :func:`train` returns: the run folder, the metrics and the summary."""
+    """What :func:`train` returns: ``out`` (Path), the run folder; ``metrics`` (DataFrame), one
+    row per epoch done (a resumed run's earlier epochs included); ``summary`` (dict), what
+    ``summary.json`` holds."""
 
     out: Path
     metrics: pd.DataFrame
@@ -345,9 +366,33 @@ class Trainer:
 
 def train(config: TrainConfig, out: str | Path, resume: bool = False,
           progress: Callable | None = None, stop_after: int | None = None) -> Run:
-    """Run (or, with ``resume``, continue) the training described by ``config`` into the run
-    folder ``out``; ``progress`` receives a dict per batch and per epoch; ``stop_after`` stops
-    after that epoch (as an interruption would)."""
+    """Run (or, with ``resume``, continue) the training described by ``config`` into ``out``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's settings.
+    out : str or pathlib.Path
+        The run folder (its files: :mod:`fxsim.training`).
+    resume : bool, default False
+        Continue from ``out``'s checkpoint, exactly as an uninterrupted run would.
+    progress : callable or None, default None
+        Gets a dict per batch (``phase="train"``: epoch, step, loss, acc...), before each
+        evaluation (``"eval"``) and per epoch (``"epoch"``: train_loss, train_acc, test_acc).
+    stop_after : int or None, default None
+        Stop after this epoch (as an interruption would).
+
+    Returns
+    -------
+    Run
+        The run folder, the metrics and the summary.
+
+    Raises
+    ------
+    FileExistsError, FileNotFoundError, ValueError, FloatingPointError
+        ``out`` holds a run and ``resume`` is False; ``resume`` without a checkpoint; a bad
+        setting, or a resume with other settings; the loss became non-finite.
+    """
     trainer = Trainer(config, out)
     trainer.start(resume)
     return trainer.run(progress, stop_after)
