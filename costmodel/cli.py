@@ -69,8 +69,8 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                              "throughput")
     parser.add_argument("--sensitivity", action="store_true",
                         help="vary every source number and assumption over its range and "
-                             "report which can flip the comparison (needs --baseline or "
-                             "compares against fp)")
+                             "report which can flip the comparison against --baseline (fp "
+                             "when none is given)")
     parser.add_argument("--plot", metavar="PNG",
                         help="draw energy per step by component, policy and baseline side "
                              "by side")
