@@ -20,7 +20,7 @@ import contextlib
 import math
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -83,19 +83,26 @@ def policy_cost(net: str, batch: int, source: str, baseline: str,
     return dict(_cost(net, batch, source, baseline, key))
 
 
-def cost_sensitivity(net: str, batch: int, sources: Mapping[str, Any]) -> pd.DataFrame:
-    """Which cost verdicts (energy and area saving against fp, rankings) one source number or
-    assumption can flip on ``net`` (:func:`costmodel.sensitivity`, :func:`costmodel.flips`):
-    ``sources`` maps a policy label to its name or TOML path; each is priced with its own
-    ``share`` keys."""
+def cost_sensitivity(outcomes: Sequence[Any], setups: Sequence[Any]) -> dict[str, pd.DataFrame]:
+    """Per net of ``setups``: which cost verdicts (energy and area saving against fp, the order
+    of two schemes) one source number or assumption can flip (:func:`costmodel.sensitivity`,
+    :func:`costmodel.flips`), for the policies the sweep ran on it (each priced with its own
+    ``share`` keys)."""
     import warnings
 
     import costmodel
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        report = costmodel.sensitivity(dict(sources), "fp", net=net, batch=batch)
-    return costmodel.flips(report)
+    found = {}
+    for setup in setups:
+        sources = {o.plan.policy: o.plan.config.policy for o in outcomes
+                   if o.plan.net == setup.net and o.plan.policy != "fp"}
+        if not sources:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            report = costmodel.sensitivity(sources, "fp", net=setup.net, batch=setup.batch)
+        found[setup.net] = costmodel.flips(report)
+    return found
 
 
 def rounding_units(acc_bits: int = 32, out_bits: int = 8) -> pd.DataFrame:

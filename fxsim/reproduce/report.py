@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from fxsim.io import write_atomic, write_csv
-from fxsim.reproduce.claims import claims_markdown
+from fxsim.reproduce.claims import claims_markdown, sensitivity_markdown
 from fxsim.reproduce.measure import (
     UNIT_ENERGY_COLUMNS,
     MeasureOptions,
@@ -351,22 +351,7 @@ def results_markdown(table: pd.DataFrame, runs: pd.DataFrame, setups: Sequence[A
         parts.append(markdown_table(steps[["policy", "steps", "wall_ms_per_step",
                                            "cpu_ms_per_step"]],
                                     {"wall_ms_per_step": ".1f", "cpu_ms_per_step": ".1f"}))
-    for net, found in (timings.get("sensitivity") or {}).items():
-        parts.append(f"\n## Cost verdicts under the sensitivity analysis ({net})\n")
-        parts.append(
-            "Each source number (each primitive kind x0.5..x2, DRAM x1..x2, the wire "
-            "x0.5..x4) and each assumption (data/assumptions.csv, the architecture's float "
-            "units and bits per generator, the register calibration, the range pass) varied "
-            "alone on the same design (`costmodel.sensitivity`, "
-            "`fxsim cost --sensitivity`). ")
-        if len(found):
-            parts.append("These variations flip a verdict (the sign of an energy or area "
-                         "saving against fp, or the order of two schemes more than 1% apart "
-                         "in energy or area); a verdict listed here holds only under the "
-                         "default assumption:\n")
-            parts.append(markdown_table(found, {}))
-        else:
-            parts.append("No variation flips a saving's sign or a ranking.\n")
+    parts.append(sensitivity_markdown(timings.get("sensitivity") or {}))
     if notes:
         parts.append("\n## Cost-model notes\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
     parts.append("\n" + machine_section(workers, sweep_seconds, runs, latency,
@@ -386,14 +371,8 @@ def measure(outcomes: Sequence[Any], setups: Sequence[Any],
     if options.step_timing and digits is not None:
         limit = outcomes[0].plan.config.limit if outcomes else None
         steps = step_times(digits, options.step_policies, options.step_repeats, limit)
-    sensitivity = {}
-    for setup in setups:
-        sources = {o.plan.policy: o.plan.config.policy for o in outcomes
-                   if o.plan.net == setup.net and o.plan.policy != "fp"}
-        if sources:
-            sensitivity[setup.net] = cost_sensitivity(setup.net, setup.batch, sources)
     return {"latency": latency, "units": rounding_units(32, 8), "steps": steps,
-            "sensitivity": sensitivity}
+            "sensitivity": cost_sensitivity(outcomes, setups)}
 
 
 def write_report(outcomes: Sequence[Any], setups: Sequence[Any], out: Path, *, command: str,
