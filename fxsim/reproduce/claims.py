@@ -256,3 +256,26 @@ def claims_markdown(table: pd.DataFrame, timings: Mapping[str, Any]) -> str:
                      "**fxsim measured.**\n")
         parts.append("\n".join(f"- {line}" for line in measured) + "\n")
     return "\n".join(parts)
+
+
+def sensitivity_markdown(found_by_net: Mapping[str, pd.DataFrame]) -> str:
+    """A section per net of the cost verdicts one source number or assumption can flip
+    (``costmodel.flips`` tables, as :func:`fxsim.reproduce.measure.cost_sensitivity` gives)."""
+    parts = []
+    for net, found in found_by_net.items():
+        parts.append(
+            f"\n## Cost verdicts under the sensitivity analysis ({net})\n\n"
+            "Each source number (each primitive kind x0.5..x2, DRAM x1..x2, the wire x0.5..x4) "
+            "and each assumption (data/assumptions.csv, the architecture's float units and bits "
+            "per generator, the register calibration, the range pass) varied alone on the same "
+            "design (`costmodel.sensitivity`, `fxsim cost --sensitivity`). ")
+        if len(found):
+            parts.append("These variations flip a verdict (the sign of an energy or area saving "
+                         "against fp, or the order of two schemes more than 1% apart in energy "
+                         "or area); a verdict listed here holds only under the default "
+                         "assumption:\n")
+            parts.extend(f"- {row.assumption} {row.setting}: {row.flips}"
+                         for row in found.itertuples(index=False))
+        else:
+            parts.append("No variation flips a saving's sign or the order of two schemes.")
+    return "\n".join(parts) + ("\n" if parts else "")
