@@ -29,14 +29,15 @@ def test_builtin_mode_keeps_exactly_its_invariants(mode):
 
 
 @pytest.mark.parametrize(("mode", "invariant", "counterexample"), [
-    ("nearest_even", "composes", "y = 5/8 LSB (x = 0.625 in s62.0), through s62.1"),
+    ("nearest_even", "composes", "y = 0.5000000000000001 (= 4503599627370497*2**-53) LSB "
+     "(x = 0.5000000000000001 in s62.0), through s62.1"),
     ("nearest_up", "sign_symmetric", "y = 1/2 LSB (x = 0.5 in s62.0)"),
     ("floor", "toward_zero", "y = -1/2 LSB (x = -0.5 in s62.0)"),
 ])
 def test_broken_builtin_invariants_shrink_to_the_textbook_example(mode, invariant,
                                                                   counterexample):
-    """Double rounding (5/8 -> 1/2 on the finer grid -> 0, not 1), nearest_up's asymmetric
-    ties, floor away from zero below 0: hypothesis shrinks to these."""
+    """Double rounding (one ULP above 1/2 -> 1/2 on the finer grid -> 0, not 1), nearest_up's
+    asymmetric ties, floor away from zero below 0: hypothesis shrinks to these."""
     with pytest.raises(InvariantBroken) as broken:
         BY_NAME[invariant].check(mode, max_examples=EXAMPLES)
     assert broken.value.invariant == invariant and broken.value.mode == mode

@@ -13,6 +13,7 @@ import numpy as np
 
 from fxsim.numeric import _convert_kernels as kernels
 from fxsim.numeric import _user_convert
+from fxsim.numeric._inputs import check_format, float_input
 from fxsim.numeric.formats import MULTIPLIER_BITS, FxArray, QFormat, check_int, check_step
 from fxsim.numeric.rng import fresh_seed, stream_key
 from fxsim.numeric.rounding import (
@@ -27,25 +28,6 @@ from fxsim.numeric.stats import QuantStats
 from fxsim.numeric.user_rounding import RoundingRule, registered_rounding
 
 _FRAC_CLAMP = 1 << 20  # past this, frac changes no result (|mantissa| < 2**62, exponents < 2**11)
-
-
-def _float_input(x: object, name: str) -> np.ndarray:
-    """``x`` as a C-contiguous float64 array; refuses complex, object, string and inexact ints."""
-    arr = np.asarray(x)
-    kind = arr.dtype.kind
-    if kind == "f":
-        return np.asarray(arr, dtype=np.float64, order="C")
-    if kind in "biu":
-        as_float = arr.astype(np.float64)
-        if arr.size and kind in "iu" and np.abs(arr).max() > 2**53:
-            raise ValueError(
-                f"{name} holds integers beyond 2**53, which float64 cannot hold exactly; "
-                "wrap them in an FxArray and use requantize"
-            )
-        return np.asarray(as_float, order="C")
-    raise TypeError(
-        f"{name} must be a real numeric array (bool, int or float), got dtype {arr.dtype}"
-    )
 
 
 @dataclass(frozen=True)
@@ -80,11 +62,6 @@ class _Conversion:
                                     fmt.signed, OVERFLOW_IDS[overflow] == 1)
         return cls(target, seed, stream, bool(force_exact), clip is not None,
                    registered_rounding(name))
-
-
-def _check_format(fmt: QFormat) -> None:
-    if not isinstance(fmt, QFormat):
-        raise TypeError(f"fmt must be a QFormat, got {fmt!r}")
 
 
 def _clip_bounds(fmt: QFormat, clip, overflow: str) -> tuple[int, int]:
@@ -178,7 +155,8 @@ def quantize(
     fmt : QFormat
         The target format: word length, signedness and (without ``step``) the scale.
     rounding : str, default "nearest_even"
-        A mode of :data:`~fxsim.numeric.rounding.ROUNDING_MODES`, or the alias ``rtz``.
+        A mode of :data:`~fxsim.numeric.rounding.ROUNDING_MODES`, the alias ``rtz``, or a rule
+        registered with :func:`fxsim.register_rounding` (its own path: exact, slower).
     overflow : {"saturate", "wrap"}, default "saturate"
         ``saturate`` clamps to ``[fmt.min_code, fmt.max_code]``; ``wrap`` keeps the low
         ``fmt.bits`` bits (two's complement modulo ``2**bits``).
@@ -192,7 +170,7 @@ def quantize(
         codes' value is ``q * step``; ``fmt.frac`` is ignored for scaling.
     random_bits : int or None, default None
         ``k`` of ``stochastic_k``, required there, 1..32. ``stochastic`` (62 random bits)
-        accepts only 62; the deterministic modes accept only None.
+        accepts only 62, a registered rule only its own; the deterministic modes only None.
     stream : int, default 0
         Second key (>= 0) of the random integers: another stream, other random numbers.
     nan : {"raise", "zero"}, default "raise"
@@ -242,8 +220,8 @@ def quantize(
     """
     if nan not in NAN_POLICIES:
         raise ValueError(f"nan must be one of {', '.join(NAN_POLICIES)}; got {nan!r}")
-    _check_format(fmt)
-    values = _float_input(x, "x")
+    check_format(fmt)
+    values = float_input(x, "x")
     if step is not None:
         step = check_step(step)
     conversion = _Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
@@ -392,7 +370,7 @@ def requantize(
     """
     if not isinstance(q, FxArray):
         raise TypeError(f"q must be an FxArray, got {type(q).__name__}; use quantize for floats")
-    _check_format(fmt)
+    check_format(fmt)
     if step is not None:
         step = check_step(step)
     if q.step is None and step is None:

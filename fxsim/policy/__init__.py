@@ -13,18 +13,14 @@ policy (:meth:`Policy.check_layers`).
 ``quantize = false`` is the ``fp`` baseline: every role is float64 and no quantizer runs; the
 net goes through the same layers and kernels in float64.
 
-``rounding_modules = ["rules.py", "mypkg.rules"]`` (top level) names the modules that register
-the policy's user-defined rounding rules (:func:`fxsim.register_rounding`); they are imported
-when the policy is read, before its rounding names are checked, so a run in a fresh process
-finds them. Relative paths are taken from the policy file's folder (the current directory for
-a dict) and stored absolute.
+``rounding_modules`` (top level) lists modules that register user rounding rules
+(:mod:`fxsim.numeric.user_rounding`), imported before the rounding names are checked.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +50,7 @@ from fxsim.policy.schema import (
     resolve_role,
     role_tables,
 )
-
-SHIPPED = "fxsim.policies"
+from fxsim.policy.shipped import shipped_policies, shipped_text
 
 __all__ = ["DEFAULT_GROUP", "LAYER_ALIASES", "LAYER_KINDS", "OP_KINDS", "QUANTIZER_ROLES", "ROLES",
            "Policy", "RoleSpec", "check_share", "mac_aliases", "shipped_policies"]
@@ -138,7 +133,7 @@ class Policy:
         path = Path(source)
         if not path.is_file():
             if isinstance(source, str) and source in shipped_policies():
-                return cls.from_toml(_shipped_text(source), source)
+                return cls.from_toml(shipped_text(source), source)
             raise FileNotFoundError(
                 f"policy {str(source)!r} is neither a file nor a shipped policy; shipped: "
                 f"{', '.join(shipped_policies())}")
@@ -159,8 +154,7 @@ class Policy:
         default_name : str, default "policy"
             The policy's name when the TOML has no ``name``.
         base : path or None, default None
-            The folder relative ``rounding_modules`` paths are taken from (None: the current
-            directory); :meth:`load` passes the policy file's folder.
+            The folder of relative ``rounding_modules`` paths (None: the current directory).
 
         Returns
         -------
@@ -186,8 +180,7 @@ class Policy:
         Each table is checked on its own: ``[defaults]`` must resolve every role (so give
         ``bits`` to each quantizer role), and so must each ``[kinds.KIND]`` and ``[layers.NAME]``
         merged over it, for every group (not under ``quantize = false``). Layer names are
-        checked against a net later (:meth:`check_layers`). The modules of
-        ``rounding_modules`` are imported first, so that the rules they register are known.
+        checked against a net later (:meth:`check_layers`).
 
         Parameters
         ----------
@@ -196,8 +189,7 @@ class Policy:
             ``"policy"``), ``description``, ``quantize``, ``rounding_modules``, ``defaults``,
             ``kinds``, ``layers``, ``groups``, ``class_difficulty``. Not modified.
         base : path or None, default None
-            The folder relative ``rounding_modules`` paths are taken from (None: the current
-            directory). They are stored absolute.
+            The folder of relative ``rounding_modules`` paths (None: the current directory).
 
         Returns
         -------
@@ -403,14 +395,3 @@ class Policy:
             :meth:`to_dict` as TOML (what a run's ``policy.toml`` holds).
         """
         return toml_text(self.to_dict())
-
-
-# ---- shipped policies --------------------------------------------------------------------------
-def shipped_policies() -> tuple[str, ...]:
-    """Names of the policies shipped in ``fxsim/policies`` (``fxsim policies`` lists them)."""
-    folder = resources.files(SHIPPED)
-    return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml")))
-
-
-def _shipped_text(name: str) -> str:
-    return resources.files(SHIPPED).joinpath(f"{name}.toml").read_text()

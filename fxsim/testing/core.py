@@ -111,13 +111,14 @@ def lsb_units(x: float, fmt: QFormat) -> Fraction:
 
 
 def show_fraction(y: Fraction) -> str:
-    """``y`` as ``p/q`` while short, else to 17 significant digits (marked approximate)."""
+    """``y`` as ``p/q`` while short; a float's value as its shortest decimal and, exactly,
+    ``p*2**-k``; else to 17 significant digits (marked approximate)."""
     text = str(y)
     if len(text) <= 32:
         return text
     shift = y.denominator.bit_length() - 1
     if y.denominator == 1 << shift and abs(y.numerator) < 2**53:
-        return f"{y.numerator}*2**-{shift}"
+        return f"{float(y)!r} (= {y.numerator}*2**-{shift})"
     try:
         return f"~{float(y):.17g}"
     except OverflowError:

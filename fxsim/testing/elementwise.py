@@ -44,12 +44,13 @@ SEEDS = st.integers(0, 2**32 - 1)
 MAX_VALUES = 20  # values per example
 
 
-def format_cases(bits=WIDE_BITS, frac=None, signed=True, finite: bool = True):
+def format_cases(bits=WIDE_BITS, frac=None, signed=True, finite: bool = True,
+                 min_values: int = 1):
     """``(bits, frac, signed, value specs, seed)``: a format (62 bits wide and signed by default,
     of any fraction length) and specs of values for it (:func:`wide_values` resolves them)."""
     frac = fracs() if frac is None else frac
     return st.tuples(_drawn(bits), frac, _drawn(signed),
-                     st.lists(value_specs(allow_infinity=not finite), min_size=1,
+                     st.lists(value_specs(allow_infinity=not finite), min_size=min_values,
                               max_size=MAX_VALUES), SEEDS)
 
 

@@ -34,13 +34,13 @@ def numba_threads(count: int):
 
 
 def check_thread_independent(mode: str, *, random_bits: int | None = None,
-                             max_examples: int = 15) -> None:
+                             max_examples: int = 20) -> None:
     """Element ``i``'s code depends only on its value and index: the same for 1 thread and
     for numba's thread count, and whether the array is converted whole (cut into chunks) or
     only its first elements are."""
     m = resolve_mode(mode, random_bits)
     threads = numba.config.NUMBA_NUM_THREADS
-    cases = format_cases(bits=(1, 62), signed=st.booleans())
+    cases = format_cases(bits=(1, 62), signed=st.booleans(), min_values=2)
 
     def prop(case) -> None:
         fmt, values, seed = wide_values(case)
