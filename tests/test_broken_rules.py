@@ -43,17 +43,19 @@ def test_each_broken_rule_is_caught_with_its_minimal_counterexample(check, rule,
     assert explained in broken.value.explanation
 
 
-@pytest.mark.parametrize(("rule", "broken"), [
-    ("stochastic3_biased", {"unbiased", "variance_bound"}),
-    ("top_bits_nearest", {"monotone"}),
-    ("even_by_adding_half", {"ties"}),
-    ("median_split", {"thread_independent"}),
-    ("deaf_random", {"unbiased", "reproducible"}),
+@pytest.mark.parametrize(("rule", "caught", "flaws"), [
+    ("stochastic3_biased", {"unbiased"}, {"variance_bound"}),
+    ("top_bits_nearest", {"monotone"}, set()),
+    ("even_by_adding_half", {"ties"}, set()),
+    ("median_split", {"thread_independent"}, {"monotone"}),  # monotone across arrays: neither
+    ("deaf_random", {"unbiased", "reproducible"}, set()),
 ])
-def test_check_all_fails_a_broken_rule_on_exactly_its_flaws(rule, broken):
+def test_check_all_fails_a_broken_rule_on_its_flaws_only(rule, caught, flaws):
+    """``caught``: what the checks must find; ``flaws``: what else the rule breaks, which they
+    may find; every other claimed invariant must hold."""
     with pytest.raises(InvariantsBroken) as failure:
         check_all(rule, max_examples=EXAMPLES)
-    assert set(failure.value.report.failed["invariant"]) == broken
+    assert caught <= set(failure.value.report.failed["invariant"]) <= caught | flaws
     assert "Counterexamples (minimal" in str(failure.value)
 
 

@@ -10,6 +10,7 @@ Random modes are checked with the random integers of a drawn seed, element by el
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from fractions import Fraction
@@ -139,6 +140,20 @@ def check_toward_zero(mode: str, *, random_bits: int | None = None,
 
 
 STEPS_LSB = (0.25, 0.125, 0.5, 0.75, 1.0)  # LSBs from a value to its partner in monotone
+SWEEP = (1, 4, 64)  # monotone sweeps one LSB in steps of 1/1, 1/4, 1/64 LSB
+
+
+def _sweep(code: int, fmt: QFormat) -> list[tuple[float, float]]:
+    """Consecutive pairs of values sweeping ``[code, code + 1]`` LSBs, coarse steps first, then
+    fine ones with the floats one ULP around the tie: no interval inside an LSB is missed."""
+    pairs = []
+    for steps in SWEEP:
+        xs = sorted({ldexp_finite(code + k / steps, -fmt.frac) for k in range(steps + 1)})
+        if steps == SWEEP[-1]:
+            tie = ldexp_finite(code + 0.5, -fmt.frac)
+            xs = sorted({*xs, math.nextafter(tie, -math.inf), math.nextafter(tie, math.inf)})
+        pairs += list(itertools.pairwise(xs))
+    return pairs
 
 
 def _pair_specs():
@@ -164,14 +179,16 @@ def _pair(spec, fmt: QFormat) -> tuple[float, float]:
 def check_monotone(mode: str, *, random_bits: int | None = None,
                    max_examples: int = 100) -> None:
     """``x1 <= x2`` implies ``q(x1) <= q(x2)``. Random modes: for the same random integer (the
-    same seed, stream and element index), so each sample of the rounding is monotone."""
+    same seed, stream and element index), so each sample of the rounding is monotone. Each
+    example sweeps one LSB interval (:func:`_sweep`) and tests drawn pairs."""
     m = resolve_mode(mode, random_bits)
-    cases = st.tuples(fracs(), st.lists(_pair_specs(), min_size=1, max_size=MAX_VALUES), SEEDS)
+    cases = st.tuples(fracs(), code_specs(), st.lists(_pair_specs(), max_size=MAX_VALUES),
+                      SEEDS)
 
     def prop(case) -> None:
-        frac, specs, seed = case
+        frac, code, specs, seed = case
         fmt = QFormat(WIDE_BITS, frac)
-        pairs = [_pair(s, fmt) for s in specs]
+        pairs = [*_sweep(resolve_code(code, fmt), fmt), *(_pair(s, fmt) for s in specs)]
         low = [a for a, _ in pairs]
         high = [b for _, b in pairs]
         q_low = m.quantize(low, fmt, seed=seed).raw.tolist()

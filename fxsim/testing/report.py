@@ -78,7 +78,7 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant("variance_bound", statistics.check_variance_bound, "random",
               "E[(q - y)^2] <= f(1 - f), that of exact stochastic rounding", 60),
     Invariant("thread_independent", system.check_thread_independent, "all",
-              "codes depend on value and index only: not threads, chunks, size", 20),
+              "codes depend on value and index only: not threads, chunks, size", 25),
     Invariant("reproducible", system.check_reproducible, "all",
               "the seed repeats a call; another seed or stream changes it", 30),
     Invariant("compiled_matches_numpy", system.check_compiled_matches_numpy, "compiled",

@@ -34,10 +34,10 @@ def numba_threads(count: int):
 
 
 def check_thread_independent(mode: str, *, random_bits: int | None = None,
-                             max_examples: int = 20) -> None:
+                             max_examples: int = 25) -> None:
     """Element ``i``'s code depends only on its value and index: the same for 1 thread and
-    for numba's thread count, and whether the array is converted whole (cut into chunks) or
-    only its first elements are."""
+    for numba's thread count, whether the array is converted whole (cut into chunks) or only
+    its first elements are, and whatever the other elements hold."""
     m = resolve_mode(mode, random_bits)
     threads = numba.config.NUMBA_NUM_THREADS
     cases = format_cases(bits=(1, 62), signed=st.booleans(), min_values=2)
@@ -49,20 +49,27 @@ def check_thread_independent(mode: str, *, random_bits: int | None = None,
             whole = m.quantize(big, fmt, seed=seed).raw
         with numba_threads(1):
             serial = m.quantize(big, fmt, seed=seed).raw
-        variants = [(serial, "with 1 thread")]
+        variants = [(serial, "with 1 thread", slice(None))]
         for size in (len(values), BIG // 2 + 7):
             part = m.quantize(big[:size], fmt, seed=seed).raw
-            variants.append((part, f"when only the first {size} elements are converted"))
-        for other, how in variants:
-            differ = np.flatnonzero(other != whole[:other.size])
+            variants.append((part, f"when only the first {size} elements are converted",
+                             slice(None)))
+        others = big.copy()
+        others[1::2] = 0.0
+        variants.append((m.quantize(others, fmt, seed=seed).raw,
+                         "when the elements of odd index are 0 instead", slice(0, None, 2)))
+        for other, how, kept in variants:
+            other, same = other[kept], whole[:other.size][kept]
+            differ = np.flatnonzero(other != same)
             if differ.size:
-                i = int(differ[0])
+                i = int(differ[0]) * (kept.step or 1)
+                other = other[differ[0]]
                 raise InvariantBroken(
                     "thread_independent", m.label,
                     f"element {i} (x = {float(big[i])!r}) of {values} repeated to {BIG} "
                     f"elements, in {fmt}, seed {seed}",
                     f"an element's code must depend only on its value and index; in the whole "
-                    f"array on {threads} threads it is {whole[i]}, but {other[i]} {how} (is "
+                    f"array on {threads} threads it is {whole[i]}, but {other} {how} (is "
                     "the rule element-wise?)")
 
     falsify(cases, prop, max_examples)
