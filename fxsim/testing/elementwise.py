@@ -75,17 +75,19 @@ def _where(mode: Mode, x: float, fmt: QFormat, seed: int, index: int) -> str:
 
 def _per_value(name: str, mode: Mode, problem: Callable[[Fraction, int], str | None],
                max_examples: int) -> None:
-    """Round each drawn value; ``problem(y, q)`` says what is wrong with ``q`` for ``y``."""
+    """Round :func:`interval_points` of a drawn LSB interval, then each drawn value;
+    ``problem(y, q)`` says what is wrong with ``q`` for ``y``."""
 
     def prop(case) -> None:
-        fmt, values, seed = wide_values(case)
+        fmt, drawn, seed = wide_values(case[0])
+        values = interval_points(resolve_code(case[1], fmt), fmt) + drawn
         codes = mode.quantize(values, fmt, seed=seed).raw.tolist()
         for i, (x, q) in enumerate(zip(values, codes, strict=True)):
             y = lsb_units(x, fmt)
             if abs(y) < SAFE and (text := problem(y, q)):
                 raise InvariantBroken(name, mode.label, _where(mode, x, fmt, seed, i), text)
 
-    falsify(format_cases(), prop, max_examples)
+    falsify(st.tuples(format_cases(), code_specs()), prop, max_examples)
 
 
 def check_error_below_one_lsb(mode: str, *, random_bits: int | None = None,
@@ -143,12 +145,22 @@ STEPS_LSB = (0.25, 0.125, 0.5, 0.75, 1.0)  # LSBs from a value to its partner in
 SWEEP = (1, 4, 64)  # monotone sweeps one LSB in steps of 1/1, 1/4, 1/64 LSB
 
 
+def interval_points(code: int, fmt: QFormat, steps: int = 4) -> list[float]:
+    """The LSB interval ``[code, code + 1]`` of ``fmt`` at ``steps`` points per LSB, with the
+    next float above ``code`` second (for code 0 the smallest subnormal: a value whose bits
+    all fall below 62 fraction bits, the ``sticky`` case of user rules)."""
+    x = ldexp_finite(code, -fmt.frac)
+    above = math.nextafter(x, math.inf)
+    return [x, above if math.isfinite(above) else x,
+            *(ldexp_finite(code + k / steps, -fmt.frac) for k in range(1, steps + 1))]
+
+
 def _sweep(code: int, fmt: QFormat) -> list[tuple[float, float]]:
     """Consecutive pairs of values sweeping ``[code, code + 1]`` LSBs, coarse steps first, then
     fine ones with the floats one ULP around the tie: no interval inside an LSB is missed."""
     pairs = []
     for steps in SWEEP:
-        xs = sorted({ldexp_finite(code + k / steps, -fmt.frac) for k in range(steps + 1)})
+        xs = sorted(set(interval_points(code, fmt, steps)))
         if steps == SWEEP[-1]:
             tie = ldexp_finite(code + 0.5, -fmt.frac)
             xs = sorted({*xs, math.nextafter(tie, -math.inf), math.nextafter(tie, math.inf)})
