@@ -34,13 +34,20 @@ CLONES = [("nearest_even_clone", "nearest_even", None),
 SEEDS = st.integers(0, 2**64 - 1)
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=30),
-       st.integers(-1200, 1200))
-def test_rules_receive_floor_fraction_and_sticky_exactly(values, scale_exp):
-    q, f, sticky = exact_parts(np.array(values), scale_exp)
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.floats(allow_nan=False, allow_infinity=False),
+                          st.floats(-4.0, 4.0)), min_size=1, max_size=30),
+       st.integers(-1200, 1200), st.one_of(st.none(), steps()))
+def test_rules_receive_floor_fraction_and_sticky_exactly(values, scale_exp, step):
+    """Whichever path computes them (float64 where exact, else integers)."""
+    q, f, sticky = exact_parts(np.array(values), scale_exp, step)
     for x, qi, fi, si in zip(values, q.tolist(), f.tolist(), sticky.tolist(), strict=True):
-        y = Fraction(x) * Fraction(2) ** scale_exp
+        if step is None:
+            y = Fraction(x) * Fraction(2) ** scale_exp
+        elif math.isfinite(x / step):
+            y = Fraction(x / step)  # the float64 quotient, as documented
+        else:
+            continue
         if abs(y) >= 2**62:
             assert (qi, fi, si) == (0, 0, False)  # not given to rules
             continue

@@ -89,11 +89,9 @@ def convert(values: np.ndarray, out: np.ndarray, rule: RoundingRule, target: Cod
 
     def convert_block(start: int, stop: int) -> tuple[int, int, int]:
         n = stop - start
-        q, f = np.empty(n, np.int64), np.empty(n, np.int64)
-        sticky, kind = np.empty(n, np.bool_), np.empty(n, np.int8)
-        codes = np.empty(n, np.int64)
-        events, nans, infs = kernels.decompose(values[start:stop], step, scale_exp, q, f,
-                                               sticky, kind, codes, *limits)
+        q, f, sticky, kind, codes = _parts(n)
+        events, nans, infs = _decompose(values[start:stop], step, scale_exp, q, f, sticky, kind,
+                                        codes, limits)
         r = None
         if kbits:
             r = np.empty(n, np.int64)
@@ -114,6 +112,24 @@ def convert(values: np.ndarray, out: np.ndarray, rule: RoundingRule, target: Cod
     return tuple(sum(c[i] for c in counts) for i in range(3))
 
 
+def _parts(n: int):
+    """Empty ``q, f, sticky, kind, codes`` for ``n`` elements."""
+    return (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.bool_),
+            np.empty(n, np.int8), np.empty(n, np.int64))
+
+
+def _decompose(values, step, scale_exp, q, f, sticky, kind, codes, limits):
+    """:func:`~fxsim.numeric._user_kernels.decompose` of ``values``, floats through the float
+    pass first where it is exact (its result is the same)."""
+    if values.dtype.kind == "f" and (step > 0 or -1022 <= scale_exp <= 1023):
+        scale = 1.0 if step > 0 else 2.0**scale_exp
+        if not kernels.decompose_floats(values, step, scale, q, f, sticky, kind):
+            return 0, 0, 0
+        return kernels.decompose(values, step, scale_exp, q, f, sticky, kind, codes, *limits,
+                                 True)
+    return kernels.decompose(values, step, scale_exp, q, f, sticky, kind, codes, *limits, False)
+
+
 def exact_parts(values: np.ndarray, scale_exp: int = 0, step: float | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(q, f, sticky)`` of the flat ``values`` as a rule receives them (``y = values *
@@ -124,9 +140,7 @@ def exact_parts(values: np.ndarray, scale_exp: int = 0, step: float | None = Non
         values = values.astype(np.int64)
     else:
         values = values.astype(np.float64, copy=False)
-    n = values.size
-    q, f = np.empty(n, np.int64), np.empty(n, np.int64)
-    sticky, kind, codes = np.empty(n, np.bool_), np.empty(n, np.int8), np.empty(n, np.int64)
-    kernels.decompose(values, float(step or 0.0), np.int64(scale_exp), q, f, sticky, kind,
-                      codes, np.int64(0), np.int64(0), np.int64(1), True, False)
+    q, f, sticky, kind, codes = _parts(values.size)
+    limits = (np.int64(0), np.int64(0), np.int64(1), True, False)
+    _decompose(values, float(step or 0.0), np.int64(scale_exp), q, f, sticky, kind, codes, limits)
     return q, f, sticky

@@ -17,7 +17,8 @@ from fxsim.numeric.rounding import RoundingMode
 
 FRACTION_BITS = 62
 LIMIT = np.int64(1) << FRACTION_BITS  # |y| at or above this: an integer outside every format
-KIND_FINITE, KIND_NAN, KIND_INF, KIND_HUGE = 0, 1, 2, 3
+TINY = 2.0**-1022  # the smallest normal float64: a product below it may have lost bits
+KIND_FINITE, KIND_NAN, KIND_INF, KIND_HUGE, KIND_PENDING = 0, 1, 2, 3, 4
 
 
 @numba.njit(cache=True, nogil=True)
@@ -42,10 +43,43 @@ def split_scaled(m, t):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def decompose(values, step, scale_exp, q, f, sticky, kind, codes, lo, hi, bits, signed,
-              wrap):  # pragma: no cover - compiled
+def float_parts(y, value):  # pragma: no cover - compiled
+    """``(q, f, sticky, ok)`` of ``y``, ``value`` scaled, computed in float64 where that is
+    exact: ``y`` normal (or ``value`` zero: a zero ``y`` of a nonzero ``value`` underflowed),
+    ``|y| < 2**62``, and ``y >= 0`` or ``y <= -1/2`` (then ``y - floor(y)`` has at most 53
+    significant bits, and scaling it by ``2**62`` is exact). ``ok`` False: take the integer
+    path."""
+    a = abs(y)
+    ok = a < 2.0**62 and (a >= TINY or value == 0.0) and (y >= 0.0 or y <= -0.5)
+    if not ok:
+        return np.int64(0), np.int64(0), False, False
+    whole = np.floor(y)
+    scaled = (y - whole) * 2.0**FRACTION_BITS
+    floor_scaled = np.floor(scaled)
+    return np.int64(whole), np.int64(floor_scaled), scaled != floor_scaled, True
+
+
+@numba.njit(cache=True, nogil=True)
+def decompose_floats(values, step, scale, q, f, sticky, kind):  # pragma: no cover - compiled
+    """The first pass over float ``values``: :func:`float_parts` of ``y = values[i] / step``
+    (``step > 0``) or ``values[i] * scale`` where it is exact (``kind`` finite), else ``kind``
+    :data:`KIND_PENDING` for :func:`decompose`. Returns the count pending."""
+    pending = 0
+    for i in range(values.size):
+        value = values[i]
+        qi, fi, si, ok = float_parts(value / step if step > 0 else value * scale, value)
+        q[i], f[i], sticky[i] = qi, fi, si
+        kind[i] = KIND_FINITE if ok else KIND_PENDING
+        pending += not ok
+    return pending
+
+
+@numba.njit(cache=True, nogil=True)
+def decompose(values, step, scale_exp, q, f, sticky, kind, codes, lo, hi, bits, signed, wrap,
+              only_pending):  # pragma: no cover - compiled
     """Split each element of ``values`` (``y = values[i] / step`` in float64 if ``step > 0``,
-    else ``values[i] * 2**scale_exp`` exactly) into ``q[i]``, ``f[i]``, ``sticky[i]``, and its
+    else ``values[i] * 2**scale_exp`` exactly; only those :func:`decompose_floats` left pending
+    if ``only_pending``) into ``q[i]``, ``f[i]``, ``sticky[i]`` with integer arithmetic, and its
     ``kind[i]``: finite, NaN, +-inf or huge (``|y| >= 2**62``). The codes of the last three are
     final and written to ``codes[i]`` (NaN 0; +-inf and huge saturate, huge ones wrap keeping
     their low bits); ``q``, ``f``, ``sticky`` are 0 there. Returns ``(out_of_range, nans,
@@ -54,6 +88,8 @@ def decompose(values, step, scale_exp, q, f, sticky, kind, codes, lo, hi, bits, 
     nans = 0
     infs = 0
     for i in range(values.size):
+        if only_pending and kind[i] != KIND_PENDING:
+            continue
         if step > 0:
             m, e, k = split_exact(values[i] / step)
         else:
