@@ -8,7 +8,7 @@ import re
 import pandas as pd
 
 from costmodel.area import DEFAULT_LANES
-from fxsim.cli_args import DefaultsFormatter
+from fxsim.cli_args import DefaultsFormatter, positive_int
 from fxsim.numeric.formats import MULTIPLIER_BITS
 
 DEFAULT_ACC_BITS = 32
@@ -47,7 +47,8 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     parser.add_argument("--node", type=float, default=45.0,
                         help="technology node in nm (7..130, between listed nodes "
                              "interpolated)")
-    parser.add_argument("--batch", type=int, help="samples per step (default 1, or the run's)")
+    parser.add_argument("--batch", type=positive_int,
+                        help="samples per step (default 1, or the run's)")
     parser.add_argument("--memory", default="sram_32KB",
                         help="table row pricing memory traffic: sram_8KB, sram_32KB, "
                              "sram_1MB, dram")

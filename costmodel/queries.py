@@ -84,7 +84,9 @@ def estimate(net: Net, policy: Any, batch: int = 1, *, node_nm: float = 45,
     tech = Technology(node_nm, primitives=primitives, nodes=nodes)
     unit_costs = Units(tech, units)
     per_bit = tech.memory_per_bit(memory)
-    works = workload(resolve_sites(net), pol, batch, input_grad_first_layer)
+    sites = resolve_sites(net)
+    pol.policy.check_net(_policy_places(net, sites))  # the simulator's own check, one path
+    works = workload(sites, pol, batch, input_grad_first_layer)
     rows = []
     for work in works:
         rows.append({
@@ -98,6 +100,21 @@ def estimate(net: Net, policy: Any, batch: int = 1, *, node_nm: float = 45,
     frame.attrs.update(policy=pol.name, node_nm=float(node_nm), memory=memory, batch=batch,
                        area=scheme_area(works, unit_costs, lanes, lfsr_share, multiplier_bits))
     return frame
+
+
+def _policy_places(net: Net, sites: Sequence[MacSite]) -> list:
+    """The layers of ``net`` as :meth:`fxsim.policy.Policy.check_net` sees them: a reference
+    net's from its spec (as training builds it), else the MAC sites and their sources."""
+    from fxsim.policy import NetPlace
+    from reference_nets.specs import policy_places
+
+    if isinstance(net, str):
+        return policy_places(net)
+    found = {}
+    for site in sites:
+        found.setdefault(site.source.name, NetPlace(site.source.name, site.source.kind))
+        found.setdefault(site.shape.name, NetPlace(site.shape.name, site.shape.kind))
+    return list(found.values())
 
 
 def summarize(frame: pd.DataFrame) -> dict[str, float]:

@@ -7,8 +7,8 @@ key by key: ``[defaults]``, then ``[kinds.KIND]`` (every layer of a kind: ``inpu
 ``[layers.last]`` (the first and the last MAC layer of the net), then ``[layers.NAME]``, then
 ``[groups.G]`` (formats of the samples of class group ``G``). Every key and value is checked
 when the policy is read; an unknown one is a ``ValueError`` naming where it is, what was given
-and what is allowed. Layer names are checked against the net when a net is built with the
-policy (:meth:`Policy.check_layers`).
+and what is allowed. A policy is checked against a net (its layer names, and every role's
+word length at every layer) by :meth:`Policy.check_net`, before a net is built or priced.
 
 ``quantize = false`` is the ``fp`` baseline: every role is float64 and no quantizer runs; the
 net goes through the same layers and kernels in float64.
@@ -17,6 +17,7 @@ net goes through the same layers and kernels in float64.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -32,16 +33,20 @@ from fxsim.io import toml_text
 from fxsim.policy.schema import (
     CLASS_DIFFICULTY_KEYS,
     DEFAULT_GROUP,
+    GROUP_ROLES,
     LAYER_ALIASES,
     LAYER_KINDS,
+    MAC_KINDS,
     OP_KINDS,
     QUANTIZER_ROLES,
     ROLES,
     TOP_KEYS,
+    NetPlace,
     RoleSpec,
     as_table,
     check_keys,
     check_share,
+    check_word,
     class_difficulty_table,
     mac_aliases,
     resolve_role,
@@ -50,8 +55,9 @@ from fxsim.policy.schema import (
 
 SHIPPED = "fxsim.policies"
 
-__all__ = ["DEFAULT_GROUP", "LAYER_ALIASES", "LAYER_KINDS", "OP_KINDS", "QUANTIZER_ROLES", "ROLES",
-           "Policy", "RoleSpec", "check_share", "mac_aliases", "shipped_policies"]
+__all__ = ["DEFAULT_GROUP", "LAYER_ALIASES", "LAYER_KINDS", "MAC_KINDS", "OP_KINDS",
+           "QUANTIZER_ROLES", "ROLES", "NetPlace", "Policy", "RoleSpec", "check_share",
+           "mac_aliases", "shipped_policies"]
 
 
 @dataclass
@@ -186,6 +192,37 @@ class Policy:
             raise ValueError(
                 f"policy {self.name!r}: [layers.{unknown[0]}] names no layer of this net; "
                 f"layers: {', '.join(layer_names)}")
+
+    def check_net(self, places: Sequence[NetPlace]) -> None:
+        """The one check of this policy against a net, made before anything runs by training,
+        ``fxsim policies --net`` and the cost model alike (so they accept and refuse the same
+        policies with the same messages). ``places``: every layer of the net in forward order
+        (:func:`reference_nets.specs.policy_places`, or
+        :meth:`fxsim.layers.Layer.policy_places` of a built net).
+
+        Refused: a ``[layers.NAME]`` naming no layer; any role of any layer and class group
+        that does not resolve; a quantizer whose word length its codes cannot use (signed
+        codes need 2 bits or more: a 1-bit signed code holds only -1 and 0 and a symmetric
+        range none; a rule's own limit, such as CQAT's ``bits <= base_bits``). Each error
+        names the policy, the layer and the role."""
+        names = [p.name for p in places]
+        self.check_layers(names)
+        if not self.quantize:
+            return
+        aliases = mac_aliases([p.name for p in places if p.kind in MAC_KINDS])
+        for place in places:
+            if place.kind is None:
+                continue
+            roles = ROLES if place.kind in MAC_KINDS else ("activations",)
+            for role in roles:
+                groups = self.group_names if role in GROUP_ROLES else (DEFAULT_GROUP,)
+                for group in groups:
+                    spec = self.spec(place.name, role, group, place.kind,
+                                     aliases.get(place.name, ()))
+                    if role in QUANTIZER_ROLES:
+                        where = (f"policy {self.name!r}, layer {place.name!r}, role {role!r}"
+                                 + ("" if group == DEFAULT_GROUP else f", group {group!r}"))
+                        check_word(where, spec, place.relu_output)
 
     def _check_resolvable(self) -> None:
         # each table on its own; the combinations a net uses are resolved when it is built

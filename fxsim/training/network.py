@@ -31,12 +31,13 @@ class Network:
         self.policy = Policy.load(policy)
         self.seed = seed
         self.input = Input()
+        self.policy.check_net(self.policy_places())
         macs = [layer for layer in body.walk() if isinstance(layer, MacLayer)]
+        self.mac_layers = macs
         binder = Binder(self.policy, seed, mac_aliases([layer.name for layer in macs]))
         self.input.bind(binder)
         body.bind(binder)
         self.layer_names = list(binder.layer_names)
-        self.policy.check_layers(self.layer_names)
         self.quantizers = binder.quantizers
         shapes, out = body.shapes(self.input_shape)
         if out != (num_classes,):
@@ -45,6 +46,11 @@ class Network:
         if macs:
             macs[0].input_grad = False
         self.params = [p for layer in body.walk() for p in layer.params()]
+
+    def policy_places(self) -> list:
+        """Every layer as the policy addresses it, input first (what
+        :meth:`fxsim.policy.Policy.check_net` checks)."""
+        return [*self.input.policy_places(), *self.body.policy_places()]
 
     @property
     def layer_shapes(self):
@@ -95,7 +101,9 @@ class Network:
 
     def quantizer_table(self):
         """A DataFrame with one row per quantizer (``layer.role[.group]``): the fully resolved
-        bits, signedness, rounding, overflow, range rule and its parameters."""
+        bits, signedness, rounding, overflow, range rule and its parameters; then one row per
+        MAC layer's accumulator (``layer.accumulator``): its width (empty: ``wide``, the
+        smallest width that never overflows) and overflow mode."""
         import pandas as pd
 
         rows = []
@@ -105,8 +113,23 @@ class Network:
                          "rounding": spec.rounding, "random_bits": spec.random_bits,
                          "overflow": spec.overflow, "range": spec.range,
                          "params": " ".join(f"{k}={v}" for k, v in spec.params)})
-        return pd.DataFrame(rows, columns=["quantizer", "bits", "signed", "rounding",
-                                           "random_bits", "overflow", "range", "params"])
+        for layer in self.mac_layers:
+            if layer.acc is not None:
+                rows.append({"quantizer": f"{layer.name}.accumulator", "bits": layer.acc.bits,
+                             "signed": True, "overflow": layer.acc.overflow,
+                             "range": "wide" if layer.acc.bits is None else "fixed"})
+        table = pd.DataFrame(rows, columns=["quantizer", "bits", "signed", "rounding",
+                                            "random_bits", "overflow", "range", "params"])
+        for column in ("bits", "random_bits"):
+            table[column] = table[column].astype("Int64")
+        return table
+
+    def take_accumulator_stats(self) -> dict[str, tuple[int, int, int]]:
+        """Per MAC layer with a narrow accumulator and per phase (``layer.accumulator.phase``):
+        (sums, sums that saturated or wrapped, overflow events) since the last call."""
+        return {f"{layer.name}.accumulator.{phase}": counts
+                for layer in self.mac_layers
+                for phase, counts in layer.take_accumulator_stats().items()}
 
     def rule_states(self) -> dict:
         return {where: q.state_dict() for where, q in self.quantizers.items()}
