@@ -138,6 +138,8 @@ class Trainer:
         elif checkpoint.exists() or (self.out / CONFIG).exists():
             raise FileExistsError(f"{self.out} already holds a run; pass --resume to continue "
                                   "it or choose another --out")
+        else:
+            clear_interrupted_writes(self.out)  # a run killed before its settings were written
         write_settings(self.out, self.config.to_dict(), self.policy.to_toml(),
                        self.network.quantizer_table())
 
