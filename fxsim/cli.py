@@ -151,7 +151,8 @@ def _cmd_policies(args: argparse.Namespace) -> int:
     print(f"Quantizers under policy {policy.name!r} (roles: {', '.join(ROLES)}):")
     table = net.quantizer_table()
     if len(table):
-        print(table.to_string(index=False))
+        print(table.to_string(index=False, na_rep=""))
+        print("(accumulator rows: bits empty = wide, the smallest width that never overflows)")
     return 0
 
 
@@ -271,7 +272,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["train", *argv]  # no subcommand: train, with the options given
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, or a bad option (argparse printed why)
+        return done.code if isinstance(done.code, int) else 2
     try:
         return args.func(args)
     except KeyboardInterrupt as interrupt:
