@@ -18,15 +18,15 @@ import os
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # no thread pool: forking is safe and cheap
 
-import json  # noqa: E402
-import random  # noqa: E402
-import signal  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import json
+import random
+import signal
+import sys
+import time
+from pathlib import Path
 
-from fxsim.training.loop import TrainConfig, train  # noqa: E402
-from fxsim.training.runfolder import CHECKPOINT, CONFIG, Checkpoint  # noqa: E402
+from fxsim.training.loop import TrainConfig, train
+from fxsim.training.runfolder import CHECKPOINT, CONFIG, Checkpoint
 
 SETTINGS = {"limit": 200, "batch": 25, "epochs": 4, "eval_batch": 64}
 
