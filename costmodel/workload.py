@@ -53,6 +53,7 @@ from dataclasses import dataclass, field, replace
 
 from costmodel.dataflow import MacSite
 from costmodel.policy import CostPolicy, real_scale
+from fxsim.numeric.formats import check_int
 from fxsim.numeric.shapes import LayerShape
 from fxsim.policy import DEFAULT_GROUP, RoleSpec
 
@@ -242,8 +243,7 @@ def workload(sites: Sequence[MacSite], policy: CostPolicy, batch: int,
     """Workload rows of a net, layer by layer in order. ``input_grad_first_layer=True`` prices
     the first layer's backward_input too (the simulator skips it: no one needs the gradient of
     the input image)."""
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    check_int("batch", batch, 1)
     by_name = {site.shape.name: site for site in sites}
     rows: list[Work] = []
     for i, site in enumerate(sites):

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from fxsim.cli_args import DefaultsFormatter, nonnegative_int, positive_int
+from fxsim.cli_args import add_command, int_at_least
 
 
 def _modes_table(bits: int, frac: int, samples: int, seed: int):
@@ -161,8 +161,8 @@ def _add_train_parser(sub) -> None:
     from fxsim.training.optim import SCHEDULES
     from reference_nets.specs import NETS
 
-    train = sub.add_parser(
-        "train",
+    train = add_command(
+        sub, "train",
         help="train a reference net bit-exactly under a quantization policy",
         description=(
             "Train a reference net in bit-accurate fixed point under a quantization policy and "
@@ -170,7 +170,7 @@ def _add_train_parser(sub) -> None:
             "accuracy, per-class accuracy, per-quantizer saturation and scale, wall time), "
             "grad_histograms.csv, checkpoint.npz, summary.json. With no options: the digits "
             "CNN on the embedded 8x8 digits under the int8 policy."),
-        formatter_class=DefaultsFormatter,
+        func=_cmd_train,
     )
     d = TrainConfig()  # the defaults, shown in --help; None marks an option not given
     train.add_argument("--net", choices=list(NETS), help=f"reference net (default: {d.net})")
@@ -180,10 +180,10 @@ def _add_train_parser(sub) -> None:
     train.add_argument("--data-dir", default=None, help="folder of mnist/cifar files")
     train.add_argument("--policy", help="shipped policy name (fxsim policies) or TOML file "
                                         f"(default: {d.policy})")
-    train.add_argument("--epochs", type=positive_int,
+    train.add_argument("--epochs", type=int_at_least(1),
                        help=f"epochs to train (default: {d.epochs}); with --resume, more "
                             "epochs than the run has extend it")
-    train.add_argument("--batch", type=positive_int, help=f"batch size (default: {d.batch})")
+    train.add_argument("--batch", type=int_at_least(1), help=f"batch size (default: {d.batch})")
     train.add_argument("--lr", type=float, help=f"peak learning rate (default: {d.lr})")
     train.add_argument("--momentum", type=float, help=f"SGD momentum (default: {d.momentum})")
     train.add_argument("--weight-decay", type=float,
@@ -191,14 +191,14 @@ def _add_train_parser(sub) -> None:
                             f"{d.weight_decay})")
     train.add_argument("--schedule", choices=SCHEDULES,
                        help=f"learning-rate schedule (default: {d.schedule})")
-    train.add_argument("--milestones", type=positive_int, nargs="+",
+    train.add_argument("--milestones", type=int_at_least(1), nargs="+",
                        help="with --schedule step: the epochs after which lr is multiplied by "
                             "0.1 (increasing, below --epochs)")
-    train.add_argument("--warmup-epochs", type=nonnegative_int,
+    train.add_argument("--warmup-epochs", type=int_at_least(0),
                        help="epochs of linear learning-rate warm-up (default: 0)")
-    train.add_argument("--seed", type=nonnegative_int,
+    train.add_argument("--seed", type=int_at_least(0),
                        help="seed of split, order, init and stochastic rounding (default: 0)")
-    train.add_argument("--limit", type=positive_int, default=None,
+    train.add_argument("--limit", type=int_at_least(1), default=None,
                        help="use only this many train and test samples")
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                        help="random crop and flip (default: on for CIFAR)")
@@ -210,23 +210,21 @@ def _add_train_parser(sub) -> None:
                             "--epochs N extends a run)")
     train.add_argument("--quiet", action="store_true",
                        help="no progress bar (epoch lines and warnings still print)")
-    train.set_defaults(func=_cmd_train)
 
-    report = sub.add_parser(
-        "report", help="plot a run's curves and gradient histograms to PNG",
+    report = add_command(
+        sub, "report", help="plot a run's curves and gradient histograms to PNG",
         description="Write curves.png, saturation.png and grad_histograms.png into a run "
-                    "folder made by fxsim train.")
+                    "folder made by fxsim train.", func=_cmd_report)
     report.add_argument("run", help="the run folder")
-    report.set_defaults(func=_cmd_report)
 
-    policies = sub.add_parser(
-        "policies", help="list the shipped quantization policies",
+    policies = add_command(
+        sub, "policies", help="list the shipped quantization policies",
         description="List the shipped policies; --show NAME prints one as TOML; --net NAME "
-                    "lists that net's layer names and every quantizer under --policy.")
+                    "lists that net's layer names and every quantizer under --policy.",
+        func=_cmd_policies)
     policies.add_argument("--show", metavar="POLICY", help="print this policy as TOML")
     policies.add_argument("--net", choices=list(NETS), help="list this net's layers")
     policies.add_argument("--policy", default="int8", help="policy for --net")
-    policies.set_defaults(func=_cmd_policies)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -240,22 +238,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train_parser(sub)
-    modes = sub.add_parser(
-        "modes",
+    modes = add_command(
+        sub, "modes",
         help="compare every rounding mode's error on standard-normal data",
         description=(
             "Quantize standard-normal samples with every rounding mode and print the mean, RMS "
             "and maximum error in LSBs and the number of saturated elements."
         ),
+        func=_cmd_modes,
     )
-    modes.add_argument("--bits", type=int, default=4, help="word length in bits (default 4)")
-    modes.add_argument("--frac", type=int, default=2, help="fraction length (default 2)")
-    modes.add_argument("--samples", type=positive_int, default=1_000_000,
-                       help="sample count (default 1000000)")
-    modes.add_argument("--seed", type=nonnegative_int, default=0,
-                       help="seed of data and rounding (default 0)")
+    modes.add_argument("--bits", type=int, default=4, help="word length in bits")
+    modes.add_argument("--frac", type=int, default=2, help="fraction length")
+    modes.add_argument("--samples", type=int_at_least(1), default=1_000_000, help="sample count")
+    modes.add_argument("--seed", type=int_at_least(0), default=0, help="seed of data and rounding")
     modes.add_argument("--csv", help="also write the table to this CSV file")
-    modes.set_defaults(func=_cmd_modes)
     from costmodel.cli import add_cost_parser
 
     add_cost_parser(sub)
@@ -272,10 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["train", *argv]  # no subcommand: train, with the options given
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as done:  # --help, or a bad option (argparse printed why)
-        return done.code if isinstance(done.code, int) else 2
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt as interrupt:

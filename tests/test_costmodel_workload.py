@@ -235,5 +235,5 @@ def test_bad_net_and_batch():
         costmodel.estimate("resnet21", "int8")
     with pytest.raises(TypeError, match="net entry 0 must be a LayerShape"):
         costmodel.estimate(["conv"], "int8")
-    with pytest.raises(ValueError, match="batch must be a positive integer"):
+    with pytest.raises(ValueError, match="batch must be an integer >= 1"):
         costmodel.estimate([LayerShape("fc", "linear", 4, 2)], policy(), batch=0)

@@ -333,11 +333,7 @@ class Layer:
     def load_state_dict(self, state: dict) -> None:
         pass
 
-    def drop_saved(self) -> None:
-        """Free what forward kept for backward."""
-        for attr in ("_saved",):
-            if hasattr(self, attr):
-                delattr(self, attr)
+
 
 
 class Sequential(Layer):

@@ -108,23 +108,23 @@ class TensorQuantizer:
             scale = self.rule.choose(values, spec.bits, self.signed)
         fmt = scale.format(spec.bits, self.signed)
         low, high = max(fmt.min_code, scale.code_min), min(fmt.max_code, scale.code_max)
-        extra = {"random_bits": spec.random_bits} if spec.random_bits else {}
         # Exact clamp mask: convert without bounds (62-bit codes, the same rounding and random
         # numbers), note which codes fall outside [low, high], then clamp.
         track = (self.keep_mask and observe and spec.overflow == "saturate"
                  and self.rule.clips)
         target = QFormat(MAX_BITS, fmt.frac) if track else fmt
+        clip = None
         if not track and spec.overflow == "saturate" and (low, high) != (fmt.min_code,
-                                                                          fmt.max_code):
-            extra["clip"] = (low, high)
+                                                                         fmt.max_code):
+            clip = (low, high)
+        options = {**spec.rounding_options(), "overflow": spec.overflow, "seed": seed,
+                   "stream": stream, "step": scale.step, "clip": clip}
         multiplier_bits = None
         if isinstance(value, FxArray):
             multiplier_bits = multiplier_bits_for(value)
-            out = requantize(value, target, spec.rounding, spec.overflow, seed, stream=stream,
-                             step=scale.step, multiplier_bits=multiplier_bits, **extra)
+            out = requantize(value, target, multiplier_bits=multiplier_bits, **options)
         else:
-            out = quantize(value, target, spec.rounding, spec.overflow, seed, step=scale.step,
-                           stream=stream, **extra)
+            out = quantize(value, target, **options)
         if track:
             inside = (out.raw >= low) & (out.raw <= high)
             clamped = out.size - int(np.count_nonzero(inside))

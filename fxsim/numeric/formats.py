@@ -33,7 +33,7 @@ def check_int(name: str, value: object, low: int | None = None, high: int | None
         raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
     value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
-        allowed = f"in {low}..{high}" if high is not None else f">= {low}"
+        allowed = f"an integer in {low}..{high}" if high is not None else f"an integer >= {low}"
         raise ValueError(f"{name} must be {allowed}, got {value}")
     return value
 

@@ -102,6 +102,11 @@ class RoleSpec:
     is_float: bool = False
     const_frac: int = DEFAULT_CONST_FRAC
 
+    def rounding_options(self) -> dict[str, Any]:
+        """The ``rounding`` and ``random_bits`` keyword arguments of :func:`fxsim.quantize` and
+        :func:`fxsim.requantize` for this role."""
+        return {"rounding": self.rounding, "random_bits": self.random_bits}
+
     def make_rule(self):
         """A fresh range rule object of this spec (each tensor needs its own: rules keep
         state)."""

@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from fxsim.cli_args import DefaultsFormatter, nonnegative_int
+from fxsim.cli_args import add_command, int_at_least
 from fxsim.layers.tracing import EVENT_KINDS
 
 
 def add_trace_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``trace`` on an argparse subparsers object; returns its parser."""
-    parser = subparsers.add_parser(
-        "trace", help="write one training step's integer tensors (NPZ and $readmemh hex)",
+    parser = add_command(
+        subparsers, "trace",
+        help="write one training step's integer tensors (NPZ and $readmemh hex)",
         description=(
             "Replay training step S of a run folder (its state is rebuilt from the checkpoint "
             "or by retraining from the start; the run folder is not touched) and write every "
@@ -22,9 +23,9 @@ def add_trace_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
             "masks and optimizer updates. OUT gets trace.json (index), trace.npz and hex/ "
             "(one word per line, two's complement at the format's width). Format: "
             "docs/trace-format.md."),
-        formatter_class=DefaultsFormatter)
+        func=run_trace)
     parser.add_argument("run", help="the run folder (made by fxsim train)")
-    parser.add_argument("--step", type=nonnegative_int, required=True,
+    parser.add_argument("--step", type=int_at_least(0), required=True,
                         help="global training step, 0-based (epoch e, batch i: e * "
                              "steps_per_epoch + i)")
     parser.add_argument("--layer", action="append", metavar="L",
@@ -37,7 +38,6 @@ def add_trace_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--out", required=True, help="folder to write the trace into")
     parser.add_argument("--hex", action=argparse.BooleanOptionalAction, default=True,
                         help="also write hex/*.hex files")
-    parser.set_defaults(func=run_trace)
     return parser
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fxsim.layers.base import check_seed
+from fxsim.numeric.formats import check_int
 from fxsim.training.optim import check_schedule
 
 
@@ -41,10 +42,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name, low in (("epochs", 1), ("batch", 1), ("eval_batch", 1), ("warmup_epochs", 0)):
-            check_count(name, getattr(self, name), low)
+            check_int(name, getattr(self, name), low)
         check_seed(self.seed)
         if self.limit is not None:
-            check_count("limit", self.limit, 1)
+            check_int("limit", self.limit, 1)
         for name in ("momentum", "weight_decay"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -77,7 +78,7 @@ class TrainConfig:
     def extended_to(self, epochs: int) -> TrainConfig:
         """This run with ``epochs`` epochs in all: itself if unchanged; a longer run records
         its present count in ``extended_from``; a shorter one is refused."""
-        check_count("epochs", epochs, 1)
+        check_int("epochs", epochs, 1)
         if epochs == self.epochs:
             return self
         if epochs < self.epochs:
@@ -118,13 +119,6 @@ class Diverged(FloatingPointError):
         super().__init__(f"training diverged at epoch {epoch}, step {step}: the first "
                          f"non-finite value appeared in layer {layer!r}, role {role!r} "
                          f"({detail}); {kept}; lower --lr or widen the formats")
-
-
-def check_count(name: str, value: object, low: int) -> int:
-    """``value`` unchanged if it is an int ``>= low``, else a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
 
 
 def resume_config(out: str | Path, given: dict[str, Any] | None = None) -> TrainConfig:

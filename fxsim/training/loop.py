@@ -37,7 +37,6 @@ from fxsim.training.config import (
     Diverged,
     Interrupted,
     TrainConfig,
-    check_count,
     resume_config,
 )
 from fxsim.training.difficulty import ClassDifficulty
@@ -55,7 +54,7 @@ from fxsim.training.runfolder import (
 )
 
 __all__ = ["ACC_WARN_RATE", "Diverged", "Interrupted", "Run", "TrainConfig", "Trainer",
-           "check_count", "resume_config", "train"]
+           "resume_config", "train"]
 
 ACC_WARN_RATE = 0.01  # warn when an accumulator overflows in more than this share of its sums
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from fxsim.layers import tracing
 from fxsim.layers.base import Param, stream_id
-from fxsim.numeric.convert import fixed_point_multiplier, requantize
+from fxsim.numeric.convert import fixed_point_multiplier, quantize, requantize
 from fxsim.numeric.formats import FxArray, QFormat
 from fxsim.numeric.rounding import STOCHASTIC_BITS
 from fxsim.policy import RoleSpec
@@ -167,16 +167,15 @@ class SGD:
         fmt = p.master.fmt
         wide = QFormat(62, fmt.frac + h)
         g = _to_frac(p.grad, fmt.frac + h, spec, seed, streams[0], bound=fmt.bits + h - 1)
-        extra = {"random_bits": spec.random_bits} if spec.random_bits else {}
         w, v = p.master, p.velocity
         consts = {"momentum_c": _const(self.momentum, h), "decay_c": _const(decay, h),
                   "lr_c": _const(lr, h)}
         v_acc = (np.int64(consts["momentum_c"]) * v.raw + g + np.int64(consts["decay_c"]) * w.raw)
-        p.velocity = _narrow(requantize(FxArray(v_acc, wide, check=False), fmt, spec.rounding,
-                                        "saturate", seed, stream=streams[1], **extra))
+        p.velocity = _narrow(requantize(FxArray(v_acc, wide, check=False), fmt, seed=seed,
+                                        stream=streams[1], **spec.rounding_options()))
         w_acc = (w.raw << np.int64(h)) - np.int64(consts["lr_c"]) * p.velocity.raw
-        p.master = _narrow(requantize(FxArray(w_acc, wide, check=False), fmt, spec.rounding,
-                                      "saturate", seed, stream=streams[2], **extra))
+        p.master = _narrow(requantize(FxArray(w_acc, wide, check=False), fmt, seed=seed,
+                                      stream=streams[2], **spec.rounding_options()))
         if trace is not None:
             rec, layer, label, step = trace
             stochastic = spec.rounding in ("stochastic", "stochastic_k")
@@ -218,7 +217,6 @@ def _to_frac(grad, frac: int, spec: RoleSpec, seed: int, stream: int, bound: int
     """Gradient codes (or floats) as int64 codes with ``frac`` fraction bits, saturated to
     ``+-(2**bound - 1)`` (beyond that the update saturates anyway)."""
     limit = (1 << bound) - 1
-    extra = {"random_bits": spec.random_bits} if spec.random_bits else {}
     if isinstance(grad, FxArray) and grad.step is None and grad.fmt.frac <= frac:
         raw = grad.raw.astype(np.int64)
         shift = frac - grad.fmt.frac
@@ -227,10 +225,8 @@ def _to_frac(grad, frac: int, spec: RoleSpec, seed: int, stream: int, bound: int
             return np.clip(raw << np.int64(shift), -limit, limit)
     fmt = QFormat(bound + 1, frac)
     if isinstance(grad, FxArray):
-        out = requantize(grad, fmt, spec.rounding, "saturate", seed, stream=stream, **extra)
+        out = requantize(grad, fmt, seed=seed, stream=stream, **spec.rounding_options())
     else:
-        from fxsim.numeric.convert import quantize
-
-        out = quantize(np.asarray(grad, dtype=np.float64), fmt, spec.rounding, "saturate", seed,
-                       stream=stream, **extra)
+        out = quantize(np.asarray(grad, dtype=np.float64), fmt, seed=seed, stream=stream,
+                       **spec.rounding_options())
     return np.clip(out.raw.astype(np.int64), -limit, limit)

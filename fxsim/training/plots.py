@@ -113,9 +113,7 @@ def plot_saturation(metrics: pd.DataFrame, path: Path) -> Path:
     width = max(1.2, min(3.0, 0.08 * len(epochs) + 0.9))
     fig, axes = plt.subplots(1, len(tables), sharey=True, squeeze=False, layout="constrained",
                              figsize=(1.6 + width * len(tables), 1.2 + 0.16 * len(layers)))
-    cmap = plt.get_cmap("magma_r").copy()
-    cmap.set_bad("white")
-    cmap.set_under("#e0e0e0")
+    cmap = plt.get_cmap("magma_r").with_extremes(bad="white", under="#e0e0e0")
     norm = LogNorm(vmin=RATE_FLOOR, vmax=1.0)
     image = None
     for ax, (role, table) in zip(axes[0], tables.items(), strict=True):
