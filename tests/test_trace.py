@@ -39,7 +39,7 @@ def mixed_policy(tmp_path_factory):
     return str(path)
 
 
-@pytest.mark.parametrize("policy", ["sr8", "int4_interval", "cqat", "arc4", "mixed"])
+@pytest.mark.parametrize("policy", ["sr8", "int4_interval", "arc4", "mixed"])
 def test_traced_step_replays_through_the_documented_arithmetic(tmp_path, policy, mixed_policy):
     config = TrainConfig(policy=mixed_policy if policy == "mixed" else policy, limit=40,
                          batch=8, epochs=2)
