@@ -123,3 +123,25 @@ def test_resume_restores_rows_the_kill_kept_from_being_written(tmp_path, name):
     (part / f".{name}.abcd1234.tmp").write_text("partial")
     train(config, part, resume=True)
     assert_same_run_folder(part, whole)
+
+
+def test_a_checkpoint_from_before_rows_lived_in_it_keeps_the_csv_rows(tmp_path):
+    from fxsim.training.loop import TrainConfig, train
+
+    config = TrainConfig(limit=64, epochs=2, policy="sr8")
+    whole = tmp_path / "whole"
+    train(config, whole)
+    old = tmp_path / "old"
+    train(config, old, stop_after=1)
+    with np.load(old / "checkpoint.npz") as data:  # rewrite it as the old format was
+        arrays = {k: data[k] for k in data.files if not k.startswith("hist/")}
+    meta = json.loads(str(arrays["meta"]))
+    for key in ("rows", "hist_names"):
+        del meta[key]
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(old / "checkpoint.npz", **arrays)
+    train(config, old, resume=True)
+    assert _csv_without_wall_times(old / "metrics.csv") == \
+        _csv_without_wall_times(whole / "metrics.csv")
+    assert (old / "grad_histograms.csv").read_bytes() == \
+        (whole / "grad_histograms.csv").read_bytes()

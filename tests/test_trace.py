@@ -8,11 +8,11 @@ import json
 
 import numpy as np
 import pytest
+from trace_model import random_top_bits, read_hex, replay
 
 import fxsim
 from fxsim.cli import main
 from fxsim.training.loop import TrainConfig, train
-from trace_model import random_top_bits, read_hex, replay
 
 # stochastic_k master rounding, a saturating narrow accumulator, percentile (clipping)
 # activations after batch norm, real-step weights: every kind of event and arithmetic
@@ -104,7 +104,8 @@ def test_random_words_match_the_documented_generator():
     from fractions import Fraction
 
     from trace_model import round_exact
-    want = [round_exact(Fraction(v) * 8, "stochastic_k", r, 6) for v, r in zip(x, draws)]
+    want = [round_exact(Fraction(v) * 8, "stochastic_k", r, 6)
+            for v, r in zip(x, draws, strict=True)]
     assert codes.tolist() == want
 
 

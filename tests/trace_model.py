@@ -9,7 +9,6 @@ rationals, and lists every mismatch.
 from __future__ import annotations
 
 import json
-import math
 from fractions import Fraction
 from pathlib import Path
 

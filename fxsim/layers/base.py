@@ -184,6 +184,8 @@ class QuantizerSet:
     def __call__(self, value: Tensor, ctx: Context, part: int) -> FxArray:
         q = self.pick(ctx, part)
         stream = ctx.stream(self.site, part)
+        if tracing.RECORDER is None:  # no trace: nothing else to do
+            return q(value, ctx.seed, stream, observe=ctx.training)
         kind = "requantize" if isinstance(value, FxArray) else "quantize"
         rec = tracing.recorder_for(kind, q.layer, q.label, ctx.step, ctx.training)
         if rec is None:
@@ -229,8 +231,10 @@ def ste(quantizers: QuantizerSet | None, grads: list[Tensor], ctx: Context) -> l
     for p, g in enumerate(grads):
         mask = quantizers.mask(ctx, p)
         passed = masked(g, mask)
-        q = quantizers.pick(ctx, p)
-        rec = tracing.recorder_for("ste", q.layer, q.label, ctx.step, ctx.training)
+        rec = None
+        if tracing.RECORDER is not None:
+            q = quantizers.pick(ctx, p)
+            rec = tracing.recorder_for("ste", q.layer, q.label, ctx.step, ctx.training)
         if rec is not None:
             ones = np.ones(np.shape(g), dtype=bool) if mask is None else mask
             rec.add(tracing.TraceEvent(

@@ -106,6 +106,8 @@ class MacLayer(Layer):
             counts[0] += stats.size
             counts[1] += stats.overflowed
             counts[2] += stats.events
+        if tracing.RECORDER is None:
+            return acc
         rec = tracing.recorder_for("mac", self.name, "accumulator", ctx.step, ctx.training)
         if rec is not None and isinstance(acc, FxArray):
             rec.add(tracing.TraceEvent(
@@ -232,6 +234,8 @@ class Linear(MacLayer):
         if self.bias is None:
             return acc
         out, codes = _add_bias(acc, self.bias.master)
+        if tracing.RECORDER is None:
+            return out
         rec = tracing.recorder_for("bias", self.name, "bias", ctx.step, ctx.training)
         if rec is not None and codes is not None:
             rec.add(tracing.TraceEvent(

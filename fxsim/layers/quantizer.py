@@ -108,11 +108,12 @@ class TensorQuantizer:
             scale = self.rule.choose(values, spec.bits, self.signed)
         fmt = scale.format(spec.bits, self.signed)
         low, high = max(fmt.min_code, scale.code_min), min(fmt.max_code, scale.code_max)
-        # Exact clamp mask: convert without bounds (62-bit codes, the same rounding and random
-        # numbers), note which codes fall outside [low, high], then clamp.
+        # Exact clamp mask: convert to a format two bits wider (the same rounding and random
+        # numbers; anything it saturates lies outside [low, high] too), note which codes fall
+        # outside [low, high], then clamp.
         track = (self.keep_mask and observe and spec.overflow == "saturate"
                  and self.rule.clips)
-        target = QFormat(MAX_BITS, fmt.frac) if track else fmt
+        target = QFormat(min(MAX_BITS, fmt.bits + 2), fmt.frac) if track else fmt
         clip = None
         if not track and spec.overflow == "saturate" and (low, high) != (fmt.min_code,
                                                                          fmt.max_code):

@@ -199,8 +199,8 @@ def run_state(plan: RunPlan) -> str:
                 f"run folder {plan.out} holds a run made with other settings "
                 f"({', '.join(diff)} differ); delete it or choose another --runs-dir")
         return "finished" if data.get("finished") else "partial"
-    if (plan.out / "checkpoint.npz").is_file():
-        return "partial"
+    if (plan.out / "checkpoint.npz").is_file() or (plan.out / "config.toml").is_file():
+        return "partial"  # resumed; with no checkpoint yet, --resume starts it over
     return "new"
 
 

@@ -178,6 +178,22 @@ class Trainer:
         self.rows = list(saved.rows)
         if saved.hist_names == self.hist_names:
             self.hist_counts = saved.hist_counts
+        if self.epoch and not self.rows:
+            self._legacy_rows()
+
+    def _legacy_rows(self) -> None:
+        """Rows of a checkpoint written before they lived in it: from the CSV files."""
+        metrics, hist = self.out / "metrics.csv", self.out / "grad_histograms.csv"
+        if metrics.is_file():
+            self.rows = pd.read_csv(metrics).iloc[: self.epoch].to_dict("records")
+        if hist.is_file() and self.hist_names:
+            frame = pd.read_csv(hist)
+            frame = frame[frame["epoch"] <= self.epoch]
+            counts = np.zeros((self.epoch, *self.hist_counts.shape[1:]), dtype=np.int64)
+            for (epoch, name), part in frame.groupby(["epoch", "quantizer"]):
+                if name in self.hist_names:
+                    counts[epoch - 1, self.hist_names.index(name)] = part["count"].to_numpy()
+            self.hist_counts = counts
 
     # ---- one epoch -------------------------------------------------------------------------
     def class_groups(self) -> tuple[np.ndarray | None, np.ndarray | None]:
