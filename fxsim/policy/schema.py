@@ -78,16 +78,44 @@ def check_word(where: str, spec: RoleSpec, relu_output: bool = False) -> None:
 
 @dataclass(frozen=True)
 class RoleSpec:
-    """The resolved settings of one tensor role of one layer (and class group).
+    """The resolved settings of one tensor role of one layer (and class group). Frozen.
 
-    Quantizer roles (``weights``, ``activations``, ``act_grads``, ``weight_grads``): ``bits``
-    word length; ``signed`` True, False, or None (activations only: unsigned where the producing
-    layer ends in a fused ReLU, signed elsewhere); ``rounding``/``random_bits``/``overflow`` as in
-    :func:`fxsim.quantize`; ``range`` a rule of :mod:`fxsim.ranges` with ``params``.
-    ``master``: ``is_float`` (float32 master weights) or a fixed format ``bits``/``frac`` with
-    ``rounding`` for the update and ``const_frac`` fraction bits of the optimizer's constants.
-    ``accumulator``: ``bits`` (None: wide, never overflows) and ``overflow``.
-    ``is_float`` with ``quantize = false`` means: no quantization at all (float64).
+    What :meth:`fxsim.policy.Policy.spec` returns: every key checked, defaults filled in.
+    ``is_float`` with ``quantize = false`` means: no quantization at all (float64; ``signed``
+    None, the other fields their defaults).
+
+    Parameters
+    ----------
+    role : str
+        One of :data:`ROLES`.
+    bits : int or None, default None
+        Word length. Quantizer roles (``weights``, ``activations``, ``act_grads``,
+        ``weight_grads``): 1..62, required. ``master``: 2..40, None for a float master.
+        ``accumulator``: 2..62, or None: wide, never overflows.
+    frac : int or None, default None
+        Quantizer roles: a fixed fraction length (then the default range is ``fixed``), or
+        None: the range rule picks the scale. ``master``: the fixed master's fraction length.
+    signed : bool or None, default True
+        Quantizer roles: True, False, or None (activations only, their default: unsigned
+        where the producing layer ends in a fused ReLU, signed elsewhere).
+    rounding : str, default "nearest_even"
+        The canonical rounding mode (aliases resolved), as in :func:`fxsim.quantize`; for
+        ``master``, the rounding of the update.
+    random_bits : int or None, default None
+        ``k`` for ``stochastic_k`` (1..32), else None.
+    overflow : {"saturate", "wrap"}, default "saturate"
+        As in :func:`fxsim.quantize`; for ``accumulator``, the register's
+        (:class:`~fxsim.ops.Accumulator`).
+    range : str, default "fixed"
+        A rule of :data:`fxsim.ranges.RANGE_RULES`; quantizer roles default to ``minmax``, or
+        ``fixed`` when ``frac`` is given.
+    params : tuple of (str, object), default ()
+        The range rule's parameters, sorted by name (``frac`` for ``fixed``).
+    is_float : bool, default False
+        ``master``: float32 master weights (``{ float = true }``, or no master table).
+    const_frac : int, default 24
+        ``master``: fraction bits (1..30) of the optimizer's constants; ``bits + const_frac
+        <= 60``.
     """
 
     role: str
@@ -103,8 +131,15 @@ class RoleSpec:
     const_frac: int = DEFAULT_CONST_FRAC
 
     def rounding_options(self) -> dict[str, Any]:
-        """The ``rounding`` and ``random_bits`` keyword arguments of :func:`fxsim.quantize` and
-        :func:`fxsim.requantize` for this role."""
+        """The rounding keyword arguments of :func:`fxsim.quantize` for this role.
+
+        The same keywords serve :func:`fxsim.requantize`.
+
+        Returns
+        -------
+        dict
+            ``{"rounding": ..., "random_bits": ...}``.
+        """
         return {"rounding": self.rounding, "random_bits": self.random_bits}
 
     def make_rule(self):

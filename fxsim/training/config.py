@@ -15,11 +15,51 @@ from fxsim.training.optim import check_schedule
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a run depends on. ``data=None`` takes the net's own dataset; ``augment=None``
-    augments CIFAR data only (random crop with padding 4 and horizontal flip);
-    ``extended_from``: the epoch counts the run had before ``--epochs`` extended it (see
-    :class:`~fxsim.training.optim.Schedule`). Every value is checked here, before anything is
-    trained or written."""
+    """Everything a run depends on, besides the data files: a run is a pure function of it.
+
+    Every value is checked here (ValueError naming it), before anything is trained or
+    written: counts, ``seed``, ``limit``, ``momentum`` and ``weight_decay`` in [0, 1), the
+    schedule (:func:`~fxsim.training.optim.check_schedule`).
+
+    Parameters
+    ----------
+    net : str, default "digits_cnn"
+        A reference net: ``digits_cnn``, ``mnist_cnn``, ``resnet20``/``32``/``56``, ``vgg_small``.
+    data, data_dir : str or None, default None
+        Dataset: ``digits``, ``mnist``, ``mnist5k``, ``cifar10``, ``cifar100`` or ``random``
+        (None: the net's own); the folder of the mnist and CIFAR files (others ignore it).
+    policy : str, default "int8"
+        A shipped policy's name or a TOML path (:meth:`fxsim.policy.Policy.load`).
+    epochs, batch : int, default 5 and 32
+        Passes over the training set (>= 1); training images per step (>= 1; an epoch's last
+        step takes the rest).
+    lr : float, default 0.05
+        Learning rate (finite, > 0): the schedule's peak.
+    momentum, weight_decay : float, default 0.9 and 5e-4
+        Of SGD (:mod:`fxsim.training.optim`), each in [0, 1); linear biases do not decay.
+    schedule : {"cosine", "constant", "step"}, default "cosine"
+        Per step: ``cosine`` from ``lr`` to 0 over all steps, ``constant``, or ``step``: 0.1x
+        per milestone passed.
+    milestones : tuple of int, default ()
+        The ``step`` schedule's epochs, counted from 0: ``(80,)`` decays from the 81st epoch;
+        increasing, in ``1..epochs-1`` (needed by ``step``, refused with another schedule).
+    warmup_epochs : int, default 0
+        Epochs (>= 0) of linear warm-up first, from ``lr / n`` to ``lr`` over its ``n`` steps.
+    seed : int, default 0
+        0..2**64-1: keys split, batch order, augmentation, initial weights, stochastic rounding.
+    limit : int or None, default None
+        Keep the first ``limit`` (>= 1) train and test images after the seeded shuffle.
+    augment : bool or None, default None
+        Random crop (padding 4) and horizontal flip of training images; None: CIFAR only.
+    eval_batch : int, default 500
+        Test images per evaluation batch, >= 1.
+    extended_from : tuple of int, default ()
+        The epoch counts this run had before ``--epochs`` extended it (increasing, below
+        ``epochs``): an epoch is trained with the cosine schedule of the count in force when it
+        ran (:class:`~fxsim.training.optim.Schedule`).
+    extra : dict, default {}
+        Free-form settings written to ``config.toml`` (and compared on resume); unused here.
+    """
 
     net: str = "digits_cnn"
     data: str | None = None

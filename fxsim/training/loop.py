@@ -1,19 +1,7 @@
-"""The training loop.
-
-A run is a pure function of its :class:`TrainConfig` (net, data, policy, hyper-parameters, seed):
-batch order, augmentation, initial weights and stochastic rounding are all keyed by the seed,
-so the same configuration gives bit-identical integer state for any thread count, and a run
-resumed from its last checkpoint continues exactly as if never interrupted. The run folder and
-the order its files are written in: :mod:`fxsim.training.runfolder`; the settings and how
-``--resume`` reads them: :mod:`fxsim.training.config`.
-
-Per epoch, ``metrics.csv`` gets the learning rate, train loss and accuracy, test loss and
-accuracy, per-class test accuracy, the class-difficulty split, wall time; per quantizer
-(``layer.role[.group]``) its saturation rate and last fraction length or interval; per MAC
-layer with a narrow accumulator and per phase (``layer.accumulator.phase``) the sums that
-saturated or wrapped (``overflows``), the clamping adds or modulus crossings (``events``) and
-their share of the sums (``sat_rate``).
-"""
+"""The training loop: :func:`train` runs a :class:`TrainConfig` into a run folder, a pure
+function of the config (the guarantees and the folder's files: :mod:`fxsim.training`; the order
+the files are written in and how a resumed run reconciles them: :mod:`fxsim.training.runfolder`;
+the settings and how ``--resume`` reads them: :mod:`fxsim.training.config`)."""
 
 from __future__ import annotations
 
@@ -61,7 +49,9 @@ ACC_WARN_RATE = 0.01  # warn when an accumulator overflows in more than this sha
 
 @dataclass
 class Run:
-    """What :func:`train` returns: the run folder, the metrics and the summary."""
+    """What :func:`train` returns: ``out`` (Path), the run folder; ``metrics`` (DataFrame), one
+    row per epoch done (a resumed run's earlier epochs included); ``summary`` (dict), what
+    ``summary.json`` holds."""
 
     out: Path
     metrics: pd.DataFrame
@@ -390,10 +380,40 @@ class Trainer:
 
 def train(config: TrainConfig, out: str | Path, resume: bool = False,
           progress: Callable | None = None, stop_after: int | None = None) -> Run:
-    """Run (or, with ``resume``, continue) the training described by ``config`` into the run
-    folder ``out``; ``progress`` receives a dict per batch and per epoch (``phase``:
-    ``train``, ``eval``, ``epoch``, and ``note`` / ``warning`` with a ``message``);
-    ``stop_after`` stops after that epoch (as an interruption would)."""
+    """Run (or, with ``resume``, continue) the training described by ``config`` into ``out``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's settings.
+    out : str or pathlib.Path
+        The run folder (its files: :mod:`fxsim.training`).
+    resume : bool, default False
+        Continue from ``out``'s checkpoint, exactly as an uninterrupted run would.
+    progress : callable or None, default None
+        Gets a dict per batch (``phase="train"``: epoch, step, loss, acc...), before each
+        evaluation (``"eval"``), per epoch (``"epoch"``: train_loss, train_acc, test_acc), and
+        ``"note"`` / ``"warning"`` events with a ``message`` (a restart, an extension, an
+        accumulator overflowing in more than 1% of its sums).
+    stop_after : int or None, default None
+        Stop after this epoch (as an interruption would).
+
+    Returns
+    -------
+    Run
+        The run folder, the metrics and the summary.
+
+    Raises
+    ------
+    FileExistsError, FileNotFoundError, ValueError
+        ``out`` holds a run and ``resume`` is False; ``resume`` where no run was started; a
+        bad setting, a policy that does not fit the net, or a resume with other settings.
+    Diverged
+        A non-finite value appeared (a FloatingPointError naming the epoch, step, layer and
+        role); the last good checkpoint is kept and ``summary.json`` says ``diverged``.
+    Interrupted
+        Ctrl-C (a KeyboardInterrupt saying how many epochs are saved).
+    """
     trainer = Trainer(config, out)
     trainer.start(resume)
     return trainer.run(progress, stop_after)

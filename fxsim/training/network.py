@@ -21,7 +21,55 @@ from fxsim.policy import Policy, mac_aliases
 
 
 class Network:
-    """A trainable net: ``body`` (a Sequential of fxsim layers) under ``policy``."""
+    """A trainable net: ``body`` (a Sequential of fxsim layers) under ``policy``.
+
+    Building it prepends the input quantizer, binds every layer to the policy (its quantizers:
+    activations and activation gradients one per class group, weights and weight gradients
+    shared; its parameters, initial weights drawn from generators keyed by (seed, layer
+    name)), checks the policy against the net first (:meth:`fxsim.policy.Policy.check_net`:
+    its ``[layers.NAME]`` tables and every role's word length at every layer, the check the
+    cost model makes too) and the output shape, and turns off the input gradient of the first
+    MAC layer.
+
+    Parameters
+    ----------
+    body : fxsim.layers.Sequential
+        The layers, e.g. :func:`reference_nets.build_net`; bound in place.
+    input_shape : tuple of int
+        ``(C, H, W)`` of one sample.
+    num_classes : int
+        Classes: the net's output per sample must be ``(num_classes,)``.
+    policy : Policy, str, os.PathLike or dict
+        What :meth:`fxsim.policy.Policy.load` accepts (a shipped name, a TOML path, ...).
+    seed : int, default 0
+        0..2**64-1: keys the initial weights.
+
+    Attributes
+    ----------
+    layer_names : list of str
+        Every layer's name in build order, ``"input"`` first.
+    quantizers : dict
+        ``"layer.role[.group]"`` -> the tensor quantizer, in build order.
+    params : list of fxsim.layers.base.Param
+        The trainable parameters (master weights, momentum, gradient) in forward order.
+
+    Raises
+    ------
+    ValueError
+        A bad ``seed``; a ``[layers.NAME]`` table naming no layer; a policy table that does
+        not resolve for a layer, or a word length its codes cannot use (1-bit signed); an
+        output shape other than ``(num_classes,)``.
+
+    Examples
+    --------
+    >>> from reference_nets import build_net
+    >>> from fxsim.training.network import Network
+    >>> net = Network(build_net("digits_cnn"), (1, 8, 8), 10, "int8", seed=0)
+    >>> net.layer_names
+    ['input', 'l1_conv', 'l1_bn', 'l2_conv', 'l2_bn', 'pool', 'flatten', 'fc']
+    >>> list(net.quantizers)[:3]
+    ['input.activations', 'l1_conv.weights', 'l1_conv.activations']
+    """
 
     def __init__(self, body: Sequential, input_shape: tuple[int, int, int], num_classes: int,
                  policy: Policy, seed: int = 0) -> None:
@@ -58,20 +106,69 @@ class Network:
         return list(self._layer_shapes)
 
     def forward(self, images: list[np.ndarray], ctx: Context) -> list:
-        """Logits per part for float images per part (N, C, H, W)."""
+        """Logits per part for float images per part.
+
+        Parameters
+        ----------
+        images : list of numpy.ndarray
+            Float images ``(N, C, H, W)``, one array per part (class group), in order.
+        ctx : fxsim.layers.base.Context
+            The pass: seed, global step, training or not, each part's class group.
+
+        Returns
+        -------
+        list
+            The last layer's output per part (codes or float64, ``(N, num_classes)``).
+        """
         return self.body.forward(self.input.forward(images, ctx), ctx)
 
     def train_step(self, images: list[np.ndarray], labels: list[np.ndarray], ctx: Context):
-        """Forward, loss and backward of one batch (given as parts): sets every parameter's
-        ``grad``; returns ``(loss, predictions)`` with predictions in parts order."""
+        """Forward, loss and backward of one batch, given as parts.
+
+        Sets every parameter's ``grad`` (the optimizer consumes it).
+
+        Parameters
+        ----------
+        images : list of numpy.ndarray
+            Float images ``(N, C, H, W)`` per part (class group).
+        labels : list of numpy.ndarray
+            Integer labels per part.
+        ctx : fxsim.layers.base.Context
+            The training pass (``training=True``).
+
+        Returns
+        -------
+        loss : float
+            The mean softmax cross-entropy over the whole batch (computed in float64).
+        predictions : numpy.ndarray
+            The arg-max class of every sample, parts concatenated in order.
+        """
         logits = self.forward(images, ctx)
         loss, predictions, grads = softmax_cross_entropy(logits, labels)
         self.body.backward(grads, ctx)
         return loss, predictions
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray, ctx: Context):
-        """``(loss, predictions)`` of one batch in evaluation mode (one part: the default
-        group's formats; running batch-norm statistics)."""
+        """``(loss, predictions)`` of one batch in evaluation mode.
+
+        One part: the default group's formats; running batch-norm statistics.
+
+        Parameters
+        ----------
+        images : numpy.ndarray
+            Float images ``(N, C, H, W)``.
+        labels : numpy.ndarray
+            Integer labels ``(N,)``.
+        ctx : fxsim.layers.base.Context
+            The evaluation pass (``training=False``).
+
+        Returns
+        -------
+        loss : float
+            The mean softmax cross-entropy (computed in float64).
+        predictions : numpy.ndarray
+            The arg-max class of every sample.
+        """
         logits = self.forward([images], ctx)
         loss, predictions, _ = softmax_cross_entropy(logits, [labels])
         return loss, predictions
@@ -90,6 +187,13 @@ class Network:
         return state
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state_dict` returned (codes keep their formats and steps).
+
+        Parameters
+        ----------
+        state : dict of str to numpy.ndarray
+            A :meth:`state_dict` of the same net under the same policy.
+        """
         for p in self.params:
             p.master = _with_raw(p.master, state[f"param/{p.name}"])
             p.velocity = _with_raw(p.velocity, state[f"velocity/{p.name}"])
@@ -132,9 +236,11 @@ class Network:
                 for phase, counts in layer.take_accumulator_stats().items()}
 
     def rule_states(self) -> dict:
+        """Every quantizer's range-rule state (JSON-able), by ``"layer.role[.group]"``."""
         return {where: q.state_dict() for where, q in self.quantizers.items()}
 
     def load_rule_states(self, states: dict) -> None:
+        """Restore what :meth:`rule_states` returned."""
         for where, q in self.quantizers.items():
             q.load_state_dict(states[where])
 
