@@ -28,7 +28,7 @@ from fxsim.training.config import (
     resume_config,
 )
 from fxsim.training.difficulty import ClassDifficulty
-from fxsim.training.network import Network
+from fxsim.training.network import ACC_WARN_RATE, Network, accumulator_warning
 from fxsim.training.optim import SGD, Schedule
 from fxsim.training.provenance import source_digest, versions
 from fxsim.training.runfolder import (
@@ -36,6 +36,7 @@ from fxsim.training.runfolder import (
     CONFIG,
     Checkpoint,
     clear_interrupted_writes,
+    legacy_rows,
     write_records,
     write_settings,
     write_summary,
@@ -44,7 +45,6 @@ from fxsim.training.runfolder import (
 __all__ = ["ACC_WARN_RATE", "Diverged", "Interrupted", "Run", "TrainConfig", "Trainer",
            "resume_config", "train"]
 
-ACC_WARN_RATE = 0.01  # warn when an accumulator overflows in more than this share of its sums
 
 
 @dataclass
@@ -168,22 +168,8 @@ class Trainer:
         self.rows = list(saved.rows)
         if saved.hist_names == self.hist_names:
             self.hist_counts = saved.hist_counts
-        if self.epoch and not self.rows:
-            self._legacy_rows()
-
-    def _legacy_rows(self) -> None:
-        """Rows of a checkpoint written before they lived in it: from the CSV files."""
-        metrics, hist = self.out / "metrics.csv", self.out / "grad_histograms.csv"
-        if metrics.is_file():
-            self.rows = pd.read_csv(metrics).iloc[: self.epoch].to_dict("records")
-        if hist.is_file() and self.hist_names:
-            frame = pd.read_csv(hist)
-            frame = frame[frame["epoch"] <= self.epoch]
-            counts = np.zeros((self.epoch, *self.hist_counts.shape[1:]), dtype=np.int64)
-            for (epoch, name), part in frame.groupby(["epoch", "quantizer"]):
-                if name in self.hist_names:
-                    counts[epoch - 1, self.hist_names.index(name)] = part["count"].to_numpy()
-            self.hist_counts = counts
+        if self.epoch and not self.rows:  # written before the rows lived in the checkpoint
+            self.rows, self.hist_counts = legacy_rows(self.out, self.epoch, self.hist_names)
 
     # ---- one epoch -------------------------------------------------------------------------
     def class_groups(self) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -306,19 +292,6 @@ class Trainer:
             row[f"{where}.events"] = events
         return row
 
-    def accumulator_warning(self, row: dict[str, Any]) -> str | None:
-        """One line naming every accumulator that overflowed in more than
-        :data:`ACC_WARN_RATE` of its sums this epoch, or None."""
-        hot = [(key[: -len(".sat_rate")].replace(".accumulator.", " "), value)
-               for key, value in row.items()
-               if ".accumulator." in key and key.endswith(".sat_rate") and value > ACC_WARN_RATE]
-        if not hot:
-            return None
-        listed = ", ".join(f"{name} {100 * rate:.1f}%" for name, rate in hot)
-        return (f"epoch {row['epoch']}: accumulators overflowed in more than "
-                f"{100 * ACC_WARN_RATE:g}% of their sums: {listed} (metrics.csv: "
-                "LAYER.accumulator.PHASE.overflows)")
-
     def summary(self, status: str | None = None, **extra: Any) -> dict[str, Any]:
         last = self.rows[-1] if self.rows else {}
         finished = self.epoch >= self.config.epochs
@@ -373,7 +346,7 @@ class Trainer:
             progress({"phase": "epoch", **{k: row[k] for k in
                                            ("epoch", "train_loss", "train_acc", "test_acc")},
                       "epochs": self.config.epochs})
-            message = self.accumulator_warning(row)
+            message = accumulator_warning(row)
             if message is not None:
                 progress({"phase": "warning", "message": message})
 

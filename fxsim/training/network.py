@@ -9,6 +9,7 @@ names, and turns off the input gradient of the first MAC layer.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +19,8 @@ from fxsim.layers.mac import MacLayer
 from fxsim.layers.simple import Input
 from fxsim.numeric.formats import FxArray
 from fxsim.policy import Policy, mac_aliases
+
+ACC_WARN_RATE = 0.01  # warn when an accumulator overflows in more than this share of its sums
 
 
 class Network:
@@ -262,6 +265,20 @@ class Network:
             digest.update(f"{key}:{raw.dtype.str}:{raw.shape}".encode())
             digest.update(raw.tobytes())
         return digest.hexdigest()
+
+
+def accumulator_warning(row: dict[str, Any]) -> str | None:
+    """One line naming every accumulator that overflowed in more than
+    :data:`ACC_WARN_RATE` of its sums this epoch, or None."""
+    hot = [(key[: -len(".sat_rate")].replace(".accumulator.", " "), value)
+           for key, value in row.items()
+           if ".accumulator." in key and key.endswith(".sat_rate") and value > ACC_WARN_RATE]
+    if not hot:
+        return None
+    listed = ", ".join(f"{name} {100 * rate:.1f}%" for name, rate in hot)
+    return (f"epoch {row['epoch']}: accumulators overflowed in more than "
+            f"{100 * ACC_WARN_RATE:g}% of their sums: {listed} (metrics.csv: "
+            "LAYER.accumulator.PHASE.overflows)")
 
 
 def _raw(x) -> np.ndarray:

@@ -151,3 +151,19 @@ def write_summary(out: Path, summary: dict[str, Any]) -> None:
 def clear_interrupted_writes(out: Path) -> list[Path]:
     """Remove the temporary files a killed run left in ``out`` (:func:`remove_temporaries`)."""
     return remove_temporaries(out)
+
+
+def legacy_rows(out: Path, epoch: int, hist_names: list[str]
+                ) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """The rows of the first ``epoch`` epochs from ``metrics.csv`` and
+    ``grad_histograms.csv``, for a checkpoint written before it held them."""
+    rows: list[dict[str, Any]] = []
+    counts = np.zeros((epoch, len(hist_names), len(HISTOGRAM_EDGES) - 1), dtype=np.int64)
+    if (out / METRICS).is_file():
+        rows = pd.read_csv(out / METRICS).iloc[:epoch].to_dict("records")
+    if (out / HISTOGRAMS).is_file():
+        frame = pd.read_csv(out / HISTOGRAMS)
+        for (at, name), part in frame[frame["epoch"] <= epoch].groupby(["epoch", "quantizer"]):
+            if name in hist_names:
+                counts[at - 1, hist_names.index(name)] = part["count"].to_numpy()
+    return rows, counts
