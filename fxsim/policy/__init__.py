@@ -30,13 +30,12 @@ except ModuleNotFoundError:  # Python 3.10
 
 
 from fxsim.io import toml_text
+from fxsim.policy.netcheck import check_net
 from fxsim.policy.schema import (
     CLASS_DIFFICULTY_KEYS,
     DEFAULT_GROUP,
-    GROUP_ROLES,
     LAYER_ALIASES,
     LAYER_KINDS,
-    MAC_KINDS,
     OP_KINDS,
     QUANTIZER_ROLES,
     ROLES,
@@ -46,7 +45,6 @@ from fxsim.policy.schema import (
     as_table,
     check_keys,
     check_share,
-    check_word,
     class_difficulty_table,
     mac_aliases,
     resolve_role,
@@ -55,9 +53,8 @@ from fxsim.policy.schema import (
 
 SHIPPED = "fxsim.policies"
 
-__all__ = ["DEFAULT_GROUP", "LAYER_ALIASES", "LAYER_KINDS", "MAC_KINDS", "OP_KINDS",
-           "QUANTIZER_ROLES", "ROLES", "NetPlace", "Policy", "RoleSpec", "check_share",
-           "mac_aliases", "shipped_policies"]
+__all__ = ["DEFAULT_GROUP", "LAYER_ALIASES", "LAYER_KINDS", "OP_KINDS", "QUANTIZER_ROLES", "ROLES",
+           "NetPlace", "Policy", "RoleSpec", "check_share", "mac_aliases", "shipped_policies"]
 
 
 @dataclass
@@ -346,35 +343,8 @@ class Policy:
                 f"layers: {', '.join(layer_names)}")
 
     def check_net(self, places: Sequence[NetPlace]) -> None:
-        """The one check of this policy against a net, made before anything runs by training,
-        ``fxsim policies --net`` and the cost model alike (so they accept and refuse the same
-        policies with the same messages). ``places``: every layer of the net in forward order
-        (:func:`reference_nets.specs.policy_places`, or
-        :meth:`fxsim.layers.Layer.policy_places` of a built net).
-
-        Refused: a ``[layers.NAME]`` naming no layer; any role of any layer and class group
-        that does not resolve; a quantizer whose word length its codes cannot use (signed
-        codes need 2 bits or more: a 1-bit signed code holds only -1 and 0 and a symmetric
-        range none; a rule's own limit, such as CQAT's ``bits <= base_bits``). Each error
-        names the policy, the layer and the role."""
-        names = [p.name for p in places]
-        self.check_layers(names)
-        if not self.quantize:
-            return
-        aliases = mac_aliases([p.name for p in places if p.kind in MAC_KINDS])
-        for place in places:
-            if place.kind is None:
-                continue
-            roles = ROLES if place.kind in MAC_KINDS else ("activations",)
-            for role in roles:
-                groups = self.group_names if role in GROUP_ROLES else (DEFAULT_GROUP,)
-                for group in groups:
-                    spec = self.spec(place.name, role, group, place.kind,
-                                     aliases.get(place.name, ()))
-                    if role in QUANTIZER_ROLES:
-                        where = (f"policy {self.name!r}, layer {place.name!r}, role {role!r}"
-                                 + ("" if group == DEFAULT_GROUP else f", group {group!r}"))
-                        check_word(where, spec, place.relu_output)
+        """:func:`fxsim.policy.netcheck.check_net`: this policy against a net's layers."""
+        check_net(self, places)
 
     def _check_resolvable(self) -> None:
         # each table on its own; the combinations a net uses are resolved when it is built
