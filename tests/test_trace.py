@@ -135,3 +135,34 @@ def test_the_model_catches_a_wrong_code_or_mask(tmp_path):
     lines[3] = f"{(int(lines[3], 16) + 1) % (1 << width):0{-(-width // 4)}x}"
     path.write_text("\n".join(lines) + "\n")
     assert replay(folder) == [f"{event['id']}: 1 codes differ"]
+
+
+def test_streams_follow_the_documented_site_numbering(tmp_path):
+    """docs/semantics.md, section 3: sites in build order, the optimizer's at 2**19 + 3p + j."""
+    run = tmp_path / "run"
+    train(TrainConfig(policy="sr8", limit=24, batch=8, epochs=1), run)
+    sites = {"input.activations": 0}
+    for layer, roles in (("l1_conv", 4), ("l1_bn", 1), ("l2_conv", 4), ("l2_bn", 1),
+                         ("fc", 5)):
+        names = (["activations"] if roles == 1 else
+                 ["weights", "activations", "act_grads", "weight_grads", "bias_grads"][:roles])
+        for name in names:
+            sites[f"{layer}.{name}"] = len(sites)
+    params = ["l1_conv.weight", "l1_bn.gamma", "l1_bn.beta", "l2_conv.weight", "l2_bn.gamma",
+              "l2_bn.beta", "fc.weight", "fc.bias"]
+    step = 2
+
+    def stream(site: int) -> int:
+        return (((step << 1) | 0) << 24) | (site << 4) | 0
+
+    traced = fxsim.tracing.trace_run(run, step)
+    checked = 0
+    for e in traced.events:
+        if e.kind in ("quantize", "requantize"):
+            assert e.fields["stream"] == stream(sites[e.fields["quantizer"]]), e.fields
+            checked += 1
+        elif e.kind == "update":
+            p = params.index(e.fields["param"])
+            assert e.fields["streams"] == [stream(2**19 + 3 * p + j) for j in range(3)]
+            checked += 1
+    assert checked >= 20

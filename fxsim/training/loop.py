@@ -104,6 +104,7 @@ class Trainer:
         self.epoch = 0
         self.elapsed = 0.0
         self.notes: list[str] = []  # what start() found (a restart, an extension)
+        self.saved = 0  # epochs the run folder's checkpoint holds
 
     # ---- run folder ------------------------------------------------------------------------
     def start(self, resume: bool) -> None:
@@ -165,6 +166,7 @@ class Trainer:
             self.difficulty.load_state_dict(saved.difficulty)
         self.network.load_rule_states(saved.rules)
         self.epoch, self.elapsed = saved.epoch, saved.elapsed
+        self.saved = saved.epoch
         self.rows = list(saved.rows)
         if saved.hist_names == self.hist_names:
             self.hist_counts = saved.hist_counts
@@ -320,7 +322,7 @@ class Trainer:
             while self.epoch < last:
                 self._run_epoch(progress)
         except KeyboardInterrupt:
-            raise Interrupted(self.out, self.epoch, self.epoch + 1) from None
+            raise Interrupted(self.out, self.saved, self.saved + 1) from None
         except Diverged as error:
             write_summary(self.out, self.summary("diverged", diverged={
                 "epoch": error.epoch, "step": error.step, "layer": error.layer,
@@ -341,6 +343,7 @@ class Trainer:
         self.epoch += 1
         checkpoint = self._checkpoint()
         checkpoint.save(self.out)  # first: it holds every row the files below derive from
+        self.saved = self.epoch
         write_records(self.out, checkpoint, self.summary())
         if progress is not None:
             progress({"phase": "epoch", **{k: row[k] for k in
