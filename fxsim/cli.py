@@ -166,10 +166,12 @@ def _add_train_parser(sub) -> None:
         help="train a reference net bit-exactly under a quantization policy",
         description=(
             "Train a reference net in bit-accurate fixed point under a quantization policy and "
-            "write a run folder: config.toml, policy.toml, metrics.csv (per epoch: loss, "
-            "accuracy, per-class accuracy, per-quantizer saturation and scale, wall time), "
-            "grad_histograms.csv, checkpoint.npz, summary.json. With no options: the digits "
-            "CNN on the embedded 8x8 digits under the int8 policy."),
+            "write a run folder: config.toml, policy.toml, quantizers.csv (every quantizer and "
+            "accumulator), metrics.csv (per epoch: loss, accuracy, per-class accuracy, "
+            "per-quantizer saturation and scale, per-layer and phase accumulator overflows, "
+            "wall time), grad_histograms.csv, checkpoint.npz, summary.json. A killed run "
+            "resumes with --out DIR --resume, losing nothing. With no options: the digits CNN "
+            "on the embedded 8x8 digits under the int8 policy."),
         func=_cmd_train,
     )
     d = TrainConfig()  # the defaults, shown in --help; None marks an option not given
