@@ -97,6 +97,12 @@ def test_bad_numbers_are_refused_by_the_parser(args, message, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_modes_refuses_zero_samples(capsys):
+    with pytest.raises(SystemExit):
+        main(["modes", "--samples", "0"])
+    assert "argument --samples: must be an integer >= 1, got 0" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--schedule", "step"], "schedule 'step' needs milestones"),
     (["--schedule", "step", "--milestones", "5"], "milestones must be epochs in 1..4"),
