@@ -9,6 +9,7 @@ rationals, and lists every mismatch.
 from __future__ import annotations
 
 import json
+import math
 from fractions import Fraction
 from pathlib import Path
 
@@ -127,6 +128,35 @@ def convert(event: dict, ys: list[tuple[int, int]], out_meta: dict
         clamped.append(not lo <= v <= hi)
         codes.append(fit(v, lo, hi, out_meta["bits"], out_meta["signed"], event["overflow"]))
     return codes, clamped
+
+
+def _ceil_log2(c: float) -> int:
+    mant, exp = math.frexp(c)
+    return exp - 1 if mant == 0.5 else exp
+
+
+def check_minmax_scale(event: dict, t: dict) -> list[str]:
+    """Section 5: a min-max rule's scale from max|x| (codes: max|code| * lsb in float64)."""
+    scale, meta = event["scale"], event["tensors"]["q"]
+    x_meta = event["tensors"]["x"]
+    if event["kind"] == "quantize":
+        c = float(np.abs(np.asarray(t["x"], dtype=np.float64)).max())
+    else:
+        lsb = x_meta["step"] if x_meta["step"] is not None else 2.0 ** -x_meta["frac"]
+        c = float(max(abs(int(v)) for v in t["x"].reshape(-1))) * lsb
+    c = c or 1.0  # a tensor with no nonzero element takes the scale of c = 1
+    bits, signed = meta["bits"], meta["signed"]
+    top = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+    if scale["step"] is None:
+        want = (bits - 1 if signed else bits) - _ceil_log2(c)
+        ok = scale["frac"] == want
+    else:
+        want = c / top
+        ok = scale["step"] == want
+    lo, hi = event["code_min"], event["code_max"]
+    ok = ok and (lo, hi) == ((-top, top) if signed else (0, top))
+    return [] if ok else [f"{event['id']}: min-max scale {scale}, model {want} "
+                          f"(codes {lo}..{hi})"]
 
 
 def check_conversion(event: dict, t: dict) -> list[str]:
@@ -328,6 +358,8 @@ def replay(folder: str | Path) -> list[str]:
              for name, meta in event["tensors"].items()}
         if event["kind"] in ("quantize", "requantize"):
             errors += check_conversion(event, t)
+            if event["scale"]["rule"] == "minmax":
+                errors += check_minmax_scale(event, t)
             if event["role"] == "activations" and event["phase"] == "forward":
                 masks[(event["layer"], event["part"])] = (
                     [bool(v) for v in t["clamped"].reshape(-1)] if "clamped" in t else None)
