@@ -7,8 +7,8 @@ key by key: ``[defaults]``, then ``[kinds.KIND]`` (every layer of a kind: ``inpu
 ``[layers.last]`` (the first and the last MAC layer of the net), then ``[layers.NAME]``, then
 ``[groups.G]`` (formats of the samples of class group ``G``). Every key and value is checked
 when the policy is read; an unknown one is a ``ValueError`` naming where it is, what was given
-and what is allowed. Layer names are checked against the net when a net is built with the
-policy (:meth:`Policy.check_layers`).
+and what is allowed. A policy is checked against a net (its layer names, and every role's
+word length at every layer) by :meth:`Policy.check_net`, before a net is built or priced.
 
 ``quantize = false`` is the ``fp`` baseline: every role is float64 and no quantizer runs; the
 net goes through the same layers and kernels in float64.
@@ -17,6 +17,7 @@ net goes through the same layers and kernels in float64.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -29,6 +30,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 
 from fxsim.io import toml_text
+from fxsim.policy.netcheck import check_net
 from fxsim.policy.schema import (
     CLASS_DIFFICULTY_KEYS,
     DEFAULT_GROUP,
@@ -38,6 +40,7 @@ from fxsim.policy.schema import (
     QUANTIZER_ROLES,
     ROLES,
     TOP_KEYS,
+    NetPlace,
     RoleSpec,
     as_table,
     check_keys,
@@ -51,7 +54,7 @@ from fxsim.policy.schema import (
 SHIPPED = "fxsim.policies"
 
 __all__ = ["DEFAULT_GROUP", "LAYER_ALIASES", "LAYER_KINDS", "OP_KINDS", "QUANTIZER_ROLES", "ROLES",
-           "Policy", "RoleSpec", "check_share", "mac_aliases", "shipped_policies"]
+           "NetPlace", "Policy", "RoleSpec", "check_share", "mac_aliases", "shipped_policies"]
 
 
 @dataclass
@@ -338,6 +341,10 @@ class Policy:
             raise ValueError(
                 f"policy {self.name!r}: [layers.{unknown[0]}] names no layer of this net; "
                 f"layers: {', '.join(layer_names)}")
+
+    def check_net(self, places: Sequence[NetPlace]) -> None:
+        """:func:`fxsim.policy.netcheck.check_net`: this policy against a net's layers."""
+        check_net(self, places)
 
     def _check_resolvable(self) -> None:
         # each table on its own; the combinations a net uses are resolved when it is built

@@ -317,7 +317,7 @@ def results_markdown(table: pd.DataFrame, runs: pd.DataFrame, setups: Sequence[A
         parts.append("\n".join(f"- {f}" for f in flags) + "\n")
     for setup in setups:
         parts.append(net_section(table, setup, seeds))
-    parts.append(claims_markdown(table, timings))
+    parts.append(claims_markdown(table, timings, {s.net: s.epochs for s in setups}))
     latency, steps = timings.get("latency"), timings.get("steps")
     units = timings.get("units")
     parts.append("## Quantizer latency and rounding-unit cost\n")
