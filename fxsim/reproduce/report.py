@@ -223,7 +223,7 @@ def net_section(table: pd.DataFrame, setup: Any, seeds: int) -> str:
             "global buffer, DRAM): every MAC phase mapped onto the memory levels, batch norm, "
             "residual adds, pooling, the loss, the update, rounding, rescale, random-bit and "
             "statistics units; stochastic rounding with 8 random bits from shared generators, "
-            "although fxsim's `stochastic` mode draws a float64 uniform (docs/cost-model.md); "
+            "although fxsim's `stochastic` mode uses 62 random bits per element (docs/cost-model.md); "
             "saving and compression (DRAM bits per "
             "step, fp over the policy) are against fp's float32 pricing, and against the "
             "policy's own baseline where it has one. Area: the whole accelerator (lanes, "
