@@ -109,9 +109,9 @@ class Pricer:
             else None
         if simulated is None:
             self.warnings.add(
-                f"rounding 'stochastic' ({spec.role}) draws a float64 uniform in the simulator "
-                f"but is priced with {priced} random bits: simulate rounding 'stochastic_k' "
-                f"with random_bits = {priced} to train with what is priced")
+                f"rounding 'stochastic' ({spec.role}) uses 62 random bits per element in the "
+                f"simulator but is priced with {priced} random bits: simulate rounding "
+                f"'stochastic_k' with random_bits = {priced} to train with what is priced")
         elif simulated > priced:
             self.warnings.add(
                 f"{spec.role} rounds with {simulated} random bits in the simulator but is "

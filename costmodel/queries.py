@@ -107,6 +107,7 @@ def estimate(net: Net, policy: Any, batch: int | None = None, *, node_nm: float 
                          f"{', '.join(load_assumptions())}")
     unit_costs = Units(tech, units, dict(assumptions or {}), design.random_bits_per_generator)
     unit_costs.sr_override = sr_bits
+    pol.policy.check_net(_policy_places(net, sites))  # the simulator's own check, one path
     works = workload(sites, pol, batch, input_grad_first_layer)
     node_sites = net_nodes(net) if isinstance(net, str) else []
     lane = lane_mac(works, design.mac, unit_costs)
@@ -156,6 +157,21 @@ def _flat(row: dict) -> dict:
     out["energy_memory_pj"] = sum(energy[k] for k in LEVELS)
     out["energy_pj"] = sum(energy.values())
     return out
+
+
+def _policy_places(net: Net, sites: Sequence[MacSite]) -> list:
+    """The layers of ``net`` as :meth:`fxsim.policy.Policy.check_net` sees them: a reference
+    net's from its spec (as training builds it), else the MAC sites and their sources."""
+    from fxsim.policy import NetPlace
+    from reference_nets.specs import policy_places
+
+    if isinstance(net, str):
+        return policy_places(net)
+    found = {}
+    for site in sites:
+        found.setdefault(site.source.name, NetPlace(site.source.name, site.source.kind))
+        found.setdefault(site.shape.name, NetPlace(site.shape.name, site.shape.kind))
+    return list(found.values())
 
 
 def summarize(frame: pd.DataFrame) -> dict[str, float]:

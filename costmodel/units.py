@@ -129,8 +129,8 @@ class Units:
                          random_bits: int | None = None) -> int:
         """Random bits a stochastic rounding unit uses per element, ``k = min(r, drop)``:
         ``r`` is ``random_bits`` (a ``stochastic_k`` policy's own), else the priced default
-        (assumption ``sr_bits``, 8: fxsim's ``stochastic`` draws a float64 uniform, which no
-        hardware unit does; simulate ``stochastic_k`` to train with what is priced); 0 for the
+        (assumption ``sr_bits``, 8: fxsim's ``stochastic`` uses 62 random bits per element, which
+        no hardware unit does; simulate ``stochastic_k`` to train with what is priced); 0 for the
         deterministic modes and when nothing is dropped."""
         mode = canonical_rounding(mode)
         if mode not in ("stochastic", "stochastic_k"):

@@ -88,7 +88,7 @@ def test_cost_lanes_option(capsys):
     assert "Area (um^2) with 64 MAC lanes" in out
     assert f"area {table['area_um2'].iloc[1]:.6g} um^2 = 64 x" in out
     assert f"{table['area_saving'].iloc[1]:.4g}" in out.split("Against the baseline:")[1]
-    with pytest.raises(SystemExit) as stop:
+    with pytest.raises(SystemExit) as stop:  # argparse refuses it, naming the option
         fxsim.cli.main(["cost", "--net", "digits_cnn", "--policy", "sr8", "--lanes", "0"])
     assert stop.value.code == 2
     assert "argument --lanes: must be an integer >= 1, got 0" in capsys.readouterr().err

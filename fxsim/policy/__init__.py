@@ -7,19 +7,17 @@ key by key: ``[defaults]``, then ``[kinds.KIND]`` (every layer of a kind: ``inpu
 ``[layers.last]`` (the first and the last MAC layer of the net), then ``[layers.NAME]``, then
 ``[groups.G]`` (formats of the samples of class group ``G``). Every key and value is checked
 when the policy is read; an unknown one is a ``ValueError`` naming where it is, what was given
-and what is allowed. Layer names are checked against the net when a net is built with the
-policy (:meth:`Policy.check_layers`).
+and what is allowed. A policy is checked against a net (its layer names, and every role's
+word length at every layer) by :meth:`Policy.check_net`, before a net is built or priced.
 
 ``quantize = false`` is the ``fp`` baseline: every role is float64 and no quantizer runs; the
 net goes through the same layers and kernels in float64.
-
-``rounding_modules`` (top level) lists modules that register user rounding rules
-(:mod:`fxsim.numeric.user_rounding`), imported before the rounding names are checked.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from fxsim.io import toml_text
 from fxsim.numeric.user_rounding import MODULES_KEY, load_rounding_modules
+from fxsim.policy.netcheck import check_net
 from fxsim.policy.schema import (
     CLASS_DIFFICULTY_KEYS,
     DEFAULT_GROUP,
@@ -41,6 +40,7 @@ from fxsim.policy.schema import (
     QUANTIZER_ROLES,
     ROLES,
     TOP_KEYS,
+    NetPlace,
     RoleSpec,
     as_table,
     check_keys,
@@ -53,7 +53,7 @@ from fxsim.policy.schema import (
 from fxsim.policy.shipped import shipped_policies, shipped_text
 
 __all__ = ["DEFAULT_GROUP", "LAYER_ALIASES", "LAYER_KINDS", "OP_KINDS", "QUANTIZER_ROLES", "ROLES",
-           "Policy", "RoleSpec", "check_share", "mac_aliases", "shipped_policies"]
+           "NetPlace", "Policy", "RoleSpec", "check_share", "mac_aliases", "shipped_policies"]
 
 
 @dataclass
@@ -189,7 +189,9 @@ class Policy:
             ``"policy"``), ``description``, ``quantize``, ``rounding_modules``, ``defaults``,
             ``kinds``, ``layers``, ``groups``, ``class_difficulty``. Not modified.
         base : path or None, default None
-            The folder of relative ``rounding_modules`` paths (None: the current directory).
+            The folder of relative ``rounding_modules`` paths (None: the current directory):
+            modules registering user rounding rules, imported first (a ValueError if one
+            cannot be), stored absolute.
 
         Returns
         -------
@@ -204,9 +206,8 @@ class Policy:
             An unknown key or value, naming where it is, what was given and what is allowed:
             for example an empty ``name``, an unknown kind, a group named ``default`` or
             setting ``weights``, ``weight_grads``, ``master`` or ``accumulator`` (shared by all
-            samples), a ``share`` outside [0, 1], groups without ``[class_difficulty]``, a
-            rounding module that cannot be imported, or a role that does not resolve (no
-            ``bits``, a bad rounding, range or parameter).
+            samples), a ``share`` outside [0, 1], groups without ``[class_difficulty]``, or a
+            role that does not resolve (no ``bits``, a bad rounding, range or parameter).
         """
         if not isinstance(data, dict):
             raise TypeError(f"policy must be a table, got {type(data).__name__}")
@@ -215,8 +216,7 @@ class Policy:
             raise ValueError(f"policy name must be a non-empty string, got {name!r}")
         where = f"policy {name!r}"
         check_keys(where, data, TOP_KEYS)
-        modules = tuple(load_rounding_modules(where, data[MODULES_KEY], base)
-                        if MODULES_KEY in data else ())
+        modules = tuple(load_rounding_modules(where, data.get(MODULES_KEY, []), base))
         quantize = data.get("quantize", True)
         if not isinstance(quantize, bool):
             raise ValueError(f"{where}: quantize must be true or false, got {quantize!r}")
@@ -351,6 +351,10 @@ class Policy:
             raise ValueError(
                 f"policy {self.name!r}: [layers.{unknown[0]}] names no layer of this net; "
                 f"layers: {', '.join(layer_names)}")
+
+    def check_net(self, places: Sequence[NetPlace]) -> None:
+        """:func:`fxsim.policy.netcheck.check_net`: this policy against a net's layers."""
+        check_net(self, places)
 
     def _check_resolvable(self) -> None:
         # each table on its own; the combinations a net uses are resolved when it is built

@@ -27,6 +27,8 @@ OP_KINDS: dict[str, str | None] = {
 """Every layer op of :mod:`fxsim.layers` (a layer class's ``op``) -> the policy kind of its
 ``activations`` quantizer (``[kinds.KIND]``), None for layers that quantize nothing."""
 LAYER_KINDS: tuple[str, ...] = tuple(dict.fromkeys(k for k in OP_KINDS.values() if k))
+MAC_KINDS = ("conv2d", "linear")  # kinds of the layers with weights and accumulators
+GROUP_ROLES = ("activations", "act_grads")  # the roles a class group may change
 LAYER_ALIASES = ("first", "last")  # [layers.first] / [layers.last]: the first and last MAC layer
 QUANTIZER_KEYS = ("bits", "frac", "signed", "rounding", "random_bits", "overflow", "range")
 MASTER_KEYS = ("float", "bits", "frac", "rounding", "random_bits", "const_frac")
@@ -44,6 +46,35 @@ def mac_aliases(names: Sequence[str]) -> dict[str, tuple[str, ...]]:
         aliases[names[0]] = ("first",)
         aliases[names[-1]] = (*aliases.get(names[-1], ()), "last")
     return aliases
+
+
+@dataclass(frozen=True)
+class NetPlace:
+    """A layer of a net as a policy addresses it: ``name`` (``[layers.NAME]``), ``kind`` (the
+    policy kind of its activations quantizer, :data:`LAYER_KINDS`; None for a layer that
+    quantizes nothing) and ``relu_output`` (its output is that of a fused ReLU: an
+    activations role without ``signed`` is then unsigned)."""
+
+    name: str
+    kind: str | None = None
+    relu_output: bool = False
+
+
+def check_word(where: str, spec: RoleSpec, relu_output: bool = False) -> None:
+    """Refuse a quantizer role whose codes cannot use its word length: signed codes with
+    fewer than 2 bits, or what the range rule itself refuses (CQAT: ``bits <= base_bits``).
+    ``relu_output``: the place's output is a fused ReLU's (activations then default to
+    unsigned)."""
+    signed = spec.signed if spec.signed is not None else not relu_output
+    if signed and spec.bits is not None and spec.bits < 2:
+        raise ValueError(
+            f"{where}: signed codes need bits >= 2 (a 1-bit signed code holds only -1 and 0, "
+            f"and a symmetric range no nonzero code); got bits = {spec.bits}: set "
+            "signed = false or use more bits")
+    try:
+        spec.make_rule().check_bits(spec.bits, signed)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}: {error}") from None
 
 
 @dataclass(frozen=True)

@@ -223,8 +223,8 @@ def net_section(table: pd.DataFrame, setup: Any, seeds: int) -> str:
             "global buffer, DRAM): every MAC phase mapped onto the memory levels, batch norm, "
             "residual adds, pooling, the loss, the update, rounding, rescale, random-bit and "
             "statistics units; stochastic rounding with 8 random bits from shared generators, "
-            "although fxsim's `stochastic` mode draws a float64 uniform (docs/cost-model.md); "
-            "saving and compression (DRAM bits per "
+            "although fxsim's `stochastic` mode uses 62 random bits per element "
+            "(docs/cost-model.md); saving and compression (DRAM bits per "
             "step, fp over the policy) are against fp's float32 pricing, and against the "
             "policy's own baseline where it has one. Area: the whole accelerator (lanes, "
             "shared units sized by throughput, global buffer, update unit); MAC lane: one lane "
@@ -317,7 +317,7 @@ def results_markdown(table: pd.DataFrame, runs: pd.DataFrame, setups: Sequence[A
         parts.append("\n".join(f"- {f}" for f in flags) + "\n")
     for setup in setups:
         parts.append(net_section(table, setup, seeds))
-    parts.append(claims_markdown(table, timings))
+    parts.append(claims_markdown(table, timings, {s.net: s.epochs for s in setups}))
     latency, steps = timings.get("latency"), timings.get("steps")
     units = timings.get("units")
     parts.append("## Quantizer latency and rounding-unit cost\n")

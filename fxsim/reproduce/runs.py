@@ -38,7 +38,7 @@ from fxsim.training.provenance import source_digest
 FP = "fp"
 DERIVED_BASELINES = {"cdmp": "cdmp_base"}  # policy -> its own baseline, built by _derive
 DEFAULT_RUNS_DIR = "runs/reproduce"
-DEFAULT_OUT = "docs"
+DEFAULT_OUT = "runs/reproduce"  # RESULTS.md and results.csv; `--out docs` for the committed ones
 DEFAULT_SEEDS = 3
 DEFAULT_EPOCHS = 5
 DEFAULT_CIFAR_EPOCHS = 30
@@ -199,8 +199,8 @@ def run_state(plan: RunPlan) -> str:
                 f"run folder {plan.out} holds a run made with other settings "
                 f"({', '.join(diff)} differ); delete it or choose another --runs-dir")
         return "finished" if data.get("finished") else "partial"
-    if (plan.out / "checkpoint.npz").is_file():
-        return "partial"
+    if (plan.out / "checkpoint.npz").is_file() or (plan.out / "config.toml").is_file():
+        return "partial"  # resumed; with no checkpoint yet, --resume starts it over
     return "new"
 
 

@@ -9,6 +9,7 @@ names, and turns off the input gradient of the first MAC layer.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +20,8 @@ from fxsim.layers.simple import Input
 from fxsim.numeric.formats import FxArray
 from fxsim.policy import Policy, mac_aliases
 
+ACC_WARN_RATE = 0.01  # warn when an accumulator overflows in more than this share of its sums
+
 
 class Network:
     """A trainable net: ``body`` (a Sequential of fxsim layers) under ``policy``.
@@ -26,9 +29,10 @@ class Network:
     Building it prepends the input quantizer, binds every layer to the policy (its quantizers:
     activations and activation gradients one per class group, weights and weight gradients
     shared; its parameters, initial weights drawn from generators keyed by (seed, layer
-    name)), checks the policy's ``[layers.NAME]``
-    tables against the layer names and the output shape, and turns off the input gradient of
-    the first MAC layer.
+    name)), checks the policy against the net first (:meth:`fxsim.policy.Policy.check_net`:
+    its ``[layers.NAME]`` tables and every role's word length at every layer, the check the
+    cost model makes too) and the output shape, and turns off the input gradient of the first
+    MAC layer.
 
     Parameters
     ----------
@@ -56,7 +60,8 @@ class Network:
     ------
     ValueError
         A bad ``seed``; a ``[layers.NAME]`` table naming no layer; a policy table that does
-        not resolve for a layer; an output shape other than ``(num_classes,)``.
+        not resolve for a layer, or a word length its codes cannot use (1-bit signed); an
+        output shape other than ``(num_classes,)``.
 
     Examples
     --------
@@ -77,12 +82,13 @@ class Network:
         self.policy = Policy.load(policy)
         self.seed = seed
         self.input = Input()
+        self.policy.check_net(self.policy_places())
         macs = [layer for layer in body.walk() if isinstance(layer, MacLayer)]
+        self.mac_layers = macs
         binder = Binder(self.policy, seed, mac_aliases([layer.name for layer in macs]))
         self.input.bind(binder)
         body.bind(binder)
         self.layer_names = list(binder.layer_names)
-        self.policy.check_layers(self.layer_names)
         self.quantizers = binder.quantizers
         shapes, out = body.shapes(self.input_shape)
         if out != (num_classes,):
@@ -91,6 +97,11 @@ class Network:
         if macs:
             macs[0].input_grad = False
         self.params = [p for layer in body.walk() for p in layer.params()]
+
+    def policy_places(self) -> list:
+        """Every layer as the policy addresses it, input first (what
+        :meth:`fxsim.policy.Policy.check_net` checks)."""
+        return [*self.input.policy_places(), *self.body.policy_places()]
 
     @property
     def layer_shapes(self):
@@ -197,7 +208,9 @@ class Network:
 
     def quantizer_table(self):
         """A DataFrame with one row per quantizer (``layer.role[.group]``): the fully resolved
-        bits, signedness, rounding, overflow, range rule and its parameters."""
+        bits, signedness, rounding, overflow, range rule and its parameters; then one row per
+        MAC layer's accumulator (``layer.accumulator``): its width (empty: ``wide``, the
+        smallest width that never overflows) and overflow mode."""
         import pandas as pd
 
         rows = []
@@ -207,8 +220,23 @@ class Network:
                          "rounding": spec.rounding, "random_bits": spec.random_bits,
                          "overflow": spec.overflow, "range": spec.range,
                          "params": " ".join(f"{k}={v}" for k, v in spec.params)})
-        return pd.DataFrame(rows, columns=["quantizer", "bits", "signed", "rounding",
-                                           "random_bits", "overflow", "range", "params"])
+        for layer in self.mac_layers:
+            if layer.acc is not None:
+                rows.append({"quantizer": f"{layer.name}.accumulator", "bits": layer.acc.bits,
+                             "signed": True, "overflow": layer.acc.overflow,
+                             "range": "wide" if layer.acc.bits is None else "fixed"})
+        table = pd.DataFrame(rows, columns=["quantizer", "bits", "signed", "rounding",
+                                            "random_bits", "overflow", "range", "params"])
+        for column in ("bits", "random_bits"):
+            table[column] = table[column].astype("Int64")
+        return table
+
+    def take_accumulator_stats(self) -> dict[str, tuple[int, int, int]]:
+        """Per MAC layer with a narrow accumulator and per phase (``layer.accumulator.phase``):
+        (sums, sums that saturated or wrapped, overflow events) since the last call."""
+        return {f"{layer.name}.accumulator.{phase}": counts
+                for layer in self.mac_layers
+                for phase, counts in layer.take_accumulator_stats().items()}
 
     def rule_states(self) -> dict:
         """Every quantizer's range-rule state (JSON-able), by ``"layer.role[.group]"``."""
@@ -237,6 +265,20 @@ class Network:
             digest.update(f"{key}:{raw.dtype.str}:{raw.shape}".encode())
             digest.update(raw.tobytes())
         return digest.hexdigest()
+
+
+def accumulator_warning(row: dict[str, Any]) -> str | None:
+    """One line naming every accumulator that overflowed in more than
+    :data:`ACC_WARN_RATE` of its sums this epoch, or None."""
+    hot = [(key[: -len(".sat_rate")].replace(".accumulator.", " "), value)
+           for key, value in row.items()
+           if ".accumulator." in key and key.endswith(".sat_rate") and value > ACC_WARN_RATE]
+    if not hot:
+        return None
+    listed = ", ".join(f"{name} {100 * rate:.1f}%" for name, rate in hot)
+    return (f"epoch {row['epoch']}: accumulators overflowed in more than "
+            f"{100 * ACC_WARN_RATE:g}% of their sums: {listed} (metrics.csv: "
+            "LAYER.accumulator.PHASE.overflows)")
 
 
 def _raw(x) -> np.ndarray:
