@@ -190,8 +190,7 @@ class Policy:
             ``kinds``, ``layers``, ``groups``, ``class_difficulty``. Not modified.
         base : path or None, default None
             The folder of relative ``rounding_modules`` paths (None: the current directory):
-            modules registering user rounding rules, imported first (a ValueError if one
-            cannot be), stored absolute.
+            the modules registering user rounding rules, imported first, stored absolute.
 
         Returns
         -------
