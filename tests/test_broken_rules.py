@@ -4,6 +4,7 @@ minimal counterexample hypothesis shrinks to, and an explanation; correct rules 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,16 @@ def test_check_rounding_command_prints_verdicts_and_fails_on_a_broken_claim(caps
     assert main(["check-rounding", "ties_to_odd", "--rounding-module", RULES,
                  "--max-examples", "10"]) == 0
     assert "every claimed invariant holds" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["nope"], "rounding must be one of nearest_even, .* got 'nope'"),
+    (["floor", "--rounding-module", "no_such_rules.py"], "rounding module 'no_such_rules.py'"),
+    (["floor", "--expect", "monotone,nope"], "unknown invariant 'nope'"),
+    (["floor", "--random-bits", "4"], "random_bits applies only to rounding='stochastic_k'"),
+    ([], "give a MODE to check"),
+])
+def test_check_rounding_errors_are_one_clear_line(args, message, capsys):
+    assert main(["check-rounding", *args]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err

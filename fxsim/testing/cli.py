@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fxsim.cli_args import DefaultsFormatter
+from fxsim.cli_args import add_command, int_at_least
 
 
 def _expectation(text: str) -> str | list[str]:
@@ -19,8 +19,8 @@ def _expectation(text: str) -> str | list[str]:
 
 def add_check_rounding_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``check-rounding`` on an argparse subparsers object."""
-    parser = subparsers.add_parser(
-        "check-rounding",
+    parser = add_command(
+        subparsers, "check-rounding",
         help="property-test a rounding mode (built-in or your own): which invariants it keeps",
         description=(
             "Run every rounding invariant of fxsim.testing (error bounds, monotonicity, "
@@ -35,15 +35,14 @@ def add_check_rounding_parser(subparsers: argparse._SubParsersAction) -> None:
             "those every sound rounding keeps, its declared tie rule, unbiasedness for random "
             "rules, plus --expect). The searches are deterministic: the same examples every "
             "run."),
-        formatter_class=DefaultsFormatter,
-    )
+        func=run_check_rounding)
     parser.add_argument("mode", nargs="?", help="the rounding mode to check")
-    parser.add_argument("--rounding-module", action="append", default=[], metavar="MODULE",
+    parser.add_argument("--rounding-module", action="append", default=None, metavar="MODULE",
                         help="a module name or .py file that registers rules (repeatable)")
-    parser.add_argument("--max-examples", type=int, default=100,
+    parser.add_argument("--max-examples", type=int_at_least(1), default=100,
                         help="examples per invariant (the statistical and thread checks use "
                              "proportionally fewer)")
-    parser.add_argument("--random-bits", type=int, default=None,
+    parser.add_argument("--random-bits", type=int_at_least(1), default=None,
                         help="random bits of stochastic_k (default 8)")
     parser.add_argument("--expect", type=_expectation, default=None,
                         help="invariants the mode must keep besides its defaults "
@@ -52,7 +51,6 @@ def add_check_rounding_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--all", action="store_true",
                         help="instead: the table of every built-in mode's verdicts")
     parser.add_argument("--csv", default=None, help="also write the table to this CSV file")
-    parser.set_defaults(func=run_check_rounding)
 
 
 def run_check_rounding(args: argparse.Namespace) -> int:
@@ -61,9 +59,7 @@ def run_check_rounding(args: argparse.Namespace) -> int:
     from fxsim.numeric.user_rounding import load_rounding_module
     from fxsim.testing.report import builtin_table, check_all
 
-    if args.max_examples < 1:
-        raise ValueError(f"--max-examples must be >= 1, got {args.max_examples}")
-    for spec in args.rounding_module:
+    for spec in args.rounding_module or ():
         load_rounding_module(spec)
     if args.all:
         table = builtin_table(args.max_examples)
