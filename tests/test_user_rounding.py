@@ -65,7 +65,7 @@ def _outcome(convert, *args, **kwargs):
 
 
 @pytest.mark.parametrize(("clone", "builtin", "random_bits"), CLONES)
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(data=st.data(), seed=SEEDS, overflow=st.sampled_from(["saturate", "wrap"]))
 def test_a_rule_equal_to_a_builtin_quantizes_alike(clone, builtin, random_bits, data, seed,
                                                    overflow):
@@ -80,7 +80,7 @@ def test_a_rule_equal_to_a_builtin_quantizes_alike(clone, builtin, random_bits, 
 
 
 @pytest.mark.parametrize(("clone", "builtin", "random_bits"), CLONES)
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(data=st.data(), seed=SEEDS, overflow=st.sampled_from(["saturate", "wrap"]))
 def test_a_rule_equal_to_a_builtin_requantizes_alike(clone, builtin, random_bits, data, seed,
                                                      overflow):
