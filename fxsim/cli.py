@@ -216,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fxsim.reproduce.cli import add_reproduce_parser
 
     add_reproduce_parser(sub)
+    from fxsim.rtl.cli import add_rtl_parser
+
+    add_rtl_parser(sub)
     return parser
 
 

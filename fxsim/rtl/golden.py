@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import fxsim
-from fxsim.rng import random_word_py, stream_key
+from fxsim.numeric import lfsr
+from fxsim.numeric.lfsr import RandomSource
+from fxsim.numeric.rng import random_word_py, stream_key
 from fxsim.rtl.spec import RescaleSpec, UnitSpec
 
 WIDE = fxsim.QFormat(62, 0)
@@ -67,13 +69,14 @@ def random_ints(seed: int, stream: int, count: int, k: int) -> np.ndarray:
 
 
 def _requantize(spec, codes: np.ndarray, shift: int, mult: int | None, out: fxsim.QFormat,
-                overflow: str, seed: int, stream: int, clip) -> fxsim.FxArray:
+                overflow: str, seed: int, stream: int, clip,
+                source: RandomSource | None = None) -> fxsim.FxArray:
     """fxsim's requantize of ``codes`` by ``shift`` (after the multiplier ``mult``)."""
     k = spec.k if spec.rounding == "stochastic_k" else None
     if mult is None:
         q = fxsim.FxArray(codes, fxsim.QFormat(spec.in_bits, shift, spec.in_signed))
         return fxsim.requantize(q, out, spec.rounding, overflow, seed, random_bits=k,
-                                stream=stream, clip=clip)
+                                stream=stream, clip=clip, random_source=source)
     ratio = math.ldexp(mult, -shift)
     if fxsim.fixed_point_multiplier(ratio, spec.m) != (mult, shift):
         raise AssertionError(f"internal error: fxsim's multiplier of {ratio!r} is not "
@@ -127,10 +130,53 @@ def requant_golden(spec, inputs: dict[str, np.ndarray], seed: int, stream: int) 
     return Expected({"y": y, "ovf": ovf}, derived, checks)
 
 
+def requant_lfsr_golden(spec, inputs: dict[str, np.ndarray], seed: int,
+                        stream: int) -> Expected:
+    """A requantizer fed by its own LFSR (``random=lfsr``): each ``load`` row starts a tensor,
+    the ``en`` rows up to the next load are its elements (one shift for all). Tensor ``g`` is
+    one :func:`fxsim.requantize` call with ``random_source=RandomSource("lfsr", width, 1)`` keyed
+    by ``(seed, stream + g)``; the load row's ``seed`` is that source's seed
+    (:func:`fxsim.numeric.lfsr.seed_state`), so the unit's LFSR runs the simulator's sequence."""
+    load = np.asarray(inputs["load"], dtype=np.int64)
+    en = np.asarray(inputs["en"], dtype=np.int64)
+    x = np.asarray(inputs["x"], dtype=np.int64)
+    rows = x.size
+    shift = np.asarray(inputs["shift"], dtype=np.int64) if spec.runtime_shift else \
+        np.full(rows, spec.shift, dtype=np.int64)
+    source = RandomSource("lfsr", spec.lfsr_width, 1)
+    lo, hi = spec.out_range
+    out_fmt = fxsim.QFormat(spec.out_bits, 0, spec.out_signed)
+    clip = None if (spec.clip_lo, spec.clip_hi) == (None, None) else (lo, hi)
+    y, ovf, seeds, checks = empty(rows), empty(rows), np.zeros(rows, dtype=object), []
+    starts = np.flatnonzero(load)
+    for g, begin in enumerate(starts.tolist()):
+        end = starts[g + 1] if g + 1 < starts.size else rows
+        idx = begin + 1 + np.flatnonzero(en[begin + 1:end])
+        seeds[begin] = lfsr.seed_state(spec.lfsr_width, seed, stream + g, 0)
+        if not idx.size:
+            continue
+        shifts = np.unique(shift[idx])
+        if shifts.size != 1:
+            raise ValueError(f"rows {begin + 1}..{end - 1}: one tensor (between two loads) "
+                             f"must have one shift, got {shifts.tolist()}")
+        s = int(shifts[0])
+        result = _requantize(spec, x[idx], s, None, out_fmt, spec.overflow, seed, stream + g,
+                             clip, source)
+        wide = _requantize(spec, x[idx], s, None, WIDE, "saturate", seed, stream + g, None,
+                           source)
+        y[idx] = result.raw.astype(np.int64).tolist()
+        ovf[idx] = ((wide.raw < lo) | (wide.raw > hi)).astype(np.int64).tolist()
+        checks.append(total_check(f"tensor {g} out of range (fxsim stats)", "ovf", idx,
+                                  result.stats.saturated + result.stats.wrapped))
+    return Expected({"y": y, "ovf": ovf}, {"seed": seeds}, checks)
+
+
 def golden(spec: UnitSpec, inputs: dict[str, np.ndarray], seed: int, stream: int = 0) -> Expected:
     """Expected outputs of ``spec`` on ``inputs`` (the rows of :mod:`fxsim.rtl.vectors`)."""
     from fxsim.rtl import golden_seq
 
+    if spec.kind == "requant" and spec.random == "lfsr":
+        return requant_lfsr_golden(spec, inputs, seed, stream)
     if spec.kind in ("requant", "rescale"):
         return requant_golden(spec, inputs, seed, stream)
     if spec.kind == "mac":

@@ -13,9 +13,9 @@ import numpy as np
 
 import fxsim
 from fxsim import ops
+from fxsim.numeric import lfsr
 from fxsim.ranges import make_rule
 from fxsim.ranges.base import max_abs
-from fxsim.rtl import lfsr
 from fxsim.rtl.golden import Check, Expected, empty, total_check
 from fxsim.rtl.spec import LfsrSpec, MacSpec, StatSpec
 
@@ -79,7 +79,7 @@ def mac_golden(spec: MacSpec, inputs: dict[str, np.ndarray]) -> Expected:
 
 def lfsr_golden(spec: LfsrSpec, inputs: dict[str, np.ndarray]) -> Expected:
     """``r`` and ``state`` on every row: after a load, the states of
-    :func:`fxsim.rtl.lfsr.states` from the loaded seed (0 loads 1), one per leap."""
+    :func:`fxsim.numeric.lfsr.states` from the loaded seed (0 loads 1), one per leap."""
     load, en = inputs["load"].tolist(), inputs["en"].tolist()
     seeds = [int(v) for v in inputs["seed"]]
     rows = len(load)

@@ -1,8 +1,9 @@
-"""Verilog of the leap-forward LFSR that feeds stochastic rounding (see :mod:`fxsim.rtl.lfsr`)."""
+"""Verilog of the leap-forward LFSR that feeds stochastic rounding (see :mod:`fxsim.numeric.lfsr`)."""
 
 from __future__ import annotations
 
-from fxsim.rtl import hdl, lfsr
+from fxsim.numeric import lfsr
+from fxsim.rtl import hdl
 from fxsim.rtl.hdl import Module, Port, ulit
 from fxsim.rtl.spec import LfsrSpec, module_name, unit_text
 
@@ -14,7 +15,7 @@ clock: each next-state bit is the XOR of the state bits in its row of A**{k} ove
 r = state[{k_top}:0], the {k} newest feedback bits (the earliest is r's MSB). On load the state
 becomes seed (0 loads 1: an all-zero state never leaves zero); on en it leaps. Element j after a
 load therefore reads r_j = (A**({k} j) seed) mod 2**{k}, the sequence of
-fxsim.rtl.lfsr.sequence and of the simulator's hardware random source.
+fxsim.numeric.lfsr.sequence and of the simulator's hardware random source.
 """
 
 

@@ -78,7 +78,7 @@ def stat_module(spec: StatSpec) -> Module:
                   "    always @* begin",
                   "        lg = 0;",
                   f"        for (i = 0; i < {w}; i = i + 1)",
-                  f"            if (ma_minus_1[i]) lg = i + 1;",
+                  "            if (ma_minus_1[i]) lg = i + 1;",
                   "    end",
                   f"    assign zero = ma == {w}'d0;",
                   f"    assign clog2 = zero ? {cw}'d0 : lg;",
@@ -98,7 +98,7 @@ def stat_module(spec: StatSpec) -> Module:
         lines += ["    assign sum = s1;", "    assign sumsq = s2;"]
     if spec.stat == "interval":
         _accumulate(lines, "hi", c, f"{{{{{c - 1}{{1'b0}}}}, ax > threshold}}",
-                    f"hi + (ax > threshold)")
+                    "hi + (ax > threshold)")
         regs.append("hi")
         lines.append("    assign above = hi;")
     lines += ["    always @(posedge clk) begin", "        if (rst) begin",

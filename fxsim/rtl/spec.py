@@ -17,7 +17,7 @@ requant    ``in``, ``in_signed``, ``out``, ``out_signed``, ``rounding`` (an fxsi
            for a left shift, or ``runtime``), ``shift_bits`` (width of the runtime shift port),
            ``signed_shift`` (1: the runtime port is signed and negative values shift left),
            ``overflow``, ``clip_lo``/``clip_hi`` (saturation bounds inside the format),
-           ``random`` (port: r is an input; lfsr: an :mod:`~fxsim.rtl.lfsr` generator inside),
+           ``random`` (port: r is an input; lfsr: an :mod:`~fxsim.numeric.lfsr` generator inside),
            ``lfsr_width`` (its state bits)
 rescale    ``in``, ``in_signed``, ``m`` (multiplier bits), ``multiplier`` (a fixed value or
            ``runtime``), ``shift``, ``shift_bits``, ``out``, ``out_signed``, ``rounding``,
@@ -36,8 +36,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from fxsim.formats import MAX_BITS, check_int
-from fxsim.rounding import (
+from fxsim.numeric.formats import MAX_BITS, check_int
+from fxsim.numeric.rounding import (
     MAX_RANDOM_BITS,
     OVERFLOW_MODES,
     STOCHASTIC_BITS,
@@ -172,7 +172,7 @@ class RescaleSpec:
 
 @dataclass(frozen=True)
 class LfsrSpec:
-    """A ``width``-bit Fibonacci LFSR leaping ``k`` steps per clock (see :mod:`fxsim.rtl.lfsr`)."""
+    """A ``width``-bit Fibonacci LFSR leaping ``k`` steps per clock (see :mod:`fxsim.numeric.lfsr`)."""
 
     width: int = 32
     k: int = 8

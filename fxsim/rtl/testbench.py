@@ -19,8 +19,9 @@ from fxsim.rtl.hdl import Module, vec
 TB_NAME = "fxsim_tb"
 
 
-def testbench(module: Module) -> str:
-    """The Verilog-2005 testbench of ``module``."""
+def testbench(module: Module, dump: bool = False) -> str:
+    """The Verilog-2005 testbench of ``module``; with ``dump``, ``+vcd=FILE`` dumps every net
+    of the unit to a VCD file (for :func:`fxsim.rtl.synth.switching`)."""
     ins, outs = module.inputs, module.outputs
     lines = ["`timescale 1ns/1ps", f"module {TB_NAME};"]
     lines += [f"    reg {vec(p.width)}{p.name};" for p in ins]
@@ -29,7 +30,7 @@ def testbench(module: Module) -> str:
         lines.append("    reg clk, rst;")
     conns = [f".{p.name}({p.name})" for p in module.ports]
     lines.append(f"    {module.name} dut ({', '.join(conns)});")
-    lines += ["    reg [8*1024-1:0] dir;", "    integer count, i, status;"]
+    lines += ["    reg [8*1024-1:0] dir, vcd;", "    integer count, i, status;"]
     lines += [f"    integer f_in_{p.name};" for p in ins]
     lines += [f"    integer f_out_{p.name};" for p in outs]
     lines += ["    initial begin",
@@ -46,6 +47,11 @@ def testbench(module: Module) -> str:
                   "        end"]
     for p in outs:
         lines.append(f"        f_out_{p.name} = $fopen({{dir, \"out_{p.name}.hex\"}}, \"w\");")
+    if dump:
+        lines += ["        if ($value$plusargs(\"vcd=%s\", vcd)) begin",
+                  "            $dumpfile(vcd);",
+                  "            $dumpvars(0, dut);",
+                  "        end"]
     if module.clocked:
         lines += ["        clk = 0; rst = 1;",
                   *(f"        {p.name} = 0;" for p in ins),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fxsim.io import write_atomic
+from fxsim.numeric.rounding import ROUNDING_MODES
 from fxsim.rtl.hdl import Module
 from fxsim.rtl.hdl_lfsr import lfsr_module
 from fxsim.rtl.hdl_mac import mac_module
@@ -19,7 +20,6 @@ from fxsim.rtl.spec import (
     UnitSpec,
     parse_unit,
 )
-from fxsim.rounding import ROUNDING_MODES
 
 
 def generate(spec: UnitSpec) -> Module:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fxsim.rtl import lfsr
+from fxsim.numeric import lfsr
 from fxsim.rtl.spec import LfsrSpec, MacSpec, RequantSpec, RescaleSpec, StatSpec, UnitSpec
 
 
@@ -99,10 +99,9 @@ def requant_inputs(spec: RequantSpec | RescaleSpec, count: int,
     mult = None
     if rescale:
         m_lo = 1 << (spec.m - 1)
-        if spec.multiplier == "runtime":
-            mult = rng.integers(m_lo, 2 * m_lo, count, dtype=np.int64)
-            mult[rng.random(count) < 0.1] = 2 * m_lo - 1
-            mult[rng.random(count) < 0.1] = m_lo
+        if spec.multiplier == "runtime":  # a pool of 8 (each is one fxsim call per shift)
+            pool = np.concatenate([[m_lo, 2 * m_lo - 1], rng.integers(m_lo, 2 * m_lo, 6)])
+            mult = rng.choice(pool.astype(np.int64), count)
             inputs["mult"] = mult
         else:
             mult = np.full(count, spec.multiplier, dtype=np.int64)
@@ -112,6 +111,33 @@ def requant_inputs(spec: RequantSpec | RescaleSpec, count: int,
     if spec.runtime_shift:
         inputs["shift"] = shift
     return inputs
+
+
+def requant_lfsr_inputs(spec: RequantSpec, count: int,
+                        rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """A requantizer with its own LFSR: the vectors of :func:`requant_inputs` grouped into
+    tensors of one shift each, every tensor opened by a ``load`` row (its seed is set by the
+    golden model)."""
+    inputs = requant_inputs(spec, count, rng)
+    shift = inputs["shift"] if spec.runtime_shift else np.full(count, spec.shift, np.int64)
+    order = np.argsort(shift, kind="stable")
+    rows = {"load": [], "seed": [], "en": [], "x": [], "shift": []}
+    previous = None
+    for i in order.tolist():
+        if shift[i] != previous:
+            for name, value in (("load", 1), ("seed", 0), ("en", 0), ("x", 0),
+                                ("shift", shift[i])):
+                rows[name].append(value)
+            previous = shift[i]
+        for name, value in (("load", 0), ("seed", 0), ("en", 1), ("x", inputs["x"][i]),
+                            ("shift", shift[i])):
+            rows[name].append(value)
+    out = {name: np.array(values, dtype=object if name == "seed" else np.int64)
+           for name, values in rows.items()}
+    del out["seed"]  # the golden model sets each load's seed
+    if not spec.runtime_shift:
+        del out["shift"]
+    return out
 
 
 def mac_inputs(spec: MacSpec, count: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -187,6 +213,8 @@ def stat_inputs(spec: StatSpec, count: int, rng: np.random.Generator) -> dict[st
 def make_inputs(spec: UnitSpec, count: int, seed: int) -> dict[str, np.ndarray]:
     """The input rows of ``count`` checked results of ``spec`` (see the module docstring)."""
     rng = np.random.default_rng([seed, 0x5EC7])
+    if isinstance(spec, RequantSpec) and spec.random == "lfsr":
+        return requant_lfsr_inputs(spec, count, rng)
     if isinstance(spec, (RequantSpec, RescaleSpec)):
         return requant_inputs(spec, count, rng)
     if isinstance(spec, MacSpec):
@@ -194,3 +222,25 @@ def make_inputs(spec: UnitSpec, count: int, seed: int) -> dict[str, np.ndarray]:
     if isinstance(spec, LfsrSpec):
         return lfsr_inputs(spec, count, rng, seed)
     return stat_inputs(spec, count, rng)
+
+
+def activity_inputs(spec: UnitSpec, rows: int, seed: int) -> dict[str, np.ndarray]:
+    """``rows`` input rows for measuring switching activity (energy): the check vectors of
+    :func:`make_inputs` cut to ``rows``, except for the MAC (uniform random operands in
+    reductions of 64, a MAC array's steady state) and the LFSR (one leap a clock)."""
+    rng = np.random.default_rng([seed, 0xE7E7])
+    if isinstance(spec, MacSpec):
+        lo_a, hi_a = code_range(spec.a, spec.a_signed)
+        lo_b, hi_b = code_range(spec.b, spec.b_signed)
+        first = (np.arange(rows) % 64 == 0).astype(np.int64)
+        return {"en": np.ones(rows, dtype=np.int64), "first": first,
+                "a": rng.integers(lo_a, hi_a, rows, endpoint=True, dtype=np.int64),
+                "b": rng.integers(lo_b, hi_b, rows, endpoint=True, dtype=np.int64)}
+    if isinstance(spec, LfsrSpec):
+        load = np.zeros(rows, dtype=np.int64)
+        load[0] = 1
+        seeds = np.zeros(rows, dtype=object)
+        seeds[0] = lfsr.seed_state(spec.width, seed)
+        return {"load": load, "seed": seeds, "en": 1 - load}
+    inputs = make_inputs(spec, rows, seed)
+    return {name: values[:rows] for name, values in inputs.items()}
