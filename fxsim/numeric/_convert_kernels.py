@@ -47,24 +47,28 @@ from fxsim.numeric.threads import run_chunks
 STOCHASTIC_MODES = (RoundingMode.STOCHASTIC, RoundingMode.STOCHASTIC_K)
 PARALLEL_MIN = 1 << 16  # the smallest chunk of an array split over threads
 WIDEN_BLOCK = 1 << 15  # narrow codes are widened to int64 this many at a time (256 KB)
+NO_WORDS = np.empty(0, dtype=np.uint64)  # no random words: the counter generator
 
 
 @functools.cache
 def quantize_loop(mode: int):
     """The float64 fast loop of rounding mode id ``mode`` (a compiled numba function).
 
-    ``loop(values, out, scale, step, first, key, kbits, lo, hi) -> (out_of_range, flagged)``:
+    ``loop(values, out, scale, step, first, key, kbits, lo, hi, words) -> (out_of_range,
+    flagged)``:
     ``y = values[i] / step`` if ``step > 0``, else ``values[i] * scale`` (``scale`` a power of
     two), rounded by ``mode`` and saturated to ``[lo, hi]`` into ``out[i]``. ``first`` is the
     flat index of ``values[0]`` in the whole array (it keys the random numbers); ``key`` and
-    ``kbits`` are the stream key and random bits (stochastic modes). ``flagged`` counts the
+    ``kbits`` are the stream key and random bits (stochastic modes); ``words``, if not empty,
+    holds each element's random word instead (:mod:`fxsim.numeric._lfsr_kernels`, the LFSR
+    source), aligned with ``values``. ``flagged`` counts the
     elements that :func:`needs_exact_path` leaves to :func:`exact_pass`: their code is
     unspecified and they are not counted as out of range.
     """
     stochastic = mode in STOCHASTIC_MODES
 
     @numba.njit(cache=True, nogil=True)
-    def loop(values, out, scale, step, first, key, kbits, lo, hi):  # pragma: no cover
+    def loop(values, out, scale, step, first, key, kbits, lo, hi, words):  # pragma: no cover
         lo_limit = float(lo)
         hi_limit = float(hi) + 1.0  # a power of two: exact, unlike hi itself (62-bit codes)
         k_scale = 2.0**kbits
@@ -77,7 +81,7 @@ def quantize_loop(mode: int):
             y = value / step if step > 0 else value * scale
             word = np.uint64(0)
             if stochastic:
-                word = mix64(counter)
+                word = words[i] if words.size else mix64(counter)
                 counter += np.uint64(GAMMA)
             v, exact_needed = fast_round(value, y, mode, word, k_scale, drop)
             v = 0.0 if exact_needed else v  # counted by the exact pass, not here
@@ -91,15 +95,15 @@ def quantize_loop(mode: int):
 
 @numba.njit(cache=True, nogil=True)
 def exact_pass(values, indices, codes, step, scale_exp, force, mode, kbits, key, lo, hi, bits,
-               signed, wrap):  # pragma: no cover - compiled
+               signed, wrap, words):  # pragma: no cover - compiled
     """Convert exactly the elements of ``values`` that :func:`needs_exact_path` flags (every
     element if ``force``); ``step > 0`` divides by it, else the scaling is by ``2**scale_exp``
     (``|scale_exp| <= 2**20``). Their flat indices and codes go to ``indices`` and ``codes``
     (int64, at least as long as the flagged count), for the caller to store: this way the loop
     is compiled per input dtype only. NaN gives code 0, +-inf the saturated code. Returns
     ``(count, out_of_range, nan_count, inf_count)`` with ``count`` the elements taken (only as
-    many as fit are stored). Serial: flagged elements are rare, and only the exact path takes
-    whole arrays."""
+    many as fit are stored). ``words``: the random words, or empty for the counter generator.
+    Serial: flagged elements are rare, and only the exact path takes whole arrays."""
     scale = 2.0**scale_exp if -1022 <= scale_exp <= 1023 else 1.0
     drop = np.uint64(64 - kbits)
     count = 0
@@ -108,7 +112,9 @@ def exact_pass(values, indices, codes, step, scale_exp, force, mode, kbits, key,
     infs = 0
     for i in range(values.size):
         value = values[i]
-        word = mix64(key + np.uint64(i + 1) * np.uint64(GAMMA)) if kbits > 0 else np.uint64(0)
+        word = np.uint64(0)
+        if kbits > 0:
+            word = words[i] if words.size else mix64(key + np.uint64(i + 1) * np.uint64(GAMMA))
         if force or needs_exact_path(value, value / step if step > 0 else value * scale, mode,
                                      word):
             rand = np.int64(word >> drop) if kbits > 0 else np.int64(0)
@@ -160,12 +166,12 @@ def requantize_loop(stochastic: bool):
     with ``t = -shift``, element by element. ``rule`` is :func:`shift_rule` of the mode.
     Stochastic modes round up when the top ``kbits`` dropped bits plus the top ``kbits`` bits of
     the element's random word reach ``2**kbits`` (:func:`round_shift`). ``first``, ``key`` and
-    ``kbits`` as in :func:`quantize_loop`.
+    ``kbits``, ``words`` as in :func:`quantize_loop`.
     """
 
     @numba.njit(cache=True, nogil=True)
     def loop(values, out, shift, threshold_pos, threshold_neg, tie_up, tie_odd, tie_nonneg, first,
-             key, kbits, lo, hi, bits, signed, wrap):  # pragma: no cover
+             key, kbits, lo, hi, bits, signed, wrap, words):  # pragma: no cover
         right = shift > 0
         s = min(max(shift, 1), 63)
         low_mask = (np.int64(1) << s) - 1
@@ -185,7 +191,7 @@ def requantize_loop(stochastic: bool):
             m = values[i]
             q = m >> s
             if stochastic:
-                rand = np.int64(mix64(counter) >> drop)
+                rand = np.int64((words[i] if words.size else mix64(counter)) >> drop)
                 counter += np.uint64(GAMMA)
                 top = ((m >> top_right) - (q << top_q)) << top_left
                 up = top + rand >= k_one
@@ -209,23 +215,28 @@ def requantize_loop(stochastic: bool):
 
 
 def quantize_floats(values: np.ndarray, out: np.ndarray, mode: int, scale: float, step: float,
-                    key: int, kbits: int, lo: int, hi: int) -> tuple[int, int]:
+                    key: int, kbits: int, lo: int, hi: int,
+                    words: np.ndarray = NO_WORDS) -> tuple[int, int]:
     """Run :func:`quantize_loop` of ``mode`` over the flat float64 ``values`` into the flat
-    signed ``out``, in parallel chunks. Returns ``(out_of_range, flagged)``."""
+    signed ``out``, in parallel chunks. Returns ``(out_of_range, flagged)``. ``words``: the
+    random words of every element (the LFSR source), or empty (the counter generator)."""
     loop = quantize_loop(mode)
     args = (np.uint64(key), np.int64(kbits), np.int64(lo), np.int64(hi))
 
     def convert_chunk(start, stop):
-        return loop(values[start:stop], out[start:stop], scale, step, np.int64(start), *args)
+        return loop(values[start:stop], out[start:stop], scale, step, np.int64(start), *args,
+                    words[start:stop] if words.size else words)
 
     counts = run_chunks(convert_chunk, values.size, PARALLEL_MIN)
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
 def requantize_codes(codes: np.ndarray, out: np.ndarray, mode: int, shift: int, key: int,
-                     kbits: int, lo: int, hi: int, bits: int, signed: bool, wrap: bool) -> int:
+                     kbits: int, lo: int, hi: int, bits: int, signed: bool, wrap: bool,
+                     words: np.ndarray = NO_WORDS) -> int:
     """Run :func:`requantize_loop` for ``mode`` over the flat integer ``codes`` (any integer
     dtype) into the flat signed ``out``, in parallel chunks. Returns the out-of-range count.
+    ``words`` as in :func:`quantize_floats`.
 
     The loop is compiled for int64 codes only. Other dtypes are widened :data:`WIDEN_BLOCK`
     codes at a time into a buffer that stays in cache: a whole int64 copy would cost a pass over
@@ -240,14 +251,16 @@ def requantize_codes(codes: np.ndarray, out: np.ndarray, mode: int, shift: int, 
 
     def convert_chunk(start, stop):
         if codes.dtype == np.int64:
-            return loop(codes[start:stop], out[start:stop], shift, *rule, start, *args)
+            return loop(codes[start:stop], out[start:stop], shift, *rule, start, *args,
+                        words[start:stop] if words.size else words)
         buffer = np.empty(min(WIDEN_BLOCK, stop - start), dtype=np.int64)
         events = 0
         for first in range(start, stop, WIDEN_BLOCK):
             last = min(first + WIDEN_BLOCK, stop)
             wide = buffer[:last - first]
             np.copyto(wide, codes[first:last])
-            events += loop(wide, out[first:last], shift, *rule, first, *args)
+            events += loop(wide, out[first:last], shift, *rule, first, *args,
+                           words[first:last] if words.size else words)
         return events
 
     return sum(run_chunks(convert_chunk, codes.size, PARALLEL_MIN))
@@ -255,7 +268,7 @@ def requantize_codes(codes: np.ndarray, out: np.ndarray, mode: int, shift: int, 
 
 def exact_codes(values: np.ndarray, out: np.ndarray, flagged: int | None, step: float,
                 scale_exp: int, mode: int, kbits: int, key: int, lo: int, hi: int, bits: int,
-                signed: bool, wrap: bool) -> tuple[int, int, int]:
+                signed: bool, wrap: bool, words: np.ndarray = NO_WORDS) -> tuple[int, int, int]:
     """Run :func:`exact_pass` over the flat ``values`` (float64, or integer codes) for the
     ``flagged`` elements the fast loop left (every element if ``flagged`` is None) and store
     their codes in the flat signed ``out``. Returns ``(out_of_range, nan_count, inf_count)``
@@ -267,7 +280,8 @@ def exact_codes(values: np.ndarray, out: np.ndarray, flagged: int | None, step: 
     codes = np.empty_like(indices)
     count, events, nans, infs = exact_pass(
         values, indices, codes, float(step), np.int64(scale_exp), force, mode, np.int64(kbits),
-        np.uint64(key), np.int64(lo), np.int64(hi), np.int64(bits), bool(signed), bool(wrap))
+        np.uint64(key), np.int64(lo), np.int64(hi), np.int64(bits), bool(signed), bool(wrap),
+        words)
     if count != indices.size:
         raise AssertionError(f"internal error: the fast loop flagged {indices.size} elements, "
                              f"the exact pass {count}")

@@ -12,6 +12,7 @@ import numpy as np
 
 from fxsim.numeric import _convert_kernels as kernels
 from fxsim.numeric.formats import MULTIPLIER_BITS, FxArray, QFormat, check_int, check_step
+from fxsim.numeric.lfsr import RandomSource
 from fxsim.numeric.rng import fresh_seed, stream_key
 from fxsim.numeric.rounding import (
     NAN_POLICIES,
@@ -45,11 +46,20 @@ def _float_input(x: object, name: str) -> np.ndarray:
     )
 
 
-def _mode_args(rounding: str, overflow: str, random_bits: int | None, seed, stream):
+def _mode_args(rounding: str, overflow: str, random_bits: int | None, seed, stream,
+               random_source=None):
     """Validated kernel arguments shared by quantize and requantize."""
     name = canonical_rounding(rounding)
     check_overflow(overflow)
     kbits = random_bits_for(name, random_bits)
+    if random_source is not None:
+        if not isinstance(random_source, RandomSource):
+            raise TypeError("random_source must be an fxsim.numeric.lfsr.RandomSource or None, "
+                            f"got {random_source!r}")
+        if not kbits:
+            raise ValueError(f"random_source applies only to stochastic rounding; got "
+                             f"rounding={rounding!r}")
+        random_source.check_bits(kbits)
     stream = check_int("stream", stream, 0)
     if kbits:
         seed = fresh_seed() if seed is None else check_int("seed", seed, 0, 2**64 - 1)
@@ -81,13 +91,21 @@ def _clip_bounds(fmt: QFormat, clip, overflow: str) -> tuple[int, int]:
 
 
 def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int, rounding: str,
-             overflow: str, random_bits, seed, stream, force_exact: bool, clip=None):
+             overflow: str, random_bits, seed, stream, force_exact: bool, clip=None,
+             random_source=None):
     """Run the conversion kernels; returns (codes, QuantStats, count of +-inf inputs).
 
     Float64 ``values`` go through the float fast loop and then, for the elements it flags, the
     exact pass; integer codes through the integer loop. ``force_exact`` (and ``wrap`` for
-    floats) sends every element to the exact pass."""
-    mode, kbits, seed, stream, key, wrap = _mode_args(rounding, overflow, random_bits, seed, stream)
+    floats) sends every element to the exact pass. ``random_source`` (an LFSR) supplies the
+    random words instead of the counter generator."""
+    mode, kbits, seed, stream, key, wrap = _mode_args(rounding, overflow, random_bits, seed,
+                                                      stream, random_source)
+    words = kernels.NO_WORDS
+    if kbits and random_source is not None and random_source.kind == "lfsr":
+        from fxsim.numeric._lfsr_kernels import lfsr_words
+
+        words = lfsr_words(values.size, kbits, random_source, seed, stream)
     out = np.empty(values.shape, dtype=fmt.dtype)
     # Kernels are compiled per output dtype; to bound that, they see signed outputs only. An
     # unsigned output is written through a signed view of the same width: the stored low bits
@@ -105,15 +123,15 @@ def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int, roun
     events = flagged = nans = infs = 0
     if not force and integer_codes:
         events = kernels.requantize_codes(flat_values, flat_out, mode, -scale_exp, key, kbits, lo,
-                                          hi, bits, fmt.signed, wrap)
+                                          hi, bits, fmt.signed, wrap, words)
     elif not force:
         scale = 2.0**scale_exp if step == 0 else 1.0
         events, flagged = kernels.quantize_floats(flat_values, flat_out, mode, scale, float(step),
-                                                  key, kbits, lo, hi)
+                                                  key, kbits, lo, hi, words)
     if force or flagged:
         extra_events, nans, infs = kernels.exact_codes(
             flat_values, flat_out, None if force else flagged, step, scale_exp, mode, kbits, key,
-            lo, hi, bits, fmt.signed, wrap)
+            lo, hi, bits, fmt.signed, wrap, words)
         events += extra_events
     stats = QuantStats(
         size=out.size,
@@ -139,6 +157,7 @@ def quantize(
     nan: str = "raise",
     force_exact: bool = False,
     clip: tuple[int, int] | None = None,
+    random_source: RandomSource | None = None,
 ) -> FxArray:
     """Quantize the real array ``x`` to codes of ``fmt``.
 
@@ -155,8 +174,9 @@ def quantize(
 
     Stochastic modes draw their random integers from ``(seed, stream, flat element index)``
     (:mod:`fxsim.numeric.rng`); with ``seed=None`` a fresh seed is drawn and recorded in the
-    result's
-    ``stats.seed``. ``+-inf`` saturates (and is refused under ``wrap``, where it has no low
+    result's ``stats.seed``. ``random_source=RandomSource("lfsr", width, lanes)`` draws them
+    instead from the LFSRs the RTL builds (:mod:`fxsim.numeric.lfsr`), seeded from
+    ``(seed, stream, lane)``: the random bits the hardware would use. ``+-inf`` saturates (and is refused under ``wrap``, where it has no low
     bits). NaN raises ValueError unless ``nan="zero"``, which maps it to code 0 and counts it in
     ``stats.nan``. Inputs of dtype float32, int or bool are converted to float64 first (exact).
     ``force_exact`` evaluates every element on integers (slower; the result is identical).
@@ -174,7 +194,7 @@ def quantize(
     if step is not None:
         step = check_step(step)
     out, stats, infs = _convert(values, fmt, step or 0.0, fmt.frac, rounding, overflow,
-                                random_bits, seed, stream, force_exact, clip)
+                                random_bits, seed, stream, force_exact, clip, random_source)
     if stats.nan and nan == "raise":
         raise ValueError(
             f"x contains {stats.nan} NaN value(s); pass nan='zero' to map NaN to code 0 and "
@@ -230,13 +250,14 @@ def requantize(
     multiplier_bits: int = MULTIPLIER_BITS,
     force_exact: bool = False,
     clip: tuple[int, int] | None = None,
+    random_source: RandomSource | None = None,
 ) -> FxArray:
     """Convert the codes of ``q`` to ``fmt`` with integer operations only.
 
     With ``shift = q.fmt.frac - fmt.frac``: a right shift by ``shift`` with ``rounding`` applied
     to the dropped bits when ``shift > 0``; an exact left shift by ``-shift`` otherwise. Then
-    ``overflow`` as in :func:`quantize`. ``seed``/``stream``/``random_bits``/``clip`` as in
-    :func:`quantize`. The result equals ``quantize(q.to_float(), fmt, ...)`` whenever the
+    ``overflow`` as in :func:`quantize`. ``seed``/``stream``/``random_bits``/``clip``/
+    ``random_source`` as in :func:`quantize`. The result equals ``quantize(q.to_float(), fmt, ...)`` whenever the
     latter is exact, for every mode (including the stochastic ones, given the same seed).
     Codes of any integer dtype are read as they are (no int64 copy of the array).
 
@@ -259,5 +280,5 @@ def requantize(
     else:
         codes, shift = _rescale_codes(q, step if step is not None else fmt.lsb, multiplier_bits)
     out, stats, _ = _convert(codes, fmt, 0.0, -shift, rounding, overflow, random_bits, seed,
-                             stream, force_exact, clip)
+                             stream, force_exact, clip, random_source)
     return FxArray(out, fmt, stats=stats, check=False, step=step)

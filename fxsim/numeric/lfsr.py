@@ -13,18 +13,18 @@ of them is the most significant bit of ``r``). Element ``j`` of a stream (``j = 
 ``r_j = (A**(k j) s0) mod 2**k``: the seed's own low bits first, then one leap per element.
 
 The seed of a stream is ``s0 = word >> (64 - width)`` with ``word`` the 64-bit counter-based
-random word of index ``lane`` under ``(seed, stream)`` (:func:`fxsim.rng.stream_key`,
-:func:`fxsim.rng.random_word_py`); an all-zero seed (the one state an LFSR never leaves) is
+random word of index ``lane`` under ``(seed, stream)`` (:func:`fxsim.numeric.rng.stream_key`,
+:func:`fxsim.numeric.rng.random_word_py`); an all-zero seed (the one state an LFSR never leaves) is
 replaced by 1. State ``A**n s0`` of any element is computed by jump-ahead (matrix powers), so a
 tensor can be split over threads and chunks without changing a bit.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
-from fxsim.formats import check_int
-from fxsim.rng import random_word_py, stream_key
+from fxsim.numeric.formats import check_int
 
 # Xilinx XAPP052 (P. Alfke, "Efficient shift registers, LFSR counters, and long pseudo-random
 # sequence generators", 1996), table 3: taps of maximal-length LFSRs, width -> taps.
@@ -108,6 +108,8 @@ def leap_matrix(width: int, k: int) -> Matrix:
 
 def seed_state(width: int, seed: int, stream: int = 0, lane: int = 0) -> int:
     """The documented seed of lane ``lane`` of the stream ``(seed, stream)``, never zero."""
+    from fxsim.numeric.rng import random_word_py, stream_key  # rng loads numba; this need not
+
     word = random_word_py(stream_key(seed, stream), lane)
     return (word >> (64 - check_width(width))) or 1
 
@@ -130,3 +132,38 @@ def sequence(width: int, k: int, state: int, count: int) -> list[int]:
 def jump(width: int, k: int, state: int, leaps: int) -> int:
     """The state ``leaps`` clocks after ``state``: ``A**(k * leaps) @ state``."""
     return apply(power(leap_matrix(width, k), leaps), state)
+
+
+RANDOM_KINDS = ("counter", "lfsr")
+
+
+@dataclass(frozen=True)
+class RandomSource:
+    """Where stochastic rounding draws its random integers.
+
+    ``kind="counter"`` (what ``random_source=None`` means): fxsim's counter-based generator
+    (:mod:`fxsim.numeric.rng`). ``kind="lfsr"``: the hardware generator of this module, as the RTL
+    builds it: ``lanes`` independent ``width``-bit LFSRs, element ``i`` of a call served by lane
+    ``i mod lanes`` with that lane's ``(i div lanes)``-th random integer ``r_j``; lane ``l`` is
+    seeded with :func:`seed_state` ``(width, seed, stream, l)``. ``lanes=1`` is one generator
+    shared by every lane of the array, which hands out consecutive ``k``-bit words (a generator
+    leaping ``lanes x k`` steps a clock gives the same words); ``lanes=N`` one per MAC lane.
+    """
+
+    kind: str = "lfsr"
+    width: int = 32
+    lanes: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in RANDOM_KINDS:
+            raise ValueError(f"random source kind must be one of {', '.join(RANDOM_KINDS)}; "
+                             f"got {self.kind!r}")
+        check_int("LFSR width", self.width, min(TAPS), max(TAPS))
+        check_int("LFSR lanes", self.lanes, 1, 1 << 20)
+
+    def check_bits(self, kbits: int) -> None:
+        """Refuse ``kbits`` random bits per element from a narrower LFSR."""
+        if self.kind == "lfsr" and kbits > self.width:
+            raise ValueError(f"an LFSR of width {self.width} gives at most {self.width} random "
+                             f"bits per element; rounding needs {kbits} (random_bits, or 62 for "
+                             "'stochastic'): use a wider LFSR")
