@@ -78,7 +78,7 @@ class TensorQuantizer:
             values = value.to_float() if isinstance(value, FxArray) else np.asarray(value)
             scale = self.rule.choose(values, spec.bits, self.signed)
         fmt = scale.format(spec.bits, self.signed)
-        extra = {"random_bits": spec.random_bits} if spec.random_bits else {}
+        extra = spec.rounding_args()
         if spec.overflow == "saturate" and (scale.code_min > fmt.min_code
                                             or scale.code_max < fmt.max_code):
             extra["clip"] = (scale.code_min, scale.code_max)

@@ -101,12 +101,16 @@ class Network:
         rows = []
         for where, q in self.quantizers.items():
             spec = q.spec
+            source = spec.random_source
             rows.append({"quantizer": where, "bits": spec.bits, "signed": q.signed,
                          "rounding": spec.rounding, "random_bits": spec.random_bits,
                          "overflow": spec.overflow, "range": spec.range,
-                         "params": " ".join(f"{k}={v}" for k, v in spec.params)})
+                         "params": " ".join(f"{k}={v}" for k, v in spec.params),
+                         "random": "" if source is None else
+                         f"lfsr width={source.width} lanes={source.lanes}"})
         return pd.DataFrame(rows, columns=["quantizer", "bits", "signed", "rounding",
-                                           "random_bits", "overflow", "range", "params"])
+                                           "random_bits", "overflow", "range", "params",
+                                           "random"])
 
     def rule_states(self) -> dict:
         return {where: q.state_dict() for where, q in self.quantizers.items()}

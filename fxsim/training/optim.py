@@ -117,7 +117,7 @@ class SGD:
         fmt = p.master.fmt
         wide = QFormat(62, fmt.frac + h)
         g = _to_frac(p.grad, fmt.frac + h, spec, seed, streams[0], bound=fmt.bits + h - 1)
-        extra = {"random_bits": spec.random_bits} if spec.random_bits else {}
+        extra = spec.rounding_args()
         w = p.master.raw
         v_acc = (np.int64(_const(self.momentum, h)) * p.velocity.raw + g
                  + np.int64(_const(decay, h)) * w)
@@ -142,7 +142,7 @@ def _to_frac(grad, frac: int, spec: RoleSpec, seed: int, stream: int, bound: int
     """Gradient codes (or floats) as int64 codes with ``frac`` fraction bits, saturated to
     ``+-(2**bound - 1)`` (beyond that the update saturates anyway)."""
     limit = (1 << bound) - 1
-    extra = {"random_bits": spec.random_bits} if spec.random_bits else {}
+    extra = spec.rounding_args()
     if isinstance(grad, FxArray) and grad.step is None and grad.fmt.frac <= frac:
         raw = grad.raw.astype(np.int64)
         shift = frac - grad.fmt.frac
