@@ -3,7 +3,9 @@
 
 The table (written by ``fxsim rtl size --table``; its header says how) holds, per cost-model
 unit, rows at several widths: area (um^2) and energy (pJ per operation) at 45 nm. A query at
-widths in the table returns that row; at other widths, a law fitted through the unit's rows by
+widths in the table returns that row. At other widths: a unit of one width (``lfsr``, the
+statistics units) is interpolated linearly between its neighbouring rows (and extended by the
+end segments, never below 0); a unit of several widths takes a law fitted through its rows by
 non-negative least squares on the features of :data:`FEATURES` (so cost never falls as a width
 grows), whose largest relative error on the table's own rows :meth:`SynthUnits.fit_errors`
 reports. Units the table lacks (``mac_fp32``, the statistics of percentile, mse, cqat, dorefa)
@@ -68,8 +70,24 @@ class _Law:
         key = tuple(float(params[n]) for n in self.names)
         if key in self.points:
             return self.points[key]
+        if len(self.names) == 1:
+            return Cost(*(_interpolate(self.points, key[0], i) for i in (0, 1)))
         x = _feature_row(unit, params)
         return Cost(float(x @ self.energy), float(x @ self.area))
+
+
+def _interpolate(points: dict[tuple[float, ...], Cost], x: float, column: int) -> float:
+    """Piecewise linear through the points, the end segments extended, at least 0."""
+    xs = sorted(points)
+    if len(xs) == 1:
+        return points[xs[0]][column] * x / xs[0][0]
+    j = 0 if x < xs[0][0] else len(xs) - 2
+    for i in range(len(xs) - 1):
+        if xs[i][0] <= x <= xs[i + 1][0]:
+            j = i
+    (x0,), (x1,) = xs[j], xs[j + 1]
+    y0, y1 = points[xs[j]][column], points[xs[j + 1]][column]
+    return max(y0 + (y1 - y0) * (x - x0) / (x1 - x0), 0.0)
 
 
 class SynthUnits:
@@ -98,7 +116,9 @@ class SynthUnits:
             predicted = x @ np.stack(fits, axis=1)
             actual = np.array([[c.energy_pj, c.area_um2] for _, c in points])
             scale = np.where(actual > 0, actual, 1.0)
-            error = float(np.max(np.abs(predicted - actual) / scale)) if len(points) else 0.0
+            error = float(np.max(np.abs(predicted - actual) / scale))
+            if len(names) == 1:
+                error = 0.0  # interpolated: exact at every row
             self.laws[unit] = _Law(names, {tuple(p[n] for n in names): c for p, c in points},
                                    fits[0], fits[1], error)
 
@@ -115,7 +135,8 @@ class SynthUnits:
         return law(unit, params)
 
     def fit_errors(self) -> dict[str, float]:
-        """The largest relative error of each unit's fitted law on the table's own rows."""
+        """The largest relative error of each unit's fitted law on the table's own rows (0 for
+        interpolated units)."""
         return {unit: law.error for unit, law in self.laws.items()}
 
 

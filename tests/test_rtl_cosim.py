@@ -8,12 +8,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+from rtl_tools import icarus
 
 import fxsim
 from fxsim.numeric.rounding import ROUNDING_MODES
 from fxsim.rtl import sim
 from fxsim.rtl.spec import parse_unit
-from rtl_tools import icarus
 
 pytestmark = icarus
 

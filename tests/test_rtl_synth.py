@@ -62,7 +62,7 @@ def test_size_rows_have_the_textbook_estimate_beside():
     frame = size_units([parse_unit(u) for u in units], rows=200).set_index("unit")
     floor, nearest, stochastic = frame.iloc[0], frame.iloc[1], frame.iloc[2]
     assert floor.cells == 0 and floor.energy_pj == 0  # floor drops the bits: wires only
-    assert 0 < nearest.transistors and 0 < stochastic.transistors
+    assert nearest.transistors > 0 and stochastic.transistors > 0
     assert nearest.textbook == "round_nearest_even(out=4, drop=8)"
     assert stochastic.textbook_area_um2 > 0 and nearest.area_um2 > 0
 
@@ -83,14 +83,18 @@ def test_the_shipped_table_says_where_it_comes_from(table):
 @yosys
 def test_the_shipped_table_is_what_the_flow_produces(table):
     """Two small rows, re-synthesized now: the same cells and transistors (same Yosys)."""
+    from fxsim.rtl.costunits import rtl_unit
     from fxsim.rtl.size import size_unit
+    from fxsim.rtl.spec import unit_text
     from fxsim.rtl.synth import yosys_version
 
     if not table.source.iloc[0].startswith(yosys_version()):
         pytest.skip(f"the table was made by another Yosys than {yosys_version()}")
-    for rtl in ("requant:in=12,out=8,shift=4,overflow=wrap", "lfsr:width=4,k=4"):
-        row = table[table.rtl == rtl].iloc[0]
-        now = size_unit(parse_unit(rtl))
+    for name, params in (("round_nearest_even", {"out": 8, "drop": 4}), ("lfsr", {"k": 4})):
+        spec = rtl_unit(name, **params)
+        row = table[table.rtl == unit_text(spec)].iloc[0]
+        assert row.unit == name
+        now = size_unit(spec)
         assert (now["cells"], now["transistors"]) == (row.cells, row.transistors)
         assert now["area_um2"] == pytest.approx(row.area_um2, rel=1e-3)
         assert now["energy_pj"] == pytest.approx(row.energy_pj, rel=1e-3)

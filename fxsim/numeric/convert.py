@@ -176,9 +176,10 @@ def quantize(
     (:mod:`fxsim.numeric.rng`); with ``seed=None`` a fresh seed is drawn and recorded in the
     result's ``stats.seed``. ``random_source=RandomSource("lfsr", width, lanes)`` draws them
     instead from the LFSRs the RTL builds (:mod:`fxsim.numeric.lfsr`), seeded from
-    ``(seed, stream, lane)``: the random bits the hardware would use. ``+-inf`` saturates (and is refused under ``wrap``, where it has no low
-    bits). NaN raises ValueError unless ``nan="zero"``, which maps it to code 0 and counts it in
-    ``stats.nan``. Inputs of dtype float32, int or bool are converted to float64 first (exact).
+    ``(seed, stream, lane)``: the random bits the hardware would use. ``+-inf`` saturates (and
+    is refused under ``wrap``, where it has no low bits). NaN raises ValueError unless
+    ``nan="zero"``, which maps it to code 0 and counts it in ``stats.nan``. Inputs of dtype
+    float32, int or bool are converted to float64 first (exact).
     ``force_exact`` evaluates every element on integers (slower; the result is identical).
     ``clip=(low, high)`` saturates to these codes instead of the format's range (inside it; with
     ``overflow="saturate"`` only): a symmetric range such as ``[-127, 127]``, or CQAT's code
@@ -257,8 +258,9 @@ def requantize(
     With ``shift = q.fmt.frac - fmt.frac``: a right shift by ``shift`` with ``rounding`` applied
     to the dropped bits when ``shift > 0``; an exact left shift by ``-shift`` otherwise. Then
     ``overflow`` as in :func:`quantize`. ``seed``/``stream``/``random_bits``/``clip``/
-    ``random_source`` as in :func:`quantize`. The result equals ``quantize(q.to_float(), fmt, ...)`` whenever the
-    latter is exact, for every mode (including the stochastic ones, given the same seed).
+    ``random_source`` as in :func:`quantize`. The result equals
+    ``quantize(q.to_float(), fmt, ...)`` whenever the latter is exact, for every mode
+    (including the stochastic ones, given the same seed).
     Codes of any integer dtype are read as they are (no int64 copy of the array).
 
     Real steps: when ``q`` carries a ``step`` or a target ``step`` is given (the result's LSB,

@@ -83,7 +83,8 @@ def extend(name: str, width: int, signed: bool) -> str:
 
 def header(title: str, spec_text: str, body: str) -> str:
     """The comment that opens every generated file: what the unit computes and its spec."""
-    lines = ["`timescale 1ns/1ps", f"// {title}", "//", f"// fxsim unit {spec_text!r} (fxsim {fxsim.__version__}).",
+    lines = ["`timescale 1ns/1ps", f"// {title}", "//",
+             f"// fxsim unit {spec_text!r} (fxsim {fxsim.__version__}).",
              "// Written by 'fxsim rtl export'; checked bit for bit against fxsim's kernels by",
              "// 'fxsim rtl check'. Verilog-2005, synthesizable.", "//"]
     for paragraph in textwrap.dedent(body).strip().split("\n\n"):

@@ -1,4 +1,4 @@
-"""Verilog of the leap-forward LFSR that feeds stochastic rounding (see :mod:`fxsim.numeric.lfsr`)."""
+"""Verilog of the leap-forward LFSR that feeds stochastic rounding (:mod:`fxsim.numeric.lfsr`)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def lfsr_ports(spec: LfsrSpec) -> tuple[Port, ...]:
             Port("load", 1, "input", "load seed (has priority over en)"),
             Port("seed", spec.width, "input", "seed; 0 loads 1"),
             Port("en", 1, "input", "leap k steps"),
-            Port("r", spec.k, "output", f"random integer in [0, 2**{spec.k}): state[{spec.k - 1}:0]"),
+            Port("r", spec.k, "output",
+                 f"random integer in [0, 2**{spec.k}): state[{spec.k - 1}:0]"),
             Port("state", spec.width, "output", "the LFSR state"))
 
 

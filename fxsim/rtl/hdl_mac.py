@@ -15,6 +15,9 @@ from fxsim.rtl import hdl
 from fxsim.rtl.hdl import Module, Port, lit
 from fxsim.rtl.spec import MacSpec, module_name, unit_text
 
+_OVERFLOW_TEXT = {"saturate": "clamp to [LO, HI] at every add",
+                  "wrap": "keep the low bits: modular"}
+
 
 def mac_ports(spec: MacSpec) -> tuple[Port, ...]:
     def sign(signed: bool) -> str:
@@ -85,7 +88,7 @@ def mac_module(spec: MacSpec) -> Module:
     doc = (f"MAC: acc <= fit(base + a * b) each clock with en, base = 0 when first, else the "
            f"register. Operands {a} bits ({'signed' if spec.a_signed else 'unsigned'}) x {b} "
            f"bits ({'signed' if spec.b_signed else 'unsigned'}); accumulator {acc} bits, "
-           f"{spec.overflow} ({'clamp to [LO, HI] at every add' if spec.overflow == 'saturate' else 'keep the low bits: modular'}). "
+           f"{spec.overflow} ({_OVERFLOW_TEXT[spec.overflow]}). "
            "As fxsim.ops with acc=fxsim.Accumulator(bits, overflow), in the documented "
            "accumulation order." + (f" Counters of {c} bits: what AccStats counts." if c else ""))
     text = hdl.header("fxsim multiply-accumulate", unit_text(spec), doc)

@@ -71,7 +71,7 @@ def _right_shift_body(spec: RequantSpec, mw: int) -> list[str]:
     """Lines computing ``v_right = q + inc`` (``mw`` bits) from ``m`` and the shift ``s``."""
     k = spec.k
     lines = [f"    wire signed [{mw - 1}:0] q = m >>> s;           // floor(m / 2**s)",
-             "    wire q_neg = q[%d];" % (mw - 1)]
+             f"    wire q_neg = q[{mw - 1}];"]
     if k:
         lines += [
             f"    // top {k} dropped bits: the low {k} bits of floor(m * 2**{k} / 2**s)",
@@ -172,8 +172,8 @@ def _doc(spec: RequantSpec) -> str:
                          else " (unsigned)"))
     else:
         shift_text = f"fixed at {spec.shift}"
-    k_text = f" with k = {spec.k} random bits from {'port r' if spec.random == 'port' else 'an LFSR'}" \
-        if spec.k else ""
+    source = "port r" if spec.random == "port" else "an LFSR"
+    k_text = f" with k = {spec.k} random bits from {source}" if spec.k else ""
     return _DOC.format(rounding=spec.rounding, k_text=k_text, overflow=spec.overflow, lo=lo,
                        hi=hi, in_bits=spec.in_bits, out_bits=spec.out_bits,
                        in_sign="two's complement" if spec.in_signed else "unsigned",

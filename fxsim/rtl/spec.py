@@ -172,7 +172,7 @@ class RescaleSpec:
 
 @dataclass(frozen=True)
 class LfsrSpec:
-    """A ``width``-bit Fibonacci LFSR leaping ``k`` steps per clock (see :mod:`fxsim.numeric.lfsr`)."""
+    """A ``width``-bit Fibonacci LFSR leaping ``k`` steps per clock (:mod:`fxsim.numeric.lfsr`)."""
 
     width: int = 32
     k: int = 8

@@ -37,12 +37,12 @@ YOSYS_FLOW = """read_verilog {source}
 hierarchy -check -top {top}
 synth -flatten -top {top}
 dfflegalize -cell $_DFF_P_ x
-abc -g cmos2 -script "%s"
+abc -g cmos2 -script "{abc}"
 opt_clean -purge
 tee -q -o stat.json stat -json -tech cmos
 write_verilog -noattr netlist.v
 write_json netlist.json
-""" % ABC_SCRIPT
+"""
 CELL_TYPES = {"$_NAND_": 4, "$_NOR_": 4, "$_NOT_": 2, "$_DFF_P_": 16}  # transistors each
 GATE_LOAD = 2  # transistor gates driven per cell input pin (one n, one p)
 CLOCK_LOAD = 4  # transistor gates a flip-flop's clock pin presents (master and slave)
@@ -78,7 +78,8 @@ def synthesize(module: Module, workdir: Path) -> Synthesis:
     workdir.mkdir(parents=True, exist_ok=True)
     source = f"{module.name}.v"
     write_atomic(workdir / source, module.source)
-    write_atomic(workdir / "flow.ys", YOSYS_FLOW.format(source=source, top=module.name))
+    flow = YOSYS_FLOW.format(source=source, top=module.name, abc=ABC_SCRIPT)
+    write_atomic(workdir / "flow.ys", flow)
     run_tool([tool("yosys"), "-q", "-s", "flow.ys"], workdir, f"synthesizing {module.name}")
     stat = json.loads((workdir / "stat.json").read_text())["design"]
     types = dict(stat["num_cells_by_type"])
@@ -165,6 +166,22 @@ def _start_ps(module: Module) -> int:
 _VCD_VAR = re.compile(r"\$var\s+\S+\s+(\d+)\s+(\S+)\s+(\S+)(?:\s+\[(\d+)(?::(\d+))?\])?\s+\$end")
 
 
+def _vector_change(fields: list[str], ids, vectors, vector_counts, counting: bool) -> None:
+    """A ``b<value> <code>`` line: count each bit that flips between 0 and 1."""
+    value, code = fields
+    names = ids.get(code)
+    if names is None:
+        return
+    value = value.rjust(len(names), "0" if value[0] in "01" else value[0])
+    old = vectors.get(code)
+    vectors[code] = value
+    if counting and old is not None:
+        flips = vector_counts.setdefault(code, [0] * len(names))
+        for i, (a, b) in enumerate(zip(old, value, strict=True)):
+            if a != b and a in "01" and b in "01":
+                flips[i] += 1
+
+
 def _vcd_names(header: list[str]) -> dict[str, list[str]]:
     """VCD identifier code -> net bit names (MSB first, as values are written) of the dut."""
     ids: dict[str, list[str]] = {}
@@ -191,38 +208,32 @@ def _vcd_names(header: list[str]) -> dict[str, list[str]]:
 
 def count_toggles(path: Path, start_ps: int = 0) -> dict[str, int]:
     """Toggles per net bit of the dut in the VCD file ``path`` after ``start_ps``; a bit going
-    to or from x or z does not count."""
-    lines = Path(path).read_text().splitlines()
-    end = next(i for i, line in enumerate(lines) if line.startswith("$enddefinitions"))
-    ids = _vcd_names(lines[:end])
+    to or from x or z does not count. The file is read as a stream."""
     scalar: dict[str, str] = {}
     scalar_counts: dict[str, int] = {}
     vectors: dict[str, str] = {}
     vector_counts: dict[str, list[int]] = {}
-    counting = False
-    for line in lines[end + 1:]:
-        head = line[:1]
-        if head in ("0", "1", "x", "z"):
-            code = line[1:]
-            old = scalar.get(code)
-            scalar[code] = head
-            if counting and old is not None and old != head and old in "01" and head in "01":
-                scalar_counts[code] = scalar_counts.get(code, 0) + 1
-        elif head == "b":
-            value, code = line[1:].split()
-            names = ids.get(code)
-            if names is None:
-                continue
-            value = value.rjust(len(names), "0" if value[0] in "01" else value[0])
-            old = vectors.get(code)
-            vectors[code] = value
-            if counting and old is not None:
-                flips = vector_counts.setdefault(code, [0] * len(names))
-                for i, (a, b) in enumerate(zip(old, value, strict=True)):
-                    if a != b and a in "01" and b in "01":
-                        flips[i] += 1
-        elif head == "#":
-            counting = int(line[1:]) >= start_ps
+    with open(path) as handle:
+        header = []
+        for line in handle:
+            if line.startswith("$enddefinitions"):
+                break
+            header.append(line)
+        ids = _vcd_names(header)
+        counting = False
+        for line in handle:
+            head = line[:1]
+            if head in ("0", "1", "x", "z"):
+                code = line[1:].rstrip("\n")
+                old = scalar.get(code)
+                scalar[code] = head
+                if counting and old is not None and old != head and old in "01" \
+                        and head in "01":
+                    scalar_counts[code] = scalar_counts.get(code, 0) + 1
+            elif head == "b":
+                _vector_change(line[1:].split(), ids, vectors, vector_counts, counting)
+            elif head == "#":
+                counting = int(line[1:]) >= start_ps
     counts: dict[str, int] = {}
     for code, n in scalar_counts.items():
         for name in ids.get(code, ()):

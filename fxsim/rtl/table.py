@@ -71,7 +71,7 @@ def table_header() -> str:
     lines = [
         "Arithmetic units synthesized from fxsim's own RTL (fxsim.rtl) by Yosys, one row per "
         "cost-model unit (costmodel/data/units.csv names) and widths.",
-        f"Regenerate with: {COMMAND}  (Yosys: {yosys_version()}).",
+        f"Regenerate with: {COMMAND}  ({yosys_version()}).",
         f"Flow: read_verilog; synth -flatten; dfflegalize -cell $_DFF_P_ x; abc -g cmos2 "
         f"-script \"{ABC_SCRIPT}\"; stat -tech cmos (NOT 2, NAND2/NOR2 4, DFF 16 transistors).",
         f"Area: transistors x {calibration.um2_per_transistor:.5f} um^2, one factor fitted "
@@ -79,7 +79,8 @@ def table_header() -> str:
         f"(282 um^2) synthesized by the same flow; error at those points: {area_err}.",
         f"energy_pj: unit-delay switching activity of the netlist (toggles of each net x the "
         f"transistor gates it drives) on up to {ACTIVITY_ROWS} operations (fewer for large "
-        f"units, at least 200) of the co-simulation vectors, x {calibration.pj_per_activity:.4e} pJ fitted to Horowitz's 0.03 pJ add and "
+        f"units, at least 200) of the co-simulation vectors, x "
+        f"{calibration.pj_per_activity:.4e} pJ fitted to Horowitz's 0.03 pJ add and "
         f"0.2 pJ multiply on uniform random operands; error at those points: {energy_err}.",
         f"energy_area_pj: area-proportional instead, {per_um2:.4e} pJ per um^2 (geometric mean "
         f"of Horowitz's energy/area); error at those points: {prop_err}.",
