@@ -75,3 +75,16 @@ def test_a_full_requantizer_is_rounding_plus_saturation():
     assert costunits.cost_units(spec) == [
         ("round_stochastic_k", {"out": 8, "drop": 24, "k": 4}),
         ("overflow_saturate", {"out": 8, "high": 24})]
+
+
+def test_ci_installs_the_rtl_tools_before_the_readme_test_command():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    lines = (root / ".ci" / "run").read_text().splitlines()
+    install = next(i for i, line in enumerate(lines) if "apt-get install" in line)
+    tests = next(i for i, line in enumerate(lines) if "pytest" in line)
+    assert "iverilog" in lines[install] and "yosys" in lines[install] and install < tests
+    assert any(line.startswith("export CI=") for line in lines[:tests])
+    readme = (root / "README.md").read_text()
+    assert "apt-get install iverilog yosys" in readme

@@ -122,9 +122,14 @@ def _cmd_size(args: argparse.Namespace) -> int:
         write_table(frame, args.table)
         print(f"wrote {args.table} ({len(frame)} units)")
         return 0
+    from tqdm import tqdm
+
     from fxsim.rtl.size import size_units
 
-    frame = size_units(_specs(args), seed=args.seed)
+    specs = _specs(args)
+    with tqdm(total=len(specs), desc="synthesizing", unit="unit", file=sys.stderr,
+              disable=not sys.stderr.isatty()) as bar:
+        frame = size_units(specs, seed=args.seed, callback=lambda row: bar.update())
     shown = frame.drop(columns=["textbook"])
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.csv:

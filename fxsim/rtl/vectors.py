@@ -226,8 +226,9 @@ def make_inputs(spec: UnitSpec, count: int, seed: int) -> dict[str, np.ndarray]:
 
 def activity_inputs(spec: UnitSpec, rows: int, seed: int) -> dict[str, np.ndarray]:
     """``rows`` input rows for measuring switching activity (energy): the check vectors of
-    :func:`make_inputs` cut to ``rows``, except for the MAC (uniform random operands in
-    reductions of 64, a MAC array's steady state) and the LFSR (one leap a clock)."""
+    :func:`make_inputs` cut to ``rows`` (a requantizer's grouped by shift and multiplier, which
+    hold still over a tensor), except for the MAC (uniform random operands in reductions of 64,
+    a MAC array's steady state) and the LFSR (one leap a clock)."""
     rng = np.random.default_rng([seed, 0xE7E7])
     if isinstance(spec, MacSpec):
         lo_a, hi_a = code_range(spec.a, spec.a_signed)
@@ -242,5 +243,9 @@ def activity_inputs(spec: UnitSpec, rows: int, seed: int) -> dict[str, np.ndarra
         seeds = np.zeros(rows, dtype=object)
         seeds[0] = lfsr.seed_state(spec.width, seed)
         return {"load": load, "seed": seeds, "en": 1 - load}
-    inputs = make_inputs(spec, rows, seed)
-    return {name: values[:rows] for name, values in inputs.items()}
+    inputs = {name: values[:rows] for name, values in make_inputs(spec, rows, seed).items()}
+    held = [inputs[name] for name in ("mult", "shift") if name in inputs and "load" not in inputs]
+    if held:
+        order = np.lexsort(held)  # stable: the last key (shift) is the primary one
+        inputs = {name: values[order] for name, values in inputs.items()}
+    return inputs
