@@ -157,6 +157,13 @@ def add_rtl_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
         parser.add_argument("--set", action="append", choices=["check", "rounding"],
                             help="a named set of units (repeatable)")
 
+    def count_args(parser) -> None:
+        parser.add_argument("--count", type=int, default=10_000,
+                            help="vectors per unit (results: reductions of a MAC, tensors of a "
+                                 "statistics unit)")
+        parser.add_argument("--seed", type=int, default=0,
+                            help="seed of vectors and random bits")
+
     export = sub.add_parser("export", help="write the Verilog of units",
                             description="Write each unit's Verilog-2005 to OUT/<module>.v.",
                             epilog=KEYS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -171,13 +178,10 @@ def add_rtl_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
                     "(or on a vector folder). Without --unit/--set: the 'check' set. Exits 1 if "
                     "any unit mismatches.", formatter_class=DefaultsFormatter)
     unit_args(check)
-    check.add_argument("--count", type=int, default=10_000,
-                       help="vectors per unit (results: reductions of a MAC, tensors of a "
-                            "statistics unit)")
+    count_args(check)
     check.add_argument("--vectors", metavar="DIR",
                        help="a vector folder (fxsim rtl vectors, or hex/NPZ files with a "
                             "manifest.json) instead of generated vectors")
-    check.add_argument("--seed", type=int, default=0, help="seed of vectors and random bits")
     check.add_argument("--show", type=int, default=10, help="mismatches listed per unit")
     check.add_argument("--keep", metavar="DIR", help="keep the Verilog, testbench and vectors")
     check.add_argument("--csv", help="also write the per-unit results here")
@@ -190,8 +194,7 @@ def add_rtl_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
                     "NPZ and a manifest.json, for your own RTL's testbench.",
         formatter_class=DefaultsFormatter)
     unit_args(vectors)
-    vectors.add_argument("--count", type=int, default=10_000, help="vectors per unit")
-    vectors.add_argument("--seed", type=int, default=0, help="seed of vectors and random bits")
+    count_args(vectors)
     vectors.add_argument("--out", required=True,
                          help="output folder (one subfolder per unit when several)")
     vectors.set_defaults(func=_cmd_vectors)

@@ -73,8 +73,29 @@ class MacSpec:
         check_int("mac key counters", self.counters, 0, 62)
 
 
+class _Rounding:
+    """What the requantizer and the rescale share: a shift, a rounding mode, an overflow mode."""
+
+    def _check_rounding_shift(self, extra_bits: int) -> None:
+        """Rounding, overflow, shift and clip; the widest right shift that still matters is
+        ``in_bits + extra_bits + k + 1`` (``extra_bits``: what a multiplier adds)."""
+        _check_rounding(self)
+        _check_choice(self, "overflow", OVERFLOW_MODES)
+        _check_shift(self, self.in_bits + extra_bits + self.k + 1)
+        _check_clip(self)
+
+    @property
+    def runtime_shift(self) -> bool:
+        return self.shift == RUNTIME
+
+    @property
+    def out_range(self) -> tuple[int, int]:
+        """The saturation bounds: the clip, or the output format's range."""
+        return _out_range(self)
+
+
 @dataclass(frozen=True)
-class RequantSpec:
+class RequantSpec(_Rounding):
     """A rounding shift (fixed or runtime), rounding mode and overflow handling."""
 
     in_bits: int = 32
@@ -96,28 +117,16 @@ class RequantSpec:
 
     def __post_init__(self) -> None:
         _check_bits(self, "in_bits", "out_bits")
-        _check_rounding(self)
-        _check_choice(self, "overflow", OVERFLOW_MODES)
         _check_choice(self, "random", RANDOM_SOURCES)
-        _check_shift(self, self.in_bits + self.k + 1)
-        _check_clip(self)
+        self._check_rounding_shift(0)
         if self.random == "lfsr":
             if not self.k:
                 raise ValueError("requant key random=lfsr needs a stochastic rounding mode")
             check_int("requant key lfsr_width", self.lfsr_width, max(self.k, 2), MAX_LFSR_WIDTH)
 
-    @property
-    def runtime_shift(self) -> bool:
-        return self.shift == RUNTIME
-
-    @property
-    def out_range(self) -> tuple[int, int]:
-        """The saturation bounds: the clip, or the output format's range."""
-        return _out_range(self)
-
 
 @dataclass(frozen=True)
-class RescaleSpec:
+class RescaleSpec(_Rounding):
     """fxsim's real-step rescale: ``x * M`` (``M`` unsigned, ``m`` bits), then a requantizer."""
 
     in_bits: int = 16
@@ -148,18 +157,7 @@ class RescaleSpec:
             # fxsim's multipliers have exactly m bits (fxsim.fixed_point_multiplier)
             check_int("rescale key multiplier", self.multiplier, 1 << (self.m - 1),
                       (1 << self.m) - 1)
-        _check_rounding(self)
-        _check_choice(self, "overflow", OVERFLOW_MODES)
-        _check_shift(self, self.in_bits + self.m + self.k + 1)
-        _check_clip(self)
-
-    @property
-    def runtime_shift(self) -> bool:
-        return self.shift == RUNTIME
-
-    @property
-    def out_range(self) -> tuple[int, int]:
-        return _out_range(self)
+        self._check_rounding_shift(self.m)
 
     def requant(self) -> RequantSpec:
         """The requantizer after the multiplier: the product has ``in + m + 1`` signed bits
