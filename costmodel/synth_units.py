@@ -23,7 +23,7 @@ from costmodel.scaling import Cost
 from costmodel.tables import DATA_DIR, PathLike, TableError, _read_rows
 
 SYNTH_FILE = DATA_DIR / "synth_units.csv"
-PARAMS = ("a", "b", "acc", "out", "drop", "high", "k", "w", "m")
+PARAMS = ("a", "b", "acc", "out", "drop", "high", "k", "w", "m", "n")
 COLUMNS = ("unit", *PARAMS, "area_um2", "energy_pj", "node_nm", "source")
 
 # features of each unit's law, products of its parameters ("a*b"); a constant term is added
@@ -33,6 +33,7 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "round_stochastic_k": ("out", "drop", "k"),
     "overflow_saturate": ("out", "high"),
     "lfsr": ("k", "k*k"),
+    "rng_leap_forward": ("n", "n*n"),
     "rescale_real": ("acc*m", "acc", "m"),
     "stats_minmax": ("w",),
     "stats_zscore": ("w", "w*w"),

@@ -81,7 +81,7 @@ def test_bad_random_sources_are_refused():
         fxsim.quantize(x, f, "stochastic", seed=1, random_source=RandomSource("lfsr", 16))
     with pytest.raises(TypeError, match="random_source must be"):
         fxsim.quantize(x, f, "stochastic", seed=1, random_source="lfsr")
-    with pytest.raises(ValueError, match=r"LFSR lanes must be in 1\.\.1048576, got 0"):
+    with pytest.raises(ValueError, match=r"LFSR lanes must be an integer in 1\.\.1048576, got 0"):
         RandomSource("lfsr", 32, 0)
 
 
@@ -97,9 +97,12 @@ def test_policy_keys_reach_the_quantizer():
     spec = Policy.load(_policy(rounding="stochastic_k", random_bits=6, random="lfsr",
                                lfsr_width=24, lfsr_lanes=16)).spec("l1", "act_grads")
     assert spec.random_source == RandomSource("lfsr", 24, 16)
-    assert spec.rounding_args() == {"random_bits": 6, "random_source": spec.random_source}
+    assert spec.rounding_options() == {"rounding": "stochastic_k", "random_bits": 6,
+                                       "random_source": spec.random_source}
     plain = Policy.load(_policy(rounding="stochastic")).spec("l1", "act_grads")
-    assert plain.random_source is None and plain.rounding_args() == {}
+    assert plain.random_source is None
+    assert plain.rounding_options() == {"rounding": "stochastic", "random_bits": None,
+                                        "random_source": None}
 
 
 @pytest.mark.parametrize("keys, message", [
@@ -108,7 +111,7 @@ def test_policy_keys_reach_the_quantizer():
     ({"rounding": "stochastic", "lfsr_width": 16}, "lfsr_width applies only with random"),
     ({"rounding": "stochastic", "random": "lfsr", "lfsr_width": 32}, "at most 32 random bits"),
     ({"rounding": "stochastic_k", "random_bits": 4, "random": "lfsr", "lfsr_lanes": 0},
-     "lfsr_lanes must be >= 1"),
+     "lfsr_lanes must be an integer >= 1"),
 ])
 def test_bad_policy_keys_name_the_place(keys, message):
     with pytest.raises(ValueError, match=message):

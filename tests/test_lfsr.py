@@ -108,7 +108,7 @@ def test_seed_state_is_documented_and_never_zero(seed, stream, lane, width):
 
 
 def test_bad_width_and_k_are_refused():
-    with pytest.raises(ValueError, match=r"LFSR width must be in 2\.\.64, got 65"):
+    with pytest.raises(ValueError, match=r"LFSR width must be an integer in 2\.\.64, got 65"):
         lfsr.step_matrix(65)
-    with pytest.raises(ValueError, match=r"LFSR random bits k must be in 1\.\.8, got 9"):
+    with pytest.raises(ValueError, match=r"LFSR random bits k must be an integer in 1\.\.8, got 9"):
         lfsr.leap_matrix(8, 9)

@@ -66,7 +66,7 @@ def test_check_exits_1_and_lists_mismatches(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("args, message", [
     (["rtl", "export", "--out", "x", "--unit", "requant:in=99"],
-     "requant key in must be in 1..62, got 99"),
+     "requant key in must be an integer in 1..62, got 99"),
     (["rtl", "export", "--out", "x"], "give at least one --unit"),
     (["rtl", "check", "--vectors", "/nonexistent", "--unit", "requant"], "does not exist"),
 ])

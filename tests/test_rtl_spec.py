@@ -37,8 +37,8 @@ def test_defaults_and_derived_keys():
 @pytest.mark.parametrize("text, message", [
     ("adder:in=3", "unit kind must be one of mac, requant"),
     ("requant:bits=3", "requant takes keys .* got 'bits=3'"),
-    ("requant:in=63", "requant key in must be in 1..62, got 63"),
-    ("requant:rounding=stochastic_k", "requant key k must be in 1..32, got 0"),
+    ("requant:in=63", "requant key in must be an integer in 1..62, got 63"),
+    ("requant:rounding=stochastic_k", "requant key k must be an integer in 1..32, got 0"),
     ("requant:rounding=floor,k=3", "k applies only to stochastic rounding"),
     ("requant:overflow=clamp", "requant key overflow must be one of saturate, wrap"),
     ("requant:rounding=nearest", "rounding must be one of"),
@@ -48,10 +48,10 @@ def test_defaults_and_derived_keys():
     ("requant:clip_hi=100,overflow=wrap", "apply only with overflow=saturate"),
     ("requant:random=lfsr", "random=lfsr needs a stochastic rounding mode"),
     ("rescale:in=40,m=30", "in \\+ m must be <= 61"),
-    ("rescale:m=16,multiplier=3", "multiplier must be in 32768..65535, got 3"),
+    ("rescale:m=16,multiplier=3", "multiplier must be an integer in 32768..65535, got 3"),
     ("mac:a_signed=2", "mac key a_signed must be 0 or 1, got '2'"),
-    ("lfsr:width=8,k=9", "lfsr key k must be in 1..8, got 9"),
-    ("lfsr:width=65", "lfsr key width must be in 2..64, got 65"),
+    ("lfsr:width=8,k=9", "lfsr key k must be an integer in 1..8, got 9"),
+    ("lfsr:width=65", "lfsr key width must be an integer in 2..64, got 65"),
 ])
 def test_bad_units_are_refused_with_the_key_named(text, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -64,6 +64,8 @@ def test_every_cost_model_unit_of_the_grid_maps_back_to_itself():
         units = costunits.cost_units(spec)
         if name == "round_floor":  # floor drops bits: no unit at all
             assert units == []
+        elif name == "rng_leap_forward":  # an n-bit LFSR leaping n: the textbook's lfsr(n)
+            assert units == [("lfsr", {"k": params["n"]})]
         elif name == "rescale_real":
             assert units == [(name, params)]
         else:

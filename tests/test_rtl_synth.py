@@ -13,7 +13,7 @@ import pytest
 from rtl_tools import yosys
 
 import costmodel
-from costmodel.synth_units import SYNTH_FILE, SynthUnits
+from costmodel.synth_units import PARAMS, SYNTH_FILE, SynthUnits
 from costmodel.units import Units
 from fxsim.rtl.spec import parse_unit
 
@@ -103,8 +103,7 @@ def test_the_shipped_table_is_what_the_flow_produces(table):
 def test_synthesized_units_are_exact_at_table_rows_and_fit_between(table):
     synth = SynthUnits()
     for row in table.sample(20, random_state=0).itertuples():
-        params = {p: getattr(row, p) for p in ("a", "b", "acc", "out", "drop", "high", "k",
-                                                "w", "m") if not pd.isna(getattr(row, p))}
+        params = {p: getattr(row, p) for p in PARAMS if not pd.isna(getattr(row, p))}
         cost = synth.cost(row.unit, **params)
         assert (cost.area_um2, cost.energy_pj) == (row.area_um2, row.energy_pj)
     assert synth.cost("mac_fp32") is None  # not synthesized: the textbook prices it
@@ -122,15 +121,15 @@ def test_cost_model_runs_on_the_synthesized_units():
     assert synth.mac_fp32() == textbook.mac_fp32()  # no synthesized fp32 MAC
     node7 = Units(costmodel.Technology(node_nm=7), "synth").mac(8, 8, 32)
     assert node7.area_um2 < synth.mac(8, 8, 32).area_um2
-    frame = costmodel.estimate("digits_cnn", "sr8", batch=4, units="synth")
-    base = costmodel.estimate("digits_cnn", "sr8", batch=4)
+    frame = costmodel.estimate("digits_cnn", "arc8", batch=4, units="synth")
+    base = costmodel.estimate("digits_cnn", "arc8", batch=4)
     assert frame.energy_rounding_pj.sum() != base.energy_rounding_pj.sum()
     assert (frame.energy_pj > 0).all()
 
 
 def test_fxsim_cost_units_synth_on_the_command_line():
     out = subprocess.run([sys.executable, "-m", "fxsim.cli", "cost", "--net", "digits_cnn",
-                          "--policy", "sr8", "--units", "synth"], cwd=ROOT, capture_output=True,
+                          "--policy", "arc8", "--units", "synth"], cwd=ROOT, capture_output=True,
                          text=True)
     assert out.returncode == 0, out.stderr
     assert "energy" in out.stdout

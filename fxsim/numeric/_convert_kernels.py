@@ -34,6 +34,7 @@ input only.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
@@ -44,10 +45,45 @@ from fxsim.numeric.rng import GAMMA, mix64
 from fxsim.numeric.rounding import RoundingMode
 from fxsim.numeric.threads import run_chunks
 
-STOCHASTIC_MODES = (RoundingMode.STOCHASTIC, RoundingMode.STOCHASTIC_K)
+STOCHASTIC_MODES = tuple(mode for mode in RoundingMode if mode.is_stochastic)
+
+
+NO_WORDS = np.empty(0, dtype=np.uint64)  # no random words: the counter generator
+
+
+@dataclass(frozen=True)
+class CodeTarget:
+    """What a conversion makes, as the kernels take it: codes rounded by ``mode`` (a
+    :class:`RoundingMode`) with ``kbits`` random bits per element from the stream ``key``
+    (stochastic modes; 0 and 0 otherwise), fitted into ``[lo, hi]`` of a ``bits``-wide format
+    (two's complement if ``signed``) by saturating, or if ``wrap`` by keeping the low bits.
+    ``words``: every element's random word from another source (the LFSRs of
+    :mod:`fxsim.numeric._lfsr_kernels`), or empty for the counter generator keyed by ``key``."""
+
+    mode: int
+    kbits: int
+    key: int
+    lo: int
+    hi: int
+    bits: int
+    signed: bool
+    wrap: bool
+    words: np.ndarray = field(default_factory=lambda: NO_WORDS, repr=False)
+
+    def words_of(self, start: int, stop: int) -> np.ndarray:
+        """The random words of elements ``start .. stop-1`` (empty for the counter source)."""
+        return self.words[start:stop] if self.words.size else self.words
+
+    def random_args(self) -> tuple:
+        """``(key, kbits, lo, hi)`` as the loops take them."""
+        return (np.uint64(self.key), np.int64(self.kbits), np.int64(self.lo),
+                np.int64(self.hi))
+
+    def fit_args(self) -> tuple:
+        """``(bits, signed, wrap)`` as the loops take them."""
+        return np.int64(self.bits), bool(self.signed), bool(self.wrap)
 PARALLEL_MIN = 1 << 16  # the smallest chunk of an array split over threads
 WIDEN_BLOCK = 1 << 15  # narrow codes are widened to int64 this many at a time (256 KB)
-NO_WORDS = np.empty(0, dtype=np.uint64)  # no random words: the counter generator
 
 
 @functools.cache
@@ -60,8 +96,8 @@ def quantize_loop(mode: int):
     two), rounded by ``mode`` and saturated to ``[lo, hi]`` into ``out[i]``. ``first`` is the
     flat index of ``values[0]`` in the whole array (it keys the random numbers); ``key`` and
     ``kbits`` are the stream key and random bits (stochastic modes); ``words``, if not empty,
-    holds each element's random word instead (:mod:`fxsim.numeric._lfsr_kernels`, the LFSR
-    source), aligned with ``values``. ``flagged`` counts the
+    holds each element's random word instead (:attr:`CodeTarget.words`), aligned with
+    ``values``. ``flagged`` counts the
     elements that :func:`needs_exact_path` leaves to :func:`exact_pass`: their code is
     unspecified and they are not counted as out of range.
     """
@@ -214,37 +250,33 @@ def requantize_loop(stochastic: bool):
     return loop
 
 
-def quantize_floats(values: np.ndarray, out: np.ndarray, mode: int, scale: float, step: float,
-                    key: int, kbits: int, lo: int, hi: int,
-                    words: np.ndarray = NO_WORDS) -> tuple[int, int]:
-    """Run :func:`quantize_loop` of ``mode`` over the flat float64 ``values`` into the flat
-    signed ``out``, in parallel chunks. Returns ``(out_of_range, flagged)``. ``words``: the
-    random words of every element (the LFSR source), or empty (the counter generator)."""
-    loop = quantize_loop(mode)
-    args = (np.uint64(key), np.int64(kbits), np.int64(lo), np.int64(hi))
+def quantize_floats(values: np.ndarray, out: np.ndarray, target: CodeTarget, scale: float,
+                    step: float) -> tuple[int, int]:
+    """Run :func:`quantize_loop` of ``target.mode`` over the flat float64 ``values`` into the
+    flat signed ``out``, saturating (the loop does not wrap), in parallel chunks. Returns
+    ``(out_of_range, flagged)``."""
+    loop = quantize_loop(target.mode)
+    args = target.random_args()
 
     def convert_chunk(start, stop):
         return loop(values[start:stop], out[start:stop], scale, step, np.int64(start), *args,
-                    words[start:stop] if words.size else words)
+                    target.words_of(start, stop))
 
     counts = run_chunks(convert_chunk, values.size, PARALLEL_MIN)
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
-def requantize_codes(codes: np.ndarray, out: np.ndarray, mode: int, shift: int, key: int,
-                     kbits: int, lo: int, hi: int, bits: int, signed: bool, wrap: bool,
-                     words: np.ndarray = NO_WORDS) -> int:
-    """Run :func:`requantize_loop` for ``mode`` over the flat integer ``codes`` (any integer
-    dtype) into the flat signed ``out``, in parallel chunks. Returns the out-of-range count.
-    ``words`` as in :func:`quantize_floats`.
+def requantize_codes(codes: np.ndarray, out: np.ndarray, target: CodeTarget, shift: int) -> int:
+    """Run :func:`requantize_loop` for ``target`` over the flat integer ``codes`` (any integer
+    dtype) shifted right by ``shift`` (left if negative) into the flat signed ``out``, in
+    parallel chunks. Returns the out-of-range count.
 
     The loop is compiled for int64 codes only. Other dtypes are widened :data:`WIDEN_BLOCK`
     codes at a time into a buffer that stays in cache: a whole int64 copy would cost a pass over
     memory as long as the conversion itself."""
-    loop = requantize_loop(mode in STOCHASTIC_MODES)
-    rule = shift_rule(mode, shift)
-    args = (np.uint64(key), np.int64(kbits), np.int64(lo), np.int64(hi), np.int64(bits),
-            bool(signed), bool(wrap))
+    loop = requantize_loop(target.mode in STOCHASTIC_MODES)
+    rule = shift_rule(target.mode, shift)
+    args = (*target.random_args(), *target.fit_args())
     shift = np.int64(shift)
     if codes.dtype == np.uint64:  # codes are below 2**62: the same bits as int64
         codes = codes.view(np.int64)
@@ -252,7 +284,7 @@ def requantize_codes(codes: np.ndarray, out: np.ndarray, mode: int, shift: int, 
     def convert_chunk(start, stop):
         if codes.dtype == np.int64:
             return loop(codes[start:stop], out[start:stop], shift, *rule, start, *args,
-                        words[start:stop] if words.size else words)
+                        target.words_of(start, stop))
         buffer = np.empty(min(WIDEN_BLOCK, stop - start), dtype=np.int64)
         events = 0
         for first in range(start, stop, WIDEN_BLOCK):
@@ -260,17 +292,17 @@ def requantize_codes(codes: np.ndarray, out: np.ndarray, mode: int, shift: int, 
             wide = buffer[:last - first]
             np.copyto(wide, codes[first:last])
             events += loop(wide, out[first:last], shift, *rule, first, *args,
-                           words[first:last] if words.size else words)
+                           target.words_of(first, last))
         return events
 
     return sum(run_chunks(convert_chunk, codes.size, PARALLEL_MIN))
 
 
-def exact_codes(values: np.ndarray, out: np.ndarray, flagged: int | None, step: float,
-                scale_exp: int, mode: int, kbits: int, key: int, lo: int, hi: int, bits: int,
-                signed: bool, wrap: bool, words: np.ndarray = NO_WORDS) -> tuple[int, int, int]:
+def exact_codes(values: np.ndarray, out: np.ndarray, target: CodeTarget, flagged: int | None,
+                step: float, scale_exp: int) -> tuple[int, int, int]:
     """Run :func:`exact_pass` over the flat ``values`` (float64, or integer codes) for the
-    ``flagged`` elements the fast loop left (every element if ``flagged`` is None) and store
+    ``flagged`` elements the fast loop left (every element if ``flagged`` is None), scaled by
+    ``1 / step`` if ``step > 0`` else by ``2**scale_exp``, converted to ``target``, and store
     their codes in the flat signed ``out``. Returns ``(out_of_range, nan_count, inf_count)``
     over those elements."""
     force = flagged is None
@@ -278,10 +310,10 @@ def exact_codes(values: np.ndarray, out: np.ndarray, flagged: int | None, step: 
         values = values.astype(np.int64)
     indices = np.empty(values.size if force else flagged, dtype=np.int64)
     codes = np.empty_like(indices)
+    key, kbits, lo, hi = target.random_args()
     count, events, nans, infs = exact_pass(
-        values, indices, codes, float(step), np.int64(scale_exp), force, mode, np.int64(kbits),
-        np.uint64(key), np.int64(lo), np.int64(hi), np.int64(bits), bool(signed), bool(wrap),
-        words)
+        values, indices, codes, float(step), np.int64(scale_exp), force, target.mode, kbits, key,
+        lo, hi, *target.fit_args(), target.words)
     if count != indices.size:
         raise AssertionError(f"internal error: the fast loop flagged {indices.size} elements, "
                              f"the exact pass {count}")

@@ -63,6 +63,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from fxsim.rtl.spec import parse_unit
     from fxsim.rtl.vecio import read_manifest
 
+    if args.trace:
+        return _check_trace(args)
     if args.vectors:
         manifest = read_manifest(args.vectors) or {}
         specs = _specs(args) if (args.unit or args.set) else []
@@ -71,9 +73,31 @@ def _cmd_check(args: argparse.Namespace) -> int:
         specs = specs or [parse_unit(manifest["unit"])]
     else:
         specs = _specs(args) if (args.unit or args.set) else _default_check_set()
+    return _report([check_unit(spec, args.count, args.seed, args.vectors, args.keep)
+                    for spec in specs], args)
+
+
+def _check_trace(args: argparse.Namespace) -> int:
+    from fxsim.rtl.sim import check_inputs
+    from fxsim.rtl.spec import unit_text
+    from fxsim.rtl.traces import trace_cases
+
+    cases, skipped = trace_cases(args.trace, args.event, args.max_outputs)
+    print(f"{args.trace}: {len(cases)} events to co-simulate, {len(skipped)} skipped")
+    for line in skipped:
+        print(f"    skipped {line}")
+    if not cases:
+        raise ValueError(f"no requantize or forward MAC event of {args.trace} matches "
+                         f"--event {args.event!r}")
+    return _report((check_inputs(case.spec, case.inputs, case.seed, case.stream, case.source,
+                                 (case.check,), label=f"{case.event} [{unit_text(case.spec)}]")
+                    for case in cases), args)
+
+
+def _report(results, args: argparse.Namespace) -> int:
+    """Print one line per result (and its mismatches), the CSV, the total; 1 if any failed."""
     rows, failed = [], 0
-    for spec in specs:
-        result = check_unit(spec, args.count, args.seed, args.vectors, args.keep)
+    for result in results:
         rows.append(result.summary())
         status = "ok" if result.ok else "MISMATCH"
         print(f"{status:8s} {result.unit}: {result.compared} outputs of {result.rows} vectors, "
@@ -88,7 +112,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         write_csv(table, args.csv)
         print(f"wrote {args.csv}")
     total = int(table.compared.sum())
-    print(f"{len(specs) - failed} of {len(specs)} units match fxsim bit for bit "
+    print(f"{len(rows) - failed} of {len(rows)} units match fxsim bit for bit "
           f"({total} outputs compared)")
     return 1 if failed else 0
 
@@ -182,6 +206,14 @@ def add_rtl_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     check.add_argument("--vectors", metavar="DIR",
                        help="a vector folder (fxsim rtl vectors, or hex/NPZ files with a "
                             "manifest.json) instead of generated vectors")
+    check.add_argument("--trace", metavar="DIR",
+                       help="a trace folder (fxsim trace): co-simulate its requantize events "
+                            "and linear/forward conv2d products on the run's own tensors, "
+                            "against fxsim and against the outputs the run recorded")
+    check.add_argument("--event", default="*",
+                       help="with --trace: the event ids to take (a shell pattern)")
+    check.add_argument("--max-outputs", type=int, default=2000,
+                       help="with --trace: outputs per MAC event fed to the unit")
     check.add_argument("--show", type=int, default=10, help="mismatches listed per unit")
     check.add_argument("--keep", metavar="DIR", help="keep the Verilog, testbench and vectors")
     check.add_argument("--csv", help="also write the per-unit results here")

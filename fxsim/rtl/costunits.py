@@ -17,6 +17,8 @@ cost-model unit (params)    RTL unit
 ``overflow_saturate``       ``requant`` from ``out + high`` to ``out`` bits, shift 0: the clamp
 (out, high)                 alone
 ``lfsr`` (k)                ``lfsr`` of ``k`` state bits leaping ``k`` steps a clock
+``rng_leap_forward`` (n)    ``lfsr`` of ``n`` state bits leaping ``n`` steps a clock (the shared
+                            generator: ``n`` random bits a clock)
 ``rescale_real`` (acc, m)   ``rescale`` of ``acc``-bit codes by an ``m``-bit multiplier, shift 0,
                             wide output: the multiplier alone
 ``stats_RULE`` (w)          ``minmax``, ``zscore`` (24-bit counters), ``interval`` (24-bit)
@@ -49,6 +51,8 @@ def rtl_unit(name: str, **p: int) -> UnitSpec:
                           "shift=0,overflow=saturate")
     if name == "lfsr":
         return parse_unit(f"lfsr:width={max(p['k'], 2)},k={p['k']}")
+    if name == "rng_leap_forward":
+        return parse_unit(f"lfsr:width={p['n']},k={p['n']}")
     if name == "rescale_real":
         return parse_unit(f"rescale:in={p['acc']},m={p['m']},shift=0,out={p['acc'] + p['m'] + 1}"
                           ",rounding=floor,overflow=wrap")
@@ -72,6 +76,7 @@ def grid() -> list[tuple[str, dict[str, int]]]:
     rows += [("overflow_saturate", dict(out=out, high=high)) for out in (4, 8, 16)
              for high in (4, 12, 24)]
     rows += [("lfsr", dict(k=k)) for k in (2, 4, 8, 12, 16, 24, 32)]
+    rows += [("rng_leap_forward", dict(n=n)) for n in (8, 16, 32, 48, 64)]
     rows += [("rescale_real", dict(acc=acc, m=m)) for acc, m in
              ((8, 8), (16, 16), (24, 16), (16, 31), (24, 31), (30, 31))]
     rows += [(unit, dict(w=w)) for unit in STATS.values() for w in (4, 8, 16, 32)]

@@ -61,9 +61,16 @@ def total_check(what: str, port: str, rows: np.ndarray, expected: int,
     return Check(what, verify)
 
 
-def random_ints(seed: int, stream: int, count: int, k: int) -> np.ndarray:
+def random_ints(seed: int, stream: int, count: int, k: int,
+                source: RandomSource | None = None) -> np.ndarray:
     """The random integers fxsim's stochastic rounding draws for elements ``0..count-1`` of a
-    call keyed by ``(seed, stream)``: the top ``k`` bits of each counter-based word."""
+    call keyed by ``(seed, stream)``: the top ``k`` bits of each counter-based word, or of the
+    LFSR ``source``'s words."""
+    if source is not None:
+        from fxsim.numeric._lfsr_kernels import lfsr_words
+
+        return np.array([int(w) >> (64 - k) for w in lfsr_words(count, k, source, seed, stream)],
+                        dtype=object)
     key = stream_key(seed, stream)
     return np.array([random_word_py(key, j) >> (64 - k) for j in range(count)], dtype=object)
 
@@ -83,15 +90,19 @@ def _requantize(spec, codes: np.ndarray, shift: int, mult: int | None, out: fxsi
                              f"({mult}, {shift})")
     q = fxsim.FxArray(codes, fxsim.QFormat(spec.in_bits, 0, spec.in_signed), step=ratio)
     return fxsim.requantize(q, out, spec.rounding, overflow, seed, random_bits=k,
-                            stream=stream, step=1.0, multiplier_bits=spec.m, clip=clip)
+                            stream=stream, step=1.0, multiplier_bits=spec.m, clip=clip,
+                            random_source=source)
 
 
-def requant_golden(spec, inputs: dict[str, np.ndarray], seed: int, stream: int) -> Expected:
+def requant_golden(spec, inputs: dict[str, np.ndarray], seed: int, stream: int,
+                   source: RandomSource | None = None) -> Expected:
     """Requantizer and rescale: vectors are grouped by (shift, multiplier); each group is one
     :func:`fxsim.requantize` call keyed by ``(seed, stream + group)``, whose random integers
     become the input ``r``. ``ovf`` per vector comes from a second call into a 62-bit format
     (the rounded value before fitting) where that format holds the bounds with a margin; the
-    count of ``ovf`` per group must equal fxsim's ``stats.saturated`` / ``stats.wrapped``."""
+    count of ``ovf`` per group must equal fxsim's ``stats.saturated`` / ``stats.wrapped``.
+    ``source``: the LFSR source the call draws its random integers from (None: the counter
+    generator)."""
     x = np.asarray(inputs["x"], dtype=np.int64)
     rows = x.size
     shift = np.asarray(inputs["shift"], dtype=np.int64) if spec.runtime_shift else \
@@ -114,12 +125,13 @@ def requant_golden(spec, inputs: dict[str, np.ndarray], seed: int, stream: int) 
         idx = np.flatnonzero(inverse.reshape(-1) == g)
         m_arg = m if rescale else None
         result = _requantize(spec, x[idx], s, m_arg, out_fmt, spec.overflow, seed, stream + g,
-                             clip)
+                             clip, source)
         y[idx] = result.raw.astype(np.int64).tolist()
         if spec.k:
-            r[idx] = random_ints(seed, stream + g, idx.size, spec.k)
+            r[idx] = random_ints(seed, stream + g, idx.size, spec.k, source)
         if wide_ok:
-            wide = _requantize(spec, x[idx], s, m_arg, WIDE, "saturate", seed, stream + g, None)
+            wide = _requantize(spec, x[idx], s, m_arg, WIDE, "saturate", seed, stream + g, None,
+                               source)
             ovf[idx] = ((wide.raw < lo) | (wide.raw > hi)).astype(np.int64).tolist()
         stats = result.stats
         label = f"shift {s}" + (f", multiplier {m}" if rescale else "")
@@ -171,14 +183,16 @@ def requant_lfsr_golden(spec, inputs: dict[str, np.ndarray], seed: int,
     return Expected({"y": y, "ovf": ovf}, {"seed": seeds}, checks)
 
 
-def golden(spec: UnitSpec, inputs: dict[str, np.ndarray], seed: int, stream: int = 0) -> Expected:
-    """Expected outputs of ``spec`` on ``inputs`` (the rows of :mod:`fxsim.rtl.vectors`)."""
+def golden(spec: UnitSpec, inputs: dict[str, np.ndarray], seed: int, stream: int = 0,
+           source: RandomSource | None = None) -> Expected:
+    """Expected outputs of ``spec`` on ``inputs`` (the rows of :mod:`fxsim.rtl.vectors`);
+    ``source``: the LFSR source of a requantizer's random port (None: the counter generator)."""
     from fxsim.rtl import golden_seq
 
     if spec.kind == "requant" and spec.random == "lfsr":
         return requant_lfsr_golden(spec, inputs, seed, stream)
     if spec.kind in ("requant", "rescale"):
-        return requant_golden(spec, inputs, seed, stream)
+        return requant_golden(spec, inputs, seed, stream, source)
     if spec.kind == "mac":
         return golden_seq.mac_golden(spec, inputs)
     if spec.kind == "lfsr":

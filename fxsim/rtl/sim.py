@@ -20,7 +20,7 @@ import pandas as pd
 
 from fxsim.io import write_atomic
 from fxsim.rtl import vecio
-from fxsim.rtl.golden import Expected, golden
+from fxsim.rtl.golden import Check, Expected, golden
 from fxsim.rtl.hdl import Module
 from fxsim.rtl.spec import UnitSpec, unit_text
 from fxsim.rtl.testbench import TB_NAME, testbench
@@ -127,23 +127,33 @@ def check_unit(spec: UnitSpec, count: int = 10_000, seed: int = 0, vectors: str 
     """Co-simulate ``spec`` on ``count`` generated results (or on the vector folder
     ``vectors``) against fxsim's kernels; ``keep`` keeps the work folder (Verilog, testbench,
     vectors, outputs) there."""
-    start = time.perf_counter()
-    module = generate(spec)
     stream = 0
     if vectors is None:
         inputs = make_inputs(spec, count, seed)
     else:
         manifest = vecio.read_manifest(vectors) or {}
         seed, stream = manifest.get("seed", seed), manifest.get("stream", 0)
-        inputs = vecio.read_inputs(vectors, module)
-    expected = golden(spec, inputs, seed, stream)
+        inputs = vecio.read_inputs(vectors, generate(spec))
+    return check_inputs(spec, inputs, seed, stream, keep=keep)
+
+
+def check_inputs(spec: UnitSpec, inputs: dict[str, np.ndarray], seed: int = 0, stream: int = 0,
+                 source=None, checks: tuple[Check, ...] = (), keep: str | Path | None = None,
+                 label: str | None = None) -> CheckResult:
+    """Co-simulate ``spec`` on the input rows ``inputs`` against fxsim's kernels (random
+    integers keyed by ``(seed, stream)``, from the LFSR ``source`` if given), with the extra
+    ``checks``; ``label`` names the result (default: the unit)."""
+    start = time.perf_counter()
+    module = generate(spec)
+    expected = golden(spec, inputs, seed, stream, source)
+    expected.checks.extend(checks)
     inputs = _with_derived(inputs, expected)
     with tempfile.TemporaryDirectory(prefix="fxsim-rtl-") as tmp:
         workdir = Path(keep) if keep else Path(tmp)
         outputs = simulate(module, inputs, workdir)
     compared, mismatches, failed = compare(module, inputs, expected, outputs)
     rows = len(next(iter(inputs.values())))
-    return CheckResult(unit_text(spec), module.name, rows, compared, mismatches, failed,
+    return CheckResult(label or unit_text(spec), module.name, rows, compared, mismatches, failed,
                        len(expected.checks), time.perf_counter() - start)
 
 

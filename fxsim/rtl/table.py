@@ -22,7 +22,7 @@ from fxsim.rtl.size import ACTIVITY_ROWS, size_unit
 from fxsim.rtl.spec import unit_text
 from fxsim.rtl.synth import ABC_SCRIPT, yosys_version
 
-PARAMS = ("a", "b", "acc", "out", "drop", "high", "k", "w", "m")
+PARAMS = ("a", "b", "acc", "out", "drop", "high", "k", "w", "m", "n")
 TABLE_COLUMNS = ("unit", *PARAMS, "rtl", "cells", "flip_flops", "transistors", "area_um2",
                  "energy_pj", "energy_area_pj", "node_nm", "source")
 COMMAND = "fxsim rtl size --table costmodel/data/synth_units.csv"
@@ -86,7 +86,8 @@ def table_header() -> str:
         f"of Horowitz's energy/area); error at those points: {prop_err}.",
         "Columns: unit, its parameters (a, b operand bits, acc accumulator bits, out output "
         "bits, drop bits rounded off, high bits saturated, k random bits, w observed width, m "
-        "multiplier bits; empty where the unit has none), rtl (the fxsim rtl unit "
+        "multiplier bits, n generator state bits; empty where the unit has none), rtl (the "
+        "fxsim rtl unit "
         "synthesized), cells, flip_flops, transistors, area_um2 (per unit), energy_pj and "
         "energy_area_pj (per operation), node_nm, source.",
     ]
