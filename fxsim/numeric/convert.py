@@ -7,22 +7,14 @@ Both functions are exact: the result is the mathematically defined rounding of t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
 
 import numpy as np
 
 from fxsim.numeric import _convert_kernels as kernels
+from fxsim.numeric.conversion import Conversion, check_format
 from fxsim.numeric.formats import MULTIPLIER_BITS, FxArray, QFormat, check_int, check_step
 from fxsim.numeric.lfsr import RandomSource
-from fxsim.numeric.rng import fresh_seed, stream_key
-from fxsim.numeric.rounding import (
-    NAN_POLICIES,
-    OVERFLOW_IDS,
-    ROUNDING_IDS,
-    canonical_rounding,
-    check_overflow,
-    random_bits_for,
-)
+from fxsim.numeric.rounding import NAN_POLICIES
 from fxsim.numeric.stats import QuantStats
 
 _FRAC_CLAMP = 1 << 20  # past this, frac changes no result (|mantissa| < 2**62, exponents < 2**11)
@@ -47,81 +39,8 @@ def _float_input(x: object, name: str) -> np.ndarray:
     )
 
 
-@dataclass(frozen=True)
-class _Conversion:
-    """The checked options of one quantize/requantize call: the kernels' target, the seed and
-    stream recorded in the result's stats, and the LFSR source of the random words (None: the
-    counter generator)."""
-
-    target: kernels.CodeTarget
-    seed: int | None
-    stream: int
-    force_exact: bool
-    clipped: bool
-    random_source: RandomSource | None = None
-
-    @classmethod
-    def checked(cls, fmt: QFormat, rounding: str, overflow: str, random_bits: int | None,
-                seed: int | None, stream: int, force_exact: bool,
-                clip: tuple[int, int] | None,
-                random_source: RandomSource | None = None) -> _Conversion:
-        """Validate every option (errors name the argument) and draw a seed if one is needed."""
-        name = canonical_rounding(rounding)
-        check_overflow(overflow)
-        kbits = random_bits_for(name, random_bits)
-        if random_source is not None:
-            if not isinstance(random_source, RandomSource):
-                raise TypeError("random_source must be an fxsim.numeric.lfsr.RandomSource or "
-                                f"None, got {random_source!r}")
-            if not kbits:
-                raise ValueError(f"random_source applies only to stochastic rounding; got "
-                                 f"rounding={rounding!r}")
-            random_source.check_bits(kbits)
-        stream = check_int("stream", stream, 0)
-        if kbits:
-            seed = fresh_seed() if seed is None else check_int("seed", seed, 0, 2**64 - 1)
-            key = stream_key(seed, stream)
-        else:
-            seed, key = None, 0
-        lo, hi = _clip_bounds(fmt, clip, overflow)
-        target = kernels.CodeTarget(ROUNDING_IDS[name], kbits, key, lo, hi, fmt.bits,
-                                    fmt.signed, OVERFLOW_IDS[overflow] == 1)
-        return cls(target, seed, stream, bool(force_exact), clip is not None, random_source)
-
-    def for_values(self, count: int) -> kernels.CodeTarget:
-        """The target for ``count`` elements: with an LFSR source, their random words."""
-        source, target = self.random_source, self.target
-        if source is None or source.kind != "lfsr" or not target.kbits:
-            return target
-        from fxsim.numeric._lfsr_kernels import lfsr_words
-
-        return replace(target, words=lfsr_words(count, target.kbits, source, self.seed,
-                                                self.stream))
-
-
-def _check_format(fmt: QFormat) -> None:
-    if not isinstance(fmt, QFormat):
-        raise TypeError(f"fmt must be a QFormat, got {fmt!r}")
-
-
-def _clip_bounds(fmt: QFormat, clip, overflow: str) -> tuple[int, int]:
-    """The saturation bounds: the format's range, or ``clip = (low, high)`` inside it."""
-    if clip is None:
-        return fmt.min_code, fmt.max_code
-    try:
-        low, high = (check_int("clip", v) for v in clip)
-    except TypeError:
-        raise TypeError(f"clip must be a pair of integer codes (low, high), got {clip!r}") from None
-    if not fmt.min_code <= low <= high <= fmt.max_code:
-        raise ValueError(f"clip must satisfy {fmt.min_code} <= low <= high <= {fmt.max_code} "
-                         f"(the range of {fmt}); got {clip!r}")
-    if overflow != "saturate":
-        raise ValueError(f"clip applies only with overflow='saturate'; got overflow={overflow!r}")
-    return low, high
-
-
 def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int,
-             conversion: _Conversion) -> tuple[np.ndarray, QuantStats, int]:
+             conversion: Conversion) -> tuple[np.ndarray, QuantStats, int]:
     """Run the conversion kernels on ``values * 2**scale_exp`` (or ``values / step`` if
     ``step > 0``); returns (codes, QuantStats, count of +-inf inputs).
 
@@ -262,11 +181,11 @@ def quantize(
     """
     if nan not in NAN_POLICIES:
         raise ValueError(f"nan must be one of {', '.join(NAN_POLICIES)}; got {nan!r}")
-    _check_format(fmt)
+    check_format(fmt)
     values = _float_input(x, "x")
     if step is not None:
         step = check_step(step)
-    conversion = _Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
+    conversion = Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
                                      force_exact, clip, random_source)
     out, stats, infs = _convert(values, fmt, step or 0.0, fmt.frac, conversion)
     if stats.nan and nan == "raise":
@@ -413,7 +332,7 @@ def requantize(
     """
     if not isinstance(q, FxArray):
         raise TypeError(f"q must be an FxArray, got {type(q).__name__}; use quantize for floats")
-    _check_format(fmt)
+    check_format(fmt)
     if step is not None:
         step = check_step(step)
     if q.step is None and step is None:
@@ -421,7 +340,7 @@ def requantize(
         shift = q.fmt.frac - fmt.frac
     else:
         codes, shift = _rescale_codes(q, step if step is not None else fmt.lsb, multiplier_bits)
-    conversion = _Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
+    conversion = Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
                                      force_exact, clip, random_source)
     out, stats, _ = _convert(codes, fmt, 0.0, -shift, conversion)
     return FxArray(out, fmt, stats=stats, check=False, step=step)
