@@ -42,7 +42,8 @@ def main() -> None:
             x, fmt, "stochastic_k", seed=1, random_bits=args.bits, random_source=s)),
             ("requantize", lambda s: fxsim.requantize(
                 codes, fmt, "stochastic_k", seed=1, random_bits=args.bits, random_source=s))):
-        times = best_times([lambda s=s: call(s) for s in sources.values()], args.repeat)
+        times = best_times([lambda s=s, call=call: call(s) for s in sources.values()],
+                           args.repeat)
         base = times[0]
         print(f"{what}:")
         for name, t in zip(sources, times, strict=True):
