@@ -262,3 +262,26 @@ def test_reading_a_policy_with_rules_loads_no_numba(tmp_path):
     code = (f"import costmodel, sys; costmodel.estimate('digits_cnn', {str(path)!r}, batch=8); "
             "assert 'numba' not in sys.modules, 'numba imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("lanes", [1, 3])
+def test_a_random_rule_draws_the_lfsr_words_when_the_policy_says_so(lanes):
+    """With the hardware random source (``random = "lfsr"``), a rule equal to stochastic_k
+    takes the LFSRs' bits exactly as the built-in does."""
+    from fxsim.numeric.lfsr import RandomSource
+
+    source = RandomSource("lfsr", 16, lanes)
+    x = np.random.default_rng(2).standard_normal(70_001) * 9
+    fmt = fxsim.QFormat(6, 1)
+    ours = fxsim.quantize(x, fmt, "stochastic_k5_clone", seed=3, random_source=source)
+    theirs = fxsim.quantize(x, fmt, "stochastic_k", seed=3, random_bits=5,
+                            random_source=source)
+    counter = fxsim.quantize(x, fmt, "stochastic_k5_clone", seed=3)
+    assert np.array_equal(ours.raw, theirs.raw) and not np.array_equal(ours.raw, counter.raw)
+    spec = fxsim.policy.Policy.load({
+        "name": "lfsr", "rounding_modules": [str(RULES_FILE)],
+        "defaults": {role: {"bits": 8, "rounding": "stochastic3", "random": "lfsr",
+                            "lfsr_width": 4}
+                     for role in ("weights", "activations", "act_grads", "weight_grads")}
+    }).spec("fc", "act_grads")
+    assert spec.random_source == RandomSource("lfsr", 4, 1) and spec.rounding == "stochastic3"

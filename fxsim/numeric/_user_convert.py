@@ -93,7 +93,10 @@ def convert(values: np.ndarray, out: np.ndarray, rule: RoundingRule, target: Cod
         events, nans, infs = _decompose(values[start:stop], step, scale_exp, q, f, sticky, kind,
                                         codes, limits)
         r = None
-        if kbits:
+        words = target.words_of(start, stop)
+        if kbits and words.size:  # another source's random words (the LFSRs)
+            r = (words >> np.uint64(64 - kbits)).astype(np.int64)
+        elif kbits:
             r = np.empty(n, np.int64)
             kernels.random_ints(key, np.int64(start), kbits, r)
         results = apply_rule(rule, impl, q, f, sticky, r)
