@@ -5,7 +5,8 @@ architecture file: MAC lanes with register files, a global buffer, DRAM, shared 
 throughput): energy per layer, phase and memory level, cycles, and the area;
 ``sensitivity(...)`` tells which numbers and assumptions can flip a comparison,
 ``compare(policies, baseline=..., net=...)`` sets schemes side by side, ``mac(a, b, acc)`` prices
-one MAC, ``shares_from_run(run_dir)`` reads the class-group shares a training run measured.
+one MAC, ``rounding_unit(mode, acc, out)`` one rounding unit with its random bits,
+``shares_from_run(run_dir)`` reads the class-group shares a training run measured.
 Policies are read by :mod:`fxsim.policy` (shipped names such as ``int4_interval``, TOML paths,
 dicts). Numbers come from the data files in ``costmodel/data`` (Horowitz ISSCC 2014 at 45 nm,
 Stillmaker & Baas 2017 node scaling); pass your own with ``primitives=`` / ``nodes=``.
@@ -14,7 +15,7 @@ Stillmaker & Baas 2017 node scaling); pass your own with ``primitives=`` / ``nod
 from costmodel.arch import Architecture, load_arch
 from costmodel.area import Area, AreaItem
 from costmodel.dataflow import MacSite
-from costmodel.queries import compare, estimate, mac, summarize
+from costmodel.queries import compare, estimate, mac, rounding_unit, summarize
 from costmodel.run import shares_from_run
 from costmodel.scaling import Cost, Technology
 from costmodel.sensitivity import flips, sensitivity
@@ -22,5 +23,5 @@ from costmodel.tables import TableError
 from costmodel.units import Units
 
 __all__ = ["Architecture", "Area", "AreaItem", "Cost", "MacSite", "TableError", "Technology",
-           "Units", "compare", "estimate", "flips", "load_arch", "mac", "sensitivity",
-           "shares_from_run", "summarize"]
+           "Units", "compare", "estimate", "flips", "load_arch", "mac", "rounding_unit",
+           "sensitivity", "shares_from_run", "summarize"]

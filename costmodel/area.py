@@ -14,13 +14,16 @@ serves (operands, accumulator, output and dropped bits, observed widths).
   row's elements over its cycles; or the architecture's count): requantizers (one rounding
   unit per mode used and a saturation unit each), rescale multipliers of real steps,
   statistics units per range rule, leap-forward random-bit generators (random bits per
-  cycle / bits per generator), and the float units of the float islands (batch norm, loss:
-  ``float_units`` fp32 multiply-adds).
+  cycle / bits per generator) for the counter source, the generators of a policy's LFSR
+  sources (``random = "lfsr"``: ``lfsr_lanes`` generators of ``lfsr_width`` bits and as many
+  registers per lane as the rate needs, :mod:`costmodel.random_bits`), and the float units of
+  the float islands (batch norm, loss: ``float_units`` fp32 multiply-adds).
 * Buffer: the global buffer's SRAM.
 * Update unit, one: the optimizer's multiply-add (``B x const_frac`` into
   ``B + const_frac + 2`` bits; fp32 with a float master), its requantizers to the master
   format and to the weight codes (a rescale multiplier for real-step weights), the weights'
-  statistics unit, a generator when it rounds stochastically.
+  statistics unit, a generator when it rounds stochastically (the master's LFSR source's
+  ``lfsr_lanes`` generators when it has one).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from costmodel.random_bits import lfsr_of
 from costmodel.units import MULTIPLIER_BITS, Units
 from costmodel.workload import Requant, Stats, Work
 from fxsim.numeric.rounding import canonical_rounding
@@ -100,7 +104,7 @@ class _Design:
     rounding: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # (out, drop, k)
     overflow: dict[str, tuple[int, int]] = field(default_factory=dict)  # (out, high)
     stats: dict[str, int] = field(default_factory=dict)  # rule -> widest observed tensor
-    random: bool = False  # a stochastic rounding unit draws random bits
+    random: bool = False  # a stochastic rounding unit draws bits from the counter source
 
     def add_mac(self, work: Work) -> None:
         if work.is_float:
@@ -114,8 +118,9 @@ class _Design:
         spec, rounded = r.spec, r.rounded_bits(self.multiplier_bits)
         if r.real:
             self.rescale = max(self.rescale, r.in_bits)
-        k = self.units.random_bits_used(spec.rounding, rounded, spec.bits, spec.random_bits)
-        self.random = self.random or k > 0
+        k = self.units.random_bits_used(spec.rounding, rounded, spec.bits,
+                                        self.units.role_random_bits(spec))
+        self.random = self.random or (k > 0 and lfsr_of(spec) is None)
         mode = "stochastic_k" if k else canonical_rounding(spec.rounding)
         out, drop, bits = self.rounding.get(mode, (0, 0, 0))
         self.rounding[mode] = (max(out, spec.bits), max(drop, rounded - spec.bits),
@@ -212,6 +217,7 @@ def scheme_area(works: Sequence[Work], units: Units, arch, pricer, memsys,
         items.append(AreaItem("shared", "random-bit generator", "rng_leap_forward",
                               f"n {units.generator_bits}", generators,
                               units.generator().area_um2))
+    items += lfsr_items(pricer, units)
     if floats:
         items.append(AreaItem("shared", "float unit", "mac_fp32", "float32",
                               arch.float_units, units.mac_fp32().area_um2))
@@ -222,4 +228,14 @@ def scheme_area(works: Sequence[Work], units: Units, arch, pricer, memsys,
     if update.random:
         items.append(AreaItem("update", "random-bit generator", "rng_leap_forward",
                               f"n {units.generator_bits}", 1, units.generator().area_um2))
+    items += lfsr_items(pricer, units, "update")
     return Area(arch.lanes, tuple(item for item in items if item.area_um2 > 0 and item.count))
+
+
+def lfsr_items(pricer, units: Units, part: str = "shared") -> list[AreaItem]:
+    """The generators of the policy's LFSR sources in ``part`` (:mod:`costmodel.random_bits`):
+    ``lfsr_lanes x`` registers per lane, each an ``lfsr_width``-bit LFSR with its leap."""
+    banks = sorted((b for b in pricer.lfsr_banks().values() if b.part == part),
+                   key=lambda b: (b.width, b.lanes, b.k))
+    return [AreaItem(part, "LFSR source generator", "lfsr_leap", bank.widths(), bank.registers,
+                     bank.generator(units).area_um2) for bank in banks]

@@ -11,6 +11,7 @@ from fxsim.cli_args import add_command, int_at_least
 from fxsim.numeric.formats import MULTIPLIER_BITS
 
 DEFAULT_ACC_BITS = 32
+DEFAULT_OUT_BITS = 8
 
 
 def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -24,7 +25,8 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
             "Price one training step of a net under a policy (--net, --policy) on an "
             "accelerator (--arch: MAC lanes with register files, a global buffer, DRAM, shared "
             "units; default: an Eyeriss-style design), optionally against a baseline policy; "
-            "or one MAC (--mac AxB --acc N). Each MAC phase is mapped onto the memory levels; "
+            "or one MAC (--mac AxB --acc N), or one rounding unit (--rounding MODE --acc N "
+            "--out M). Each MAC phase is mapped onto the memory levels; "
             "batch norm, residual adds, pooling and the loss are priced too. With --run, the "
             "class-group shares a training run measured (and its net, policy and batch unless "
             "given). --sensitivity tells which numbers and assumptions can flip the "
@@ -46,7 +48,18 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                              "not given")
     parser.add_argument("--mac", metavar="AxB", help="price one MAC of A-bit by B-bit operands")
     parser.add_argument("--acc", type=int, default=DEFAULT_ACC_BITS,
-                        help="accumulator bits for --mac")
+                        help="accumulator bits for --mac; bits rounded from for --rounding")
+    parser.add_argument("--rounding", metavar="MODE",
+                        help="price one rounding unit of MODE from --acc to --out bits beside "
+                             "nearest_even's; a stochastic MODE with its random bits from the "
+                             "counter source (shared leap-forward generators) and from an LFSR "
+                             "of its own (--lfsr-width)")
+    parser.add_argument("--out", type=int_at_least(1), default=DEFAULT_OUT_BITS,
+                        help="result bits for --rounding")
+    parser.add_argument("--random-bits", type=int_at_least(1),
+                        help="random bits of --rounding stochastic_k")
+    parser.add_argument("--lfsr-width", type=int_at_least(1), default=32,
+                        help="state bits of the LFSR of --rounding (a policy's lfsr_width)")
     parser.add_argument("--node", type=float, default=45.0,
                         help="technology node in nm (7..130, between listed nodes "
                              "interpolated)")
@@ -84,11 +97,17 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                         help="your own primitive table CSV (repeatable; replaces the default "
                              "rows of each kind it contains)")
     parser.add_argument("--nodes", help="your own technology-node table CSV")
-    parser.add_argument("--units", help="your own unit-definition CSV, or 'synth': the units "
+    parser.add_argument("--units", help="your own unit-definition CSV, 'synth': the units "
                                         "synthesized from fxsim's RTL by Yosys "
-                                        "(costmodel/data/synth_units.csv)")
+                                        "(costmodel/data/synth_units.csv), or 'textbook' (or "
+                                        "'default'): the default, costmodel/data/units.csv")
     parser.add_argument("--csv", help="also write the per-layer table (or the MAC row) here")
     return parser
+
+
+def _table_name(units: str | None) -> str:
+    return "synthesized" if units == "synth" else (
+        "textbook" if units in (None, "textbook", "default") else units)
 
 
 def _fmt(frame: pd.DataFrame) -> str:
@@ -135,7 +154,7 @@ def _run_net(args: argparse.Namespace, tables: dict) -> pd.DataFrame:
         shares = costmodel.shares_from_run(args.run) or None
     if not net or not policy:
         raise ValueError("give --net NAME and --policy NAME|FILE (or --run RUN_DIR), or "
-                         "--mac AxB [--acc N]")
+                         "--mac AxB [--acc N], or --rounding MODE")
     options = _options(args, tables)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -210,6 +229,15 @@ def run_cost(args: argparse.Namespace) -> int:
     if args.mac:
         frame = _run_mac(args, tables)
         print(f"One MAC at {args.node:g} nm (pJ per MAC, um^2 per unit):")
+        print(_fmt(frame))
+    elif args.rounding:
+        import costmodel
+
+        frame = costmodel.rounding_unit(args.rounding, args.acc, args.out, args.random_bits,
+                                        args.node, lfsr_width=args.lfsr_width, **tables)
+        print(f"One rounding unit, {args.acc} -> {args.out} bits, at {args.node:g} nm, "
+              f"{_table_name(args.units)} units (pJ per element, um^2 per unit; x: over "
+              "nearest_even):")
         print(_fmt(frame))
     else:
         frame = _run_net(args, tables)

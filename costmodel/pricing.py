@@ -28,6 +28,7 @@ from costmodel.mapper import LevelCosts, map_phase
 from costmodel.memory import BITS_PER_BYTE
 from costmodel.policy import CostPolicy
 from costmodel.problems import phase_problem, phase_widths
+from costmodel.random_bits import LfsrBank, bank_key, lfsr_of, simulated_random_bits, size_bank
 from costmodel.units import Units
 from costmodel.workload import FLOAT_BITS, Requant, Stats, Work, quantized, width
 from fxsim.numeric.rounding import canonical_rounding
@@ -51,6 +52,9 @@ class Pricer:
     map_costs: LevelCosts | None = None  # per-bit costs the mapper minimises (default: costs)
     peaks: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     warnings: set[str] = field(default_factory=set)
+    # (row energy, LFSR bank key, elements) awaiting finish(); the banks seen
+    lfsr_draws: list[tuple[dict, tuple, float]] = field(default_factory=list)
+    lfsr_keys: set[tuple] = field(default_factory=set)
 
     @property
     def glb_bits(self) -> float:
@@ -77,8 +81,11 @@ class Pricer:
         glb = self.costs.glb
         return glb if tensor_bits <= self.glb_bits else self.costs.dram + glb
 
-    def requant_energy(self, requants: tuple[Requant, ...], energy: dict) -> None:
-        """Adds the requantizers' energy (and their second passes) to ``energy``."""
+    def requant_energy(self, requants: tuple[Requant, ...], energy: dict,
+                       part: str = "shared") -> None:
+        """Adds the requantizers' energy (and their second passes) to ``energy``; the random
+        bits of LFSR sources are added by :meth:`finish`. ``part``: ``"shared"`` (the array's
+        requantizers) or ``"update"`` (the update unit's)."""
         units = self.units
         for r in requants:
             spec = r.spec
@@ -87,12 +94,17 @@ class Pricer:
                 energy["rescale"] += r.elements * units.rescale(
                     r.in_bits, self.multiplier_bits).energy_pj
             mode = canonical_rounding(spec.rounding)
-            k = units.random_bits_used(mode, rounded, spec.bits, spec.random_bits)
+            bits = units.role_random_bits(spec)
+            k = units.random_bits_used(mode, rounded, spec.bits, bits)
             if k:
-                self._check_random_bits(spec)
+                self._check_random_bits(spec, bits)
             energy["rounding"] += r.elements * units.rounder(
-                mode, rounded, spec.bits, spec.random_bits).energy_pj
-            energy["rng"] += r.elements * k * units.random_bit().energy_pj
+                mode, rounded, spec.bits, bits).energy_pj
+            source = lfsr_of(spec)
+            if source is None:
+                energy["rng"] += r.elements * k * units.random_bit().energy_pj
+            elif k:  # priced by finish(), once the bank's rate is known
+                self.lfsr_draws.append((energy, bank_key(part, source, bits), r.elements))
             energy["saturation"] += r.elements * units.overflow(
                 spec.overflow, r.in_bits, spec.bits).energy_pj
             if r.current and self.arch.range_pass == "second_pass":
@@ -103,11 +115,34 @@ class Pricer:
                 energy["dram" if bits > self.glb_bits else "glb"] += (
                     moved * self.staging_pj_per_bit(bits))
 
-    def _check_random_bits(self, spec) -> None:
-        priced = self.units.priced_random_bits(spec.random_bits)
-        simulated = spec.random_bits if canonical_rounding(spec.rounding) == "stochastic_k" \
-            else None
-        if simulated is None:
+    def finish(self) -> None:
+        """Adds the energy of the LFSR sources' random bits to the rows priced so far, with
+        their banks sized by the peak rates (:meth:`lfsr_banks`)."""
+        banks = self.lfsr_banks()
+        for energy, key, elements in self.lfsr_draws:
+            energy["rng"] += elements * banks[key].energy_per_element(self.units)
+        self.lfsr_draws.clear()
+
+    def lfsr_banks(self) -> dict[tuple, LfsrBank]:
+        """The generator banks of the LFSR sources drawn from, sized by their peak rates (at
+        most the architecture's requantizers when it fixes their count; the update unit's
+        one element a clock)."""
+        keys = {key for _, key, _ in self.lfsr_draws} | set(self.lfsr_keys)
+        banks = {}
+        for key in keys:
+            rate = self.peaks.get(f"lfsr {key}", 0.0) if key[0] == "shared" else 1.0
+            if self.arch.requantizers != AUTO:
+                rate = min(rate, self.arch.requantizers)
+            banks[key] = size_bank(key, rate)
+        self.lfsr_keys.update(keys)
+        return banks
+
+    def _check_random_bits(self, spec, priced: int) -> None:
+        """Warns when the simulator draws more random bits per element than are priced."""
+        simulated = simulated_random_bits(spec)
+        if simulated <= priced:
+            return
+        if canonical_rounding(spec.rounding) == "stochastic":
             self.warnings.add(
                 f"rounding 'stochastic' ({spec.role}) uses 62 random bits per element in the "
                 f"simulator but is priced with {priced} random bits: simulate rounding "
@@ -133,10 +168,18 @@ class Pricer:
         units, need = self.units, {}
         need["requantizers"] = sum(r.elements for r in requants)
         need["rescalers"] = sum(r.elements for r in requants if r.real)
-        bits = sum(r.elements * units.random_bits_used(
-            r.spec.rounding, r.in_bits + (self.multiplier_bits if r.real else 0),
-            r.spec.bits, r.spec.random_bits) for r in requants)
-        need["generators"] = bits / self.arch.random_bits_per_generator
+        counter_bits = 0.0
+        for r in requants:
+            bits = units.role_random_bits(r.spec)
+            k = units.random_bits_used(r.spec.rounding, r.rounded_bits(self.multiplier_bits),
+                                       r.spec.bits, bits)
+            source = lfsr_of(r.spec)
+            if source is None:
+                counter_bits += r.elements * k
+            elif k:
+                key = f"lfsr {bank_key('shared', source, bits)}"
+                need[key] = need.get(key, 0.0) + r.elements
+        need["generators"] = counter_bits / self.arch.random_bits_per_generator
         for s in stats:
             need[f"stats_{s.rule}"] = need.get(f"stats_{s.rule}", 0.0) + s.elements
         longest = cycles
@@ -145,7 +188,7 @@ class Pricer:
             count = {"requantizers": self.arch.requantizers,
                      "rescalers": self.arch.rescalers}.get(
                 key, self.arch.statistics if key.startswith("stats_") else AUTO)
-            if count != AUTO and amount:
+            if count != AUTO and amount and not key.startswith("lfsr "):
                 longest = max(longest, amount / count)
         return longest
 
@@ -183,7 +226,7 @@ class Pricer:
         bits = dict.fromkeys(LEVELS, 0.0)
         bits[level] = work.traffic_bits
         energy[level] = work.traffic_bits * per_bit
-        self.requant_energy(work.requants, energy)
+        self.requant_energy(work.requants, energy, "update")
         self.stats_energy(work.stats, energy)
         return {"kind": "update", "mapping": "update unit", "passes": 1, "cycles": work.macs,
                 "utilization": 0.0, **{f"{lv}_bits": bits[lv] for lv in LEVELS},

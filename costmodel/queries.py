@@ -1,5 +1,5 @@
 """Queries: the energy, cycles and area of a scheme on a net and an architecture, a comparison
-of schemes, one MAC.
+of schemes, one MAC, one rounding unit with its random source.
 
 Energy of a step = the sum of its rows (:mod:`costmodel.pricing`): MAC rows (a layer, phase and
 class group mapped onto the hierarchy), update rows and rows of the layers without MACs. Area =
@@ -82,8 +82,9 @@ def estimate(net: Net, policy: Any, batch: int | None = None, *, node_nm: float 
     tile factors), passes (of the lane multiplier per MAC), cycles, utilization,
     <level>_bits for dram, glb, network, rf, reg, traffic_bits (= dram_bits),
     energy_<component>_pj, energy_memory_pj (the levels) and energy_pj. ``attrs``: ``area``
-    (:class:`~costmodel.area.Area`), ``arch``, ``warnings``, ``batch``; :func:`summarize`
-    gives the totals.
+    (:class:`~costmodel.area.Area`), ``arch``, ``warnings``, ``batch``, ``lfsr_banks`` (the
+    generators of the policy's ``random = "lfsr"`` sources,
+    :class:`~costmodel.random_bits.LfsrBank`); :func:`summarize` gives the totals.
     """
     check_int("multiplier_bits", multiplier_bits, 2, 53)
     check_int("lfsr_share", lfsr_share, 1)
@@ -137,6 +138,7 @@ def estimate(net: Net, policy: Any, batch: int | None = None, *, node_nm: float 
     widths = producer_widths(node_sites, pol, sites)
     for node in node_sites:
         rows.extend(pricer.node_rows(node, pol, batch, widths))
+    pricer.finish()  # the LFSR sources' random bits, their banks sized by the peak rates
     node_requants, node_stats = node_quantizers(node_sites, pol, widths)
     frame = pd.DataFrame([_flat(row) for row in rows])
     area = scheme_area(works, unit_costs, design, pricer, memsys, node_requants, node_stats,
@@ -145,7 +147,9 @@ def estimate(net: Net, policy: Any, batch: int | None = None, *, node_nm: float 
         warnings.warn(message, UserWarning, stacklevel=2)
     frame.attrs.update(policy=pol.name, node_nm=float(node_nm), batch=batch, arch=design,
                        memory=design.dram, area=area, warnings=sorted(pricer.warnings),
-                       lane_mac=lane, level_costs=memsys.costs)
+                       lane_mac=lane, level_costs=memsys.costs,
+                       lfsr_banks=tuple(sorted(pricer.lfsr_banks().values(),
+                                               key=lambda b: (b.part, b.width, b.lanes, b.k))))
     return frame
 
 
@@ -255,3 +259,45 @@ def mac(a_bits: int, b_bits: int, acc_bits: int, node_nm: float = 45, *,
         check_int(label, value, 1, 62)
     return Units(Technology(node_nm, primitives=primitives, nodes=nodes), units).mac(
         a_bits, b_bits, acc_bits)
+
+
+def rounding_unit(mode: str, acc_bits: int = 32, out_bits: int = 8, random_bits: int | None = None,
+             node_nm: float = 45, *, lfsr_width: int = 32, primitives: TablePaths = None,
+             nodes: PathLike | None = None, units: PathLike | None = None) -> pd.DataFrame:
+    """One rounding unit taking ``acc_bits`` to ``out_bits`` (a fixed shift by the difference),
+    per element, beside ``nearest_even``'s: energy_pj, area_um2 and their ratios to
+    nearest_even's (``energy_x``, ``area_x``).
+
+    Rows: ``nearest_even``; ``mode``'s rounding unit alone; for a stochastic ``mode`` also with
+    its random bits from the counter source (``random_bits`` for ``stochastic_k``, else the
+    assumption ``sr_bits``, each bit a share of a shared leap-forward generator:
+    :meth:`~costmodel.units.Units.random_bit`, what ``estimate`` prices for a policy without
+    ``random``), and from an LFSR of its own (``random = "lfsr"``, ``lfsr_width`` bits, one
+    word a clock: ``lfsr_lanes`` at least the requantizers' rate; leaping the simulated bits,
+    62 for ``stochastic``). ``units``: a unit table, ``"synth"`` or ``"textbook"``.
+    """
+    from fxsim.numeric.lfsr import RandomSource
+    from fxsim.numeric.rounding import canonical_rounding
+
+    for label, value in (("acc_bits", acc_bits), ("out_bits", out_bits)):
+        check_int(label, value, 1, 62)
+    mode = canonical_rounding(mode)
+    u = Units(Technology(node_nm, primitives=primitives, nodes=nodes), units)
+    ref = u.rounding("nearest_even", acc_bits, out_bits)
+    used = u.random_bits_used(mode, acc_bits, out_bits, random_bits)
+    rows = [("nearest_even", ref),
+            (f"{mode}: rounding unit alone" + (f" (adds {used} random bits)" if used else ""),
+             u.rounder(mode, acc_bits, out_bits, random_bits))]
+    if mode in ("stochastic", "stochastic_k"):
+        source = RandomSource("lfsr", lfsr_width, 1)
+        simulated = 62 if mode == "stochastic" else random_bits
+        source.check_bits(u.priced_random_bits(simulated))
+        rows += [(f"{mode} + {used} random bits of shared {u.generator_bits}-bit leap-forward "
+                  "generators (counter source)",
+                  u.rounding(mode, acc_bits, out_bits, random_bits)),
+                 (f"{mode} + its own {lfsr_width}-bit LFSR leaping "
+                  f"{u.priced_random_bits(simulated)} steps an element (random = \"lfsr\")",
+                  u.rounding(mode, acc_bits, out_bits, simulated, source=source))]
+    return pd.DataFrame([{"unit": name, "energy_pj": c.energy_pj, "area_um2": c.area_um2,
+                          "energy_x": c.energy_pj / ref.energy_pj,
+                          "area_x": c.area_um2 / ref.area_um2} for name, c in rows])

@@ -5,11 +5,13 @@ The table (written by ``fxsim rtl size --table``; its header says how) holds, pe
 unit, rows at several widths: area (um^2) and energy (pJ per operation) at 45 nm. A query at
 widths in the table returns that row. At other widths: a unit of one width (``lfsr``, the
 statistics units) is interpolated linearly between its neighbouring rows (and extended by the
-end segments, never below 0); a unit of several widths takes a law fitted through its rows by
-non-negative least squares on the features of :data:`FEATURES` (so cost never falls as a width
-grows), whose largest relative error on the table's own rows :meth:`SynthUnits.fit_errors`
-reports. Units the table lacks (``mac_fp32``, the statistics of percentile, mse, cqat, dorefa)
-return None: the caller prices them from the textbook definitions.
+end segments, never below 0), and so is ``lfsr_leap`` (state bits ``n``, leap ``k``), first in
+``k`` along each tabled ``n``, then in ``n``; a unit of several widths takes a law fitted
+through its rows by non-negative least squares on the features of :data:`FEATURES` (so cost
+never falls as a width grows), whose largest relative error on the table's own rows
+:meth:`SynthUnits.fit_errors` reports. Units the table lacks (``mac_fp32``, the statistics of
+percentile, mse, cqat, dorefa) return None: the caller prices them from the textbook
+definitions.
 """
 
 from __future__ import annotations
@@ -34,11 +36,16 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "overflow_saturate": ("out", "high"),
     "lfsr": ("k", "k*k"),
     "rng_leap_forward": ("n", "n*n"),
+    "lfsr_leap": ("n", "k"),
     "rescale_real": ("acc*m", "acc", "m"),
     "stats_minmax": ("w",),
     "stats_zscore": ("w", "w*w"),
     "stats_large_grad_interval": ("w",),
 }
+
+
+# units of two widths tabled on a grid, interpolated (not fitted): the policy LFSR's (n, k)
+GRIDDED: dict[str, tuple[str, str]] = {"lfsr_leap": ("n", "k")}
 
 
 def features_of(unit: str) -> tuple[str, ...]:
@@ -73,8 +80,22 @@ class _Law:
             return self.points[key]
         if len(self.names) == 1:
             return Cost(*(_interpolate(self.points, key[0], i) for i in (0, 1)))
+        if unit in GRIDDED:
+            return Cost(*(_interpolate_grid(self.points, key, i) for i in (0, 1)))
         x = _feature_row(unit, params)
         return Cost(float(x @ self.energy), float(x @ self.area))
+
+
+def _interpolate_grid(points: dict[tuple[float, ...], Cost], key: tuple[float, float],
+                      column: int) -> float:
+    """Of a unit of two widths ``(x, y)`` on a grid: piecewise linear in ``y`` along each
+    tabled ``x``, then in ``x`` between those values (end segments extended, at least 0)."""
+    by_x: dict[float, dict[tuple[float, ...], Cost]] = {}
+    for (x, y), cost in points.items():
+        by_x.setdefault(x, {})[(y,)] = cost
+    along = {(x,): Cost(*[_interpolate(row, key[1], c) for c in (0, 1)])
+             for x, row in by_x.items()}
+    return _interpolate(along, key[0], column)
 
 
 def _interpolate(points: dict[tuple[float, ...], Cost], x: float, column: int) -> float:
@@ -111,14 +132,14 @@ class SynthUnits:
             rows.setdefault(row["unit"], []).append((params, cost))
         self.laws: dict[str, _Law] = {}
         for unit, points in rows.items():
-            names = tuple(sorted(points[0][0]))
+            names = GRIDDED.get(unit) or tuple(sorted(points[0][0]))
             x = np.array([_feature_row(unit, p) for p, _ in points])
             fits = [nnls(x, np.array([c[i] for _, c in points]))[0] for i in (0, 1)]
             predicted = x @ np.stack(fits, axis=1)
             actual = np.array([[c.energy_pj, c.area_um2] for _, c in points])
             scale = np.where(actual > 0, actual, 1.0)
             error = float(np.max(np.abs(predicted - actual) / scale))
-            if len(names) == 1:
+            if len(names) == 1 or unit in GRIDDED:
                 error = 0.0  # interpolated: exact at every row
             self.laws[unit] = _Law(names, {tuple(p[n] for n in names): c for p, c in points},
                                    fits[0], fits[1], error)

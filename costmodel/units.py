@@ -12,7 +12,8 @@ the ``acc - out`` extra bits between dropped low bits (``drop``, rounded) and ch
 A stochastic unit uses ``k = min(r, drop)`` random bits (``r``: the policy's ``random_bits`` for
 ``stochastic_k``, else the priced default, 8) from shared leap-forward generators, priced per
 random bit (:meth:`Units.random_bit`); bits beyond the dropped ones do not change the rounding
-probability (see :mod:`fxsim.numeric.rounding`).
+probability (see :mod:`fxsim.numeric.rounding`). A role with ``random = "lfsr"`` is priced with
+the generators it simulates instead (:mod:`costmodel.random_bits`).
 
 A real step (``scale = "real"``) moves an ``acc``-bit value with a fixed-point multiplier ``M`` of
 ``m`` bits before the rounding shift (DESIGN.md, "Scales that are not powers of two"): the
@@ -25,14 +26,18 @@ from __future__ import annotations
 import ast
 import operator
 
+from costmodel.random_bits import lfsr_of, simulated_random_bits
 from costmodel.scaling import ZERO, Cost, Technology
 from costmodel.tables import PathLike, UnitRow, load_assumptions, load_units
 from fxsim.numeric.formats import MULTIPLIER_BITS
-from fxsim.numeric.rounding import canonical_rounding, check_overflow
+from fxsim.numeric.lfsr import RandomSource
+from fxsim.numeric.rounding import STOCHASTIC_BITS, canonical_rounding, check_overflow
+from fxsim.policy import RoleSpec
 from fxsim.ranges import RANGE_RULES
 
 DEFAULT_GENERATOR_BITS = 32  # state bits of the random-bit generator rounding() charges
 SYNTH = "synth"  # Units(path=SYNTH): the synthesized unit table
+TEXTBOOK = ("textbook", "default")  # Units(path="textbook"): data/units.csv, as path=None
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
         ast.Div: operator.truediv, ast.USub: operator.neg}
@@ -70,10 +75,10 @@ def evaluate(text: str, names: dict[str, float]) -> float:
 class Units:
     """Unit costs at a technology: ``Units(Technology(node_nm=28))``.
 
-    ``path``: a unit-definition CSV (default ``costmodel/data/units.csv``), or ``"synth"``: the
-    units synthesized from fxsim's RTL (:mod:`costmodel.synth_units`, 45 nm, scaled to the
-    node like every primitive) wherever that table has the unit, the textbook definitions
-    elsewhere.
+    ``path``: a unit-definition CSV (default, also ``"textbook"`` or ``"default"``:
+    ``costmodel/data/units.csv``, the textbook definitions), or ``"synth"``: the units
+    synthesized from fxsim's RTL (:mod:`costmodel.synth_units`, 45 nm, scaled to the node like
+    every primitive) wherever that table has the unit, the textbook definitions elsewhere.
     """
 
     def __init__(self, tech: Technology | None = None, path: PathLike | None = None,
@@ -81,6 +86,8 @@ class Units:
                  generator_bits: int = DEFAULT_GENERATOR_BITS) -> None:
         self.tech = Technology() if tech is None else tech
         self.synth = None
+        if path in TEXTBOOK:
+            path = None
         if path == SYNTH:
             from costmodel.synth_units import default_synth_units
 
@@ -95,7 +102,11 @@ class Units:
         self.generator_bits = generator_bits
 
     def unit(self, name: str, **params: float) -> Cost:
-        """Cost of the unit ``name`` of the units table with widths ``params`` (bits)."""
+        """Cost of the unit ``name`` of the units table with widths ``params`` (bits); the
+        assumption-valued parameters ``x`` (``rng_xor_per_bit``) and ``e`` (``exp_fp32_macs``)
+        default to their assumptions."""
+        params = {"x": self.assumptions["rng_xor_per_bit"],
+                  "e": self.assumptions["exp_fp32_macs"], **params}
         key = (name, *sorted(params.items()))
         if key not in self._memo:
             self._memo[key] = self._evaluate(name, params)
@@ -130,16 +141,41 @@ class Units:
         return self.unit("mac_fp32")
 
     def rounding(self, mode: str, acc_bits: int, out_bits: int, random_bits: int | None = None,
-                 share: int = 1) -> Cost:
+                 share: int = 1, source: RandomSource | None = None) -> Cost:
         """Per-element rounding of ``mode`` (an fxsim rounding name) taking ``acc_bits`` to
-        ``out_bits``: :meth:`rounder` plus, for the stochastic modes, the ``k`` random bits it
-        draws from a shared generator (:meth:`random_bit`, energy and area per bit a cycle;
-        ``share`` is kept for callers of v1 and divides that part)."""
+        ``out_bits``: :meth:`rounder` plus, for the stochastic modes, its random bits. From the
+        counter source (``source=None``): the ``k`` bits it uses, each a share of a shared
+        generator (:meth:`random_bit`, energy and area per bit a cycle; ``share`` is kept for
+        callers of v1 and divides that part). From an LFSR ``source`` (``random = "lfsr"``):
+        one generator of ``source.width`` bits of its own, leaping the simulated bits
+        (``random_bits``; 62 for ``stochastic``) per element, one word a clock
+        (:mod:`costmodel.random_bits`)."""
         if share < 1:
             raise ValueError(f"share (lanes per generator) must be >= 1, got {share}")
+        if source is not None and source.kind == "lfsr" and canonical_rounding(mode) in (
+                "stochastic", "stochastic_k"):
+            bits = self.priced_random_bits(STOCHASTIC_BITS if random_bits is None and
+                                           canonical_rounding(mode) == "stochastic"
+                                           else random_bits)
+            unit = self.rounder(mode, acc_bits, out_bits, bits)
+            if acc_bits <= out_bits:
+                return unit
+            return unit + self.lfsr_leap(source.width, bits)
         unit = self.rounder(mode, acc_bits, out_bits, random_bits)
         k = self.random_bits_used(mode, acc_bits, out_bits, random_bits)
         return unit + self.random_bit().scaled(k / share) if k else unit
+
+    def role_random_bits(self, spec: RoleSpec) -> int:
+        """Random bits per element priced for the role ``spec`` (0: deterministic): ``sr_override``
+        when set (``--sr-bits``); from an LFSR source the simulated bits
+        (:func:`costmodel.random_bits.simulated_random_bits`); from the counter source
+        :meth:`priced_random_bits` of its ``random_bits``."""
+        simulated = simulated_random_bits(spec)
+        if simulated is None:
+            return 0
+        if lfsr_of(spec) is not None and self.sr_override is None:
+            return simulated
+        return self.priced_random_bits(spec.random_bits)
 
     def random_bits_used(self, mode: str, acc_bits: int, out_bits: int,
                          random_bits: int | None = None) -> int:
@@ -166,6 +202,11 @@ class Units:
         n = self.generator_bits
         gen = self.unit("rng_leap_forward", n=n, x=self.assumptions["rng_xor_per_bit"])
         return gen.scaled(1 / n)
+
+    def lfsr_leap(self, width: int, leap: int) -> Cost:
+        """A ``width``-bit LFSR leaping ``leap`` steps a clock (a policy's ``random = "lfsr"``
+        generator; energy per clock, area)."""
+        return self.unit("lfsr_leap", n=width, k=leap)
 
     def generator(self) -> Cost:
         """One shared leap-forward LFSR (energy per cycle, area)."""

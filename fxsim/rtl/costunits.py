@@ -19,6 +19,9 @@ cost-model unit (params)    RTL unit
 ``lfsr`` (k)                ``lfsr`` of ``k`` state bits leaping ``k`` steps a clock
 ``rng_leap_forward`` (n)    ``lfsr`` of ``n`` state bits leaping ``n`` steps a clock (the shared
                             generator: ``n`` random bits a clock)
+``lfsr_leap`` (n, k)        ``lfsr`` of ``n`` state bits leaping ``k`` steps a clock: a policy's
+                            ``random = "lfsr"`` generator (``lfsr_width = n``), one ``k``-bit
+                            word a clock
 ``rescale_real`` (acc, m)   ``rescale`` of ``acc``-bit codes by an ``m``-bit multiplier, shift 0,
                             wide output: the multiplier alone
 ``stats_RULE`` (w)          ``minmax``, ``zscore`` (24-bit counters), ``interval`` (24-bit)
@@ -53,6 +56,8 @@ def rtl_unit(name: str, **p: int) -> UnitSpec:
         return parse_unit(f"lfsr:width={max(p['k'], 2)},k={p['k']}")
     if name == "rng_leap_forward":
         return parse_unit(f"lfsr:width={p['n']},k={p['n']}")
+    if name == "lfsr_leap":
+        return parse_unit(f"lfsr:width={p['n']},k={p['k']}")
     if name == "rescale_real":
         return parse_unit(f"rescale:in={p['acc']},m={p['m']},shift=0,out={p['acc'] + p['m'] + 1}"
                           ",rounding=floor,overflow=wrap")
@@ -77,6 +82,8 @@ def grid() -> list[tuple[str, dict[str, int]]]:
              for high in (4, 12, 24)]
     rows += [("lfsr", dict(k=k)) for k in (2, 4, 8, 12, 16, 24, 32)]
     rows += [("rng_leap_forward", dict(n=n)) for n in (8, 16, 32, 48, 64)]
+    rows += [("lfsr_leap", dict(n=n, k=k)) for n in (8, 16, 24, 32, 48, 64)
+             for k in sorted({1, 2, 4, 8, 16, 32, 62, n}) if k <= n]
     rows += [("rescale_real", dict(acc=acc, m=m)) for acc, m in
              ((8, 8), (16, 16), (24, 16), (16, 31), (24, 31), (30, 31))]
     rows += [(unit, dict(w=w)) for unit in STATS.values() for w in (4, 8, 16, 32)]
@@ -90,7 +97,7 @@ def cost_units(spec: UnitSpec) -> list[tuple[str, dict[str, int]]]:
     if spec.kind in STATS:
         return [(STATS[spec.kind], dict(w=spec.in_bits))]
     if spec.kind == "lfsr":
-        return [("lfsr", dict(k=spec.k))]
+        return [("lfsr_leap", dict(n=spec.width, k=spec.k))]
     if not isinstance(spec, (RequantSpec, RescaleSpec)):
         return []
     units = []
