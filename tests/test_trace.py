@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from trace_model import random_top_bits, read_hex, replay
+from trace_model import TAPS, lfsr_draws, lfsr_steps, random_top_bits, read_hex, replay
 
 import fxsim
 from fxsim.cli import main
@@ -31,18 +31,47 @@ activations  = { bits = 5, range = "percentile", percentile = 90.0 }
 accumulator  = { bits = 12, overflow = "wrap" }
 """
 
+# every stochastic rounding from the LFSR source (docs/semantics.md, "The LFSR source"): several
+# lanes, a narrow generator, 'stochastic' from a 64-bit one, the optimizer's three conversions
+LFSR = """
+name = "lfsr"
+[defaults]
+weights     = { bits = 8, range = "minmax" }
+activations = { bits = 8, range = "minmax" }
+[defaults.act_grads]
+bits = 8
+rounding = "stochastic_k"
+random_bits = 6
+random = "lfsr"
+lfsr_lanes = 4
+[defaults.weight_grads]
+bits = 12
+rounding = "stochastic"
+random = "lfsr"
+lfsr_width = 64
+lfsr_lanes = 3
+[defaults.master]
+bits = 24
+frac = 20
+rounding = "stochastic_k"
+random_bits = 5
+random = "lfsr"
+lfsr_width = 7
+lfsr_lanes = 5
+"""
+
 
 @pytest.fixture(scope="module")
-def mixed_policy(tmp_path_factory):
-    path = tmp_path_factory.mktemp("policy") / "mixed.toml"
-    path.write_text(MIXED)
-    return str(path)
+def policy_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("policy")
+    for name, text in (("mixed", MIXED), ("lfsr", LFSR)):
+        (folder / f"{name}.toml").write_text(text)
+    return {name: str(folder / f"{name}.toml") for name in ("mixed", "lfsr")}
 
 
-@pytest.mark.parametrize("policy", ["sr8", "int4_interval", "arc4", "mixed"])
-def test_traced_step_replays_through_the_documented_arithmetic(tmp_path, policy, mixed_policy):
-    config = TrainConfig(policy=mixed_policy if policy == "mixed" else policy, limit=40,
-                         batch=8, epochs=2)
+@pytest.mark.parametrize("policy", ["sr8", "int4_interval", "arc4", "mixed", "lfsr"])
+def test_traced_step_replays_through_the_documented_arithmetic(tmp_path, policy, policy_files):
+    config = TrainConfig(policy=policy_files.get(policy, policy), limit=40, batch=8, epochs=2)
     run = tmp_path / "run"
     train(config, run)
     out = tmp_path / "trace"
@@ -56,6 +85,11 @@ def test_traced_step_replays_through_the_documented_arithmetic(tmp_path, policy,
     if policy == "mixed":
         assert any(e["kind"] == "mac" and e["saturated"] for e in document["events"])
         assert any("clamped" in e["tensors"] and e["saturated"] for e in document["events"])
+    if policy == "lfsr":  # every stochastic event drew from the LFSRs
+        sources = {json.dumps(e["random"], sort_keys=True) for e in document["events"]
+                   if e.get("random_bits")}
+        assert sources == {json.dumps({"kind": "lfsr", "width": w, "lanes": n}, sort_keys=True)
+                           for w, n in ((32, 4), (64, 3), (7, 5))}
 
 
 def test_hex_files_hold_the_npz_tensors_at_the_format_width(tmp_path):
@@ -107,6 +141,34 @@ def test_random_words_match_the_documented_generator():
     want = [round_exact(Fraction(v) * 8, "stochastic_k", r, 6)
             for v, r in zip(x, draws, strict=True)]
     assert codes.tolist() == want
+
+
+def test_the_documented_lfsr_source_is_fxsims():
+    """docs/semantics.md's LFSR (taps, seeds, lanes, leaps, bit order), written independently,
+    gives fxsim's random integers; its worked example holds."""
+    from fxsim.numeric import lfsr
+    from fxsim.numeric._lfsr_kernels import lfsr_words
+
+    assert lfsr.TAPS == TAPS
+    states = [1]
+    for _ in range(3):
+        states.append(lfsr_steps(states[-1], 2, 4))
+    assert states == [0b0001, 0b0100, 0b0011, 0b1101]
+    assert [s & 3 for s in states] == lfsr.sequence(4, 2, 1, 4) == [1, 0, 3, 1]
+    for width, lanes, k, count in ((32, 1, 8, 60), (7, 5, 5, 43), (64, 3, 62, 20),
+                                   (16, 100, 4, 30), (2, 2, 1, 9)):
+        source = lfsr.RandomSource("lfsr", width, lanes)
+        words = lfsr_words(count, k, source, seed=9, stream=77)
+        assert [int(w) >> (64 - k) for w in words] == lfsr_draws(9, 77, count, k, width, lanes)
+    x = np.linspace(-3, 3, 2001)
+    codes = fxsim.quantize(x, fxsim.QFormat(8, 3), "stochastic_k", seed=5, stream=3,
+                           random_bits=6, random_source=lfsr.RandomSource("lfsr", 16, 7)).raw
+    from fractions import Fraction
+
+    from trace_model import round_exact
+    draws = lfsr_draws(5, 3, x.size, 6, 16, 7)
+    assert codes.tolist() == [round_exact(Fraction(v) * 8, "stochastic_k", r, 6)
+                              for v, r in zip(x, draws, strict=True)]
 
 
 def test_trace_errors_are_clear(tmp_path, capsys):

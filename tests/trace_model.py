@@ -1,7 +1,7 @@
 """An independent model of fxsim's arithmetic, written from docs/semantics.md and
 docs/trace-format.md alone: it imports nothing of fxsim, reads a trace folder's trace.json and
 hex files, recomputes every event's outputs from its inputs with Python integers and exact
-rationals, and lists every mismatch.
+rationals, and lists every mismatch. The LFSR taps are read from docs/semantics.md itself.
 
 ``replay(folder) -> list[str]`` (empty: every code agrees).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -31,6 +32,51 @@ def random_top_bits(seed: int, stream: int, count: int, k: int) -> list[int]:
     """``r`` of elements ``0..count-1``: the top ``k`` bits of each word."""
     key = _finalise(_finalise((seed + GOLDEN) & M64) ^ _finalise((stream + 2 * GOLDEN) & M64))
     return [_finalise(key + (i + 1) * GOLDEN) >> (64 - k) for i in range(count)]
+
+
+# ---- section 3, "The LFSR source": r from lanes of shift registers, one step at a time --------
+SEMANTICS = Path(__file__).resolve().parents[1] / "docs" / "semantics.md"
+
+
+def _taps_from_docs() -> dict[int, tuple[int, ...]]:
+    """``width: taps`` of the code block in docs/semantics.md's LFSR section."""
+    text = SEMANTICS.read_text()
+    section = text[text.index("### The LFSR source"):]
+    block = re.search(r"```\n(.+?)\n\s*```", section, re.S).group(1)
+    return {int(width): tuple(int(t) for t in taps.split(","))
+            for width, taps in re.findall(r"(\d+): ([\d,]+)", block)}
+
+
+TAPS = _taps_from_docs()
+
+
+def lfsr_steps(state: int, steps: int, width: int) -> int:
+    """``state`` after ``steps`` steps: shift left, the parity of the tapped bits into bit 0."""
+    feedback = sum(1 << (t - 1) for t in TAPS[width])
+    for _ in range(steps):
+        state = ((state << 1) | ((state & feedback).bit_count() & 1)) & ((1 << width) - 1)
+    return state
+
+
+def lfsr_draws(seed: int, stream: int, count: int, k: int, width: int, lanes: int) -> list[int]:
+    """``r`` of elements ``0..count-1`` from ``lanes`` LFSRs of ``width`` bits: element ``i``
+    takes lane ``i mod lanes``, the lane's state stepped ``k`` times per earlier draw."""
+    states = [s or 1 for s in random_top_bits(seed, stream, min(lanes, count), width)]
+    out = []
+    for i in range(count):
+        lane = i % lanes
+        if i >= lanes:  # not the lane's first draw: k more steps
+            states[lane] = lfsr_steps(states[lane], k, width)
+        out.append(states[lane] & ((1 << k) - 1))
+    return out
+
+
+def draws(seed: int, stream: int, count: int, k: int, source: dict | None) -> list[int]:
+    """``r`` of a conversion: the counter words (section 3), or the event's LFSR ``source``."""
+    if source is None:
+        return random_top_bits(seed, stream, count, k)
+    assert source["kind"] == "lfsr", source
+    return lfsr_draws(seed, stream, count, k, source["width"], source["lanes"])
 
 
 # ---- section 2: rounding an exact rational ------------------------------------------------------
@@ -106,7 +152,7 @@ def _draws(event: dict, count: int) -> tuple[list[int], int]:
     if event["random_bits"] is None:
         return [0] * count, 0
     k = event["random_bits"]
-    return random_top_bits(event["seed"], event["stream"], count, k), k
+    return draws(event["seed"], event["stream"], count, k, event["random"]), k
 
 
 def _float_dyadic(x: float, frac: int) -> tuple[int, int]:
@@ -296,9 +342,9 @@ def check_mac(event: dict, t: dict) -> list[str]:
 
 # ---- section 8: the optimizer -------------------------------------------------------------------
 def _requantize_all(values: list[int], n: int, rounding: str, seed, stream, k, bits: int,
-                    multiplier: int = 1) -> list[int]:
+                    multiplier: int = 1, source: dict | None = None) -> list[int]:
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    rs = random_top_bits(seed, stream, len(values), k) if k else [0] * len(values)
+    rs = draws(seed, stream, len(values), k, source) if k else [0] * len(values)
     return [min(max(round_dyadic(v * multiplier, n, rounding, r, k) if n >= 0
                     else v * multiplier << -n, lo), hi)
             for v, r in zip(values, rs, strict=True)]
@@ -308,19 +354,20 @@ def check_update(event: dict, t: dict) -> list[str]:
     h, bits = event["const_frac"], event["bits"]
     k = event["random_bits"] or 0
     seed, streams, rounding = event["seed"], event["streams"], event["rounding"]
+    source = event["random"]
     grad, limit = _ints(t["grad"]), event["g_limit"]
     m, n = event["g_multiplier"], event["g_shift"]
     if m == 1 and n <= 0:
         g_wide = [v << -n for v in grad]
     else:
-        g_wide = _requantize_all(grad, n, rounding, seed, streams[0], k, bits + h, m)
+        g_wide = _requantize_all(grad, n, rounding, seed, streams[0], k, bits + h, m, source)
     g_wide = [min(max(v, -limit), limit) for v in g_wide]
     v, w = _ints(t["v"]), _ints(t["w"])
     v_acc = [event["momentum_c"] * a + g + event["decay_c"] * c
              for a, g, c in zip(v, g_wide, w, strict=True)]
-    v_out = _requantize_all(v_acc, h, rounding, seed, streams[1], k, bits)
+    v_out = _requantize_all(v_acc, h, rounding, seed, streams[1], k, bits, source=source)
     w_acc = [(c << h) - event["lr_c"] * a for c, a in zip(w, v_out, strict=True)]
-    w_out = _requantize_all(w_acc, h, rounding, seed, streams[2], k, bits)
+    w_out = _requantize_all(w_acc, h, rounding, seed, streams[2], k, bits, source=source)
     errors = []
     for name, mine in (("g_wide", g_wide), ("v_acc", v_acc), ("v_out", v_out),
                        ("w_acc", w_acc), ("w_out", w_out)):
