@@ -6,6 +6,7 @@ docs/cost-model.md)."""
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 import warnings
@@ -163,3 +164,40 @@ def test_units_textbook_is_the_default_on_the_command_line():
     synth = run("--rounding", "stochastic_k", "--random-bits", "8", "--units", "synth")
     assert "synthesized units" in synth and "textbook units" in plain
     assert "counter source" in plain and 'random = "lfsr"' in plain
+
+
+def _figures(units: str) -> list[tuple[float, float, float]]:
+    """(pJ, energy x, area x) of the rows the docs state, in their order: the rounding unit
+    alone, the counter source, an 8-bit and a 32-bit LFSR of its own (32 -> 8 bits, 8 bits)."""
+    out = []
+    for row, width in ((1, 32), (2, 32), (3, 8), (3, 32)):
+        table = costmodel.rounding_unit("stochastic_k", 32, 8, 8, lfsr_width=width,
+                                        units=units)
+        out.append(tuple(float(table[c].iloc[row]) for c in ("energy_pj", "energy_x",
+                                                             "area_x")))
+    return out
+
+
+def test_the_docs_state_the_stochastic_rounding_figures_fxsim_cost_rounding_prints():
+    """README and docs/cost-model.md give each figure with its unit table and generator
+    sharing, as `fxsim cost --rounding stochastic_k --random-bits 8` measures it."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("What stochastic rounding costs against nearest"):]
+    rows = re.findall(r"^\| (.+?) \| ([\d.]+)x \| ([\d.]+)x \|$", section, re.M)[:4]
+    assert [r[0].split(" ")[0] for r in rows] == ["none", "the", "an", "a"]
+    textbook, synth = _figures("textbook"), _figures("synth")
+    for (_, book, syn), want_book, want_syn in zip(rows, textbook, synth, strict=True):
+        assert (float(book), float(syn)) == (round(want_book[1], 1), round(want_syn[1], 1))
+    doc = (ROOT / "docs" / "cost-model.md").read_text()
+    table = doc[doc.index("| random bits from | textbook units"):]
+    cells = re.findall(r"([\d.]+) pJ, \**([\d.]+)x\**(?: energy)?, ([\d.]+)x", table)[:8]
+    stated = [tuple(float(v) for v in c) for c in cells]
+    want = [w for pair in zip(textbook, synth, strict=True) for w in pair]
+    for given, (pj, ex, ax) in zip(stated, want, strict=True):
+        assert given == (round(pj, 3), round(ex, 1), round(ax, 1))
+    # docs/rtl.md's one 8-bit LFSR feeding 16 units: synthesized, 1.2x nearest's energy
+    u = Units(path="synth")
+    shared16 = (u.rounder("stochastic_k", 32, 8, 8).energy_pj
+                + u.lfsr_leap(8, 8).energy_pj / 16) / u.rounding("nearest_even", 32, 8).energy_pj
+    assert round(shared16, 1) == 1.2
+    assert "1.2x nearest's energy" in readme and "**1.2x**" in (ROOT / "docs/rtl.md").read_text()
