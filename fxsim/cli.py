@@ -216,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fxsim.reproduce import add_reproduce_parser
 
     add_reproduce_parser(sub)
+    from fxsim.sweep.cli import add_sweep_parser
+
+    add_sweep_parser(sub)
     return parser
 
 

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from data_writers import pixel_csv_text, write_bytes, write_cifar10, write_mnist
+from data_writers import write_cifar10, write_mnist
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -1,0 +1,148 @@
+"""``fxsim sweep``: the command line of design-space sweeps (the only part that prints)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from fxsim.helpformat import DefaultsFormatter
+
+DEFAULT_WORKERS = os.cpu_count() or 1
+SEARCHES = ("nsga2",)
+
+
+def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``sweep`` on an argparse subparsers object; returns its parser."""
+    from fxsim.sweep.grid import preset_names
+
+    parser = subparsers.add_parser(
+        "sweep",
+        help="run a grid of training runs on Dask and tabulate accuracy, energy and area",
+        description=(
+            "fxsim sweep GRID.toml --out DIR: train every point of a grid (nets, data, base "
+            "policies and any policy field varied by path, e.g. defaults.act_grads.bits = "
+            "[3, 4, 8]; schema: docs/sweep-schema.md) as tasks on Dask distributed, and write "
+            "DIR/results.parquet and DIR/results.csv (settings, accuracy, loss, saturation, "
+            "energy and area from the cost model, wall time, source digest). Each point is one "
+            "'fxsim train' run in DIR/runs/<config hash>; finished runs are reused, "
+            "interrupted ones resumed. "
+            "fxsim sweep report DIR: the Pareto front and the break points as PNG and CSV."),
+        epilog=("examples:\n"
+                "  fxsim sweep --preset quick --out runs/quick\n"
+                "  fxsim sweep mygrid.toml --out runs/mine --workers 4\n"
+                "  fxsim sweep mygrid.toml --out /shared/mine --scheduler tcp://head:8786\n"
+                "  fxsim sweep mygrid.toml --out runs/mine --search nsga2 --trials 40\n"
+                "  fxsim sweep report runs/quick"),
+        formatter_class=type("Formatter", (DefaultsFormatter,
+                                           argparse.RawDescriptionHelpFormatter), {}),
+    )
+    parser.add_argument("target", nargs="*", metavar="GRID | report DIR",
+                        help="a grid TOML file; or 'report' and a sweep folder")
+    parser.add_argument("--preset", choices=preset_names(), default=None,
+                        help="a shipped grid instead of GRID (breakpoints: mnist5k, about an "
+                             "hour on 2 cores; quick: digits, a few minutes)")
+    parser.add_argument("--out", default=None, help="the sweep folder (default: runs/sweep-NAME)")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                        help="worker processes of the local Dask cluster, one thread each")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="use this running Dask scheduler (tcp://host:8786 or a "
+                             "scheduler file) and its workers instead of a local cluster")
+    parser.add_argument("--search", choices=SEARCHES, default=None,
+                        help="instead of the full grid, search its axes with Optuna's NSGA-II "
+                             "(accuracy up, energy and area down)")
+    parser.add_argument("--trials", type=int, default=20, help="trials of --search")
+    parser.add_argument("--search-seed", type=int, default=0, help="seed of the search's "
+                        "sampler")
+    parser.add_argument("--rerun-stale", action="store_true",
+                        help="move run folders made with other settings or other fxsim source "
+                             "to DIR/stale/ and train them again (default: refuse)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check the grid and print its points and runs; train nothing")
+    parser.add_argument("--tolerance", type=float, default=None,
+                        help="report: accuracy drop against fp (a fraction) still 'within "
+                             "tolerance' (default: the grid's)")
+    parser.set_defaults(func=run_sweep_command)
+    return parser
+
+
+def _grid_source(args: argparse.Namespace) -> str:
+    if args.preset and args.target:
+        raise ValueError("give either a GRID file or --preset, not both")
+    if args.preset:
+        return args.preset
+    if len(args.target) != 1:
+        raise ValueError("give one GRID file (or --preset NAME, or 'report DIR'); got "
+                         f"{len(args.target)} arguments")
+    return args.target[0]
+
+
+def _report(args: argparse.Namespace) -> int:
+    from fxsim.sweep.report import report
+
+    if len(args.target) != 2:
+        raise ValueError("fxsim sweep report takes one sweep folder: fxsim sweep report DIR")
+    for path in report(args.target[1], tolerance=args.tolerance):
+        print(f"wrote {path}")
+    return 0
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    """Run ``fxsim sweep``: a progress bar over runs, then the files written."""
+    if args.target[:1] == ["report"]:
+        return _report(args)
+    from fxsim.sweep.grid import load_grid
+    from fxsim.sweep.points import plan_points, unique_runs
+
+    grid = load_grid(_grid_source(args))
+    out = args.out or f"runs/sweep-{grid.name}"
+    if args.trials < 1:
+        raise ValueError(f"--trials must be >= 1, got {args.trials}")
+    points = plan_points(grid)
+    if args.dry_run:
+        blocks = {b.name: sum(p.block == b.name for p in points) for b in grid.blocks}
+        counts = ", ".join(f"{k}: {v}" for k, v in blocks.items())
+        print(f"grid {grid.name!r}: {len(points)} points ({counts}; seeds "
+              f"{list(grid.seeds)}), {len(unique_runs(points))} distinct runs")
+        return 0
+    from tqdm import tqdm
+
+    bar = None
+
+    def start(runs: int, to_train: int, link: str | None) -> None:
+        nonlocal bar
+        where = args.scheduler or f"a local Dask cluster of {args.workers} workers"
+        print(f"sweep {grid.name!r} -> {out}: {runs} runs, {runs - to_train} finished "
+              f"already, {to_train} to train on {where}", flush=True)
+        if link:
+            print(f"Dask dashboard: {link}", flush=True)
+        bar = tqdm(total=runs, unit="run", desc=grid.name, file=sys.stderr, dynamic_ncols=True)
+
+    def done(outcome) -> None:
+        if bar is None:
+            return
+        acc = outcome.summary.get("test_acc")
+        bar.set_postfix_str(f"last: {outcome.status}"
+                            + ("" if acc is None else f" {100 * acc:.1f}%"))
+        bar.update(1)
+        if outcome.status == "failed":
+            bar.write(f"run {outcome.point.key} failed: {outcome.error}")
+
+    if args.search:
+        from fxsim.sweep.search import search
+
+        result = search(grid, out, trials=args.trials, workers=args.workers,
+                        scheduler=args.scheduler, rerun_stale=args.rerun_stale,
+                        seed=args.search_seed, on_start=start, on_done=done)
+    else:
+        from fxsim.sweep.run import sweep
+
+        result = sweep(grid, out, workers=args.workers, scheduler=args.scheduler,
+                       rerun_stale=args.rerun_stale, points=points, on_start=start,
+                       on_done=done)
+    if bar is not None:
+        bar.close()
+    failed = sum(o.status == "failed" for o in result.outcomes)
+    print(f"wrote {result.files[0]} and {result.files[1]} ({len(result.table)} rows"
+          + (f"; {failed} runs failed" if failed else "") + f"); plots: fxsim sweep report {out}")
+    return 1 if failed else 0

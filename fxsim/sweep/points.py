@@ -1,0 +1,183 @@
+"""A grid's points: each one ``fxsim train`` run, a pure function of its settings and policy.
+
+A point's ``key`` (16 hex digits) is the SHA-256 of its run settings (seed included) and its
+resolved policy's contents (name and description left out): the run folder is
+``OUT/runs/<key>``, so the same point in two blocks, or in two sweeps sharing ``OUT``, trains
+once. The point's policy is written to ``OUT/policies/<policy_key>.toml`` and the trainer loads
+it from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fxsim.io import write_atomic
+from fxsim.policy import Policy
+from fxsim.sweep.grid import REFERENCE_BLOCK, AxisValue, Grid, value_label
+from fxsim.sweep.paths import UNSET, PolicyPath, parse_path
+from fxsim.train import TrainConfig
+
+
+def digest(data: Any) -> str:
+    """SHA-256 (16 hex digits) of ``data`` as canonical JSON."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _policy_content(policy: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in policy.items() if k not in ("name", "description")}
+
+
+@dataclass(frozen=True)
+class Point:
+    """One run of the sweep. ``values`` maps each axis of the point's block to its value's
+    label; ``train`` holds the TrainConfig fields (policy excluded, seed included);
+    ``policy`` the resolved policy dict; ``base_policy`` the name it was derived from."""
+
+    block: str
+    values: dict[str, str]
+    train: dict[str, Any]
+    policy: dict[str, Any] = field(repr=False)
+    base_policy: str
+
+    @property
+    def seed(self) -> int:
+        return self.train["seed"]
+
+    @property
+    def policy_key(self) -> str:
+        return digest(_policy_content(self.policy))
+
+    @property
+    def key(self) -> str:
+        return digest({"train": self.train, "policy": _policy_content(self.policy)})
+
+    @property
+    def config_key(self) -> str:
+        """The key without the seed: the same configuration over several seeds."""
+        train = {k: v for k, v in self.train.items() if k != "seed"}
+        return digest({"train": train, "policy": _policy_content(self.policy)})
+
+    def run_dir(self, out: str | Path) -> Path:
+        return Path(out) / "runs" / self.key
+
+    def policy_file(self, out: str | Path) -> Path:
+        return Path(out) / "policies" / f"{self.policy_key}.toml"
+
+    def config(self, out: str | Path) -> TrainConfig:
+        """The run's TrainConfig, loading the policy from :meth:`policy_file` (absolute, so
+        workers on other machines sharing the folder find it)."""
+        return TrainConfig(policy=str(self.policy_file(out).resolve()), **self.train)
+
+    def write_policy(self, out: str | Path) -> Path:
+        """Write the policy file unless it is there with the same text."""
+        path = self.policy_file(out)
+        text = Policy.load(self.policy).to_toml()
+        if not path.is_file() or path.read_text() != text:
+            write_atomic(path, text)
+        return path
+
+
+def _point(grid: Grid, block: str, values: dict[str, str], sets: list[tuple[str, Any]],
+           seed: int, where: str) -> Point:
+    """Apply ``sets`` on top of the base point; every value checked (ValueError naming
+    ``where``)."""
+    train = {k: v for k, v in grid.base.items() if k != "policy"}
+    policy_name = grid.base["policy"]
+    policy_sets: list[tuple[PolicyPath, Any]] = []
+    for path, value in sets:
+        parsed = parse_path(path, where)
+        if parsed == "policy":
+            policy_name = value
+        elif isinstance(parsed, str):
+            if value == UNSET:
+                train.pop(parsed, None)
+            else:
+                train[parsed] = value
+        else:
+            policy_sets.append((parsed, value))
+    if not isinstance(policy_name, str):
+        raise ValueError(f"{where}: policy must be a shipped name or a TOML path, got "
+                         f"{policy_name!r}")
+    try:
+        base = Policy.load(grid.policy_source(policy_name))
+        policy = base.to_dict()
+        if block != REFERENCE_BLOCK:
+            for path, value in [*((parse_path(p, where), v) for p, v in grid.base_sets),
+                                *policy_sets]:
+                policy = path.apply(policy, value)
+        content = _policy_content(policy)
+        label = Path(policy_name).stem
+        policy["name"] = f"{label}-{digest(content)[:8]}" if content != _policy_content(
+            base.to_dict()) else label
+        policy["description"] = (f"sweep {grid.name!r}: {label} with " + ", ".join(
+            f"{p.text}={value_label(v)}" for p, v in policy_sets) if policy_sets
+            else base.description)
+        policy = Policy.load(policy).to_dict()
+        TrainConfig(policy="int8", seed=seed, **train)
+        _check_run_settings(train)
+    except (TypeError, ValueError, FileNotFoundError) as error:
+        raise ValueError(f"{where}: {error}") from None
+    return Point(block, values, {**train, "seed": seed}, policy, Path(policy_name).stem)
+
+
+def _check_run_settings(train: dict[str, Any]) -> None:
+    from reference_nets import DATASETS, NETS
+
+    if train.get("net") not in NETS:
+        raise ValueError(f"net must be one of {', '.join(NETS)}; got {train.get('net')!r}")
+    data = train.get("data")
+    if data is not None and data not in DATASETS:
+        raise ValueError(f"data must be one of {', '.join(DATASETS)}; got {data!r}")
+    lr = train.get("lr", 0.05)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+
+
+def point_at(grid: Grid, block: str, combo: dict[str, AxisValue], seed: int) -> Point:
+    """The point of ``block`` where each axis named in ``combo`` takes the given value (the
+    others stay at the base), for ``seed``; ValueError naming the values if one is refused."""
+    values = {name: v.label for name, v in combo.items()}
+    sets = [s for v in combo.values() for s in v.sets]
+    where = (f"grid {grid.name!r} block {block!r} at "
+             + (", ".join(f"{k} = {v}" for k, v in values.items()) or "the base"))
+    return _point(grid, block, values, sets, seed, where)
+
+
+def plan_points(grid: Grid) -> list[Point]:
+    """Every point of the grid: each block's full product of axis values times the seeds,
+    seed by seed (so an interrupted sweep has whole seeds done), then the reference runs
+    (``grid.reference`` at each distinct net, data and run settings). A point in several blocks
+    appears once per block (same key, one run). Raises ValueError naming the grid, the block,
+    the axis values and the problem for any value the policy schema or the run settings
+    refuse."""
+    points: list[Point] = []
+    for seed in grid.seeds:
+        for block in grid.blocks:
+            for combo in itertools.product(*(axis.values for axis in block.axes)):
+                points.append(point_at(grid, block.name, dict(zip(
+                    (a.name for a in block.axes), combo, strict=True)), seed))
+    if grid.reference:
+        settings: dict[str, dict[str, Any]] = {}
+        for p in points:
+            train = {k: v for k, v in p.train.items() if k != "seed"}
+            settings.setdefault(digest(train), train)
+        for seed in grid.seeds:
+            for train in settings.values():
+                sets = [("policy", grid.reference), *train.items()]
+                points.append(_point(grid, REFERENCE_BLOCK, {}, sets, seed,
+                                     f"grid {grid.name!r} reference {grid.reference!r}"))
+    return points
+
+
+def unique_runs(points: list[Point]) -> list[Point]:
+    """The points with distinct keys, first occurrence kept (one run each)."""
+    seen: dict[str, Point] = {}
+    for p in points:
+        seen.setdefault(p.key, p)
+    return list(seen.values())

@@ -1,0 +1,173 @@
+"""``fxsim sweep report DIR``: Pareto fronts and break points of a sweep, as PNG and CSV.
+
+Writes into ``DIR/report/``:
+
+- ``pareto.png``: mean test accuracy over seeds against energy per training step (left) and
+  against area (right), one colour per scheme; configurations dominated on that plot are grey.
+  ``pareto.csv``: the configurations with ``front_energy`` and ``front_area``.
+- ``breakpoints.png``: per block axis of bit widths, accuracy (mean and std over seeds)
+  against the width, one line per value of the block's other axes (rounding mode, range
+  rule, ...), the reference's accuracy and the tolerance band. ``breakpoints.csv``: the break
+  point of every line (:func:`fxsim.sweep.analysis.break_points`).
+- ``configurations.csv``: every configuration's mean, std, drop and costs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from fxsim.io import write_atomic, write_csv
+from fxsim.sweep.analysis import bits_axes, break_points, configurations, curves, pareto
+from fxsim.sweep.grid import REFERENCE_BLOCK
+from fxsim.sweep.run import GRID_FILE
+from fxsim.sweep.table import read_table
+
+GREY = "#b8b8b8"
+
+
+def _figure_png(fig) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _short(row: pd.Series, blocks: dict[str, list[str]]) -> str:
+    """A point's label: its block's axis values (the reference: its policy)."""
+    if row["block"] == REFERENCE_BLOCK:
+        return str(row["policy"])
+    parts = [f"{a.split('.')[-2] + '.' if '.' in a else ''}{a.split('.')[-1]}={row[a]}"
+             for a in blocks.get(row["block"], [])]
+    return ", ".join(parts) or str(row["block"])
+
+
+def plot_pareto(frame: pd.DataFrame, blocks: dict[str, list[str]], title: str) -> bytes:
+    """Accuracy against energy and against area; front points coloured by scheme and
+    labelled, dominated ones grey."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    unique = frame.drop_duplicates("config")
+    schemes = sorted(unique["scheme"].unique())
+    colours = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(schemes)}
+    fig, axes = plt.subplots(1, 2, figsize=(15, 6.5))
+    for ax, cost, front, unit in ((axes[0], "energy_pj", "front_energy",
+                                   "energy per training step (pJ, 45 nm)"),
+                                  (axes[1], "area_um2", "front_area", "area (um$^2$, 45 nm)")):
+        off = unique[~unique[front]]
+        ax.scatter(off[cost], 100 * off["acc_mean"], color=GREY, s=18, zorder=2,
+                   label="dominated")
+        on = unique[unique[front]].sort_values(cost)
+        ax.plot(on[cost], 100 * on["acc_mean"], color="black", lw=0.8, zorder=3,
+                drawstyle="steps-post")
+        for scheme in schemes:
+            mine = on[on["scheme"] == scheme]
+            if len(mine):
+                ax.errorbar(mine[cost], 100 * mine["acc_mean"],
+                            yerr=100 * mine["acc_std"].fillna(0), fmt="o", ms=6,
+                            color=colours[scheme], zorder=4, label=scheme, capsize=2)
+        for i, (_, row) in enumerate(on.iterrows()):
+            ax.annotate(_short(row, blocks), (row[cost], 100 * row["acc_mean"]),
+                        textcoords="offset points", xytext=(6, -10 - 9 * (i % 2)),
+                        fontsize=7, color="#333333")
+        ax.set_xscale("log")
+        ax.set_xlabel(unit)
+        ax.set_ylabel("test accuracy (%), mean over seeds")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.set_title(f"accuracy against {cost.split('_')[0]}: Pareto front in colour")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title)
+    data = _figure_png(fig)
+    plt.close(fig)
+    return data
+
+
+def plot_break_points(frame: pd.DataFrame, blocks: dict[str, list[str]], tolerance: float,
+                      title: str) -> bytes | None:
+    """Accuracy against bits, one panel per block axis of bit widths, one line per curve."""
+    panels = bits_axes(blocks)
+    if not panels:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = min(3, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6.2 * columns, 4.6 * rows), squeeze=False)
+    for ax, (block, axis) in zip(axes.flat, panels, strict=False):
+        lines = curves(frame, block, axis, blocks)
+        finite = sorted({b for _, g in lines for b in g["bits"] if math.isfinite(b)})
+        wide_at = (max(finite) + 2) if finite else 1
+        for i, (label, group) in enumerate(lines):
+            x = [b if math.isfinite(b) else wide_at for b in group["bits"]]
+            ax.errorbar(x, 100 * group["acc_mean"], yerr=100 * group["acc_std"].fillna(0),
+                        marker="o", ms=4, capsize=2, label=label, color=plt.get_cmap(
+                            "tab10")(i % 10))
+        ref = frame[frame["block"] == block]["ref_acc"].dropna()
+        if len(ref):
+            level = 100 * ref.iloc[0]
+            ax.axhline(level, color="black", lw=0.8, ls="--", label="fp (reference)")
+            ax.axhspan(level - 100 * tolerance, level, color="green", alpha=0.08,
+                       label=f"within {100 * tolerance:g} points")
+        has_wide = any(not math.isfinite(b) for _, g in lines for b in g["bits"])
+        ticks = finite + ([wide_at] if has_wide else [])
+        ax.set_xticks(ticks)
+        ax.set_xticklabels(["wide" if has_wide and t == wide_at else f"{t:g}" for t in ticks])
+        ax.set_xlabel(f"{axis} (bits)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylim(0, 100)
+        ax.set_title(f"block {block!r}", fontsize=10)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    data = _figure_png(fig)
+    plt.close(fig)
+    return data
+
+
+def report(out: str | os.PathLike, tolerance: float | None = None) -> list[Path]:
+    """Write the report of the sweep folder ``out`` into ``out/report``; returns the files.
+    ``tolerance`` (an accuracy fraction) overrides the grid's."""
+    out = Path(out)
+    record_file = out / GRID_FILE
+    if not record_file.is_file():
+        raise FileNotFoundError(f"{out} holds no {GRID_FILE}: not a folder made by fxsim sweep")
+    record = json.loads(record_file.read_text())
+    tolerance = record["tolerance"] if tolerance is None else tolerance
+    if not 0 <= tolerance < 1:
+        raise ValueError(f"--tolerance must be an accuracy fraction in [0, 1), got {tolerance}")
+    table = read_table(out)
+    frame = configurations(table, tolerance)
+    if frame.empty:
+        raise ValueError(f"{out}: no finished run to report on yet")
+    frame["front_energy"] = pareto(frame, "energy_pj")
+    frame["front_area"] = pareto(frame, "area_um2")
+    folder = out / "report"
+    blocks = record["blocks"]
+    title = f"sweep {record['name']!r}: {', '.join(sorted(frame['net'].unique()))} on " \
+            f"{', '.join(sorted(frame['data'].unique()))}"
+    files = [write_csv(frame, folder / "configurations.csv")]
+    files.append(write_atomic(folder / "pareto.png", plot_pareto(frame, blocks, title)))
+    files.append(write_csv(frame.drop_duplicates("config")[
+        ["scheme", "block", "policy", *[a for a in record["axes"]], "acc_mean", "acc_std",
+         "energy_pj", "area_um2", "front_energy", "front_area"]], folder / "pareto.csv"))
+    points = break_points(frame, blocks)
+    if len(points):
+        files.append(write_csv(points, folder / "breakpoints.csv"))
+        png = plot_break_points(frame, blocks, tolerance,
+                                f"{title}: accuracy against bit width (break points)")
+        files.append(write_atomic(folder / "breakpoints.png", png))
+    return files
