@@ -78,21 +78,25 @@ def bits_value(label: Any) -> float:
         return math.nan
 
 
-def bits_axes(blocks: dict[str, list[str]]) -> list[tuple[str, str]]:
-    """(block, axis) of every axis of bit widths: a path ending in ``.bits``, or a linked axis
-    whose name ends in ``bits`` (``wa_bits``)."""
-    return [(block, axis) for block, axes in blocks.items() for axis in axes
-            if axis.split(".")[-1].endswith("bits") and axis.split(".")[-1] != "random_bits"]
+Blocks = dict[str, dict[str, list[str]]]  # block -> axis -> value labels (OUT/grid.json)
 
 
-def curves(frame: pd.DataFrame, block: str, axis: str, blocks: dict[str, list[str]]
+def bits_axes(blocks: Blocks) -> list[tuple[str, str]]:
+    """(block, axis) of every axis of bit widths with two values or more: a path ending in
+    ``.bits``, or a linked axis whose name ends in ``bits`` (``wa_bits``)."""
+    return [(block, axis) for block, axes in blocks.items() for axis, values in axes.items()
+            if axis.split(".")[-1].endswith("bits") and axis.split(".")[-1] != "random_bits"
+            and len(values) > 1]
+
+
+def curves(frame: pd.DataFrame, block: str, axis: str, blocks: Blocks
            ) -> list[tuple[str, pd.DataFrame]]:
-    """The curves of ``axis`` in ``block``: (label of the other axes' values, rows sorted by
-    width)."""
+    """The curves of ``axis`` in ``block``: (label of the block's other axes' values, those
+    with two values or more, rows sorted by width)."""
     rows = frame[frame["block"] == block].copy()
     rows["bits"] = rows[axis].map(bits_value)
     rows = rows[rows["bits"].notna()]
-    others = [a for a in blocks[block] if a != axis]
+    others = [a for a, values in blocks[block].items() if a != axis and len(values) > 1]
     out = []
     if others:
         for values, group in rows.groupby(others, sort=False):
@@ -104,7 +108,7 @@ def curves(frame: pd.DataFrame, block: str, axis: str, blocks: dict[str, list[st
     return out
 
 
-def break_points(frame: pd.DataFrame, blocks: dict[str, list[str]]) -> pd.DataFrame:
+def break_points(frame: pd.DataFrame, blocks: Blocks) -> pd.DataFrame:
     """One row per curve of every bits axis: the break point (``break_bits``: the lowest
     width from which all wider ones are within tolerance; NaN when even the widest is not),
     the accuracy there, the widest width that fails (``fails_at``, NaN when none fails) and
@@ -123,6 +127,9 @@ def break_points(frame: pd.DataFrame, blocks: dict[str, list[str]]) -> pd.DataFr
                 "block": block, "axis": axis, "curve": label,
                 "tested": " ".join(_bits_text(w) for w in widths),
                 "break_bits": math.nan if ok is None else widths[ok],
+                "break_point": ("none within" if ok is None else
+                                f"<= {_bits_text(widths[ok])}" if ok == 0 else
+                                _bits_text(widths[ok])),
                 "acc_at_break": math.nan if ok is None else group["acc_mean"].iloc[ok],
                 "fails_at": max(fails) if fails else math.nan,
                 "acc_below": (group["acc_mean"].iloc[ok - 1]

@@ -21,7 +21,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from fxsim.sweep.paths import UNSET, flatten, parse_path
+from fxsim.sweep.paths import POLICY_TABLES, UNSET, flatten, parse_path
 
 GRID_KEYS = ("name", "description", "seeds", "reference", "scheme", "tolerance", "base",
              "axes", "block")
@@ -129,13 +129,13 @@ def _axis(where: str, name: str, values: Any) -> Axis:
         raise _fail(where, f"an axis is a list of values, got {values!r}")
     if not values:
         raise _fail(where, "the axis is empty; give at least one value")
-    linked = all(isinstance(v, dict) and "set" in v for v in values)
+    linked = [isinstance(v, dict) and "set" in v for v in values]
+    if any(linked) and not all(linked):
+        raise _fail(where, "mixes linked values ({ label, set }) with plain ones")
     out = []
-    if not linked:
+    if not all(linked):
         parse_path(name, where)
         for value in values:
-            if isinstance(value, dict) and "set" in value:
-                raise _fail(where, "mixes linked values ({ label, set }) with plain ones")
             out.append(AxisValue(value_label(value), ((name, value),)))
     else:
         for value in values:
@@ -193,7 +193,7 @@ def parse_grid(data: dict[str, Any], where: str = "grid",
         raise _fail(f"{where} [base]", f"set must be a table of path = value, got {sets!r}")
     base = dict(DEFAULT_BASE)
     for key, value in base_table.items():
-        if parse_path(key, f"{where} [base]") != key:
+        if key in POLICY_TABLES or parse_path(key, f"{where} [base]") != key:
             raise _fail(f"{where} [base]", f"{key!r} is a policy field: put it in [base.set]")
         base[key] = value
     base_sets = tuple(flatten(sets, stop_at_role=True).items())
@@ -232,10 +232,14 @@ def parse_grid(data: dict[str, Any], where: str = "grid",
         scheme = sorted(set(scheme), key=lambda a: (a != "policy", a))
     if not isinstance(scheme, list) or not all(isinstance(s, str) for s in scheme):
         raise _fail(where, f"scheme must be a list of axis names, got {scheme!r}")
-    unknown = [s for s in scheme if s != "policy" and s not in grid_axes]
-    if unknown:
-        raise _fail(where, f"scheme names {unknown[0]!r}, which is no axis; axes: "
-                           f"{', '.join(sorted(grid_axes)) or 'none'}")
+    for entry in scheme:
+        if entry != "policy" and entry not in grid_axes:
+            try:
+                parse_path(entry, f"{where} scheme")
+            except ValueError:
+                raise _fail(where, f"scheme names {entry!r}, which is neither 'policy', an axis "
+                                   f"({', '.join(sorted(grid_axes)) or 'none'}) nor a policy "
+                                   "path") from None
     tolerance = data.get("tolerance", DEFAULT_TOLERANCE)
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not (
             0 <= tolerance < 1):

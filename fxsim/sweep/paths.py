@@ -34,7 +34,8 @@ from fxsim.ranges import RANGE_RULES, rule_parameters
 UNSET = "unset"  # the value that removes a key
 # run settings an axis may vary (TrainConfig fields; the seed is the grid's `seeds`)
 TRAIN_KEYS = ("net", "data", "data_dir", "policy", "epochs", "batch", "lr", "momentum",
-              "weight_decay", "schedule", "warmup_epochs", "limit", "augment", "eval_batch")
+              "weight_decay", "schedule", "milestones", "warmup_epochs", "limit", "augment",
+              "eval_batch")
 POLICY_TABLES = ("defaults", "kinds", "layers", "groups")
 
 

@@ -84,10 +84,12 @@ class Point:
 
 
 def _point(grid: Grid, block: str, values: dict[str, str], sets: list[tuple[str, Any]],
-           seed: int, where: str) -> Point:
-    """Apply ``sets`` on top of the base point; every value checked (ValueError naming
-    ``where``)."""
-    train = {k: v for k, v in grid.base.items() if k != "policy"}
+           seed: int, where: str, train: dict[str, Any] | None = None) -> Point:
+    """Apply ``sets`` on top of the base point (or of the run settings ``train``); every
+    value checked (ValueError naming ``where``)."""
+    if train is None:
+        train = {k: v for k, v in grid.base.items() if k != "policy"}
+    train = dict(train)
     policy_name = grid.base["policy"]
     policy_sets: list[tuple[PolicyPath, Any]] = []
     for path, value in sets:
@@ -119,11 +121,14 @@ def _point(grid: Grid, block: str, values: dict[str, str], sets: list[tuple[str,
             f"{p.text}={value_label(v)}" for p, v in policy_sets) if policy_sets
             else base.description)
         policy = Policy.load(policy).to_dict()
-        TrainConfig(policy="int8", seed=seed, **train)
         _check_run_settings(train)
+        # every TrainConfig field, defaults filled in: the same run has the same key whether
+        # a grid spells a default out or not
+        settings = TrainConfig(policy="-", seed=seed, **train).to_dict()
     except (TypeError, ValueError, FileNotFoundError) as error:
         raise ValueError(f"{where}: {error}") from None
-    return Point(block, values, {**train, "seed": seed}, policy, Path(policy_name).stem)
+    settings.pop("policy")
+    return Point(block, values, settings, policy, Path(policy_name).stem)
 
 
 def _check_run_settings(train: dict[str, Any]) -> None:
@@ -169,9 +174,9 @@ def plan_points(grid: Grid) -> list[Point]:
             settings.setdefault(digest(train), train)
         for seed in grid.seeds:
             for train in settings.values():
-                sets = [("policy", grid.reference), *train.items()]
-                points.append(_point(grid, REFERENCE_BLOCK, {}, sets, seed,
-                                     f"grid {grid.name!r} reference {grid.reference!r}"))
+                points.append(_point(grid, REFERENCE_BLOCK, {}, [("policy", grid.reference)],
+                                     seed, f"grid {grid.name!r} reference "
+                                     f"{grid.reference!r}", train))
     return points
 
 

@@ -22,7 +22,14 @@ from pathlib import Path
 import pandas as pd
 
 from fxsim.io import write_atomic, write_csv
-from fxsim.sweep.analysis import bits_axes, break_points, configurations, curves, pareto
+from fxsim.sweep.analysis import (
+    Blocks,
+    bits_axes,
+    break_points,
+    configurations,
+    curves,
+    pareto,
+)
 from fxsim.sweep.grid import REFERENCE_BLOCK
 from fxsim.sweep.run import GRID_FILE
 from fxsim.sweep.table import read_table
@@ -38,16 +45,16 @@ def _figure_png(fig) -> bytes:
     return buffer.getvalue()
 
 
-def _short(row: pd.Series, blocks: dict[str, list[str]]) -> str:
+def _short(row: pd.Series, blocks: Blocks) -> str:
     """A point's label: its block's axis values (the reference: its policy)."""
     if row["block"] == REFERENCE_BLOCK:
         return str(row["policy"])
-    parts = [f"{a.split('.')[-2] + '.' if '.' in a else ''}{a.split('.')[-1]}={row[a]}"
-             for a in blocks.get(row["block"], [])]
-    return ", ".join(parts) or str(row["block"])
+    parts = [f"{a.split('.')[-1]}={row[a]}" for a, values in blocks.get(row["block"], {}).items()
+             if len(values) > 1]
+    return f"{row['block']}: {', '.join(parts)}" if parts else str(row["block"])
 
 
-def plot_pareto(frame: pd.DataFrame, blocks: dict[str, list[str]], title: str) -> bytes:
+def plot_pareto(frame: pd.DataFrame, blocks: Blocks, title: str) -> bytes:
     """Accuracy against energy and against area; front points coloured by scheme and
     labelled, dominated ones grey."""
     import matplotlib
@@ -90,7 +97,7 @@ def plot_pareto(frame: pd.DataFrame, blocks: dict[str, list[str]], title: str) -
     return data
 
 
-def plot_break_points(frame: pd.DataFrame, blocks: dict[str, list[str]], tolerance: float,
+def plot_break_points(frame: pd.DataFrame, blocks: Blocks, tolerance: float,
                       title: str) -> bytes | None:
     """Accuracy against bits, one panel per block axis of bit widths, one line per curve."""
     panels = bits_axes(blocks)

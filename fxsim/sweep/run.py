@@ -44,7 +44,8 @@ def grid_record(grid: Grid) -> dict[str, Any]:
     return {"name": grid.name, "description": grid.description, "seeds": list(grid.seeds),
             "reference": grid.reference, "scheme": list(grid.scheme),
             "tolerance": grid.tolerance,
-            "blocks": {b.name: [a.name for a in b.axes] for b in grid.blocks},
+            "blocks": {b.name: {a.name: [v.label for v in a.values] for a in b.axes}
+                       for b in grid.blocks},
             "axes": {a.name: [v.label for v in a.values] for a in grid.axes}}
 
 

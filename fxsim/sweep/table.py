@@ -60,6 +60,28 @@ def axis_value(grid: Grid, point: Point, name: str) -> str:
     return "base"
 
 
+def scheme_label(grid: Grid, point: Point, row: dict[str, Any]) -> str:
+    """The point's scheme: the values of ``grid.scheme``'s entries joined by ``/`` (an axis:
+    its value; ``policy``: the base policy; a policy path: the point's value there, a
+    ``stochastic_k`` rounding with its random bits, e.g. ``stochastic_k4``; unset values are
+    left out)."""
+    parts = []
+    for entry in grid.scheme:
+        if entry == "policy":
+            parts.append(point.base_policy)
+        elif entry in row:
+            parts.append(str(row[entry]))
+        else:
+            path = parse_path(entry, "scheme")
+            value = path.lookup(point.policy)
+            if value == "stochastic_k" and path.key == "rounding":
+                sibling = parse_path(entry[: -len("rounding")] + "random_bits", "scheme")
+                value = f"stochastic_k{sibling.lookup(point.policy)}"
+            if value != UNSET:
+                parts.append(str(value))
+    return "/".join(parts)
+
+
 def _saturation(run_dir: Path) -> dict[str, float]:
     """Per quantizer role, the mean and the largest saturation rate of the last epoch."""
     metrics = run_dir / "metrics.csv"
@@ -108,7 +130,7 @@ def point_row(grid: Grid, point: Point, out: Path, status: str, error: str,
                            "policy": point.base_policy}
     for axis in grid.axes:
         row[axis.name] = axis_value(grid, point, axis.name)
-    row["scheme"] = "/".join(row.get(name, point.base_policy) for name in grid.scheme)
+    row["scheme"] = scheme_label(grid, point, row)
     settings = point.config(out)
     for name in RUN_COLUMNS:
         row[name] = getattr(settings, name)
