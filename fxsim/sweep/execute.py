@@ -87,12 +87,11 @@ def has_dashboard() -> bool:
 
 
 @contextlib.contextmanager
-def dask_client(workers: int = 2, scheduler: str | None = None,
-                dashboard: bool = True) -> Iterator[Any]:
+def dask_client(workers: int = 2, scheduler: str | None = None) -> Iterator[Any]:
     """A :class:`distributed.Client`: of the scheduler at ``scheduler`` (an address such as
     ``tcp://10.0.0.5:8786``, or a scheduler file's path), or of a new LocalCluster of
-    ``workers`` worker processes with one thread each on 127.0.0.1 (dashboard on a free port
-    when bokeh is installed and ``dashboard``). The local cluster is shut down on exit."""
+    ``workers`` worker processes with one thread each on 127.0.0.1 (its dashboard, where bokeh
+    is installed, on a free port). The local cluster is shut down on exit."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -113,7 +112,8 @@ def dask_client(workers: int = 2, scheduler: str | None = None,
     with runstate.worker_environment():
         cluster = LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address="127.0.0.1:0" if dashboard and has_dashboard() else None,
+            # a free port on loopback (the HTTP server runs even without the dashboard)
+            dashboard_address="127.0.0.1:0",
             silence_logs=logging.ERROR, env=dict(runstate.WORKER_ENV))
     try:
         with Client(cluster) as client:
@@ -160,6 +160,8 @@ def run_points(client: Any, points: Sequence[Point], out: str | Path,
             done(reuse(point, out))
         else:
             futures[submit(client, point, out, threads)] = point
+    if not futures:
+        return outcomes
     try:
         for future in as_completed(list(futures)):
             done(outcome_of(future, futures[future]))
