@@ -210,3 +210,27 @@ def test_break_points_need_every_wider_width_within_tolerance():
     # is more accurate than 8 bits
     front = frame[pareto(frame, "energy_pj")]["config"].tolist()
     assert sorted(front) == ["8", "unset"]
+
+
+def test_main_job_and_sweep_checks_need_no_sweep_extra(tmp_path):
+    """Without dask, optuna, pyarrow and tqdm: the command line (and so the main job,
+    `fxsim` = `fxsim train`) builds, `fxsim sweep --dry-run` checks a grid, and a sweep says
+    which extra to install."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+for name in ("dask", "distributed", "optuna", "pyarrow", "tqdm"):
+    sys.modules[name] = None
+from fxsim.cli import build_parser, main
+import fxsim.train
+assert build_parser().parse_args([]).command is None  # the command line builds
+assert main(["sweep", "--preset", "quick", "--dry-run"]) == 0
+assert main(["sweep", "--preset", "quick", "--out", {str(tmp_path / "sweep")!r}]) == 2
+assert not any(m in sys.modules and sys.modules[m] is not None for m in ("dask", "distributed"))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'fxsim[sweep]'" in done.stderr

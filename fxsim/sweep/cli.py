@@ -10,6 +10,7 @@ from fxsim.helpformat import DefaultsFormatter
 
 DEFAULT_WORKERS = os.cpu_count() or 1
 SEARCHES = ("nsga2",)
+FINISHED = ("trained", "resumed", "reused", "diverged")
 
 
 def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -57,6 +58,9 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--rerun-stale", action="store_true",
                         help="move run folders made with other settings or other fxsim source "
                              "to DIR/stale/ and train them again (default: refuse)")
+    parser.add_argument("--no-train", action="store_true",
+                        help="train nothing: rebuild the results table from the runs finished "
+                             "so far (costs from the current cost model)")
     parser.add_argument("--dry-run", action="store_true",
                         help="check the grid and print its points and runs; train nothing")
     parser.add_argument("--tolerance", type=float, default=None,
@@ -64,6 +68,16 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                              "tolerance' (default: the grid's)")
     parser.set_defaults(func=run_sweep_command)
     return parser
+
+
+def require(*modules: str) -> None:
+    """ImportError saying how to install the sweep extra when one of ``modules`` is missing."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(f"fxsim sweep needs {', '.join(missing)}, not installed: "
+                          "pip install 'fxsim[sweep]'")
 
 
 def _grid_source(args: argparse.Namespace) -> str:
@@ -105,6 +119,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         print(f"grid {grid.name!r}: {len(points)} points ({counts}; seeds "
               f"{list(grid.seeds)}), {len(unique_runs(points))} distinct runs")
         return 0
+    require("distributed", "tqdm", "pyarrow", *(["optuna"] if args.search else []))
     from tqdm import tqdm
 
     bar = None
@@ -112,6 +127,10 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     def start(runs: int, to_train: int, link: str | None) -> None:
         nonlocal bar
         where = args.scheduler or f"a local Dask cluster of {args.workers} workers"
+        if args.no_train:
+            print(f"sweep {grid.name!r} -> {out}: {runs} runs; --no-train: tabulating the "
+                  "finished ones", flush=True)
+            return
         print(f"sweep {grid.name!r} -> {out}: {runs} runs, {runs - to_train} finished "
               f"already, {to_train} to train on {where}", flush=True)
         if link:
@@ -138,11 +157,14 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         from fxsim.sweep.run import sweep
 
         result = sweep(grid, out, workers=args.workers, scheduler=args.scheduler,
-                       rerun_stale=args.rerun_stale, points=points, on_start=start,
-                       on_done=done)
+                       rerun_stale=args.rerun_stale, train=not args.no_train, points=points,
+                       on_start=start, on_done=done)
     if bar is not None:
         bar.close()
     failed = sum(o.status == "failed" for o in result.outcomes)
+    missing = int((~result.table["status"].isin(FINISHED)).sum())
     print(f"wrote {result.files[0]} and {result.files[1]} ({len(result.table)} rows"
-          + (f"; {failed} runs failed" if failed else "") + f"); plots: fxsim sweep report {out}")
+          + (f"; {failed} runs failed" if failed else "")
+          + (f"; {missing} rows not finished" if missing else "")
+          + f"); plots: fxsim sweep report {out}")
     return 1 if failed else 0

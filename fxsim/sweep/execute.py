@@ -138,10 +138,11 @@ def run_points(client: Any, points: Sequence[Point], out: str | Path,
                states: dict[str, str], on_done: Callable[[Outcome], None] | None = None,
                threads: int = 1) -> list[Outcome]:
     """Submit every distinct run not finished in ``states`` to ``client``; finished ones are
-    reused without a task. ``on_done(outcome)`` after each (reused ones first). Returns one
-    outcome per distinct run. A task that fails (an exception, or workers dying on it more
-    often than the scheduler allows) is a ``failed`` outcome; the others go on. On an
-    interruption the pending tasks are cancelled (their finished epochs stay saved)."""
+    reused without a task, ``skip`` ones left alone. ``on_done(outcome)`` after each
+    (reused ones first). Returns one outcome per distinct run. A task that fails (an
+    exception, or workers dying on it more often than the scheduler allows) is a ``failed``
+    outcome; the others go on. On an interruption the pending tasks are cancelled (their
+    finished epochs stay saved)."""
     from distributed import as_completed
 
     outcomes: list[Outcome] = []
@@ -158,7 +159,7 @@ def run_points(client: Any, points: Sequence[Point], out: str | Path,
     for key, point in by_key.items():
         if states[key] == "finished":
             done(reuse(point, out))
-        else:
+        elif states[key] != "skip":
             futures[submit(client, point, out, threads)] = point
     if not futures:
         return outcomes

@@ -177,4 +177,44 @@ def report(out: str | os.PathLike, tolerance: float | None = None) -> list[Path]
         png = plot_break_points(frame, blocks, tolerance,
                                 f"{title}: accuracy against bit width (break points)")
         files.append(write_atomic(folder / "breakpoints.png", png))
+    files.append(write_atomic(folder / "summary.md",
+                              summary_markdown(table, frame, points, blocks, record, tolerance)))
     return files
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def summary_markdown(table: pd.DataFrame, frame: pd.DataFrame, points: pd.DataFrame,
+                     blocks: Blocks, record: dict, tolerance: float) -> str:
+    """The break points and the energy Pareto front as markdown tables (``summary.md``)."""
+    from fxsim.reproduce_report import markdown_table
+
+    finished = table["status"].isin(("trained", "resumed", "reused", "diverged"))
+    runs = table.drop_duplicates("key")
+    done = runs["status"].isin(("trained", "resumed", "reused", "diverged"))
+    seeds = sorted(int(s) for s in table.loc[finished, "seed"].unique())
+    lines = [f"Sweep `{record['name']}`: {int(done.sum())} of {len(runs)} runs finished "
+             f"(seeds {seeds}); tolerance {100 * tolerance:g} points of test accuracy below "
+             f"the reference ({record.get('reference') or 'none'}).", ""]
+    if len(points):
+        shown = points[["block", "axis", "curve", "tested", "break_point", "acc_at_break",
+                        "fails_at", "acc_below", "ref_acc", "seeds"]]
+        lines += ["Break points (the lowest width from which every wider tested width is "
+                  "within tolerance; accuracy in %, mean over seeds):", "",
+                  markdown_table(shown, {"acc_at_break": _percent, "acc_below": _percent,
+                                         "ref_acc": _percent, "fails_at": "g"},
+                                 {"break_point": "break point", "acc_at_break": "acc there",
+                                  "fails_at": "widest failing", "acc_below": "acc one below",
+                                  "ref_acc": "fp acc"})]
+    front = frame[frame["front_energy"]].drop_duplicates("config").sort_values("energy_pj")
+    front = front.assign(point=[_short(row, blocks) for _, row in front.iterrows()])
+    lines += ["Pareto front of accuracy against energy per training step:", "",
+              markdown_table(front[["scheme", "point", "acc_mean", "acc_std", "seeds",
+                                    "energy_pj", "area_um2"]],
+                             {"acc_mean": _percent, "acc_std": _percent, "energy_pj": ".3g",
+                              "area_um2": ".3g"},
+                             {"acc_mean": "acc %", "acc_std": "std", "energy_pj": "pJ/step",
+                              "area_um2": "area um^2"})]
+    return "\n".join(lines)

@@ -71,7 +71,7 @@ class TableWriter:
 
 
 def sweep(grid: Grid, out: str | Path, *, workers: int = 2, scheduler: str | None = None,
-          rerun_stale: bool = False, points: list[Point] | None = None,
+          rerun_stale: bool = False, train: bool = True, points: list[Point] | None = None,
           on_start: Callable[[int, int, str | None], None] | None = None,
           on_done: Callable[[Outcome], None] | None = None,
           table_interval: float = 5.0) -> SweepResult:
@@ -79,7 +79,9 @@ def sweep(grid: Grid, out: str | Path, *, workers: int = 2, scheduler: str | Non
 
     ``workers``: worker processes of the local cluster (ignored with ``scheduler``, an
     address or a scheduler file of a running Dask scheduler). ``on_start(runs, to_train,
-    dashboard)`` once the cluster is up; ``on_done(outcome)`` per distinct run. Raises
+    dashboard)`` once the cluster is up; ``on_done(outcome)`` per distinct run. With
+    ``train=False`` nothing trains and no cluster starts: the table is rebuilt from the runs
+    finished so far (the others are ``partial`` or ``pending``). Raises
     :class:`fxsim.runstate.StaleRun` before anything trains if a run folder holds a run made
     with other settings or other fxsim source (unless ``rerun_stale``)."""
     out = Path(out)
@@ -88,6 +90,10 @@ def sweep(grid: Grid, out: str | Path, *, workers: int = 2, scheduler: str | Non
     write_atomic(out / GRID_FILE, json.dumps(grid_record(grid), indent=2) + "\n")
     writer = TableWriter(grid, points, out, table_interval)
     outcomes: list[Outcome] = []
+    if not train:
+        writer.status.update({k: (s if s == "partial" else "pending", "")
+                              for k, s in states.items() if s != "finished"})
+        states = {k: s if s == "finished" else "skip" for k, s in states.items()}
 
     def done(outcome: Outcome) -> None:
         writer.add(outcome)
@@ -95,7 +101,7 @@ def sweep(grid: Grid, out: str | Path, *, workers: int = 2, scheduler: str | Non
             on_done(outcome)
 
     runs = len(unique_runs(points))
-    to_train = sum(state != "finished" for state in states.values())
+    to_train = sum(state not in ("finished", "skip") for state in states.values())
     link = None
     try:
         if to_train == 0:
