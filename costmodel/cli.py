@@ -8,18 +8,18 @@ import re
 import pandas as pd
 
 from costmodel.area import DEFAULT_LANES
-from fxsim.helpformat import DefaultsFormatter
-from fxsim.quantize import MULTIPLIER_BITS
+from fxsim.cli_args import add_command, int_at_least
+from fxsim.numeric.formats import MULTIPLIER_BITS
 
 DEFAULT_ACC_BITS = 32
 
 
 def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``cost`` on an argparse subparsers object; returns its parser."""
-    from reference_nets.nets import NETS
+    from reference_nets.specs import NETS
 
-    parser = subparsers.add_parser(
-        "cost",
+    parser = add_command(
+        subparsers, "cost",
         help="energy and area of a scheme on a net, or of one MAC",
         description=(
             "Price one training step of a net under a policy (--net, --policy), optionally "
@@ -29,7 +29,7 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
             "costmodel/data: Horowitz ISSCC 2014 (45 nm) and Stillmaker & Baas 2017 node "
             "scaling, unless --primitives/--nodes/--units give your own tables."
         ),
-        formatter_class=DefaultsFormatter,
+        func=run_cost,
     )
     parser.add_argument("--net", help=f"reference net name ({', '.join(NETS)})")
     parser.add_argument("--policy", help="shipped policy name (fxsim policies) or policy TOML "
@@ -47,14 +47,15 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     parser.add_argument("--node", type=float, default=45.0,
                         help="technology node in nm (7..130, between listed nodes "
                              "interpolated)")
-    parser.add_argument("--batch", type=int, help="samples per step (default 1, or the run's)")
+    parser.add_argument("--batch", type=int_at_least(1),
+                        help="samples per step (default 1, or the run's)")
     parser.add_argument("--memory", default="sram_32KB",
                         help="table row pricing memory traffic: sram_8KB, sram_32KB, "
                              "sram_1MB, dram")
-    parser.add_argument("--lanes", type=int, default=DEFAULT_LANES,
+    parser.add_argument("--lanes", type=int_at_least(1), default=DEFAULT_LANES,
                         help="MAC lanes of the array the area is priced for (the default is "
                              "a 16x16 array)")
-    parser.add_argument("--lfsr-share", type=int, default=1,
+    parser.add_argument("--lfsr-share", type=int_at_least(1), default=1,
                         help="lanes sharing one LFSR in stochastic rounding units")
     parser.add_argument("--multiplier-bits", type=int, default=MULTIPLIER_BITS,
                         help="bits of the fixed-point multiplier of real-step rescales (the "
@@ -65,7 +66,6 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     parser.add_argument("--nodes", help="your own technology-node table CSV")
     parser.add_argument("--units", help="your own unit-definition CSV")
     parser.add_argument("--csv", help="also write the per-layer table (or the MAC row) here")
-    parser.set_defaults(func=run_cost)
     return parser
 
 

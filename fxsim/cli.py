@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from fxsim.helpformat import DefaultsFormatter
+from fxsim.cli_args import add_command, int_at_least
 
 
 def _modes_table(bits: int, frac: int, samples: int, seed: int):
@@ -63,8 +63,8 @@ def _default_out(net: str, policy: str, seed: int) -> str:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from fxsim.progress import ProgressBar
-    from fxsim.train import TrainConfig, train
+    from fxsim.cli_progress import ProgressBar
+    from fxsim.training.loop import TrainConfig, train
 
     config = TrainConfig(
         net=args.net, data=args.data, data_dir=args.data_dir, policy=args.policy,
@@ -88,7 +88,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from fxsim.report import report
+    from fxsim.training.plots import report
 
     for path in report(args.run):
         print(f"wrote {path}")
@@ -107,9 +107,9 @@ def _cmd_policies(args: argparse.Namespace) -> int:
         for name in shipped_policies():
             print(f"  {name:14s} {Policy.load(name).description}")
         return 0
-    from fxsim.network import Network
+    from fxsim.training.network import Network
     from reference_nets import build_net
-    from reference_nets.nets import NETS
+    from reference_nets.specs import NETS
 
     policy = Policy.load(args.policy)
     shape = NETS[args.net][1] if args.net in NETS else None
@@ -123,11 +123,11 @@ def _cmd_policies(args: argparse.Namespace) -> int:
 
 
 def _add_train_parser(sub) -> None:
-    from fxsim.optim import SCHEDULES
-    from reference_nets.nets import NETS
+    from fxsim.training.optim import SCHEDULES
+    from reference_nets.specs import NETS
 
-    train = sub.add_parser(
-        "train",
+    train = add_command(
+        sub, "train",
         help="train a reference net bit-exactly under a quantization policy",
         description=(
             "Train a reference net in bit-accurate fixed point under a quantization policy and "
@@ -135,7 +135,7 @@ def _add_train_parser(sub) -> None:
             "accuracy, per-class accuracy, per-quantizer saturation and scale, wall time), "
             "grad_histograms.csv, checkpoint.npz, summary.json. With no options: the digits "
             "CNN on the embedded 8x8 digits under the int8 policy."),
-        formatter_class=DefaultsFormatter,
+        func=_cmd_train,
     )
     train.add_argument("--net", default="digits_cnn", choices=list(NETS), help="reference net")
     train.add_argument("--data", default=None,
@@ -144,8 +144,8 @@ def _add_train_parser(sub) -> None:
     train.add_argument("--data-dir", default=None, help="folder of mnist/cifar files")
     train.add_argument("--policy", default="int8",
                        help="shipped policy name (fxsim policies) or TOML file")
-    train.add_argument("--epochs", type=int, default=5, help="epochs to train")
-    train.add_argument("--batch", type=int, default=32, help="batch size")
+    train.add_argument("--epochs", type=int_at_least(1), default=5, help="epochs to train")
+    train.add_argument("--batch", type=int_at_least(1), default=32, help="batch size")
     train.add_argument("--lr", type=float, default=0.05, help="peak learning rate")
     train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     train.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
@@ -153,11 +153,11 @@ def _add_train_parser(sub) -> None:
                        help="learning-rate schedule")
     train.add_argument("--milestones", type=int, nargs="*",
                        help="epochs where the step schedule multiplies lr by 0.1")
-    train.add_argument("--warmup-epochs", type=int, default=0,
+    train.add_argument("--warmup-epochs", type=int_at_least(0), default=0,
                        help="epochs of linear learning-rate warm-up")
-    train.add_argument("--seed", type=int, default=0,
+    train.add_argument("--seed", type=int_at_least(0), default=0,
                        help="seed of split, order, init and stochastic rounding")
-    train.add_argument("--limit", type=int, default=None,
+    train.add_argument("--limit", type=int_at_least(1), default=None,
                        help="use only this many train and test samples")
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                        help="random crop and flip (default: on for CIFAR)")
@@ -166,23 +166,21 @@ def _add_train_parser(sub) -> None:
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its last checkpoint, bit-exactly")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.set_defaults(func=_cmd_train)
 
-    report = sub.add_parser(
-        "report", help="plot a run's curves and gradient histograms to PNG",
+    report = add_command(
+        sub, "report", help="plot a run's curves and gradient histograms to PNG",
         description="Write curves.png, saturation.png and grad_histograms.png into a run "
-                    "folder made by fxsim train.")
+                    "folder made by fxsim train.", func=_cmd_report)
     report.add_argument("run", help="the run folder")
-    report.set_defaults(func=_cmd_report)
 
-    policies = sub.add_parser(
-        "policies", help="list the shipped quantization policies",
+    policies = add_command(
+        sub, "policies", help="list the shipped quantization policies",
         description="List the shipped policies; --show NAME prints one as TOML; --net NAME "
-                    "lists that net's layer names and every quantizer under --policy.")
+                    "lists that net's layer names and every quantizer under --policy.",
+        func=_cmd_policies)
     policies.add_argument("--show", metavar="POLICY", help="print this policy as TOML")
     policies.add_argument("--net", choices=list(NETS), help="list this net's layers")
     policies.add_argument("--policy", default="int8", help="policy for --net")
-    policies.set_defaults(func=_cmd_policies)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,24 +194,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train_parser(sub)
-    modes = sub.add_parser(
-        "modes",
+    modes = add_command(
+        sub, "modes",
         help="compare every rounding mode's error on standard-normal data",
         description=(
             "Quantize standard-normal samples with every rounding mode and print the mean, RMS "
             "and maximum error in LSBs and the number of saturated elements."
         ),
+        func=_cmd_modes,
     )
-    modes.add_argument("--bits", type=int, default=4, help="word length in bits (default 4)")
-    modes.add_argument("--frac", type=int, default=2, help="fraction length (default 2)")
-    modes.add_argument("--samples", type=int, default=1_000_000, help="sample count")
-    modes.add_argument("--seed", type=int, default=0, help="seed of data and rounding")
+    modes.add_argument("--bits", type=int, default=4, help="word length in bits")
+    modes.add_argument("--frac", type=int, default=2, help="fraction length")
+    modes.add_argument("--samples", type=int_at_least(1), default=1_000_000, help="sample count")
+    modes.add_argument("--seed", type=int_at_least(0), default=0, help="seed of data and rounding")
     modes.add_argument("--csv", help="also write the table to this CSV file")
-    modes.set_defaults(func=_cmd_modes)
     from costmodel.cli import add_cost_parser
 
     add_cost_parser(sub)
-    from fxsim.reproduce import add_reproduce_parser
+    from fxsim.reproduce.cli import add_reproduce_parser
 
     add_reproduce_parser(sub)
     from fxsim.sweep.cli import add_sweep_parser

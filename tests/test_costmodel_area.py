@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import costmodel
 from costmodel import Technology, Units
-from fxsim.shapes import LayerShape
+from fxsim.numeric.shapes import LayerShape
 
 CHAIN = [LayerShape("a", "linear", 4, 3), LayerShape("b", "linear", 3, 2)]
 
@@ -154,11 +154,11 @@ def test_rounding_is_rounder_plus_a_share_of_the_lfsr():
 
 
 def test_bad_lanes_and_parts():
-    with pytest.raises(ValueError, match="lanes must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="lanes must be an integer >= 1, got 0"):
         costmodel.estimate(CHAIN, "int8", lanes=0)
     with pytest.raises(TypeError, match="lanes must be an integer"):
         costmodel.estimate(CHAIN, "int8", lanes=16.0)
-    with pytest.raises(ValueError, match="lfsr_share must be >= 1"):
+    with pytest.raises(ValueError, match="lfsr_share must be an integer >= 1"):
         costmodel.estimate(CHAIN, "int8", lfsr_share=0)
     with pytest.raises(ValueError, match="part must be one of mac_lane, shared, update"):
         area_of(CHAIN, "int8").part_um2("lane")

@@ -69,7 +69,7 @@ def test_cost_lanes_option(capsys):
     assert f"{table['area_saving'].iloc[1]:.4g}" in out.split("Against the baseline:")[1]
     assert fxsim.cli.main(["cost", "--net", "digits_cnn", "--policy", "sr8", "--lanes",
                            "0"]) == 2
-    assert "lanes must be >= 1, got 0" in capsys.readouterr().err
+    assert "lanes must be an integer >= 1, got 0" in capsys.readouterr().err
 
 
 def test_cost_policy_file_node_and_batch(capsys, tmp_path):

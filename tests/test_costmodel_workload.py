@@ -11,8 +11,8 @@ from costmodel.dataflow import resolve_sites
 from costmodel.policy import read_policy
 from costmodel.units import Units
 from costmodel.workload import wide_accumulator, workload
-from fxsim.quantize import MULTIPLIER_BITS
-from fxsim.shapes import LayerShape
+from fxsim.numeric.formats import MULTIPLIER_BITS
+from fxsim.numeric.shapes import LayerShape
 from reference_nets import layer_shapes
 
 MAC_PHASES = ("forward", "backward_input", "backward_weight")
@@ -235,5 +235,5 @@ def test_bad_net_and_batch():
         costmodel.estimate("resnet21", "int8")
     with pytest.raises(TypeError, match="net entry 0 must be a LayerShape"):
         costmodel.estimate(["conv"], "int8")
-    with pytest.raises(ValueError, match="batch must be a positive integer"):
+    with pytest.raises(ValueError, match="batch must be an integer >= 1"):
         costmodel.estimate([LayerShape("fc", "linear", 4, 2)], policy(), batch=0)

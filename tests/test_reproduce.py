@@ -13,22 +13,23 @@ import pytest
 
 import costmodel
 from fxsim.cli import build_parser, main
+from fxsim.io import markdown_table
 from fxsim.policy import Policy
-from fxsim.reproduce import (
+from fxsim.reproduce import reproduce
+from fxsim.reproduce.claims import CLAIMS, claims_markdown
+from fxsim.reproduce.cli import regenerating_command
+from fxsim.reproduce.measure import MeasureOptions
+from fxsim.reproduce.report import RUN_COLUMNS
+from fxsim.reproduce.runs import (
     check_policies,
     cifar_setup,
     derived_policy,
     digits_setup,
     plan_runs,
-    regenerating_command,
-    reproduce,
     run_state,
     run_sweep,
 )
-from fxsim.reproduce_claims import CLAIMS, claims_markdown
-from fxsim.reproduce_measure import MeasureOptions
-from fxsim.reproduce_report import RUN_COLUMNS, markdown_table
-from fxsim.train import train
+from fxsim.training.loop import train
 
 LIMIT = 128
 FAST = MeasureOptions(latency_elements=20_000, latency_repeats=1, step_timing=True,
@@ -173,7 +174,7 @@ def test_plans_cover_nets_policies_and_seeds(tmp_path):
     (lambda: plan_runs(["int8"], 0, [digits_setup(1)]), "seeds must be an integer >= 1, got 0"),
     (lambda: digits_setup(0), "epochs must be an integer >= 1, got 0"),
     (lambda: run_sweep([], workers=0), "workers must be an integer >= 1, got 0"),
-    (lambda: plan_runs(["int8"], 1, [digits_setup(1)], limit=-3), "limit must be a positive"),
+    (lambda: plan_runs(["int8"], 1, [digits_setup(1)], limit=-3), "limit must be an integer >= 1"),
 ])
 def test_bad_arguments_are_named(call, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
@@ -184,8 +185,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["reproduce", "--policies", "int8,nope", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "unknown policy 'nope'" in err and "Traceback" not in err
-    assert main(["reproduce", "--seeds", "0", "--runs-dir", str(tmp_path)]) == 2
-    assert "seeds must be an integer >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # argparse refuses it, naming the option
+        main(["reproduce", "--seeds", "0", "--runs-dir", str(tmp_path)])
+    assert stop.value.code == 2
+    assert "argument --seeds: must be an integer >= 1, got 0" in capsys.readouterr().err
     assert main(["reproduce", "--data-dir", str(tmp_path / "none")]) == 2
     assert "is not a folder" in capsys.readouterr().err
     assert not (tmp_path / "RESULTS.md").exists()

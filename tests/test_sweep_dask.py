@@ -19,10 +19,10 @@ import psutil
 import pytest
 
 from fxsim.cli import main
-from fxsim.runstate import WORKER_ENV, StaleRun
 from fxsim.sweep import load_grid, plan_points, report, search, sweep
 from fxsim.sweep.points import unique_runs
-from fxsim.train import train
+from fxsim.training.loop import train
+from fxsim.training.runs import WORKER_ENV, StaleRun
 
 pytest.importorskip("distributed")
 

@@ -213,7 +213,7 @@ def test_break_points_need_every_wider_width_within_tolerance():
 
 
 def test_main_job_and_sweep_checks_need_no_sweep_extra(tmp_path):
-    """Without dask, optuna, pyarrow and tqdm: the command line (and so the main job,
+    """Without dask, optuna and pyarrow: the command line (and so the main job,
     `fxsim` = `fxsim train`) builds, `fxsim sweep --dry-run` checks a grid, and a sweep says
     which extra to install."""
     import subprocess
@@ -221,10 +221,10 @@ def test_main_job_and_sweep_checks_need_no_sweep_extra(tmp_path):
 
     script = f"""
 import sys
-for name in ("dask", "distributed", "optuna", "pyarrow", "tqdm"):
+for name in ("dask", "distributed", "optuna", "pyarrow"):
     sys.modules[name] = None
 from fxsim.cli import build_parser, main
-import fxsim.train
+import fxsim.training
 assert build_parser().parse_args([]).command is None  # the command line builds
 assert main(["sweep", "--preset", "quick", "--dry-run"]) == 0
 assert main(["sweep", "--preset", "quick", "--out", {str(tmp_path / "sweep")!r}]) == 2

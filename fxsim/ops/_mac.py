@@ -12,9 +12,9 @@ from functools import cached_property
 
 import numpy as np
 
-from fxsim.formats import FxArray
+from fxsim.numeric.formats import FxArray
+from fxsim.numeric.threads import run_parallel
 from fxsim.ops import _engine, _kernels_seq
-from fxsim.ops._threads import run_parallel
 from fxsim.ops.accumulator import (
     AccStats,
     Accumulator,

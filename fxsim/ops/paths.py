@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fxsim.formats import FxArray
+from fxsim.numeric.arith import max_abs_code
+from fxsim.numeric.formats import FxArray
 from fxsim.ops.accumulator import Accumulator, register_range, wide_bits
-from fxsim.ops.operands import max_abs_code
 
 PATHS = ("auto", "float32", "float64", "int64", "sequential")
 FLOAT32_LIMIT = 1 << 24

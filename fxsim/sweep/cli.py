@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
-from fxsim.helpformat import DefaultsFormatter
+from fxsim.cli_args import DefaultsFormatter, add_command, int_at_least
 
 DEFAULT_WORKERS = os.cpu_count() or 1
 SEARCHES = ("nsga2",)
@@ -17,8 +18,8 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     """Register ``sweep`` on an argparse subparsers object; returns its parser."""
     from fxsim.sweep.grid import preset_names
 
-    parser = subparsers.add_parser(
-        "sweep",
+    parser = add_command(
+        subparsers, "sweep",
         help="run a grid of training runs on Dask and tabulate accuracy, energy and area",
         description=(
             "fxsim sweep GRID.toml --out DIR: train every point of a grid (nets, data, base "
@@ -29,22 +30,22 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
             "'fxsim train' run in DIR/runs/<config hash>; finished runs are reused, "
             "interrupted ones resumed. "
             "fxsim sweep report DIR: the Pareto front and the break points as PNG and CSV."),
-        epilog=("examples:\n"
-                "  fxsim sweep --preset quick --out runs/quick\n"
-                "  fxsim sweep mygrid.toml --out runs/mine --workers 4\n"
-                "  fxsim sweep mygrid.toml --out /shared/mine --scheduler tcp://head:8786\n"
-                "  fxsim sweep mygrid.toml --out runs/mine --search nsga2 --trials 40\n"
-                "  fxsim sweep report runs/quick"),
-        formatter_class=type("Formatter", (DefaultsFormatter,
-                                           argparse.RawDescriptionHelpFormatter), {}),
-    )
+        func=run_sweep_command)
+    parser.epilog = ("examples:\n"
+                     "  fxsim sweep --preset quick --out runs/quick\n"
+                     "  fxsim sweep mygrid.toml --out runs/mine --workers 4\n"
+                     "  fxsim sweep mygrid.toml --out /shared/mine --scheduler tcp://head:8786\n"
+                     "  fxsim sweep mygrid.toml --out runs/mine --search nsga2 --trials 40\n"
+                     "  fxsim sweep report runs/quick")
+    parser.formatter_class = type("SweepFormatter", (DefaultsFormatter,
+                                                     argparse.RawDescriptionHelpFormatter), {})
     parser.add_argument("target", nargs="*", metavar="GRID | report DIR",
                         help="a grid TOML file; or 'report' and a sweep folder")
     parser.add_argument("--preset", choices=preset_names(), default=None,
                         help="a shipped grid instead of GRID (breakpoints: mnist5k, about an "
                              "hour on 2 cores; quick: digits, a few minutes)")
     parser.add_argument("--out", default=None, help="the sweep folder (default: runs/sweep-NAME)")
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+    parser.add_argument("--workers", type=int_at_least(1), default=DEFAULT_WORKERS,
                         help="worker processes of the local Dask cluster, one thread each")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="use this running Dask scheduler (tcp://host:8786 or a "
@@ -52,7 +53,7 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--search", choices=SEARCHES, default=None,
                         help="instead of the full grid, search its axes with Optuna's NSGA-II "
                              "(accuracy up, energy and area down)")
-    parser.add_argument("--trials", type=int, default=20, help="trials of --search")
+    parser.add_argument("--trials", type=int_at_least(1), default=20, help="trials of --search")
     parser.add_argument("--search-seed", type=int, default=0, help="seed of the search's "
                         "sampler")
     parser.add_argument("--rerun-stale", action="store_true",
@@ -66,7 +67,6 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument("--tolerance", type=float, default=None,
                         help="report: accuracy drop against fp (a fraction) still 'within "
                              "tolerance' (default: the grid's)")
-    parser.set_defaults(func=run_sweep_command)
     return parser
 
 
@@ -78,6 +78,10 @@ def require(*modules: str) -> None:
     if missing:
         raise ImportError(f"fxsim sweep needs {', '.join(missing)}, not installed: "
                           "pip install 'fxsim[sweep]'")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _grid_source(args: argparse.Namespace) -> str:
@@ -110,8 +114,6 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
     grid = load_grid(_grid_source(args))
     out = args.out or f"runs/sweep-{grid.name}"
-    if args.trials < 1:
-        raise ValueError(f"--trials must be >= 1, got {args.trials}")
     points = plan_points(grid)
     if args.dry_run:
         blocks = {b.name: sum(p.block == b.name for p in points) for b in grid.blocks}
@@ -119,7 +121,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         print(f"grid {grid.name!r}: {len(points)} points ({counts}; seeds "
               f"{list(grid.seeds)}), {len(unique_runs(points))} distinct runs")
         return 0
-    require("distributed", "tqdm", "pyarrow", *(["optuna"] if args.search else []))
+    require("distributed", "pyarrow", *(["optuna"] if args.search else []))
     from tqdm import tqdm
 
     bar = None
@@ -147,6 +149,9 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         if outcome.status == "failed":
             bar.write(f"run {outcome.point.key} failed: {outcome.error}")
 
+    # a batch system's SIGTERM (a Slurm time limit) stops the sweep as Ctrl-C does: the table
+    # is written and the local cluster shut down
+    signal.signal(signal.SIGTERM, _interrupt)
     if args.search:
         from fxsim.sweep.search import search
 

@@ -4,8 +4,8 @@ Each point is one ``fxsim train`` run, submitted as a task: a :class:`distribute
 of ``workers`` single-threaded worker processes on 127.0.0.1 by default, or the workers of an
 existing scheduler when an address is given (``dask scheduler`` and ``dask worker``, or a
 dask-jobqueue cluster on Slurm). Every worker process trains with one numba and one BLAS thread
-(:data:`fxsim.runstate.WORKER_ENV` for the local cluster's processes, and
-:func:`fxsim.runstate.limit_threads` in each task). A worker that dies mid-task has its task
+(:data:`fxsim.training.runs.WORKER_ENV` for the local cluster's processes, and
+:func:`fxsim.training.runs.limit_threads` in each task). A worker that dies mid-task has its task
 run again by the scheduler on another worker (up to Dask's ``allowed-failures``, 3 by default),
 and the retry resumes the run from its last finished epoch, bit-exactly.
 
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fxsim import runstate
 from fxsim.sweep.points import Point
-from fxsim.train import TrainConfig
+from fxsim.training import runs as runstate
+from fxsim.training.loop import TrainConfig
 
 STALE_HINT = ("delete it, choose another --out, or pass --rerun-stale to move such folders to "
               "OUT/stale/ and train them again")
@@ -47,7 +47,7 @@ class Outcome:
 
 
 def train_point(config: dict[str, Any], out: str, threads: int = 1) -> dict[str, Any]:
-    """The task: train, resume or reuse one run (:func:`fxsim.runstate.run_one`) with at most
+    """The task: train, resume or reuse one run (:func:`fxsim.training.runs.run_one`) with at most
     ``threads`` numba and BLAS threads. Returns a plain dict (status, seconds, summary,
     error)."""
     runstate.limit_threads(threads)
@@ -58,8 +58,8 @@ def train_point(config: dict[str, Any], out: str, threads: int = 1) -> dict[str,
 
 def check_runs(points: Sequence[Point], out: str | Path, rerun_stale: bool = False
                ) -> dict[str, str]:
-    """``{key: state}`` (:data:`fxsim.runstate.STATES`) of each distinct run; writes the policy
-    files. A stale folder raises :class:`fxsim.runstate.StaleRun` naming it, or with
+    """``{key: state}`` (:data:`fxsim.training.runs.STATES`) of each distinct run; writes the policy
+    files. A stale folder raises :class:`fxsim.training.runs.StaleRun` naming it, or with
     ``rerun_stale`` is moved to ``out/stale/<key>-<n>`` and counts as new."""
     states: dict[str, str] = {}
     for point in points:

@@ -21,7 +21,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from fxsim.policy import (
+from fxsim.policy.schema import (
     ACCUMULATOR_KEYS,
     LAYER_KINDS,
     MASTER_KEYS,

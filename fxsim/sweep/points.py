@@ -20,7 +20,7 @@ from fxsim.io import write_atomic
 from fxsim.policy import Policy
 from fxsim.sweep.grid import REFERENCE_BLOCK, AxisValue, Grid, value_label
 from fxsim.sweep.paths import UNSET, PolicyPath, parse_path
-from fxsim.train import TrainConfig
+from fxsim.training.loop import TrainConfig
 
 
 def digest(data: Any) -> str:

@@ -189,7 +189,7 @@ def _percent(value: float) -> str:
 def summary_markdown(table: pd.DataFrame, frame: pd.DataFrame, points: pd.DataFrame,
                      blocks: Blocks, record: dict, tolerance: float) -> str:
     """The break points and the energy Pareto front as markdown tables (``summary.md``)."""
-    from fxsim.reproduce_report import markdown_table
+    from fxsim.io import markdown_table
 
     finished = table["status"].isin(("trained", "resumed", "reused", "diverged"))
     runs = table.drop_duplicates("key")

@@ -82,7 +82,7 @@ def sweep(grid: Grid, out: str | Path, *, workers: int = 2, scheduler: str | Non
     dashboard)`` once the cluster is up; ``on_done(outcome)`` per distinct run. With
     ``train=False`` nothing trains and no cluster starts: the table is rebuilt from the runs
     finished so far (the others are ``partial`` or ``pending``). Raises
-    :class:`fxsim.runstate.StaleRun` before anything trains if a run folder holds a run made
+    :class:`fxsim.training.runs.StaleRun` before anything trains if a run folder holds a run made
     with other settings or other fxsim source (unless ``rerun_stale``)."""
     out = Path(out)
     points = plan_points(grid) if points is None else points

@@ -26,7 +26,7 @@ from fxsim.policy import QUANTIZER_ROLES
 from fxsim.sweep.grid import Grid
 from fxsim.sweep.paths import UNSET, parse_path
 from fxsim.sweep.points import Point, digest
-from fxsim.train import TrainConfig
+from fxsim.training.loop import TrainConfig
 
 RESULTS = "results"  # results.parquet and results.csv
 RUN_COLUMNS = ("net", "data", "epochs", "batch", "lr", "limit", "seed")

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fxsim.formats import FxArray, QFormat
 from fxsim.layers.base import Param, stream_id
+from fxsim.numeric.convert import quantize, requantize
+from fxsim.numeric.formats import FxArray, QFormat
 from fxsim.policy import RoleSpec
-from fxsim.quantize import requantize
 
 OPTIMIZER_SITE_BASE = 1 << 19  # random-stream sites of the optimizer (quantizers use fewer)
 OPTIMIZER_SITES = 3  # per parameter: the roundings of the gradient, the velocity, the weight
@@ -117,15 +117,14 @@ class SGD:
         fmt = p.master.fmt
         wide = QFormat(62, fmt.frac + h)
         g = _to_frac(p.grad, fmt.frac + h, spec, seed, streams[0], bound=fmt.bits + h - 1)
-        extra = {"random_bits": spec.random_bits} if spec.random_bits else {}
         w = p.master.raw
         v_acc = (np.int64(_const(self.momentum, h)) * p.velocity.raw + g
                  + np.int64(_const(decay, h)) * w)
-        p.velocity = _narrow(requantize(FxArray(v_acc, wide, check=False), fmt, spec.rounding,
-                                        "saturate", seed, stream=streams[1], **extra))
+        p.velocity = _narrow(requantize(FxArray(v_acc, wide, check=False), fmt, seed=seed,
+                                        stream=streams[1], **spec.rounding_options()))
         w_acc = (w << np.int64(h)) - np.int64(_const(lr, h)) * p.velocity.raw
-        p.master = _narrow(requantize(FxArray(w_acc, wide, check=False), fmt, spec.rounding,
-                                      "saturate", seed, stream=streams[2], **extra))
+        p.master = _narrow(requantize(FxArray(w_acc, wide, check=False), fmt, seed=seed,
+                                      stream=streams[2], **spec.rounding_options()))
 
 
 def _const(value: float, frac: int) -> int:
@@ -142,7 +141,6 @@ def _to_frac(grad, frac: int, spec: RoleSpec, seed: int, stream: int, bound: int
     """Gradient codes (or floats) as int64 codes with ``frac`` fraction bits, saturated to
     ``+-(2**bound - 1)`` (beyond that the update saturates anyway)."""
     limit = (1 << bound) - 1
-    extra = {"random_bits": spec.random_bits} if spec.random_bits else {}
     if isinstance(grad, FxArray) and grad.step is None and grad.fmt.frac <= frac:
         raw = grad.raw.astype(np.int64)
         shift = frac - grad.fmt.frac
@@ -151,10 +149,8 @@ def _to_frac(grad, frac: int, spec: RoleSpec, seed: int, stream: int, bound: int
             return np.clip(raw << np.int64(shift), -limit, limit)
     fmt = QFormat(bound + 1, frac)
     if isinstance(grad, FxArray):
-        out = requantize(grad, fmt, spec.rounding, "saturate", seed, stream=stream, **extra)
+        out = requantize(grad, fmt, seed=seed, stream=stream, **spec.rounding_options())
     else:
-        from fxsim.quantize import quantize
-
-        out = quantize(np.asarray(grad, dtype=np.float64), fmt, spec.rounding, "saturate", seed,
-                       stream=stream, **extra)
+        out = quantize(np.asarray(grad, dtype=np.float64), fmt, seed=seed, stream=stream,
+                       **spec.rounding_options())
     return np.clip(out.raw.astype(np.int64), -limit, limit)

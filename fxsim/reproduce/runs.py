@@ -5,8 +5,8 @@ The sweep trains each (net, policy, seed) into its own run folder
 runs can be spread over worker processes, and a folder whose ``summary.json`` says finished with
 the same settings, the same resolved policy and the same fxsim source is reused, never
 retrained; a partly trained folder is resumed bit-exactly (the rules of
-:mod:`fxsim.runstate`, shared with ``fxsim sweep``). :func:`reproduce` then writes
-``RESULTS.md`` and ``results.csv`` (:mod:`fxsim.reproduce_report`).
+:mod:`fxsim.training.runs`, shared with ``fxsim sweep``). :func:`reproduce` then writes
+``RESULTS.md`` and ``results.csv`` (:mod:`fxsim.reproduce.report`).
 
 Nets: the digits CNN on the embedded 8x8 digits always; ResNet-20 on CIFAR-10 when a CIFAR
 folder is given. Baselines are added to any selection: ``fp`` (every drop is against it) and,
@@ -20,19 +20,17 @@ through callbacks.
 
 from __future__ import annotations
 
-import argparse
 import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fxsim import runstate
-from fxsim.helpformat import DefaultsFormatter
 from fxsim.io import write_atomic
+from fxsim.numeric.formats import check_int
 from fxsim.policy import Policy, shipped_policies
-from fxsim.train import TrainConfig, check_count
+from fxsim.training import runs
+from fxsim.training.loop import TrainConfig
 
 FP = "fp"
 DERIVED_BASELINES = {"cdmp": "cdmp_base"}  # policy -> its own baseline, built by _derive
@@ -44,7 +42,7 @@ DEFAULT_CIFAR_EPOCHS = 30
 # One single-threaded process per core: on 2 cores, 2 workers x 1 thread trained 6 digits runs
 # in 77-87 s, 1 worker x 2 threads in 147-211 s (same runs, alternating, a loaded machine).
 DEFAULT_WORKERS = os.cpu_count() or 1
-WORKER_ENV = runstate.WORKER_ENV  # one numba and one BLAS thread per worker process
+WORKER_ENV = runs.WORKER_ENV  # one numba and one BLAS thread per worker process
 
 
 @dataclass(frozen=True)
@@ -67,14 +65,14 @@ class NetSetup:
 def digits_setup(epochs: int = DEFAULT_EPOCHS) -> NetSetup:
     """The digits CNN on the embedded digits, ``fxsim train``'s defaults (batch 32, lr 0.05,
     cosine schedule, momentum 0.9, weight decay 5e-4)."""
-    check_count("epochs", epochs, 1)
+    check_int("epochs", epochs, 1)
     return NetSetup("digits_cnn", "digits", epochs, batch=32, lr=0.05)
 
 
 def cifar_setup(data_dir: str | os.PathLike, epochs: int = DEFAULT_CIFAR_EPOCHS) -> NetSetup:
     """ResNet-20 on CIFAR-10 from ``data_dir`` (He et al.'s recipe but cosine: batch 128,
     lr 0.1, momentum 0.9, weight decay 5e-4, random crop and flip)."""
-    check_count("cifar_epochs", epochs, 1)
+    check_int("cifar_epochs", epochs, 1)
     folder = Path(data_dir).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"--data-dir {str(data_dir)!r} is not a folder (it should hold "
@@ -148,10 +146,9 @@ def plan_runs(policies: Sequence[str] | None, seeds: int, setups: Sequence[NetSe
               limit: int | None = None) -> list[RunPlan]:
     """Every (net, policy, seed) of the sweep, seed by seed (so an interrupted sweep has whole
     seeds done). Writes the derived baselines' TOML files into ``runs_dir/policies``."""
-    check_count("seeds", seeds, 1)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                              or limit < 1):
-        raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
+    check_int("seeds", seeds, 1)
+    if limit is not None:
+        check_int("limit", limit, 1)
     if not setups:
         raise ValueError("setups: give at least one net to train")
     labels = check_policies(policies)
@@ -177,14 +174,15 @@ RUNS_DIR_HINT = "delete it or choose another --runs-dir"
 def run_state(plan: RunPlan) -> str:
     """``new`` (nothing there), ``partial`` (a checkpoint to resume) or ``finished``; raises
     ValueError if the folder holds a run made with other settings, another policy or other
-    fxsim source (:func:`fxsim.runstate.run_state`)."""
-    return runstate.run_state(plan.config, plan.out, RUNS_DIR_HINT)
+    fxsim source (:func:`fxsim.training.runs.run_state`)."""
+    return runs.run_state(plan.config, plan.out, RUNS_DIR_HINT)
 
 
 def run_one(plan: RunPlan) -> RunOutcome:
-    """Train, resume or reuse one run (:func:`fxsim.runstate.run_one`). A non-finite loss is
-    an outcome (``diverged``), not an error: the sweep goes on and the report says so."""
-    result = runstate.run_one(plan.config, plan.out, RUNS_DIR_HINT)
+    """Train, resume or reuse one run (:func:`fxsim.training.runs.run_one`). A non-finite
+    loss is an outcome (``diverged``), not an error: the sweep goes on and the report says
+    so."""
+    result = runs.run_one(plan.config, plan.out, RUNS_DIR_HINT)
     return RunOutcome(plan, result.status, result.seconds, result.summary, result.error)
 
 
@@ -198,7 +196,7 @@ def run_sweep(plans: Sequence[RunPlan], workers: int = 1,
     method). Outcomes come back in the order of ``plans``. Folders holding runs with other
     settings are refused before anything trains; the first error stops the sweep (runs
     already finished stay finished)."""
-    check_count("workers", workers, 1)
+    check_int("workers", workers, 1)
     states = [run_state(plan) for plan in plans]
     total = len(plans)
     outcomes: list[RunOutcome | None] = [None] * total
@@ -223,7 +221,7 @@ def run_sweep(plans: Sequence[RunPlan], workers: int = 1,
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")
-    with (runstate.worker_environment(),
+    with (runs.worker_environment(),
           ProcessPoolExecutor(min(workers, len(todo)), mp_context=context) as pool):
         futures = {pool.submit(run_one, plans[i]): i for i in todo}
         try:
@@ -233,130 +231,3 @@ def run_sweep(plans: Sequence[RunPlan], workers: int = 1,
             pool.shutdown(wait=False, cancel_futures=True)  # stop at the first error
             raise
     return outcomes
-
-
-@dataclass
-class Reproduction:
-    """What :func:`reproduce` returns: the files written, the long and the summary tables."""
-
-    results_md: Path
-    results_csv: Path
-    runs: Any  # pandas DataFrame, one row per run (results.csv)
-    table: Any  # pandas DataFrame, one row per net and policy
-    outcomes: list[RunOutcome]
-
-
-def reproduce(*, policies: Sequence[str] | None = None, seeds: int = DEFAULT_SEEDS,
-              epochs: int = DEFAULT_EPOCHS, data_dir: str | os.PathLike | None = None,
-              cifar_epochs: int = DEFAULT_CIFAR_EPOCHS, out: str | os.PathLike = DEFAULT_OUT,
-              runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR, workers: int = DEFAULT_WORKERS,
-              limit: int | None = None, command: str = "fxsim reproduce",
-              callback: Callable[[RunOutcome, int, int], None] | None = None,
-              measure: Any = None) -> Reproduction:
-    """Plan, run (or reuse) and report the sweep; write ``out/RESULTS.md`` and
-    ``out/results.csv`` atomically. ``command`` is the regenerating command printed in
-    RESULTS.md; ``measure`` a :class:`fxsim.reproduce_report.MeasureOptions` (latency and step
-    timing sizes; None: the defaults)."""
-    from fxsim.reproduce_report import MeasureOptions, write_report
-
-    setups = [digits_setup(epochs)]
-    if data_dir is not None:
-        setups.append(cifar_setup(data_dir, cifar_epochs))
-    plans = plan_runs(policies, seeds, setups, runs_dir, limit)
-    started = time.perf_counter()
-    outcomes = run_sweep(plans, workers, callback)
-    sweep_seconds = time.perf_counter() - started
-    md, csv, runs, table = write_report(
-        outcomes, setups, Path(out), command=command, workers=workers,
-        sweep_seconds=sweep_seconds, measure_options=measure or MeasureOptions())
-    return Reproduction(md, csv, runs, table, outcomes)
-
-
-# ---- command line (the only part that prints) --------------------------------------------------
-def _policy_list(text: str) -> list[str]:
-    names = [p.strip() for p in text.split(",") if p.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("give policy names separated by commas")
-    return names
-
-
-def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``reproduce`` on an argparse subparsers object; returns its parser."""
-    parser = subparsers.add_parser(
-        "reproduce",
-        help="train every shipped policy over several seeds and write docs/RESULTS.md",
-        description=(
-            "Train every shipped policy (and the baselines fp and cdmp_base) on the digits CNN, "
-            "and on ResNet-20/CIFAR-10 with --data-dir, over several seeds; write RESULTS.md "
-            "and results.csv: accuracy (mean, std, min, max over seeds), drop against fp, "
-            "energy, area and compression from the cost model, the latency of toward_zero "
-            "against stochastic rounding, and each seed paper's claim next to the measurement. "
-            "Finished runs in --runs-dir are reused, partly trained ones resumed."),
-        formatter_class=DefaultsFormatter,
-    )
-    parser.add_argument("--data-dir", default=None,
-                        help="CIFAR-10 folder: also train ResNet-20 on CIFAR-10 (slow: about 9 "
-                             "minutes per epoch and run on 2 cores)")
-    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
-                        help="seeds per policy (0, 1, ...)")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
-                        help="epochs of the digits runs")
-    parser.add_argument("--cifar-epochs", type=int, default=DEFAULT_CIFAR_EPOCHS,
-                        help="epochs of the ResNet-20 runs (with --data-dir)")
-    parser.add_argument("--policies", type=_policy_list, default=None,
-                        help="comma-separated subset (default: all; fp, and cdmp_base with "
-                             "cdmp, are always added)")
-    parser.add_argument("--out", default=DEFAULT_OUT,
-                        help="folder for RESULTS.md and results.csv")
-    parser.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR,
-                        help="folder of the run folders (NET/POLICY/seedK)")
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
-                        help="runs trained at once, each in its own process with one thread")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="use only this many train and test samples (quick checks)")
-    parser.add_argument("--latency-elements", type=int, default=10**7,
-                        help="float64 values quantized to time toward_zero against stochastic "
-                             "rounding (0: skip)")
-    parser.add_argument("--step-timing", action=argparse.BooleanOptionalAction, default=True,
-                        help="time arc8 against sr8 training steps in this process")
-    parser.set_defaults(func=run_reproduce)
-    return parser
-
-
-def regenerating_command(args: argparse.Namespace) -> str:
-    """The ``fxsim reproduce`` command line that gives these results (options that change
-    them; --workers, --out, --runs-dir and the timing options do not)."""
-    parts = ["fxsim reproduce", f"--seeds {args.seeds}", f"--epochs {args.epochs}"]
-    if args.policies:
-        parts.append("--policies " + ",".join(args.policies))
-    if args.data_dir:
-        parts += [f"--data-dir {args.data_dir}", f"--cifar-epochs {args.cifar_epochs}"]
-    if args.limit:
-        parts.append(f"--limit {args.limit}")
-    return " ".join(parts)
-
-
-def run_reproduce(args: argparse.Namespace) -> int:
-    """Run ``fxsim reproduce``: one line per finished run, then the files written."""
-    from fxsim.reproduce_report import MeasureOptions
-
-    if args.latency_elements < 0:
-        raise ValueError(f"--latency-elements must be >= 0, got {args.latency_elements}")
-
-    def report(outcome: RunOutcome, done: int, total: int) -> None:
-        plan = outcome.plan
-        acc = outcome.summary.get("test_acc")
-        acc_text = "-" if acc is None else f"{100 * acc:.2f}%"
-        extra = f": {outcome.error}" if outcome.error else ""
-        print(f"[{done}/{total}] {plan.net} {plan.policy} seed {plan.seed}: test accuracy "
-              f"{acc_text}, {outcome.status} in {outcome.seconds:.1f} s{extra}", flush=True)
-
-    result = reproduce(
-        policies=args.policies, seeds=args.seeds, epochs=args.epochs, data_dir=args.data_dir,
-        cifar_epochs=args.cifar_epochs, out=args.out, runs_dir=args.runs_dir,
-        workers=args.workers, limit=args.limit, command=regenerating_command(args),
-        callback=report,
-        measure=MeasureOptions(latency_elements=args.latency_elements,
-                               step_timing=args.step_timing))
-    print(f"wrote {result.results_md} and {result.results_csv}")
-    return 0

@@ -34,14 +34,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fxsim.difficulty import ClassDifficulty
-from fxsim.io import write_atomic, write_csv
+from fxsim.io import toml_text, write_atomic, write_csv
 from fxsim.layers.base import Context, check_seed
-from fxsim.network import Network
-from fxsim.optim import SGD, Schedule
-from fxsim.policy import Policy, dump_toml
-from fxsim.provenance import source_digest, versions
-from fxsim.quantizer import HISTOGRAM_EDGES
+from fxsim.layers.quantizer import HISTOGRAM_EDGES
+from fxsim.numeric.formats import check_int
+from fxsim.policy import Policy
+from fxsim.training.difficulty import ClassDifficulty
+from fxsim.training.network import Network
+from fxsim.training.optim import SGD, Schedule
+from fxsim.training.provenance import source_digest, versions
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -71,10 +72,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name, low in (("epochs", 1), ("batch", 1), ("eval_batch", 1), ("warmup_epochs", 0)):
-            check_count(name, getattr(self, name), low)
+            check_int(name, getattr(self, name), low)
         check_seed(self.seed)
-        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
-            raise ValueError(f"limit must be a positive integer, got {self.limit!r}")
+        if self.limit is not None:
+            check_int("limit", self.limit, 1)
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if v is not None}
@@ -100,13 +101,6 @@ class Run:
     out: Path
     metrics: pd.DataFrame
     summary: dict[str, Any]
-
-
-def check_count(name: str, value: object, low: int) -> int:
-    """``value`` unchanged if it is an int ``>= low``, else a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
 
 
 def _split_by_group(labels: np.ndarray, class_group: np.ndarray | None):
@@ -170,7 +164,7 @@ class Trainer:
         if checkpoint.exists():
             raise FileExistsError(f"{self.out} already holds a run; pass --resume to continue "
                                   "it or choose another --out")
-        write_atomic(self.out / "config.toml", dump_toml(self.config.to_dict()))
+        write_atomic(self.out / "config.toml", toml_text(self.config.to_dict()))
         write_atomic(self.out / "policy.toml", self.policy.to_toml())
         write_csv(self.network.quantizer_table(), self.out / "quantizers.csv")
 

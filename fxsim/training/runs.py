@@ -1,9 +1,9 @@
 """Run folders that a sweep may reuse, resume or must refuse, and the worker thread limits.
 
 Shared by ``fxsim reproduce`` and ``fxsim sweep``: a run is a pure function of its
-:class:`~fxsim.train.TrainConfig`, so a folder whose ``summary.json`` says finished with the
+:class:`~fxsim.training.loop.TrainConfig`, so a folder whose ``summary.json`` says finished with the
 same settings, the same resolved policy (compared by content, not by file name) and the same
-fxsim source (:func:`fxsim.provenance.source_digest`) is reused, never retrained; a partly
+fxsim source (:func:`fxsim.training.provenance.source_digest`) is reused, never retrained; a partly
 trained folder is resumed bit-exactly; a folder made with other settings, another policy or by
 other source is a :class:`StaleRun` error naming what differs.
 
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from fxsim.policy import Policy
-from fxsim.provenance import source_digest
-from fxsim.train import TrainConfig, train
+from fxsim.training.loop import TrainConfig, train
+from fxsim.training.provenance import source_digest
 
 # What a worker process sees: one numba thread and one BLAS thread, so N workers use N cores.
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",

@@ -17,18 +17,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from fxsim import _code_kernels
-from fxsim.arith import max_abs_code, multiplier_bits_for
-from fxsim.formats import FxArray
+from fxsim.numeric import _code_kernels
+from fxsim.numeric.arith import max_abs_code, multiplier_bits_for
+from fxsim.numeric.convert import quantize, requantize
+from fxsim.numeric.formats import FxArray
 from fxsim.policy import RoleSpec
-from fxsim.quantize import quantize, requantize
 from fxsim.ranges import Scale
 
 HISTOGRAM_EDGES = np.arange(-40.0, 9.0)  # log2 |value| bins of the gradient histograms
 HISTOGRAM_SAMPLES = 1 << 14
-# rules whose clip is max|x| itself: saturation there is a rounding matter (at most one LSB), not
-# a clip, so the straight-through estimator passes every gradient
-NO_CLIP_RULES = ("minmax", "dorefa")
 
 
 def max_abs(value: FxArray | np.ndarray) -> float:
@@ -81,16 +78,16 @@ class TensorQuantizer:
             values = value.to_float() if isinstance(value, FxArray) else np.asarray(value)
             scale = self.rule.choose(values, spec.bits, self.signed)
         fmt = scale.format(spec.bits, self.signed)
-        extra = {"random_bits": spec.random_bits} if spec.random_bits else {}
+        clip = None
         if spec.overflow == "saturate" and (scale.code_min > fmt.min_code
                                             or scale.code_max < fmt.max_code):
-            extra["clip"] = (scale.code_min, scale.code_max)
+            clip = (scale.code_min, scale.code_max)
+        options = {**spec.rounding_options(), "overflow": spec.overflow, "seed": seed,
+                   "stream": stream, "step": scale.step, "clip": clip}
         if isinstance(value, FxArray):
-            out = requantize(value, fmt, spec.rounding, spec.overflow, seed, stream=stream,
-                             step=scale.step, multiplier_bits=multiplier_bits_for(value), **extra)
+            out = requantize(value, fmt, multiplier_bits=multiplier_bits_for(value), **options)
         else:
-            out = quantize(value, fmt, spec.rounding, spec.overflow, seed, step=scale.step,
-                           stream=stream, **extra)
+            out = quantize(value, fmt, **options)
         saturated = out.stats.overflowed
         self.last_scale = scale
         self.last_clamped = saturated

@@ -1,19 +1,20 @@
 """Float arrays to fixed-point codes, and codes from one format to another.
 
 Both functions are exact: the result is the mathematically defined rounding of the real input
-(see :mod:`fxsim.rounding`), never a float computation that happens to be close.
+(see :mod:`fxsim.numeric.rounding`), never a float computation that happens to be close.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from fxsim import _convert_kernels as kernels
-from fxsim.formats import FxArray, QFormat, check_int, check_step
-from fxsim.rng import fresh_seed, stream_key
-from fxsim.rounding import (
+from fxsim.numeric import _convert_kernels as kernels
+from fxsim.numeric.formats import MULTIPLIER_BITS, FxArray, QFormat, check_int, check_step
+from fxsim.numeric.rng import fresh_seed, stream_key
+from fxsim.numeric.rounding import (
     NAN_POLICIES,
     OVERFLOW_IDS,
     ROUNDING_IDS,
@@ -21,7 +22,7 @@ from fxsim.rounding import (
     check_overflow,
     random_bits_for,
 )
-from fxsim.stats import QuantStats
+from fxsim.numeric.stats import QuantStats
 
 _FRAC_CLAMP = 1 << 20  # past this, frac changes no result (|mantissa| < 2**62, exponents < 2**11)
 
@@ -45,18 +46,35 @@ def _float_input(x: object, name: str) -> np.ndarray:
     )
 
 
-def _mode_args(rounding: str, overflow: str, random_bits: int | None, seed, stream):
-    """Validated kernel arguments shared by quantize and requantize."""
-    name = canonical_rounding(rounding)
-    check_overflow(overflow)
-    kbits = random_bits_for(name, random_bits)
-    stream = check_int("stream", stream, 0)
-    if kbits:
-        seed = fresh_seed() if seed is None else check_int("seed", seed, 0, 2**64 - 1)
-        key = np.uint64(stream_key(seed, stream))
-    else:
-        seed, key = None, np.uint64(0)
-    return ROUNDING_IDS[name], kbits, seed, stream, key, OVERFLOW_IDS[overflow] == 1
+@dataclass(frozen=True)
+class _Conversion:
+    """The checked options of one quantize/requantize call: the kernels' target, and the seed
+    and stream recorded in the result's stats."""
+
+    target: kernels.CodeTarget
+    seed: int | None
+    stream: int
+    force_exact: bool
+    clipped: bool
+
+    @classmethod
+    def checked(cls, fmt: QFormat, rounding: str, overflow: str, random_bits: int | None,
+                seed: int | None, stream: int, force_exact: bool,
+                clip: tuple[int, int] | None) -> _Conversion:
+        """Validate every option (errors name the argument) and draw a seed if one is needed."""
+        name = canonical_rounding(rounding)
+        check_overflow(overflow)
+        kbits = random_bits_for(name, random_bits)
+        stream = check_int("stream", stream, 0)
+        if kbits:
+            seed = fresh_seed() if seed is None else check_int("seed", seed, 0, 2**64 - 1)
+            key = stream_key(seed, stream)
+        else:
+            seed, key = None, 0
+        lo, hi = _clip_bounds(fmt, clip, overflow)
+        target = kernels.CodeTarget(ROUNDING_IDS[name], kbits, key, lo, hi, fmt.bits,
+                                    fmt.signed, OVERFLOW_IDS[overflow] == 1)
+        return cls(target, seed, stream, bool(force_exact), clip is not None)
 
 
 def _check_format(fmt: QFormat) -> None:
@@ -80,14 +98,15 @@ def _clip_bounds(fmt: QFormat, clip, overflow: str) -> tuple[int, int]:
     return low, high
 
 
-def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int, rounding: str,
-             overflow: str, random_bits, seed, stream, force_exact: bool, clip=None):
-    """Run the conversion kernels; returns (codes, QuantStats, count of +-inf inputs).
+def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int,
+             conversion: _Conversion) -> tuple[np.ndarray, QuantStats, int]:
+    """Run the conversion kernels on ``values * 2**scale_exp`` (or ``values / step`` if
+    ``step > 0``); returns (codes, QuantStats, count of +-inf inputs).
 
     Float64 ``values`` go through the float fast loop and then, for the elements it flags, the
     exact pass; integer codes through the integer loop. ``force_exact`` (and ``wrap`` for
     floats) sends every element to the exact pass."""
-    mode, kbits, seed, stream, key, wrap = _mode_args(rounding, overflow, random_bits, seed, stream)
+    target = conversion.target
     out = np.empty(values.shape, dtype=fmt.dtype)
     # Kernels are compiled per output dtype; to bound that, they see signed outputs only. An
     # unsigned output is written through a signed view of the same width: the stored low bits
@@ -95,33 +114,30 @@ def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int, roun
     flat_out = out.reshape(-1).view(out.dtype.str.replace("u", "i"))
     flat_values = values.reshape(-1)
     scale_exp = max(-_FRAC_CLAMP, min(_FRAC_CLAMP, scale_exp))
-    (lo, hi), bits = _clip_bounds(fmt, clip, overflow), fmt.bits
     integer_codes = values.dtype.kind in "iu"
     scale_ok = step > 0 or -1022 <= scale_exp <= 1023  # 2**scale_exp is a normal float64
-    force = force_exact or (not integer_codes and (wrap or not scale_ok))
+    force = conversion.force_exact or (not integer_codes and (target.wrap or not scale_ok))
     # the float loop compares with float(hi) + 1, exact for a format's own bound (a power of two
     # minus one) but not for an arbitrary clip bound beyond 2**53
-    force = force or (clip is not None and not integer_codes and bits > 53)
+    force = force or (conversion.clipped and not integer_codes and fmt.bits > 53)
     events = flagged = nans = infs = 0
     if not force and integer_codes:
-        events = kernels.requantize_codes(flat_values, flat_out, mode, -scale_exp, key, kbits, lo,
-                                          hi, bits, fmt.signed, wrap)
+        events = kernels.requantize_codes(flat_values, flat_out, target, -scale_exp)
     elif not force:
         scale = 2.0**scale_exp if step == 0 else 1.0
-        events, flagged = kernels.quantize_floats(flat_values, flat_out, mode, scale, float(step),
-                                                  key, kbits, lo, hi)
+        events, flagged = kernels.quantize_floats(flat_values, flat_out, target, scale,
+                                                  float(step))
     if force or flagged:
         extra_events, nans, infs = kernels.exact_codes(
-            flat_values, flat_out, None if force else flagged, step, scale_exp, mode, kbits, key,
-            lo, hi, bits, fmt.signed, wrap)
+            flat_values, flat_out, target, None if force else flagged, step, scale_exp)
         events += extra_events
     stats = QuantStats(
         size=out.size,
-        saturated=0 if wrap else int(events),
-        wrapped=int(events) if wrap else 0,
+        saturated=0 if target.wrap else int(events),
+        wrapped=int(events) if target.wrap else 0,
         nan=int(nans),
-        seed=seed,
-        stream=stream,
+        seed=conversion.seed,
+        stream=conversion.stream,
     )
     return out, stats, int(infs)
 
@@ -145,7 +161,7 @@ def quantize(
     Each element is scaled to LSB units, ``y = x * 2**frac`` (exact, with no overflow or
     underflow: where float64 could not hold ``y`` exactly, the element is evaluated on the
     float's integer mantissa and exponent), rounded to an integer by ``rounding`` (see
-    :mod:`fxsim.rounding`) and fitted by ``overflow``: ``saturate`` clamps to
+    :mod:`fxsim.numeric.rounding`) and fitted by ``overflow``: ``saturate`` clamps to
     ``[fmt.min_code, fmt.max_code]``, ``wrap`` keeps the low ``fmt.bits`` bits.
 
     ``step``: a real quantization interval (> 0) replacing ``2**-frac``. Then ``y = x / step``
@@ -154,7 +170,8 @@ def quantize(
     ignored for scaling.
 
     Stochastic modes draw their random integers from ``(seed, stream, flat element index)``
-    (:mod:`fxsim.rng`); with ``seed=None`` a fresh seed is drawn and recorded in the result's
+    (:mod:`fxsim.numeric.rng`); with ``seed=None`` a fresh seed is drawn and recorded in the
+    result's
     ``stats.seed``. ``+-inf`` saturates (and is refused under ``wrap``, where it has no low
     bits). NaN raises ValueError unless ``nan="zero"``, which maps it to code 0 and counts it in
     ``stats.nan``. Inputs of dtype float32, int or bool are converted to float64 first (exact).
@@ -172,8 +189,9 @@ def quantize(
     values = _float_input(x, "x")
     if step is not None:
         step = check_step(step)
-    out, stats, infs = _convert(values, fmt, step or 0.0, fmt.frac, rounding, overflow,
-                                random_bits, seed, stream, force_exact, clip)
+    conversion = _Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
+                                     force_exact, clip)
+    out, stats, infs = _convert(values, fmt, step or 0.0, fmt.frac, conversion)
     if stats.nan and nan == "raise":
         raise ValueError(
             f"x contains {stats.nan} NaN value(s); pass nan='zero' to map NaN to code 0 and "
@@ -186,8 +204,6 @@ def quantize(
         )
     return FxArray(out, fmt, stats=stats, check=False, step=step)
 
-
-MULTIPLIER_BITS = 31
 
 
 def fixed_point_multiplier(ratio: float, bits: int = MULTIPLIER_BITS) -> tuple[int, int]:
@@ -259,6 +275,7 @@ def requantize(
         shift = q.fmt.frac - fmt.frac
     else:
         codes, shift = _rescale_codes(q, step if step is not None else fmt.lsb, multiplier_bits)
-    out, stats, _ = _convert(codes, fmt, 0.0, -shift, rounding, overflow, random_bits, seed,
-                             stream, force_exact, clip)
+    conversion = _Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
+                                     force_exact, clip)
+    out, stats, _ = _convert(codes, fmt, 0.0, -shift, conversion)
     return FxArray(out, fmt, stats=stats, check=False, step=step)

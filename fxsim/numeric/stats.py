@@ -30,8 +30,3 @@ class QuantStats:
     def overflowed(self) -> int:
         """Elements that were out of range, whatever the overflow mode did with them."""
         return self.saturated + self.wrapped
-
-    @property
-    def overflow_rate(self) -> float:
-        """``overflowed / size`` (0.0 for an empty array)."""
-        return self.overflowed / self.size if self.size else 0.0
