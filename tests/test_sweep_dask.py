@@ -131,6 +131,17 @@ def test_second_invocation_recomputes_nothing(local, grid_file):
     assert hashes(again.table) == hashes(first.table)
 
 
+def test_no_train_tabulates_what_is_finished(local, grid_file, tmp_path):
+    out, first, _ = local
+    again = sweep(load_grid(grid_file), out, train=False)
+    assert {o.status for o in again.outcomes} == {"reused"}
+    assert hashes(again.table) == hashes(first.table)
+    empty = sweep(load_grid(grid_file), tmp_path / "empty", train=False)
+    assert empty.outcomes == [] and set(empty.table["status"]) == {"pending"}
+    assert empty.table["test_acc"].isna().all() and empty.table["energy_pj"].notna().all()
+    assert not (tmp_path / "empty" / "runs").exists()
+
+
 def test_report_draws_pareto_and_break_points(local):
     out, _, _ = local
     files = report(out, tolerance=0.5)
