@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from fxsim.sweep.execute import COMPLETED
 from fxsim.sweep.grid import REFERENCE_BLOCK
 from fxsim.sweep.paths import UNSET
 
@@ -36,7 +37,7 @@ def configurations(table: pd.DataFrame, tolerance: float) -> pd.DataFrame:
     """Mean and std of test accuracy over seeds per (block, configuration), the reference's
     mean for the same run settings, the drop against it and ``within``. Only finished runs
     count (``seeds`` says how many)."""
-    done = table[table["status"].isin(("trained", "resumed", "reused"))].copy()
+    done = table[table["status"].isin(COMPLETED)].copy()
     done["setting"] = _setting(done)
     keys = [c for c in done.columns if c not in (
         "seed", "key", "status", "test_acc", "test_loss", "train_acc", "train_loss",

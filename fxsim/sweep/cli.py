@@ -6,12 +6,20 @@ import argparse
 import os
 import signal
 import sys
+import textwrap
 
 from fxsim.cli_args import DefaultsFormatter, add_command, int_at_least
 
 DEFAULT_WORKERS = os.cpu_count() or 1
 SEARCHES = ("nsga2",)
-FINISHED = ("trained", "resumed", "reused", "diverged")
+DESCRIPTION = (
+    "fxsim sweep GRID.toml --out DIR: train every point of a grid (nets, data, base policies "
+    "and any policy field varied by path, e.g. defaults.act_grads.bits = [3, 4, 8]; schema: "
+    "docs/sweep-schema.md) as tasks on Dask distributed, and write DIR/results.parquet and "
+    "DIR/results.csv (settings, accuracy, loss, saturation, energy and area from the cost "
+    "model, wall time, source digest). Each point is one 'fxsim train' run in "
+    "DIR/runs/<config hash>; finished runs are reused, interrupted ones resumed.",
+    "fxsim sweep report DIR: the Pareto front and the break points as PNG and CSV.")
 
 
 def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -21,15 +29,7 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser = add_command(
         subparsers, "sweep",
         help="run a grid of training runs on Dask and tabulate accuracy, energy and area",
-        description=(
-            "fxsim sweep GRID.toml --out DIR: train every point of a grid (nets, data, base "
-            "policies and any policy field varied by path, e.g. defaults.act_grads.bits = "
-            "[3, 4, 8]; schema: docs/sweep-schema.md) as tasks on Dask distributed, and write "
-            "DIR/results.parquet and DIR/results.csv (settings, accuracy, loss, saturation, "
-            "energy and area from the cost model, wall time, source digest). Each point is one "
-            "'fxsim train' run in DIR/runs/<config hash>; finished runs are reused, "
-            "interrupted ones resumed. "
-            "fxsim sweep report DIR: the Pareto front and the break points as PNG and CSV."),
+        description="\n\n".join(textwrap.fill(part, 88) for part in DESCRIPTION),
         func=run_sweep_command)
     parser.epilog = ("examples:\n"
                      "  fxsim sweep --preset quick --out runs/quick\n"
@@ -167,6 +167,8 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     if bar is not None:
         bar.close()
     failed = sum(o.status == "failed" for o in result.outcomes)
+    from fxsim.sweep.execute import FINISHED
+
     missing = int((~result.table["status"].isin(FINISHED)).sum())
     print(f"wrote {result.files[0]} and {result.files[1]} ({len(result.table)} rows"
           + (f"; {failed} runs failed" if failed else "")

@@ -29,6 +29,9 @@ from fxsim.sweep.points import Point
 from fxsim.training import runs as runstate
 from fxsim.training.loop import TrainConfig
 
+# statuses of a run that ended: with a final accuracy, and those plus a diverged one
+COMPLETED = ("trained", "resumed", "reused")
+FINISHED = (*COMPLETED, "diverged")
 STALE_HINT = ("delete it, choose another --out, or pass --rerun-stale to move such folders to "
               "OUT/stale/ and train them again")
 

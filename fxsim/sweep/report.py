@@ -30,6 +30,7 @@ from fxsim.sweep.analysis import (
     curves,
     pareto,
 )
+from fxsim.sweep.execute import FINISHED
 from fxsim.sweep.grid import REFERENCE_BLOCK
 from fxsim.sweep.run import GRID_FILE
 from fxsim.sweep.table import read_table
@@ -191,9 +192,9 @@ def summary_markdown(table: pd.DataFrame, frame: pd.DataFrame, points: pd.DataFr
     """The break points and the energy Pareto front as markdown tables (``summary.md``)."""
     from fxsim.io import markdown_table
 
-    finished = table["status"].isin(("trained", "resumed", "reused", "diverged"))
+    finished = table["status"].isin(FINISHED)
     runs = table.drop_duplicates("key")
-    done = runs["status"].isin(("trained", "resumed", "reused", "diverged"))
+    done = runs["status"].isin(FINISHED)
     seeds = sorted(int(s) for s in table.loc[finished, "seed"].unique())
     lines = [f"Sweep `{record['name']}`: {int(done.sum())} of {len(runs)} runs finished "
              f"(seeds {seeds}); tolerance {100 * tolerance:g} points of test accuracy below "

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fxsim.sweep.execute import (
+    FINISHED,
     Outcome,
     check_runs,
     dashboard_link,
@@ -30,7 +31,6 @@ from fxsim.sweep.points import Point, plan_points, point_at
 from fxsim.sweep.run import GRID_FILE, SweepResult, TableWriter, grid_record
 
 SEARCH_BLOCK = "search"
-FINISHED = ("trained", "resumed", "reused", "diverged")
 
 
 def search_axes(grid: Grid) -> tuple[Axis, ...]:
