@@ -24,6 +24,11 @@ def grid(**extra):
     return parse_grid({"name": "g", "base": dict(BASE), **extra})
 
 
+def block_points(g):
+    """The grid's points without the reference runs."""
+    return [p for p in plan_points(g) if p.block != "reference"]
+
+
 def test_paths_parse_and_set_exactly_their_table():
     path = parse_path("layers.last.act_grads.bits", "here")
     assert path == PolicyPath("layers.last.act_grads.bits", ("layers", "last"), "act_grads",
@@ -105,7 +110,8 @@ def test_points_cover_each_block_times_seeds_plus_references():
     assert blocks.count("gbits") == 4 and blocks.count("lr") == 4
     # one fp reference per seed and per distinct run settings (two learning rates)
     assert blocks.count("reference") == 4
-    assert [p.seed for p in points[:4]] == [0, 0, 0, 0]
+    # seed by seed, each seed's reference runs first
+    assert [p.seed for p in points[:6]] == [0] * 6 and points[0].block == "reference"
     # the int8 point at lr 0.05 has 8-bit gradients: the same run as gbits at 8 bits
     assert len(unique_runs(points)) == len(points) - 2
     g8 = next(p for p in points if p.values.get("defaults.act_grads.bits") == "8")
@@ -118,10 +124,10 @@ def test_points_cover_each_block_times_seeds_plus_references():
 
 def test_keys_follow_settings_and_policy_contents_not_names(tmp_path):
     g = grid(axes={"defaults.act_grads.bits": [4]})
-    (a, _ref) = plan_points(g)
-    again = plan_points(grid(axes={"defaults.act_grads.bits": [4]}, name="other"))[0]
+    (a,) = block_points(g)
+    again = block_points(grid(axes={"defaults.act_grads.bits": [4]}, name="other"))[0]
     assert a.key == again.key
-    other_seed = plan_points(grid(axes={"defaults.act_grads.bits": [4]}, seeds=[5]))[0]
+    other_seed = block_points(grid(axes={"defaults.act_grads.bits": [4]}, seeds=[5]))[0]
     assert other_seed.key != a.key and other_seed.config_key == a.config_key
     config = a.config(tmp_path)
     a.write_policy(tmp_path)
@@ -146,7 +152,7 @@ def test_axis_and_scheme_columns_read_the_base_where_not_varied():
     g = grid(block=[{"name": "a", "axes": {"defaults.act_grads.bits": [4]}},
                     {"name": "b", "axes": {"defaults.act_grads.rounding": ["stochastic"]}}],
              scheme=["policy", "defaults.act_grads.rounding"])
-    a, b, _ = plan_points(g)
+    a, b = block_points(g)
     assert axis_value(g, a, "defaults.act_grads.rounding") == "nearest_even"
     assert axis_value(g, b, "defaults.act_grads.bits") == "8"
     assert scheme_label(g, b, {"defaults.act_grads.rounding": "stochastic"}) == (
@@ -154,7 +160,7 @@ def test_axis_and_scheme_columns_read_the_base_where_not_varied():
     k4 = grid(axes={"defaults.act_grads": [{"bits": 4, "rounding": "stochastic_k",
                                             "random_bits": 4}]},
               scheme=["defaults.act_grads.rounding"])
-    point = plan_points(k4)[0]
+    point = block_points(k4)[0]
     assert scheme_label(k4, point, {}) == "stochastic_k4"
 
 

@@ -152,18 +152,15 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     # a batch system's SIGTERM (a Slurm time limit) stops the sweep as Ctrl-C does: the table
     # is written and the local cluster shut down
     signal.signal(signal.SIGTERM, _interrupt)
-    if args.search:
-        from fxsim.sweep.search import search
-
-        result = search(grid, out, trials=args.trials, workers=args.workers,
-                        scheduler=args.scheduler, rerun_stale=args.rerun_stale,
-                        seed=args.search_seed, on_start=start, on_done=done)
-    else:
-        from fxsim.sweep.run import sweep
-
-        result = sweep(grid, out, workers=args.workers, scheduler=args.scheduler,
-                       rerun_stale=args.rerun_stale, train=not args.no_train, points=points,
-                       on_start=start, on_done=done)
+    try:
+        result = _run(args, grid, out, points, start, done)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        print(f"\nfxsim sweep: interrupted; finished runs are in {out}/runs and the table; run "
+              "the same command again to train the rest (interrupted runs resume from their "
+              "last epoch)", file=sys.stderr)
+        return 130
     if bar is not None:
         bar.close()
     failed = sum(o.status == "failed" for o in result.outcomes)
@@ -175,3 +172,18 @@ def run_sweep_command(args: argparse.Namespace) -> int:
           + (f"; {missing} rows not finished" if missing else "")
           + f"); plots: fxsim sweep report {out}")
     return 1 if failed else 0
+
+
+def _run(args: argparse.Namespace, grid, out: str, points, start, done):
+    """The sweep or the search the arguments ask for."""
+    if args.search:
+        from fxsim.sweep.search import search
+
+        return search(grid, out, trials=args.trials, workers=args.workers,
+                      scheduler=args.scheduler, rerun_stale=args.rerun_stale,
+                      seed=args.search_seed, on_start=start, on_done=done)
+    from fxsim.sweep.run import sweep
+
+    return sweep(grid, out, workers=args.workers, scheduler=args.scheduler,
+                 rerun_stale=args.rerun_stale, train=not args.no_train, points=points,
+                 on_start=start, on_done=done)

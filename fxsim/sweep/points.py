@@ -115,11 +115,12 @@ def _point(grid: Grid, block: str, values: dict[str, str], sets: list[tuple[str,
                 policy = path.apply(policy, value)
         content = _policy_content(policy)
         label = Path(policy_name).stem
-        policy["name"] = f"{label}-{digest(content)[:8]}" if content != _policy_content(
-            base.to_dict()) else label
-        policy["description"] = (f"sweep {grid.name!r}: {label} with " + ", ".join(
-            f"{p.text}={value_label(v)}" for p, v in policy_sets) if policy_sets
-            else base.description)
+        changes = _changes(_policy_content(base.to_dict()), content)
+        # name and description follow from the contents alone, so a policy reached from two
+        # blocks (or two grids) has one file and one text
+        policy["name"] = f"{label}-{digest(content)[:8]}" if changes else label
+        policy["description"] = (f"{label} with {', '.join(changes)}" if changes
+                                 else base.description)
         policy = Policy.load(policy).to_dict()
         _check_run_settings(train)
         # every TrainConfig field, defaults filled in: the same run has the same key whether
@@ -129,6 +130,24 @@ def _point(grid: Grid, block: str, values: dict[str, str], sets: list[tuple[str,
         raise ValueError(f"{where}: {error}") from None
     settings.pop("policy")
     return Point(block, values, settings, policy, Path(policy_name).stem)
+
+
+def _leaves(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict) and value:
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _changes(base: dict[str, Any], policy: dict[str, Any]) -> list[str]:
+    """``path=value`` for each field of ``policy`` that ``base`` lacks or has otherwise (in
+    the policy's table order), then ``path unset`` for each field only ``base`` has."""
+    old, new = _leaves(base), _leaves(policy)
+    return ([f"{k}={value_label(v)}" for k, v in new.items() if old.get(k, UNSET) != v]
+            + [f"{k} unset" for k in old if k not in new])
 
 
 def _check_run_settings(train: dict[str, Any]) -> None:
@@ -155,28 +174,28 @@ def point_at(grid: Grid, block: str, combo: dict[str, AxisValue], seed: int) -> 
 
 
 def plan_points(grid: Grid) -> list[Point]:
-    """Every point of the grid: each block's full product of axis values times the seeds,
-    seed by seed (so an interrupted sweep has whole seeds done), then the reference runs
-    (``grid.reference`` at each distinct net, data and run settings). A point in several blocks
-    appears once per block (same key, one run). Raises ValueError naming the grid, the block,
-    the axis values and the problem for any value the policy schema or the run settings
-    refuse."""
+    """Every point of the grid, seed by seed (so an interrupted sweep has whole seeds done):
+    for each seed, the reference runs first (``grid.reference`` at each distinct net, data and
+    run settings of the grid), then each block's full product of axis values. A point in
+    several blocks appears once per block (same key, one run). Raises ValueError naming the
+    grid, the block, the axis values and the problem for any value the policy schema or the
+    run settings refuse."""
+    by_seed = {seed: [point_at(grid, block.name, dict(zip(
+        (a.name for a in block.axes), combo, strict=True)), seed)
+        for block in grid.blocks
+        for combo in itertools.product(*(axis.values for axis in block.axes))]
+        for seed in grid.seeds}
+    settings: dict[str, dict[str, Any]] = {}
+    for p in by_seed[grid.seeds[0]]:
+        train = {k: v for k, v in p.train.items() if k != "seed"}
+        settings.setdefault(digest(train), train)
     points: list[Point] = []
-    for seed in grid.seeds:
-        for block in grid.blocks:
-            for combo in itertools.product(*(axis.values for axis in block.axes)):
-                points.append(point_at(grid, block.name, dict(zip(
-                    (a.name for a in block.axes), combo, strict=True)), seed))
-    if grid.reference:
-        settings: dict[str, dict[str, Any]] = {}
-        for p in points:
-            train = {k: v for k, v in p.train.items() if k != "seed"}
-            settings.setdefault(digest(train), train)
-        for seed in grid.seeds:
-            for train in settings.values():
-                points.append(_point(grid, REFERENCE_BLOCK, {}, [("policy", grid.reference)],
-                                     seed, f"grid {grid.name!r} reference "
-                                     f"{grid.reference!r}", train))
+    for seed, block_points in by_seed.items():
+        if grid.reference:
+            points += [_point(grid, REFERENCE_BLOCK, {}, [("policy", grid.reference)], seed,
+                              f"grid {grid.name!r} reference {grid.reference!r}", train)
+                       for train in settings.values()]
+        points += block_points
     return points
 
 
