@@ -54,11 +54,19 @@ def configurations(table: pd.DataFrame, tolerance: float) -> pd.DataFrame:
     return frame
 
 
+def trains(frame: pd.DataFrame) -> pd.Series:
+    """True where the mean accuracy is at least twice chance (1 / classes: 100 classes for
+    cifar100, 10 for the other data sets); below it a configuration failed to train."""
+    classes = frame["data"].map(lambda name: 100 if name == "cifar100" else 10)
+    return frame["acc_mean"] >= 2 / classes
+
+
 def pareto(frame: pd.DataFrame, cost: str) -> pd.Series:
     """True where the configuration is on the front of ``acc_mean`` (up) against ``cost``
-    (down), among the configurations of its net and data (each configuration once)."""
+    (down), among the configurations of its net and data that train (:func:`trains`; each
+    configuration once)."""
     on = pd.Series(False, index=frame.index)
-    unique = frame.drop_duplicates("config")
+    unique = frame[trains(frame)].drop_duplicates("config")
     for _, group in unique.groupby(["net", "data"]):
         acc, price = group["acc_mean"].to_numpy(), group[cost].to_numpy()
         for i, index in enumerate(group.index):
@@ -113,7 +121,7 @@ def break_points(frame: pd.DataFrame, blocks: Blocks) -> pd.DataFrame:
     """One row per curve of every bits axis: the break point (``break_bits``: the lowest
     width from which all wider ones are within tolerance; NaN when even the widest is not),
     the accuracy there, the widest width that fails (``fails_at``, NaN when none fails) and
-    the reference accuracy."""
+    its accuracy (``acc_at_fail``), and the reference accuracy."""
     rows = []
     for block, axis in bits_axes(blocks):
         for label, group in curves(frame, block, axis, blocks):
@@ -123,7 +131,7 @@ def break_points(frame: pd.DataFrame, blocks: Blocks) -> pd.DataFrame:
                 if not within[i]:
                     break
                 ok = i
-            fails = [w for w, w_in in zip(widths, within, strict=True) if not w_in]
+            fails = [i for i, w_in in enumerate(within) if not w_in]
             rows.append({
                 "block": block, "axis": axis, "curve": label,
                 "tested": " ".join(_bits_text(w) for w in widths),
@@ -132,9 +140,8 @@ def break_points(frame: pd.DataFrame, blocks: Blocks) -> pd.DataFrame:
                                 f"<= {_bits_text(widths[ok])}" if ok == 0 else
                                 _bits_text(widths[ok])),
                 "acc_at_break": math.nan if ok is None else group["acc_mean"].iloc[ok],
-                "fails_at": max(fails) if fails else math.nan,
-                "acc_below": (group["acc_mean"].iloc[ok - 1]
-                              if ok is not None and ok > 0 else math.nan),
+                "fails_at": widths[fails[-1]] if fails else math.nan,
+                "acc_at_fail": group["acc_mean"].iloc[fails[-1]] if fails else math.nan,
                 "ref_acc": group["ref_acc"].iloc[0], "seeds": int(group["seeds"].min()),
             })
     return pd.DataFrame(rows)

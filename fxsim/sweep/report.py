@@ -29,6 +29,7 @@ from fxsim.sweep.analysis import (
     configurations,
     curves,
     pareto,
+    trains,
 )
 from fxsim.sweep.execute import FINISHED
 from fxsim.sweep.grid import REFERENCE_BLOCK
@@ -50,27 +51,37 @@ def _short(row: pd.Series, blocks: Blocks) -> str:
     """A point's label: its block's axis values (the reference: its policy)."""
     if row["block"] == REFERENCE_BLOCK:
         return str(row["policy"])
-    parts = [f"{a.split('.')[-1]}={row[a]}" for a, values in blocks.get(row["block"], {}).items()
-             if len(values) > 1]
+    parts = [f"{'.'.join(a.split('.')[-2:])}={row[a]}"
+             for a, values in blocks.get(row["block"], {}).items() if len(values) > 1]
     return f"{row['block']}: {', '.join(parts)}" if parts else str(row["block"])
 
 
 def plot_pareto(frame: pd.DataFrame, blocks: Blocks, title: str) -> bytes:
     """Accuracy against energy and against area; front points coloured by scheme and
-    labelled, dominated ones grey."""
+    numbered (the key below each plot names them), dominated ones grey; configurations that
+    fail to train (:func:`fxsim.sweep.analysis.trains`) are left out and counted."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     unique = frame.drop_duplicates("config")
+    learns = trains(unique)
     schemes = sorted(unique["scheme"].unique())
     colours = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(schemes)}
-    fig, axes = plt.subplots(1, 2, figsize=(15, 6.5))
-    for ax, cost, front, unit in ((axes[0], "energy_pj", "front_energy",
-                                   "energy per training step (pJ, 45 nm)"),
-                                  (axes[1], "area_um2", "front_area", "area (um$^2$, 45 nm)")):
-        off = unique[~unique[front]]
+    from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
+
+    fronts = int(unique["front_energy"].sum() + unique["front_area"].sum())
+    fig = plt.figure(figsize=(15, 7 + 0.16 * (fronts + 4)))
+    layout = fig.add_gridspec(2, 2, height_ratios=(7, 0.16 * (fronts + 4)))
+    key = fig.add_subplot(layout[1, :])
+    key.axis("off")
+    legend_lines = []
+    for ax, cost, front, unit in (
+            (fig.add_subplot(layout[0, 0]), "energy_pj", "front_energy",
+             "energy per training step (pJ, 45 nm)"),
+            (fig.add_subplot(layout[0, 1]), "area_um2", "front_area", "area (um$^2$, 45 nm)")):
+        off = unique[~unique[front] & learns]
         ax.scatter(off[cost], 100 * off["acc_mean"], color=GREY, s=18, zorder=2,
                    label="dominated")
         on = unique[unique[front]].sort_values(cost)
@@ -82,16 +93,29 @@ def plot_pareto(frame: pd.DataFrame, blocks: Blocks, title: str) -> bytes:
                 ax.errorbar(mine[cost], 100 * mine["acc_mean"],
                             yerr=100 * mine["acc_std"].fillna(0), fmt="o", ms=6,
                             color=colours[scheme], zorder=4, label=scheme, capsize=2)
-        for i, (_, row) in enumerate(on.iterrows()):
-            ax.annotate(_short(row, blocks), (row[cost], 100 * row["acc_mean"]),
-                        textcoords="offset points", xytext=(6, -10 - 9 * (i % 2)),
-                        fontsize=7, color="#333333")
+        lines = [f"{unit.split(' (')[0]}: the front"]
+        for i, (_, row) in enumerate(on.iterrows(), 1):
+            ax.annotate(str(i), (row[cost], 100 * row["acc_mean"]), textcoords="offset points",
+                        xytext=(4, 4), fontsize=8, weight="bold")
+            lines.append(f"{i}. {_short(row, blocks)} [{row['scheme']}]: "
+                         f"{100 * row['acc_mean']:.1f}%, {row[cost]:.3g}")
+        failing = int((~learns).sum())
+        low = 100 * on["acc_mean"].min() if len(on) else 0
+        ax.set_ylim(max(0, low - 8), 100.5)
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.xaxis.set_major_formatter(EngFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(unit)
         ax.set_ylabel("test accuracy (%), mean over seeds")
         ax.grid(True, which="both", alpha=0.3)
-        ax.set_title(f"accuracy against {cost.split('_')[0]}: Pareto front in colour")
+        ax.set_title(f"accuracy against {cost.split('_')[0]}: the Pareto front numbered"
+                     + (f"\n({failing} configurations below twice chance not shown)"
+                        if failing else ""), fontsize=10)
         ax.legend(fontsize=7, loc="lower right")
+        legend_lines += [*lines, ""]
+    key.text(0, 1, "\n".join(legend_lines), va="top", ha="left", fontsize=7.5,
+             family="monospace", transform=key.transAxes)
     fig.suptitle(title)
     data = _figure_png(fig)
     plt.close(fig)
@@ -100,7 +124,8 @@ def plot_pareto(frame: pd.DataFrame, blocks: Blocks, title: str) -> bytes:
 
 def plot_break_points(frame: pd.DataFrame, blocks: Blocks, tolerance: float,
                       title: str) -> bytes | None:
-    """Accuracy against bits, one panel per block axis of bit widths, one line per curve."""
+    """Accuracy against bits, one panel per block axis of bit widths, one line per curve, its
+    break point starred; each panel's accuracy axis ends a little below its lowest point."""
     panels = bits_axes(blocks)
     if not panels:
         return None
@@ -116,11 +141,21 @@ def plot_break_points(frame: pd.DataFrame, blocks: Blocks, tolerance: float,
         lines = curves(frame, block, axis, blocks)
         finite = sorted({b for _, g in lines for b in g["bits"] if math.isfinite(b)})
         wide_at = (max(finite) + 2) if finite else 1
+        lowest = 100.0
         for i, (label, group) in enumerate(lines):
             x = [b if math.isfinite(b) else wide_at for b in group["bits"]]
+            colour = plt.get_cmap("tab10")(i % 10)
             ax.errorbar(x, 100 * group["acc_mean"], yerr=100 * group["acc_std"].fillna(0),
-                        marker="o", ms=4, capsize=2, label=label, color=plt.get_cmap(
-                            "tab10")(i % 10))
+                        marker="o", ms=4, capsize=2, label=label, color=colour)
+            broke = group["within"].to_numpy()
+            for j in range(len(x) - 1, -1, -1):  # the break point: a star
+                if not broke[j]:
+                    break
+                star = j
+            if broke[-1]:
+                ax.plot(x[star], 100 * group["acc_mean"].iloc[star], marker="*", ms=13,
+                        color=colour, markeredgecolor="black", zorder=5)
+            lowest = min(lowest, 100 * (group["acc_mean"] - group["acc_std"].fillna(0)).min())
         ref = frame[frame["block"] == block]["ref_acc"].dropna()
         if len(ref):
             level = 100 * ref.iloc[0]
@@ -133,7 +168,7 @@ def plot_break_points(frame: pd.DataFrame, blocks: Blocks, tolerance: float,
         ax.set_xticklabels(["wide" if has_wide and t == wide_at else f"{t:g}" for t in ticks])
         ax.set_xlabel(f"{axis} (bits)")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_ylim(0, 100)
+        ax.set_ylim(max(0, lowest - 3), 100.5)
         ax.set_title(f"block {block!r}", fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
@@ -201,14 +236,14 @@ def summary_markdown(table: pd.DataFrame, frame: pd.DataFrame, points: pd.DataFr
              f"the reference ({record.get('reference') or 'none'}).", ""]
     if len(points):
         shown = points[["block", "axis", "curve", "tested", "break_point", "acc_at_break",
-                        "fails_at", "acc_below", "ref_acc", "seeds"]]
+                        "fails_at", "acc_at_fail", "ref_acc", "seeds"]]
         lines += ["Break points (the lowest width from which every wider tested width is "
                   "within tolerance; accuracy in %, mean over seeds):", "",
-                  markdown_table(shown, {"acc_at_break": _percent, "acc_below": _percent,
+                  markdown_table(shown, {"acc_at_break": _percent, "acc_at_fail": _percent,
                                          "ref_acc": _percent, "fails_at": "g"},
-                                 {"break_point": "break point", "acc_at_break": "acc there",
-                                  "fails_at": "widest failing", "acc_below": "acc one below",
-                                  "ref_acc": "fp acc"})]
+                                 {"break_point": "break point", "acc_at_break": "acc at break",
+                                  "fails_at": "widest failing", "acc_at_fail": "acc at failing",
+                                  "ref_acc": "ref acc"})]
     front = frame[frame["front_energy"]].drop_duplicates("config").sort_values("energy_pj")
     front = front.assign(point=[_short(row, blocks) for _, row in front.iterrows()])
     lines += ["Pareto front of accuracy against energy per training step:", "",
