@@ -64,7 +64,7 @@ def scheme_label(grid: Grid, point: Point, row: dict[str, Any]) -> str:
     """The point's scheme: the values of ``grid.scheme``'s entries joined by ``/`` (an axis:
     its value; ``policy``: the base policy; a policy path: the point's value there, a
     ``stochastic_k`` rounding with its random bits, e.g. ``stochastic_k4``; unset values are
-    left out)."""
+    left out); the base policy's name where nothing is left (``fp``)."""
     parts = []
     for entry in grid.scheme:
         if entry == "policy":
@@ -79,7 +79,7 @@ def scheme_label(grid: Grid, point: Point, row: dict[str, Any]) -> str:
                 value = f"stochastic_k{sibling.lookup(point.policy)}"
             if value != UNSET:
                 parts.append(str(value))
-    return "/".join(parts)
+    return "/".join(parts) or point.base_policy  # a float policy (fp) sets none of them
 
 
 def _saturation(run_dir: Path) -> dict[str, float]:
