@@ -169,9 +169,11 @@ def plot_break_points(frame: pd.DataFrame, blocks: Blocks, tolerance: float,
         ax.set_xlabel(f"{axis} (bits)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_ylim(max(0, lowest - 3), 100.5)
-        ax.set_title(f"block {block!r}", fontsize=10)
+        ax.set_title(f"block {block!r}" + ("" if lines else ": no finished run yet"),
+                     fontsize=10)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        if lines:
+            ax.legend(fontsize=7, loc="lower right")
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     fig.suptitle(title)
