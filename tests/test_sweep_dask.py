@@ -146,7 +146,10 @@ def test_report_draws_pareto_and_break_points(local):
     out, _, _ = local
     files = report(out, tolerance=0.5)
     names = {f.name for f in files}
-    assert {"pareto.png", "breakpoints.png", "breakpoints.csv", "configurations.csv"} <= names
+    assert {"pareto.png", "breakpoints.png", "breakpoints.csv", "configurations.csv",
+            "summary.md"} <= names
+    summary = (out / "report" / "summary.md").read_text()
+    assert "6 of 6 runs finished (seeds [0, 1])" in summary and "| break point |" in summary
     for f in files:
         if f.suffix == ".png":
             assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f.stat().st_size > 20_000
