@@ -210,7 +210,7 @@ def test_markdown_table_renders_formats_nan_and_pipes():
 
 
 def _row(policy: str, mean: float, std: float = 0.2, **extra) -> dict:
-    row = {"net": "digits_cnn", "policy": policy, "acc_mean": mean, "acc_std": std,
+    row = {"net": "digits_cnn", "policy": policy, "seeds": 3, "acc_mean": mean, "acc_std": std,
            "drop_vs_fp": 98.0 - mean, "energy_pj": 1e7, "area_um2": 4000.0,
            "energy_rounding_pj": 1e4, "energy_stats_pj": 3e4, "energy_rescale_pj": 0.0,
            "energy_saving_vs_fp": 0.8, "compression_vs_fp": 3.0,
@@ -264,3 +264,19 @@ def test_claims_verdicts_follow_the_numbers():
     missing = claims_markdown(pd.DataFrame([_row("fp", 98.0)]), {})
     assert "digits_cnn: not measured (cqat or fp not in this sweep)" in missing
     assert "digits_cnn: not measured (arc8 or sr8 not in this sweep)" in missing
+
+
+def test_no_verdict_on_too_few_seeds_or_a_warm_up_dominated_run():
+    one_seed = pd.DataFrame([{**row, "seeds": 1} for row in
+                             (_row("fp", 98.0), _row("cqat", 90.0), _row("arc8", 90.0),
+                              _row("sr8", 97.8))])
+    text = claims_markdown(one_seed, {}, {"digits_cnn": 5})
+    assert "**disagrees**" not in text and "**agrees**" not in text
+    assert text.count("**too few seeds/epochs to judge** (1 seed(s); a verdict needs at "
+                      "least 3)") == 2
+    rows = [_row("cdmp_base", 97.0), _row("cdmp", 90.0, easy_share=0.0,
+                                           compression_vs_base=1.0, energy_saving_vs_base=0.0)]
+    short = claims_markdown(pd.DataFrame(rows), {}, {"digits_cnn": 2})
+    assert "2 epoch(s), 1 of them cdmp's warm-up" in short and "**disagrees**" not in short
+    long = claims_markdown(pd.DataFrame(rows), {}, {"digits_cnn": 3})
+    assert "**disagrees** (cdmp is lower)" in long and "too few" not in long

@@ -22,7 +22,7 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     """Register ``reproduce`` on an argparse subparsers object; returns its parser."""
     parser = add_command(
         subparsers, "reproduce",
-        help="train every shipped policy over several seeds and write docs/RESULTS.md",
+        help="train every shipped policy over several seeds and write RESULTS.md",
         description=(
             "Train every shipped policy (and the baselines fp and cdmp_base) on the digits CNN, "
             "and on ResNet-20/CIFAR-10 with --data-dir, over several seeds; write RESULTS.md "
@@ -36,7 +36,7 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
                         help="CIFAR-10 folder: also train ResNet-20 on CIFAR-10 (slow: about 9 "
                              "minutes per epoch and run on 2 cores)")
     parser.add_argument("--seeds", type=int_at_least(1), default=runs.DEFAULT_SEEDS,
-                        help="seeds per policy (0, 1, ...)")
+                        help="seeds per policy (0, 1, ...; verdicts need 3 or more)")
     parser.add_argument("--epochs", type=int_at_least(1), default=runs.DEFAULT_EPOCHS,
                         help="epochs of the digits runs")
     parser.add_argument("--cifar-epochs", type=int_at_least(1), default=runs.DEFAULT_CIFAR_EPOCHS,
@@ -45,7 +45,8 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
                         help="comma-separated subset (default: all; fp, and cdmp_base with "
                              "cdmp, are always added)")
     parser.add_argument("--out", default=runs.DEFAULT_OUT,
-                        help="folder for RESULTS.md and results.csv")
+                        help="folder for RESULTS.md and results.csv (the committed ones are "
+                             "regenerated with --out docs)")
     parser.add_argument("--runs-dir", default=runs.DEFAULT_RUNS_DIR,
                         help="folder of the run folders (NET/POLICY/seedK)")
     parser.add_argument("--workers", type=int_at_least(1), default=runs.DEFAULT_WORKERS,

@@ -35,7 +35,7 @@ from fxsim.training.loop import TrainConfig
 FP = "fp"
 DERIVED_BASELINES = {"cdmp": "cdmp_base"}  # policy -> its own baseline, built by _derive
 DEFAULT_RUNS_DIR = "runs/reproduce"
-DEFAULT_OUT = "docs"
+DEFAULT_OUT = "runs/reproduce"  # RESULTS.md and results.csv; `--out docs` for the committed ones
 DEFAULT_SEEDS = 3
 DEFAULT_EPOCHS = 5
 DEFAULT_CIFAR_EPOCHS = 30

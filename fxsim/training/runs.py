@@ -88,8 +88,8 @@ def run_state(config: TrainConfig, out: str | os.PathLike,
         if diff:
             raise StaleRun(out, diff, hint)
         return "finished" if data.get("finished") else "partial"
-    if (out / "checkpoint.npz").is_file():
-        return "partial"
+    if (out / "checkpoint.npz").is_file() or (out / "config.toml").is_file():
+        return "partial"  # resumed; with no checkpoint yet, --resume starts it over
     return "new"
 
 
