@@ -220,6 +220,10 @@ def test_run_of_other_source_is_refused_or_moved_aside(cluster, local, grid_file
     grid = load_grid(grid_file)
     with pytest.raises(StaleRun, match=r"fxsim source: digest 0000000000000000.*--rerun-stale"):
         sweep(grid, copy, scheduler=str(cluster[0]))
+    listed = sweep(grid, copy, train=False)  # tabulated, never reused for training
+    assert sorted(o.status for o in listed.outcomes) == ["other_source"] + ["reused"] * 5
+    row = listed.table[listed.table["key"] == key].iloc[0]
+    assert row["status"] == "other_source" and row["fxsim_source"] == "0" * 16
     result = sweep(grid, copy, scheduler=str(cluster[0]), rerun_stale=True)
     assert sorted(o.status for o in result.outcomes) == ["reused"] * 5 + ["trained"]
     assert (copy / "stale" / f"{key}-1" / "summary.json").is_file()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import logging
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -29,8 +30,10 @@ from fxsim.sweep.points import Point
 from fxsim.training import runs as runstate
 from fxsim.training.loop import TrainConfig
 
-# statuses of a run that ended: with a final accuracy, and those plus a diverged one
-COMPLETED = ("trained", "resumed", "reused")
+# statuses of a run that ended: with a final accuracy (a run made by other fxsim source only
+# when tabulating, never training), and those plus a diverged one
+OTHER_SOURCE = "other_source"
+COMPLETED = ("trained", "resumed", "reused", OTHER_SOURCE)
 FINISHED = (*COMPLETED, "diverged")
 STALE_HINT = ("delete it, choose another --out, or pass --rerun-stale to move such folders to "
               "OUT/stale/ and train them again")
@@ -59,11 +62,13 @@ def train_point(config: dict[str, Any], out: str, threads: int = 1) -> dict[str,
             "error": result.error}
 
 
-def check_runs(points: Sequence[Point], out: str | Path, rerun_stale: bool = False
-               ) -> dict[str, str]:
-    """``{key: state}`` (:data:`fxsim.training.runs.STATES`) of each distinct run; writes the policy
-    files. A stale folder raises :class:`fxsim.training.runs.StaleRun` naming it, or with
-    ``rerun_stale`` is moved to ``out/stale/<key>-<n>`` and counts as new."""
+def check_runs(points: Sequence[Point], out: str | Path, rerun_stale: bool = False,
+               other_source: bool = False) -> dict[str, str]:
+    """``{key: state}`` (:data:`fxsim.training.runs.STATES`) of each distinct run; writes the
+    policy files. A stale folder raises :class:`fxsim.training.runs.StaleRun` naming it, or
+    with ``rerun_stale`` is moved to ``out/stale/<key>-<n>`` and counts as new. With
+    ``other_source`` (tabulating, never training), a finished run that differs only by the
+    fxsim source that made it is ``other_source``."""
     states: dict[str, str] = {}
     for point in points:
         if point.key in states:
@@ -72,7 +77,10 @@ def check_runs(points: Sequence[Point], out: str | Path, rerun_stale: bool = Fal
         folder = point.run_dir(out)
         try:
             states[point.key] = runstate.run_state(point.config(out), folder, STALE_HINT)
-        except runstate.StaleRun:
+        except runstate.StaleRun as stale:
+            if other_source and stale.source_only:
+                states[point.key] = OTHER_SOURCE
+                continue
             if not rerun_stale:
                 raise
             n = 1
@@ -162,6 +170,9 @@ def run_points(client: Any, points: Sequence[Point], out: str | Path,
     for key, point in by_key.items():
         if states[key] == "finished":
             done(reuse(point, out))
+        elif states[key] == OTHER_SOURCE:
+            summary = json.loads((point.run_dir(out) / "summary.json").read_text())
+            done(Outcome(point, OTHER_SOURCE, 0.0, summary))
         elif states[key] != "skip":
             futures[submit(client, point, out, threads)] = point
     if not futures:

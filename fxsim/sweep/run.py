@@ -20,7 +20,14 @@ from typing import Any
 import pandas as pd
 
 from fxsim.io import write_atomic
-from fxsim.sweep.execute import Outcome, check_runs, dashboard_link, dask_client, run_points
+from fxsim.sweep.execute import (
+    OTHER_SOURCE,
+    Outcome,
+    check_runs,
+    dashboard_link,
+    dask_client,
+    run_points,
+)
 from fxsim.sweep.grid import Grid
 from fxsim.sweep.points import Point, plan_points, unique_runs
 from fxsim.sweep.table import CostCache, build_table, write_table
@@ -81,19 +88,21 @@ def sweep(grid: Grid, out: str | Path, *, workers: int = 2, scheduler: str | Non
     address or a scheduler file of a running Dask scheduler). ``on_start(runs, to_train,
     dashboard)`` once the cluster is up; ``on_done(outcome)`` per distinct run. With
     ``train=False`` nothing trains and no cluster starts: the table is rebuilt from the runs
-    finished so far (the others are ``partial`` or ``pending``). Raises
+    finished so far (the others are ``partial`` or ``pending``), those made by other fxsim
+    source included with the status ``other_source`` (their ``fxsim_source`` says which).
+    Raises
     :class:`fxsim.training.runs.StaleRun` before anything trains if a run folder holds a run made
     with other settings or other fxsim source (unless ``rerun_stale``)."""
     out = Path(out)
     points = plan_points(grid) if points is None else points
-    states = check_runs(points, out, rerun_stale)
+    states = check_runs(points, out, rerun_stale, other_source=not train)
     write_atomic(out / GRID_FILE, json.dumps(grid_record(grid), indent=2) + "\n")
     writer = TableWriter(grid, points, out, table_interval)
     outcomes: list[Outcome] = []
     if not train:
         writer.status.update({k: (s if s == "partial" else "pending", "")
-                              for k, s in states.items() if s != "finished"})
-        states = {k: s if s == "finished" else "skip" for k, s in states.items()}
+                              for k, s in states.items() if s in ("partial", "new")})
+        states = {k: "skip" if s in ("partial", "new") else s for k, s in states.items()}
 
     def done(outcome: Outcome) -> None:
         writer.add(outcome)
@@ -101,7 +110,7 @@ def sweep(grid: Grid, out: str | Path, *, workers: int = 2, scheduler: str | Non
             on_done(outcome)
 
     runs = len(unique_runs(points))
-    to_train = sum(state not in ("finished", "skip") for state in states.values())
+    to_train = sum(state not in ("finished", "skip", OTHER_SOURCE) for state in states.values())
     link = None
     try:
         if to_train == 0:
