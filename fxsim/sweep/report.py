@@ -102,6 +102,10 @@ def plot_pareto(frame: pd.DataFrame, blocks: Blocks, title: str) -> bytes:
         failing = int((~learns).sum())
         low = 100 * on["acc_mean"].min() if len(on) else 0
         ax.set_ylim(max(0, low - 8), 100.5)
+        if not learns.any():
+            ax.text(0.5, 0.5, "no configuration trains (all below twice chance)",
+                    ha="center", transform=ax.transAxes)
+            continue
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
         ax.xaxis.set_major_formatter(EngFormatter())
