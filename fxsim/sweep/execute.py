@@ -67,8 +67,8 @@ def check_runs(points: Sequence[Point], out: str | Path, rerun_stale: bool = Fal
     """``{key: state}`` (:data:`fxsim.training.runs.STATES`) of each distinct run; writes the
     policy files. A stale folder raises :class:`fxsim.training.runs.StaleRun` naming it, or
     with ``rerun_stale`` is moved to ``out/stale/<key>-<n>`` and counts as new. With
-    ``other_source`` (tabulating, never training), a finished run that differs only by the
-    fxsim source that made it is ``other_source``."""
+    ``other_source`` (tabulating, never training), a run that differs only by the fxsim
+    source that made it is ``other_source`` if finished, else ``partial``."""
     states: dict[str, str] = {}
     for point in points:
         if point.key in states:
@@ -79,7 +79,8 @@ def check_runs(points: Sequence[Point], out: str | Path, rerun_stale: bool = Fal
             states[point.key] = runstate.run_state(point.config(out), folder, STALE_HINT)
         except runstate.StaleRun as stale:
             if other_source and stale.source_only:
-                states[point.key] = OTHER_SOURCE
+                summary = json.loads((folder / "summary.json").read_text())
+                states[point.key] = OTHER_SOURCE if summary.get("finished") else "partial"
                 continue
             if not rerun_stale:
                 raise
