@@ -262,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_reproduce_parser(sub)
     add_trace_parser(sub)
+    from fxsim.rtl.cli import add_rtl_parser
+
+    add_rtl_parser(sub)
+    from fxsim.testing.cli import add_check_rounding_parser
+
+    add_check_rounding_parser(sub)
     from fxsim.sweep.cli import add_sweep_parser
 
     add_sweep_parser(sub)
