@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from fxsim.io import write_atomic
 from fxsim.numeric.formats import check_int
@@ -94,16 +93,11 @@ class RunPlan:
 
 
 @dataclass
-class RunOutcome:
-    """A finished (or failed) run. ``status``: ``trained``, ``resumed``, ``reused`` or
-    ``diverged`` (the loss became non-finite: ``error`` says where); ``seconds`` is the wall
-    time of this call (0 for a reused run); ``summary`` the run's summary.json."""
+class RunOutcome(runs.RunResult):
+    """A finished (or diverged) run of the sweep: its :class:`~fxsim.training.runs.RunResult`
+    (``status``, ``seconds``, ``summary``, ``error``) and its ``plan``."""
 
-    plan: RunPlan
-    status: str
-    seconds: float
-    summary: dict[str, Any] = field(default_factory=dict)
-    error: str = ""
+    plan: RunPlan | None = None
 
 
 def available_policies() -> tuple[str, ...]:
@@ -183,7 +177,7 @@ def run_one(plan: RunPlan) -> RunOutcome:
     loss is an outcome (``diverged``), not an error: the sweep goes on and the report says
     so."""
     result = runs.run_one(plan.config, plan.out, RUNS_DIR_HINT)
-    return RunOutcome(plan, result.status, result.seconds, result.summary, result.error)
+    return RunOutcome(result.status, result.seconds, result.summary, result.error, plan=plan)
 
 
 def run_sweep(plans: Sequence[RunPlan], workers: int = 1,
