@@ -64,8 +64,9 @@ def test_every_cost_model_unit_of_the_grid_maps_back_to_itself():
         units = costunits.cost_units(spec)
         if name == "round_floor":  # floor drops bits: no unit at all
             assert units == []
-        elif name == "rng_leap_forward":  # an n-bit LFSR leaping n: the textbook's lfsr(n)
-            assert units == [("lfsr", {"k": params["n"]})]
+        elif name in ("rng_leap_forward", "lfsr"):  # an LFSR leaping its width: lfsr_leap
+            width = params.get("n", params.get("k"))
+            assert units == [("lfsr_leap", {"n": width, "k": width})]
         elif name == "rescale_real":
             assert units == [(name, params)]
         else:
