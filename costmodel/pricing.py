@@ -188,7 +188,7 @@ class Pricer:
             count = {"requantizers": self.arch.requantizers,
                      "rescalers": self.arch.rescalers}.get(
                 key, self.arch.statistics if key.startswith("stats_") else AUTO)
-            if count != AUTO and amount and not key.startswith("lfsr "):
+            if count != AUTO and amount:
                 longest = max(longest, amount / count)
         return longest
 
