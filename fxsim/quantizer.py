@@ -32,9 +32,12 @@ NO_CLIP_RULES = ("minmax", "dorefa")
 
 
 def max_abs(value: FxArray | np.ndarray) -> float:
-    """``max |value|`` as float64 (0.0 for an empty tensor); on codes, computed on the integers."""
+    """``max |value|`` as float64 (0.0 for an empty tensor); on codes, computed on the integers,
+    or taken from the codes' stats when the kernel that made them found it
+    (:class:`fxsim.ops.AccStats`)."""
     if isinstance(value, FxArray):
-        return float(max_abs_code(value)) * value.lsb
+        known = getattr(value.stats, "max_abs", None)
+        return float(max_abs_code(value) if known is None else known) * value.lsb
     return float(_code_kernels.max_abs(np.asarray(value, dtype=np.float64)))
 
 

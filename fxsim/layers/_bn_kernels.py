@@ -1,6 +1,6 @@
 """Numba kernels of the batch-norm float island (:mod:`fxsim.layers.norm`).
 
-Inputs are NCHW arrays of codes (int8, int16, int64) or float64 values, each with the real
+Inputs are NCHW arrays of codes (int8, int16, int32, int64) or float64 values, each with the real
 value of one code (``lsb``; 1.0 for floats): the kernels read ``value = code * lsb`` on the fly,
 so no float copy of a tensor is made. Per-channel reductions run in one thread per channel over
 a fixed order (n, then h*w), so float results do not depend on the thread count. The kernels
@@ -16,7 +16,7 @@ import numpy as np
 from fxsim.formats import FxArray
 from fxsim.ops._threads import run_parallel
 
-KERNEL_DTYPES = (np.int8, np.int16, np.int64, np.float64)
+KERNEL_DTYPES = (np.int8, np.int16, np.int32, np.int64, np.float64)
 
 
 def operand(x) -> tuple[np.ndarray, float]:

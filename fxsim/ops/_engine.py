@@ -26,10 +26,10 @@ from fxsim.ops._threads import SERIAL_WORK, bounds, run_parallel
 from fxsim.ops.geometry import ConvGeometry
 
 DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64}
-# What each kind writes: the float32 hot path writes int64 codes directly; float64 writes
-# float64 (the float baseline's result, converted by the caller on the integer path), so
-# that each kernel has only three compiled versions.
-RESULTS = {"float32": np.int64, "float64": np.float64, "int64": np.int64}
+# What each kind writes: float32 and int64 write the caller's integer dtype (int32 or int64)
+# directly; float64 writes float64 (the float baseline's result, converted by the caller on
+# the integer path).
+RESULTS = {"float32": None, "float64": np.float64, "int64": None}  # None: the caller's dtype
 TILE = 1024  # frame positions per tile (at least a row): four result planes stay in L1
 MIN_TILES = 16  # smaller tiles on small frames when threads share the work
 WEIGHT_TILE = 1024  # positions per weight-gradient tile (fewer: the float32 chunk)
@@ -131,9 +131,9 @@ def _tap_chunk(chunk: int | None, counts: np.ndarray) -> int:
 
 
 def _correlate(op: str, x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str,
-               chunk: int | None, out_shape: tuple[int, ...]) -> np.ndarray:
+               chunk: int | None, out_shape: tuple[int, ...], dtype) -> np.ndarray:
     frame, taps, counts, index = _plan(geom, op)
-    out = np.empty(out_shape, dtype=RESULTS[kind])
+    out = np.empty(out_shape, dtype=RESULTS[kind] or dtype)
     work = geom.macs
     rows, tiles = _tiles(frame, out.shape[0], TILE, work)
     wt = _weights(w, index, DTYPES[kind])
@@ -143,23 +143,22 @@ def _correlate(op: str, x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: 
 
 
 def forward(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str,
-            chunk: int | None = None) -> np.ndarray:
+            chunk: int | None = None, dtype=np.int64) -> np.ndarray:
     """``chunk``: terms per float32 partial sum, only when shorter than the reduction (else
-    None; :class:`~fxsim.ops.paths.Plan`, :meth:`~fxsim.ops._mac.MacCall.run`)."""
-    return _correlate("forward", x, w, geom, kind, chunk, geom.output_shape)
+    None; :class:`~fxsim.ops.paths.Plan`, :meth:`~fxsim.ops._mac.MacCall.run`); ``dtype``:
+    the integer dtype of the result (float64 for ``kind="float64"``)."""
+    return _correlate("forward", x, w, geom, kind, chunk, geom.output_shape, dtype)
 
 
 def backward_input(grad: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str,
-                   chunk: int | None = None) -> np.ndarray:
-    """``chunk``: terms per float32 partial sum, only when shorter than the reduction (else
-    None; :class:`~fxsim.ops.paths.Plan`, :meth:`~fxsim.ops._mac.MacCall.run`)."""
-    return _correlate("backward_input", grad, w, geom, kind, chunk, geom.input_shape)
+                   chunk: int | None = None, dtype=np.int64) -> np.ndarray:
+    """As :func:`forward`."""
+    return _correlate("backward_input", grad, w, geom, kind, chunk, geom.input_shape, dtype)
 
 
 def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: str,
-                    chunk: int | None = None) -> np.ndarray:
-    """``chunk``: terms per float32 partial sum, only when shorter than the reduction (else
-    None; :class:`~fxsim.ops.paths.Plan`, :meth:`~fxsim.ops._mac.MacCall.run`)."""
+                    chunk: int | None = None, dtype=np.int64) -> np.ndarray:
+    """As :func:`forward`."""
     frame, taps, _, _ = _plan(geom, "forward")
     co, cg, kh, kw = geom.weight_shape
     groups, cog = geom.groups, co // geom.groups
@@ -178,7 +177,7 @@ def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: s
     run_parallel(_weight_part, len(parts), *operands, gindex, taps[0], np.zeros(1, DTYPES[kind]),
                  rows, frame.halo, sums, total, parts, work=work)
     summed = total.sum(axis=0)[:, :cog, :cg * kh * kw]
-    return np.ascontiguousarray(summed.reshape(co, cg, kh, kw), dtype=RESULTS[kind])
+    return np.ascontiguousarray(summed.reshape(co, cg, kh, kw), dtype=RESULTS[kind] or dtype)
 
 
 def _weight_part(x, code, layout, grad, grad_code, gindex, taps, zero, rows, halo, sums, total,
