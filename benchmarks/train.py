@@ -141,11 +141,11 @@ def stage_of(layer_name: str) -> str:
 
 def install_breakdown(timer: ExclusiveTimer) -> None:
     """Wrap the engine's components (module and class attributes looked up at call time)."""
-    from fxsim import network, quantizer
-    from fxsim.layers import base, mac, norm, residual, simple
+    from fxsim.layers import base, mac, norm, quantizer, residual, simple
     from fxsim.ops import _engine, _mac
-    from fxsim.optim import SGD
     from fxsim.ranges.base import RangeRule
+    from fxsim.training import network
+    from fxsim.training.optim import SGD
 
     for cls in (mac.Conv2d, mac.Linear):
         for attr, product in (("product", "forward"), ("product_input", "backward_input"),
@@ -191,9 +191,9 @@ def install_breakdown(timer: ExclusiveTimer) -> None:
 # ---- one configuration, in a child process -------------------------------------------------------
 def run_fxsim(policy_name: str, args) -> dict:
     from fxsim.layers import Context
-    from fxsim.network import Network
-    from fxsim.optim import SGD
     from fxsim.policy import Policy
+    from fxsim.training.network import Network
+    from fxsim.training.optim import SGD
     from reference_nets import build_net
 
     policy = Policy.load(policy_name)

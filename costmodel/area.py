@@ -55,8 +55,8 @@ import pandas as pd
 
 from costmodel.units import Units
 from costmodel.workload import Requant, Stats, Work
-from fxsim.quantize import MULTIPLIER_BITS
-from fxsim.rounding import canonical_rounding
+from fxsim.numeric.formats import MULTIPLIER_BITS
+from fxsim.numeric.rounding import canonical_rounding
 
 DEFAULT_LANES = 256  # a 16 x 16 MAC array
 PARTS = ("mac_lane", "shared", "update")

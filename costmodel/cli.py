@@ -8,15 +8,15 @@ import re
 import pandas as pd
 
 from costmodel.area import DEFAULT_LANES
-from fxsim.helpformat import DefaultsFormatter
-from fxsim.quantize import MULTIPLIER_BITS
+from fxsim.cli_args import DefaultsFormatter
+from fxsim.numeric.formats import MULTIPLIER_BITS
 
 DEFAULT_ACC_BITS = 32
 
 
 def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``cost`` on an argparse subparsers object; returns its parser."""
-    from reference_nets.nets import NETS
+    from reference_nets.specs import NETS
 
     parser = subparsers.add_parser(
         "cost",

@@ -6,14 +6,14 @@ the format of the layer before it (the input quantizer, a batch norm, a residual
 average pool, or another MAC layer), not in its own ``activations`` format, which is the
 format of its output. A :class:`MacSite` records that for one MAC layer.
 
-* A reference net name: the sites are taken from the net itself. Its layers are bound to a
-  recording :class:`fxsim.layers.base.Binder`, which sees every quantizer in build order, and
-  build order is forward order: a MAC layer reads the output of the last ``activations``
-  quantizer built before it (true of chains and of residual blocks whose shortcut has no MAC
+* A reference net name: the sites are taken from the net's spec
+  (:func:`reference_nets.specs.places`, every layer in forward order, the order in which the
+  simulator binds their quantizers): a MAC layer reads the output of the last ``activations``
+  quantizer before it (true of chains and of residual blocks whose shortcut has no MAC
   layer, as in every reference net; a net with a MAC layer in a shortcut is refused;
   ``[layers.first]``/``[layers.last]`` are the first and last MAC layers, as in
-  :class:`fxsim.network.Network`: both use :func:`fxsim.policy.mac_aliases`).
-* A list of :class:`fxsim.shapes.LayerShape`: a plain chain, nothing between the layers. The
+  :class:`fxsim.training.network.Network`: both use :func:`fxsim.policy.mac_aliases`).
+* A list of :class:`fxsim.numeric.shapes.LayerShape`: a plain chain, nothing between the layers. The
   first layer reads the input quantizer's output (layer ``input``, kind ``input``), each other
   layer the output of the MAC layer before it.
 * A list of :class:`MacSite`: as given.
@@ -26,10 +26,10 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from costmodel.policy import Place
+from fxsim.numeric.shapes import LayerShape
 from fxsim.policy import mac_aliases
-from fxsim.shapes import LayerShape
 
-INPUT = Place("input", "input")  # the input quantizer fxsim.network.Network puts first
+INPUT = Place("input", "input")  # the input quantizer fxsim.training.network.Network puts first
 
 
 @dataclass(frozen=True)
@@ -67,62 +67,44 @@ def chain_sites(shapes: Sequence[LayerShape]) -> list[MacSite]:
 
 def net_sites(name: str, input_shape: tuple[int, int, int] | None = None,
               num_classes: int = 10) -> list[MacSite]:
-    """Sites of reference net ``name`` (``reference_nets.NETS``), read from its layers."""
-    from reference_nets import NETS
+    """Sites of reference net ``name`` (``reference_nets.specs.NETS``), read from its spec."""
+    from reference_nets.specs import NETS
 
     if not isinstance(name, str) or name not in NETS:
         raise ValueError(f"net must be one of {', '.join(NETS)} or a list of LayerShape; "
                          f"got {name!r}")
-    return list(_recorded_sites(name, tuple(input_shape or NETS[name][1]), num_classes))
+    return list(_spec_sites(name, tuple(input_shape or NETS[name][1]), num_classes))
 
 
 @lru_cache(maxsize=32)
-def _recorded_sites(name: str, shape: tuple[int, int, int], num_classes: int
-                    ) -> tuple[MacSite, ...]:
-    from fxsim.layers.base import Binder
-    from fxsim.policy import Policy
-    from reference_nets import build_net
+def _spec_sites(name: str, shape: tuple[int, int, int], num_classes: int
+                ) -> tuple[MacSite, ...]:
+    from reference_nets.specs import net_spec, places
 
-    body = build_net(name, shape, num_classes)
-    _check_shortcuts(name, body)
-
-    class Recorder(Binder):
-        """Records (layer, role, kind) of every quantizer a layer asks for; builds none."""
-
-        def __init__(self) -> None:
-            super().__init__(Policy.load("fp"), seed=0)
-            self.calls: list[tuple[str, str, str]] = []
-
-        def quantizers_for(self, layer, role, kind, **options):
-            self.calls.append((layer, role, kind))
-
-    recorder = Recorder()
-    body.bind(recorder)
-    shapes = {s.name: s for s in body.shapes(shape)[0]}
-    kinds = {layer: kind for layer, _, kind in recorder.calls}
-    macs = [layer for layer, role, _ in recorder.calls if role == "weights"]
-    places = _places(macs, kinds)
+    spec = net_spec(name, shape, num_classes)
+    _check_shortcuts(name, spec)
+    found = places(spec, shape)
+    kinds = {p.name: p.kind for p in found if p.kind is not None}
+    macs = [p.name for p in found if p.mac is not None]
+    named = _places(macs, kinds)
     sites, source = [], INPUT.name
-    for layer, role, _ in recorder.calls:
-        if role == "weights":
-            sites.append(MacSite(shapes[layer], places[source], places[layer].aliases))
-        elif role == "activations":
-            source = layer
+    for place in found:
+        if place.mac is not None:
+            sites.append(MacSite(place.mac, named[source], named[place.name].aliases))
+        if place.kind is not None:
+            source = place.name
     return tuple(_linked(sites))
 
 
-def _check_shortcuts(name: str, body) -> None:
+def _check_shortcuts(name: str, spec) -> None:
     """Refuse a residual block whose shortcut has a MAC layer: it reads the block's input, but
-    it is built after the branch, so build order would give it the branch's output."""
-    from fxsim.layers.mac import MacLayer
-    from fxsim.layers.residual import Residual
-
-    for layer in body.walk():
-        if isinstance(layer, Residual) and layer.shortcut is not None and any(
-                isinstance(inner, MacLayer) for inner in layer.shortcut.walk()):
+    it is walked after the branch, so forward order would give it the branch's output."""
+    for block in spec.walk():
+        if block.op == "residual" and len(block.children) > 1 and any(
+                inner.op in ("conv2d", "linear") for inner in block.children[1].walk()):
             raise NotImplementedError(
-                f"net {name!r}: block {layer.name!r} has a MAC layer in its shortcut; the cost "
-                "model reads operand sources in build order, which does not hold there (pass "
+                f"net {name!r}: block {block.name!r} has a MAC layer in its shortcut; the cost "
+                "model reads operand sources in forward order, which does not hold there (pass "
                 "the net as a list of costmodel.MacSite instead)")
 
 

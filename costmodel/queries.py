@@ -21,9 +21,8 @@ from costmodel.scaling import Cost, Technology
 from costmodel.tables import PathLike, TablePaths
 from costmodel.units import Units
 from costmodel.workload import Work, workload
-from fxsim.formats import check_int
-from fxsim.quantize import MULTIPLIER_BITS
-from fxsim.shapes import LayerShape
+from fxsim.numeric.formats import MULTIPLIER_BITS, check_int
+from fxsim.numeric.shapes import LayerShape
 
 ENERGY_COMPONENTS = ("mac", "memory", "rescale", "rounding", "saturation", "stats")
 AREA_COLUMNS = ("area_um2", "mac_lane_area_um2", "shared_area_um2", "update_area_um2")

@@ -2,7 +2,7 @@
 class-group shares, to price a class-difficulty policy as it actually ran, and the run's net,
 batch and policy.
 
-A run folder (:mod:`fxsim.train`) holds ``config.toml`` (``net``, ``batch``, ...),
+A run folder (:mod:`fxsim.training.loop`) holds ``config.toml`` (``net``, ``batch``, ...),
 ``policy.toml`` (the resolved policy; its ``[class_difficulty]`` names the easy group) and
 ``metrics.csv``, whose column ``easy_share`` is, per epoch, the fraction of that epoch's training
 samples that ran in the easy group.

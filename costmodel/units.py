@@ -10,7 +10,7 @@ Requantizing an accumulator of ``acc`` bits to ``out`` bits: the unit is sized f
 the ``acc - out`` extra bits between dropped low bits (``drop``, rounded) and checked high bits
 (``high``, saturated), as a runtime-configurable shift needs; both are ``acc - out``.
 A stochastic unit uses ``k = min(random_bits, drop)`` random bits: random bits beyond the dropped
-ones do not change the rounding probability (see :mod:`fxsim.rounding`), so a 62-bit
+ones do not change the rounding probability (see :mod:`fxsim.numeric.rounding`), so a 62-bit
 ``stochastic`` mode costs what ``drop`` random bits cost.
 
 A real step (``scale = "real"``) moves an ``acc``-bit value with a fixed-point multiplier ``M`` of
@@ -26,9 +26,9 @@ import operator
 
 from costmodel.scaling import ZERO, Cost, Technology
 from costmodel.tables import PathLike, UnitRow, load_units
-from fxsim.quantize import MULTIPLIER_BITS
+from fxsim.numeric.formats import MULTIPLIER_BITS
+from fxsim.numeric.rounding import STOCHASTIC_BITS, canonical_rounding, check_overflow
 from fxsim.ranges import RANGE_RULES
-from fxsim.rounding import STOCHASTIC_BITS, canonical_rounding, check_overflow
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
         ast.Div: operator.truediv, ast.USub: operator.neg}
@@ -158,5 +158,5 @@ class Units:
 
     def rescale(self, acc_bits: int, multiplier_bits: int = MULTIPLIER_BITS) -> Cost:
         """Per-element fixed-point multiplier of a real-step requantization: ``acc_bits`` by
-        ``multiplier_bits`` (fxsim uses :data:`fxsim.quantize.MULTIPLIER_BITS`)."""
+        ``multiplier_bits`` (fxsim uses :data:`fxsim.numeric.convert.MULTIPLIER_BITS`)."""
         return self.unit("rescale_real", acc=acc_bits, m=multiplier_bits)

@@ -1,7 +1,8 @@
 """Workload of one training step: per MAC layer, phase and class group, what the hardware does,
-following the simulator's dataflow (:mod:`fxsim.layers.mac`, :mod:`fxsim.optim`).
+following the simulator's dataflow (:mod:`fxsim.layers.mac`, :mod:`fxsim.training.optim`).
 
-Notation for a MAC layer: ``M`` forward MACs per sample (:attr:`fxsim.shapes.LayerShape.macs`),
+Notation for a MAC layer: ``M`` forward MACs per sample
+(:attr:`fxsim.numeric.shapes.LayerShape.macs`),
 ``In``/``Out`` input/output elements per sample, ``W`` weights; a group of share ``s`` runs
 ``n = batch * s`` samples. Roles are resolved by the policy at the layer (its kind, aliases and
 name) for the group, except ``x``: the ``activations`` role of the layer that produced the
@@ -22,8 +23,8 @@ update             3 W         ``2 W`` to the master format (``v`` and ``w``), `
                                weights to ``w`` (the weights quantizer of the next forward)
 =================  ==========  ====================================================================
 
-The update is :mod:`fxsim.optim`'s SGD with momentum and weight decay, once per step with the
-default group's formats: three multiply-adds per weight (``momentum * v``, ``decay * w``,
+The update is :mod:`fxsim.training.optim`'s SGD with momentum and weight decay, once per step with
+the default group's formats: three multiply-adds per weight (``momentum * v``, ``decay * w``,
 ``lr * v``) of a ``B``-bit master by a ``const_frac``-bit constant into a ``B + const_frac + 2``
 bit sum, or float32 with ``master = { float = true }``.
 
@@ -52,8 +53,8 @@ from dataclasses import dataclass, field, replace
 
 from costmodel.dataflow import MacSite
 from costmodel.policy import CostPolicy, real_scale
+from fxsim.numeric.shapes import LayerShape
 from fxsim.policy import DEFAULT_GROUP, RoleSpec
-from fxsim.shapes import LayerShape
 
 PHASES = ("forward", "backward_input", "backward_weight", "update")
 FLOAT_BITS = 32  # float32: the fp baseline, float masters, values from float islands

@@ -1,32 +1,52 @@
-"""fxsim: a bit-accurate fixed-point simulator for training CNNs, with a hardware cost model."""
+"""fxsim: a bit-accurate fixed-point simulator for training CNNs, with a hardware cost model.
 
-import os
+The top-level names load lazily, so ``import fxsim`` (and the cost model, which reads formats
+and policies) compiles nothing until a kernel is used.
+"""
 
-# Threads of numba's OpenMP pool sleep between parallel loops instead of spinning: a training
-# step runs hundreds of short kernels between BLAS calls, and spinning workers of one pool
-# starve the other on a 2-core machine (measured: 8x slower steps). Set OMP_WAIT_POLICY
-# yourself to override; it must be set before the first parallel kernel runs.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from __future__ import annotations
 
-from fxsim import ops
-from fxsim.formats import FxArray, QFormat
-from fxsim.ops.accumulator import Accumulator
-from fxsim.quantize import fixed_point_multiplier, quantize, requantize
-from fxsim.rounding import OVERFLOW_MODES, ROUNDING_MODES
-from fxsim.stats import QuantStats
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "OVERFLOW_MODES",
-    "ROUNDING_MODES",
-    "Accumulator",
-    "FxArray",
-    "QFormat",
-    "QuantStats",
-    "__version__",
-    "fixed_point_multiplier",
-    "ops",
-    "quantize",
-    "requantize",
-]
+# public name -> module that defines it
+_EXPORTS = {
+    "QFormat": "fxsim.numeric.formats",
+    "FxArray": "fxsim.numeric.formats",
+    "QuantStats": "fxsim.numeric.stats",
+    "ROUNDING_MODES": "fxsim.numeric.rounding",
+    "OVERFLOW_MODES": "fxsim.numeric.rounding",
+    "RoundingMode": "fxsim.numeric.rounding",
+    "quantize": "fxsim.numeric.convert",
+    "requantize": "fxsim.numeric.convert",
+    "fixed_point_multiplier": "fxsim.numeric.convert",
+    "Accumulator": "fxsim.ops.accumulator",
+}
+_SUBPACKAGES = ("numeric", "ranges", "ops", "layers", "training", "reproduce", "policy")
+
+__all__ = sorted([*_EXPORTS, "__version__", "ops"])
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads them
+    from fxsim import ops
+    from fxsim.numeric.convert import fixed_point_multiplier, quantize, requantize
+    from fxsim.numeric.formats import FxArray, QFormat
+    from fxsim.numeric.rounding import OVERFLOW_MODES, ROUNDING_MODES, RoundingMode
+    from fxsim.numeric.stats import QuantStats
+    from fxsim.ops.accumulator import Accumulator
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f"fxsim.{name}")
+    else:
+        raise AttributeError(f"module 'fxsim' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS, *_SUBPACKAGES})

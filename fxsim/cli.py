@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from fxsim.helpformat import DefaultsFormatter
+from fxsim.cli_args import DefaultsFormatter
 
 
 def _modes_table(bits: int, frac: int, samples: int, seed: int):
@@ -63,8 +63,8 @@ def _default_out(net: str, policy: str, seed: int) -> str:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from fxsim.progress import ProgressBar
-    from fxsim.train import TrainConfig, train
+    from fxsim.cli_progress import ProgressBar
+    from fxsim.training.loop import TrainConfig, train
 
     config = TrainConfig(
         net=args.net, data=args.data, data_dir=args.data_dir, policy=args.policy,
@@ -88,7 +88,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from fxsim.report import report
+    from fxsim.training.plots import report
 
     for path in report(args.run):
         print(f"wrote {path}")
@@ -107,9 +107,9 @@ def _cmd_policies(args: argparse.Namespace) -> int:
         for name in shipped_policies():
             print(f"  {name:14s} {Policy.load(name).description}")
         return 0
-    from fxsim.network import Network
+    from fxsim.training.network import Network
     from reference_nets import build_net
-    from reference_nets.nets import NETS
+    from reference_nets.specs import NETS
 
     policy = Policy.load(args.policy)
     shape = NETS[args.net][1] if args.net in NETS else None
@@ -123,8 +123,8 @@ def _cmd_policies(args: argparse.Namespace) -> int:
 
 
 def _add_train_parser(sub) -> None:
-    from fxsim.optim import SCHEDULES
-    from reference_nets.nets import NETS
+    from fxsim.training.optim import SCHEDULES
+    from reference_nets.specs import NETS
 
     train = sub.add_parser(
         "train",
@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     from costmodel.cli import add_cost_parser
 
     add_cost_parser(sub)
-    from fxsim.reproduce import add_reproduce_parser
+    from fxsim.reproduce.cli import add_reproduce_parser
 
     add_reproduce_parser(sub)
     return parser

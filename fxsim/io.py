@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+import tomli_w
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
@@ -29,3 +32,9 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
 def write_csv(frame, path: str | os.PathLike) -> Path:
     """Write a pandas DataFrame as CSV, atomically."""
     return write_atomic(path, frame.to_csv(index=False))
+
+
+def toml_text(data: dict[str, Any]) -> str:
+    """TOML text of ``data`` (tomli-w: nested dicts become ``[tables]``), which ``tomllib`` reads
+    back to an equal dict. None values are refused (TOML has no null)."""
+    return tomli_w.dumps(data)

@@ -8,7 +8,7 @@ import numpy as np
 import ops_reference as ref
 from hypothesis import strategies as st
 
-from fxsim.formats import FxArray, QFormat
+from fxsim.numeric.formats import FxArray, QFormat
 
 
 @dataclass

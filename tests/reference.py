@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from fxsim.formats import QFormat
-from fxsim.rng import random_word_py, stream_key
-from fxsim.rounding import STOCHASTIC_BITS, canonical_rounding
+from fxsim.numeric.formats import QFormat
+from fxsim.numeric.rng import random_word_py, stream_key
+from fxsim.numeric.rounding import STOCHASTIC_BITS, canonical_rounding
 
 
 def round_fraction(y: Fraction, mode: str, kbits: int = 0, r: int = 0) -> int:

@@ -6,8 +6,8 @@ import math
 
 from hypothesis import strategies as st
 
-from fxsim.formats import QFormat
-from fxsim.rounding import ROUNDING_MODES
+from fxsim.numeric.formats import QFormat
+from fxsim.numeric.rounding import ROUNDING_MODES
 
 SPECIAL_FLOATS = [0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1.7976931348623157e308,
                   -1.7976931348623157e308, 0.5, -0.5, 1.5, -2.5, 2.0**52 + 1, -(2.0**53)]

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fxsim import FxArray, QFormat
-from fxsim.arith import add, multiplier_bits_for, total
+from fxsim.numeric.arith import add, multiplier_bits_for, total
 
 
 def value(x: FxArray, i: int) -> Fraction:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import costmodel
 from costmodel import Technology, Units
-from fxsim.shapes import LayerShape
+from fxsim.numeric.shapes import LayerShape
 
 CHAIN = [LayerShape("a", "linear", 4, 3), LayerShape("b", "linear", 3, 2)]
 

@@ -11,9 +11,9 @@ from costmodel.units import Units
 from costmodel.workload import workload
 from fxsim.layers.base import Context
 from fxsim.layers.mac import MacLayer
-from fxsim.network import Network
 from fxsim.policy import Policy, shipped_policies
 from fxsim.ranges import RANGE_RULES
+from fxsim.training.network import Network
 from reference_nets import NETS, build_net
 
 SHIPPED = shipped_policies()
@@ -139,16 +139,15 @@ def test_operand_widths_are_what_the_simulator_multiplies(net):
 
 
 def test_mac_layer_in_a_shortcut_is_refused(monkeypatch):
-    import reference_nets
-    from fxsim.layers.base import Sequential
-    from fxsim.layers.mac import Conv2d
-    from fxsim.layers.residual import Residual
+    from reference_nets import specs
+    from reference_nets.specs import node
 
-    def projection_net(name, shape, num_classes):
-        branch = Sequential("b", [Conv2d("b_conv", 3, 3, 3, padding=1)])
-        shortcut = Sequential("s", [Conv2d("s_conv", 3, 3, 1)])
-        return Sequential(name, [Residual("blk", branch, shortcut)])
+    def projection_net(shape, num_classes):
+        conv = node("conv2d", "b_conv", in_channels=3, out_channels=3, kernel=3, padding=1)
+        shortcut = node("conv2d", "s_conv", in_channels=3, out_channels=3, kernel=1)
+        return node("sequential", "proj", node("residual", "blk", node("sequential", "b", conv),
+                                               node("sequential", "s", shortcut)))
 
-    monkeypatch.setattr(reference_nets, "build_net", projection_net)
+    monkeypatch.setitem(specs.NETS, "resnet20", (projection_net, (3, 5, 5), "cifar10"))
     with pytest.raises(NotImplementedError, match="block 'blk' has a MAC layer in its shortcut"):
         net_sites("resnet20", (3, 5, 5))

@@ -11,8 +11,8 @@ from costmodel.dataflow import resolve_sites
 from costmodel.policy import read_policy
 from costmodel.units import Units
 from costmodel.workload import wide_accumulator, workload
-from fxsim.quantize import MULTIPLIER_BITS
-from fxsim.shapes import LayerShape
+from fxsim.numeric.formats import MULTIPLIER_BITS
+from fxsim.numeric.shapes import LayerShape
 from reference_nets import layer_shapes
 
 MAC_PHASES = ("forward", "backward_input", "backward_weight")

@@ -21,9 +21,9 @@ from fxsim.layers import (
     Sequential,
     ShortcutA,
 )
-from fxsim.network import Network
-from fxsim.optim import SGD
 from fxsim.policy import Policy
+from fxsim.training.network import Network
+from fxsim.training.optim import SGD
 
 
 def tiny_net() -> Sequential:

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fxsim import FxArray, QFormat
+from fxsim.numeric.shapes import conv_out_size
 from fxsim.ops import conv2d, conv2d_backward_input, conv2d_backward_weight, explain
 from fxsim.ops._frame import forward_axis, input_grad_axis
 from fxsim.ops._mac import result_dtype
-from fxsim.shapes import conv_out_size
 
 
 @st.composite

@@ -12,8 +12,8 @@ from reference import round_fraction
 
 from fxsim import FxArray, QFormat
 from fxsim.layers.base import Param
-from fxsim.optim import SGD, Schedule
 from fxsim.policy import RoleSpec
+from fxsim.training.optim import SGD, Schedule
 
 
 def clamp(v: int, bits: int) -> int:
@@ -103,7 +103,7 @@ def test_schedules():
 def test_every_stochastic_rounding_of_the_update_has_its_own_stream(monkeypatch):
     """Gradient, velocity and weight roundings of every parameter draw distinct streams, also
     distinct from every quantizer's (sites below OPTIMIZER_SITE_BASE)."""
-    import fxsim.optim as optim
+    import fxsim.training.optim as optim
 
     seen = []
 
@@ -111,7 +111,7 @@ def test_every_stochastic_rounding_of_the_update_has_its_own_stream(monkeypatch)
         seen.append(stream)
         return requantize(q, fmt, rounding, overflow, seed, stream=stream, **kwargs)
 
-    from fxsim.quantize import requantize
+    from fxsim.numeric.convert import requantize
     monkeypatch.setattr(optim, "requantize", recording)
     fmt = QFormat(16, 8)
     spec = RoleSpec("master", bits=16, frac=8, rounding="stochastic", const_frac=8)

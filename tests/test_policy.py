@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fxsim.policy import DEFAULT_GROUP, Policy, dump_toml, shipped_policies
+from fxsim.io import toml_text
+from fxsim.policy import DEFAULT_GROUP, Policy, shipped_policies
 
 BASE = {
     "name": "t",
@@ -129,7 +130,7 @@ def test_load_from_file_and_errors(tmp_path):
 
 
 def test_dump_toml_quotes_and_nests():
-    text = dump_toml({"a": 1, "s": 'x"y', "t": {"u": {"bits": 8}, "v": {"w.x": {"b": True}}}})
+    text = toml_text({"a": 1, "s": 'x"y', "t": {"u": {"bits": 8}, "v": {"w.x": {"b": True}}}})
     import tomllib
 
     assert tomllib.loads(text) == {"a": 1, "s": 'x"y',

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from fxsim import provenance
+from fxsim.training import provenance
 
 
 @pytest.fixture

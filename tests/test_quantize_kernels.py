@@ -14,8 +14,8 @@ import pytest
 from reference import fit_int, random_ints, ref_quantize, round_fraction
 
 import fxsim
-from fxsim import _convert_kernels as kernels
-from fxsim.rng import random_word_py, stream_key
+from fxsim.numeric import _convert_kernels as kernels
+from fxsim.numeric.rng import random_word_py, stream_key
 
 SEED = 12345
 
@@ -37,7 +37,7 @@ def undecided_values(indices, seed: int) -> np.ndarray:
 def test_undecided_stochastic_elements_take_the_exact_path():
     x = undecided_values(range(64), SEED)
     fmt = fxsim.QFormat(4, 0)
-    loop = kernels.quantize_loop(fxsim.rounding.ROUNDING_IDS["stochastic"])
+    loop = kernels.quantize_loop(fxsim.numeric.rounding.ROUNDING_IDS["stochastic"])
     out = np.empty(x.size, dtype=np.int8)
     key = np.uint64(stream_key(SEED, 0))
     _, flagged = loop(x, out, 1.0, 0.0, np.int64(0), key, np.int64(62), np.int64(-8),

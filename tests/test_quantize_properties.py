@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from reference import round_fraction
 
 import fxsim
-from fxsim.rounding import DIRECTED_MODES, NEAREST_MODES
+from fxsim.numeric.rounding import DIRECTED_MODES, NEAREST_MODES
 
 FINITE = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 SMALL = st.floats(-1000, 1000)  # times 2**50 stays inside a 62-bit grid

@@ -10,7 +10,7 @@ from reference import fit_int, ref_quantize, ref_requantize
 from strategies import awkward_floats, formats, rounding_calls
 
 import fxsim
-from fxsim.rng import random_top_bits, random_word_py, stream_key
+from fxsim.numeric.rng import random_top_bits, random_word_py, stream_key
 
 SEEDS = st.integers(0, 2**64 - 1)
 

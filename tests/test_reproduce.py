@@ -14,21 +14,21 @@ import pytest
 import costmodel
 from fxsim.cli import build_parser, main
 from fxsim.policy import Policy
-from fxsim.reproduce import (
+from fxsim.reproduce import reproduce
+from fxsim.reproduce.claims import CLAIMS, claims_markdown
+from fxsim.reproduce.cli import regenerating_command
+from fxsim.reproduce.measure import MeasureOptions
+from fxsim.reproduce.report import RUN_COLUMNS, markdown_table
+from fxsim.reproduce.runs import (
     check_policies,
     cifar_setup,
     derived_policy,
     digits_setup,
     plan_runs,
-    regenerating_command,
-    reproduce,
     run_state,
     run_sweep,
 )
-from fxsim.reproduce_claims import CLAIMS, claims_markdown
-from fxsim.reproduce_measure import MeasureOptions
-from fxsim.reproduce_report import RUN_COLUMNS, markdown_table
-from fxsim.train import train
+from fxsim.training.loop import train
 
 LIMIT = 128
 FAST = MeasureOptions(latency_elements=20_000, latency_repeats=1, step_timing=True,

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from fxsim.cli import main
-from fxsim.difficulty import ClassDifficulty
-from fxsim.train import TrainConfig, train
+from fxsim.training.difficulty import ClassDifficulty
+from fxsim.training.loop import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = {"limit": 256, "batch": 32, "epochs": 2}
@@ -65,7 +65,7 @@ def test_stochastic_rounding_seed_changes_the_run(tmp_path):
 def _hash_in_subprocess(tmp_path: Path, threads: int, policy: str) -> str:
     out = tmp_path / f"t{threads}"
     env = {**os.environ, "NUMBA_NUM_THREADS": str(threads)}
-    code = ("from fxsim.train import TrainConfig, train; import sys; "
+    code = ("from fxsim.training.loop import TrainConfig, train; import sys; "
             f"r = train(TrainConfig(policy={policy!r}, limit=128, epochs=1), sys.argv[1]); "
             "print(r.summary['state_sha256'])")
     done = subprocess.run([sys.executable, "-c", code, str(out)], env=env, capture_output=True,
@@ -139,8 +139,8 @@ def test_cli_policies(capsys):
 
 
 def test_net_and_data_shapes_must_agree():
-    from fxsim.network import Network
     from fxsim.policy import Policy
+    from fxsim.training.network import Network
     from reference_nets import build_net
 
     with pytest.raises(ValueError, match="expects 1 input channels, the net gives 3"):
@@ -150,7 +150,7 @@ def test_net_and_data_shapes_must_agree():
     with pytest.raises(ValueError, match="net must be one of digits_cnn"):
         build_net("alexnet")
     with pytest.raises(ValueError, match="depth must be 6n \\+ 2"):
-        from reference_nets.nets import resnet
+        from reference_nets.specs import resnet
 
         resnet(21)
 
@@ -174,7 +174,7 @@ def test_large_seeds_do_not_alias_small_ones_in_initial_weights():
 
 
 def test_resume_under_other_fxsim_source_warns(tmp_path, monkeypatch):
-    import fxsim.train as train_module
+    import fxsim.training.loop as train_module
 
     config = TrainConfig(**SMALL)
     train(config, tmp_path / "run", stop_after=1)
@@ -188,8 +188,8 @@ def test_every_quantizer_has_its_own_name():
     reported and checkpointed under their own names."""
     from fxsim.layers.base import Binder
     from fxsim.layers.mac import Linear
-    from fxsim.network import Network
     from fxsim.policy import Policy
+    from fxsim.training.network import Network
     from reference_nets import build_net
 
     net = Network(build_net("digits_cnn"), (1, 8, 8), 10, Policy.load("int8"))

@@ -7,8 +7,15 @@ from fxsim.layers.norm import BatchNorm2d
 from fxsim.layers.residual import Residual, ShortcutA
 from fxsim.layers.simple import AvgPool2d, Flatten, GlobalAvgPool2d, Input, MaxPool2d, ReLU
 
+LAYER_CLASSES: dict[str, type[Layer]] = {
+    cls.op: cls for cls in (Input, Conv2d, Linear, BatchNorm2d, ReLU, Flatten, MaxPool2d, AvgPool2d,
+                            GlobalAvgPool2d, Residual, ShortcutA, Sequential)
+}
+"""Every layer class by its ``op`` (the ops of :data:`fxsim.policy.OP_KINDS`)."""
+
 __all__ = [
-    "AvgPool2d", "BatchNorm2d", "Binder", "Context", "Conv2d", "Flatten", "GlobalAvgPool2d",
+    "LAYER_CLASSES", "AvgPool2d", "BatchNorm2d", "Binder", "Context", "Conv2d", "Flatten",
+    "GlobalAvgPool2d",
     "Input", "Layer", "Linear", "MaxPool2d", "Param", "ReLU", "Residual", "Sequential",
     "ShortcutA", "softmax_cross_entropy",
 ]

@@ -4,7 +4,7 @@ Inputs are NCHW arrays of codes (int8, int16, int32, int64) or float64 values, e
 value of one code (``lsb``; 1.0 for floats): the kernels read ``value = code * lsb`` on the fly,
 so no float copy of a tensor is made. Per-channel reductions run in one thread per channel over
 a fixed order (n, then h*w), so float results do not depend on the thread count. The kernels
-are serial and ``nogil``, spread over threads by :func:`fxsim.ops._threads.run_parallel` in
+are serial and ``nogil``, spread over threads by :func:`fxsim.numeric.threads.run_parallel` in
 (start, stop) job ranges: channels for reductions, (n, c) planes for element-wise kernels.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from fxsim.formats import FxArray
-from fxsim.ops._threads import run_parallel
+from fxsim.numeric.formats import FxArray
+from fxsim.numeric.threads import run_parallel
 
 KERNEL_DTYPES = (np.int8, np.int16, np.int32, np.int64, np.float64)
 

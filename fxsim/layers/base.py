@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fxsim._code_kernels import keep_where
-from fxsim.formats import FxArray, QFormat
-from fxsim.policy import DEFAULT_GROUP, Policy, RoleSpec
-from fxsim.quantize import quantize
-from fxsim.quantizer import TensorQuantizer
+from fxsim.layers.quantizer import TensorQuantizer
+from fxsim.numeric._code_kernels import keep_where
+from fxsim.numeric.convert import quantize
+from fxsim.numeric.formats import FxArray, QFormat
+from fxsim.policy import DEFAULT_GROUP, OP_KINDS, Policy, RoleSpec
 
 Tensor = FxArray | np.ndarray
 
@@ -222,6 +222,16 @@ class Layer:
     geometry (:meth:`shapes`) to the cost model."""
 
     name: str = ""
+    op: str = ""  # the layer's op in specs (reference_nets.specs) and fxsim.policy.OP_KINDS
+    kind: str | None = None  # the policy kind of its activations quantizer (from ``op``)
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "op" in cls.__dict__:
+            if cls.op not in OP_KINDS:
+                raise TypeError(f"{cls.__name__}.op must be one of {', '.join(OP_KINDS)}; "
+                                f"got {cls.op!r}")
+            cls.kind = OP_KINDS[cls.op]
 
     def bind(self, binder: Binder) -> None:
         """Create quantizers and parameters from the binder's policy (default: none)."""
@@ -266,6 +276,8 @@ class Layer:
 
 class Sequential(Layer):
     """Layers applied one after another; backward in reverse order."""
+
+    op = "sequential"
 
     def __init__(self, name: str, layers: list[Layer]) -> None:
         self.name = name

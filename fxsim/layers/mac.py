@@ -11,7 +11,7 @@
    policy); then ``grad_input = backward_input(g, W)`` (returned unquantized: the layer below
    quantizes it as its incoming gradient) and ``grad_weight = backward_weight(a, g)``, summed
    exactly over class groups and quantized by the ``weight_grads`` quantizer.
-3. the optimizer (:mod:`fxsim.optim`) updates the master weights from that gradient.
+3. the optimizer (:mod:`fxsim.training.optim`) updates the master weights from that gradient.
 
 The first MAC layer of a net does not compute ``grad_input`` (no one needs the gradient of the
 input image).
@@ -23,12 +23,13 @@ import math
 
 import numpy as np
 
-from fxsim import arith, ops
-from fxsim.formats import FxArray, QFormat
+from fxsim import ops
 from fxsim.layers.base import Binder, Context, Layer, Param, apply, ste
+from fxsim.numeric import arith
+from fxsim.numeric.convert import quantize, requantize
+from fxsim.numeric.formats import FxArray, QFormat
+from fxsim.numeric.shapes import LayerShape
 from fxsim.ops.geometry import as_pair
-from fxsim.quantize import quantize, requantize
-from fxsim.shapes import LayerShape
 
 
 class MacLayer(Layer):
@@ -104,7 +105,7 @@ class Conv2d(MacLayer):
     """2-D convolution, NCHW, weights ``(out, in / groups, kh, kw)``, no bias (a batch norm
     follows in the reference nets)."""
 
-    kind = "conv2d"
+    op = "conv2d"
 
     def __init__(self, name: str, in_channels: int, out_channels: int, kernel=3, stride=1,
                  padding=0, dilation=1, groups: int = 1) -> None:
@@ -146,7 +147,7 @@ class Linear(MacLayer):
     there, nearest_even), as a bias preloaded into the accumulator; its gradient is the exact
     sum of the gradient codes over the batch, quantized by the ``weight_grads`` quantizer."""
 
-    kind = "linear"
+    op = "linear"
 
     def __init__(self, name: str, in_features: int, out_features: int, bias: bool = True) -> None:
         self.name = name

@@ -30,7 +30,7 @@ from fxsim.layers.base import Binder, Layer, Param, apply, ste
 class BatchNorm2d(Layer):
     """Batch norm over the channels of NCHW tensors; ``relu`` fuses a ReLU after it."""
 
-    kind = "batchnorm"
+    op = "batchnorm"
 
     def __init__(self, name: str, channels: int, relu: bool = False, eps: float = 1e-5,
                  momentum: float = 0.1) -> None:

@@ -1,24 +1,27 @@
 """Residual blocks: ``out = relu(branch(x) + shortcut(x))``.
 
-The add aligns the two code tensors' scales with integer shifts (:func:`fxsim.arith.add`: exact
+The add aligns the two code tensors' scales with integer shifts (:func:`fxsim.numeric.arith.add`:
+exact
 for power-of-two scales), applies the fused ReLU on the integer sum, and requantizes with the
 ``activations`` quantizer of the layer named ``<block>_add``. Backward: the gradient passes the
 output quantizer's straight-through estimator and the ReLU mask and goes unchanged to both paths;
-at the fork the two input gradients are summed by :func:`fxsim.arith.add`.
+at the fork the two input gradients are summed by :func:`fxsim.numeric.arith.add`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from fxsim import arith
-from fxsim.formats import FxArray
 from fxsim.layers.base import Binder, Layer, Sequential, apply, masked, ste
+from fxsim.numeric import arith
+from fxsim.numeric.formats import FxArray
 
 
 class Residual(Layer):
     """A residual block: ``branch`` (a Sequential), ``shortcut`` (None: identity), and the
     add with a fused ReLU."""
+
+    op = "residual"
 
     def __init__(self, name: str, branch: Sequential, shortcut: Layer | None = None,
                  relu: bool = True) -> None:
@@ -32,7 +35,7 @@ class Residual(Layer):
         if self.shortcut is not None:
             self.shortcut.bind(binder)
         binder.layer_names.append(f"{self.name}_add")
-        self.q_out = binder.quantizers_for(f"{self.name}_add", "activations", "add",
+        self.q_out = binder.quantizers_for(f"{self.name}_add", "activations", self.kind,
                                            relu_output=self.relu)
 
     def children(self):
@@ -76,6 +79,8 @@ class ShortcutA(Layer):
     """The parameter-free shortcut of He et al.'s CIFAR ResNets (option A): take every
     ``stride``-th pixel and append zero channels up to ``out_channels``. Codes and format are
     kept; backward scatters the gradient back (zeros elsewhere)."""
+
+    op = "shortcut_a"
 
     def __init__(self, name: str, in_channels: int, out_channels: int, stride: int = 2) -> None:
         self.name = name

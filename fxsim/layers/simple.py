@@ -13,22 +13,24 @@ import math
 import numpy as np
 
 from fxsim import ops
-from fxsim.formats import FxArray
 from fxsim.layers.base import Binder, Layer, apply, masked, ste
+from fxsim.numeric.formats import FxArray
+from fxsim.numeric.shapes import conv_out_size
 from fxsim.ops.geometry import as_pair
-from fxsim.shapes import conv_out_size
 
 
 class Input(Layer):
     """Quantizes the float input images with the ``activations`` role of the layer named
     ``input`` (override it with ``[layers.input]``)."""
 
+    op = "input"
+
     def __init__(self, name: str = "input") -> None:
         self.name = name
 
     def bind(self, binder: Binder) -> None:
         super().bind(binder)
-        self.q_out = binder.quantizers_for(self.name, "activations", "input")
+        self.q_out = binder.quantizers_for(self.name, "activations", self.kind)
 
     def forward(self, xs, ctx):
         return apply(self.q_out, [np.asarray(x, dtype=np.float64) for x in xs], ctx)
@@ -39,6 +41,8 @@ class Input(Layer):
 
 class ReLU(Layer):
     """``max(x, 0)`` on codes (format kept); the gradient passes where ``x > 0``."""
+
+    op = "relu"
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -57,6 +61,8 @@ class ReLU(Layer):
 
 class Flatten(Layer):
     """``(N, C, H, W) -> (N, C*H*W)``, C order."""
+
+    op = "flatten"
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -99,6 +105,8 @@ class MaxPool2d(_Pool):
     """Max pooling on codes (format kept); backward scatters each gradient to its window's
     arg-max (overlapping windows add exactly)."""
 
+    op = "maxpool"
+
     def forward(self, xs, ctx):
         results = [ops.max_pool2d(x, self.kernel, self.stride, self.padding) for x in xs]
         if ctx.training:
@@ -116,9 +124,11 @@ class AvgPool2d(_Pool):
     """Average pooling: the exact window sum with the division folded into the scale, then
     the ``activations`` quantizer. Zero padding counts in the divisor."""
 
+    op = "avgpool"
+
     def bind(self, binder: Binder) -> None:
         super().bind(binder)
-        self.q_out = binder.quantizers_for(self.name, "activations", "avgpool")
+        self.q_out = binder.quantizers_for(self.name, "activations", self.kind)
 
     def forward(self, xs, ctx):
         sums = [ops.avg_pool2d(x, self.kernel, self.stride, self.padding) for x in xs]
@@ -138,6 +148,8 @@ class AvgPool2d(_Pool):
 class GlobalAvgPool2d(AvgPool2d):
     """Average over the whole H x W plane: ``(N, C, H, W) -> (N, C)``; the window is set by
     the first input (so the layer fits any input size)."""
+
+    op = "global_avgpool"
 
     def __init__(self, name: str) -> None:
         super().__init__(name, 1)

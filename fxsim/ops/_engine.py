@@ -20,9 +20,9 @@ import functools
 
 import numpy as np
 
+from fxsim.numeric.threads import SERIAL_WORK, bounds, run_parallel
 from fxsim.ops import _kernels_flat as kernels
 from fxsim.ops._frame import Frame, forward_frame, input_grad_frame
-from fxsim.ops._threads import SERIAL_WORK, bounds, run_parallel
 from fxsim.ops.geometry import ConvGeometry
 
 DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64}

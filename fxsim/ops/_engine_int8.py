@@ -15,11 +15,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from fxsim.numeric.threads import run_balanced, thread_count
 from fxsim.ops import _kernels_int8 as kernels
 from fxsim.ops._engine import WEIGHT_TILE, _round_up, _tap_grid, _tiles
 from fxsim.ops._frame import Frame, forward_frame, input_grad_frame
 from fxsim.ops._kernels_flat import BYTE_CODES
-from fxsim.ops._threads import run_balanced, thread_count
 from fxsim.ops.geometry import ConvGeometry
 
 TILE = 1024  # frame positions per correlation tile: the quad planes stay in L1/L2

@@ -11,7 +11,7 @@ lists to a multiple of three and result channels to a multiple of four with zero
 
 Tables, for result phase ``f`` and group ``g``: ``taps[f, g, t] = (plane, shift)``,
 ``counts[f]`` taps in use (a multiple of three), ``wt[f, g, t, o]`` the weight of tap ``t`` for
-result channel ``o`` of the group. Kernels are serial and ``nogil``; :mod:`fxsim.ops._threads`
+result channel ``o`` of the group. Kernels are serial and ``nogil``; :mod:`fxsim.numeric.threads`
 runs them over ``(start, stop)`` job ranges on several threads. (Calls to helper kernels in the
 inner loops are not inlined and cost two to four times the time, so loops are written out.)
 """

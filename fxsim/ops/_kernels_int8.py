@@ -20,7 +20,7 @@ The dot product multiplies an *unsigned* byte by a *signed* one, four at a time:
 
 Lanes are computed modulo 2**32; the plan (:mod:`fxsim.ops.paths`, path ``int8``) admits the
 path only where every sum a lane or a lane total stands for is below 2**31 in magnitude, so
-every result is exact. Kernels are serial and ``nogil``; :mod:`fxsim.ops._threads` runs them
+every result is exact. Kernels are serial and ``nogil``; :mod:`fxsim.numeric.threads` runs them
 over tile ranges.
 """
 

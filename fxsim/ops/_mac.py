@@ -12,10 +12,10 @@ from functools import cached_property
 
 import numpy as np
 
-from fxsim.formats import FxArray
+from fxsim.numeric.formats import FxArray
+from fxsim.numeric.threads import run_parallel
 from fxsim.ops import _engine, _engine_int8, _kernels_seq
 from fxsim.ops._frame import forward_frame
-from fxsim.ops._threads import run_parallel
 from fxsim.ops.accumulator import (
     AccStats,
     Accumulator,

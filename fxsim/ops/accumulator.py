@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fxsim.formats import MAX_BITS, QFormat, check_int
-from fxsim.rounding import check_overflow
-from fxsim.stats import QuantStats
+from fxsim.numeric.formats import MAX_BITS, QFormat, check_int
+from fxsim.numeric.rounding import check_overflow
+from fxsim.numeric.stats import QuantStats
 
 
 @dataclass(frozen=True)

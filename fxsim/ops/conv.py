@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fxsim.formats import FxArray
+from fxsim.numeric.formats import FxArray
 from fxsim.ops._mac import MacCall, make_call
 from fxsim.ops.accumulator import Accumulator
 

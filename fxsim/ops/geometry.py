@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fxsim.formats import check_int
-from fxsim.shapes import conv_out_size
+from fxsim.numeric.formats import check_int
+from fxsim.numeric.shapes import conv_out_size
 
 Pair = tuple[int, int]
 

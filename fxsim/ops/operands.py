@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fxsim import _code_kernels
-from fxsim.formats import FxArray, QFormat
+from fxsim.numeric.formats import FxArray, QFormat
 
 FIXED = "fixed"
 FLOAT = "float"
@@ -39,11 +38,6 @@ def operand_mode(**operands: object) -> str:
                            for n, k in kinds.items())
         raise TypeError(f"operands must be all FxArray or all float64 ndarrays; {listed}")
     return next(iter(kinds.values()))
-
-
-def max_abs_code(x: FxArray) -> int:
-    """The largest ``|code|`` in ``x`` (0 when empty), as a Python int (one pass)."""
-    return int(_code_kernels.max_abs(x.raw))
 
 
 def codes_as(x: FxArray, dtype) -> np.ndarray:

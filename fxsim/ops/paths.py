@@ -29,10 +29,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fxsim.formats import FxArray, QFormat
+from fxsim.numeric.arith import max_abs_code
+from fxsim.numeric.formats import FxArray, QFormat
 from fxsim.ops._simd import NATIVE_DOT
 from fxsim.ops.accumulator import Accumulator, register_range, wide_bits
-from fxsim.ops.operands import max_abs_code
 
 PATHS = ("auto", "int8", "float32", "float64", "int64", "sequential")
 INT32_LIMIT = 1 << 31

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fxsim.formats import MAX_BITS, FxArray, QFormat
+from fxsim.numeric.formats import MAX_BITS, FxArray, QFormat
 from fxsim.ops.accumulator import signed_width
 from fxsim.ops.geometry import Pair, as_pair, check_shape
 from fxsim.ops.operands import FLOAT, operand_mode

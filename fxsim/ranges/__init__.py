@@ -27,7 +27,16 @@ Use :func:`make_rule` to build one by name, :data:`RANGE_RULES` for the names an
 :func:`rule_parameters` / :func:`rule_parameter_help` for each rule's parameters.
 """
 
-from fxsim.ranges import adaptive, mse, rules  # noqa: F401  (registers the rules)
+# Importing the rule modules registers their rules, in this order (the order of RANGE_RULES).
+from fxsim.ranges import rules  # noqa: F401
+
+# isort: split
+from fxsim.ranges import mse  # noqa: F401
+
+# isort: split
+from fxsim.ranges import adaptive  # noqa: F401
+
+# isort: split
 from fxsim.ranges.base import (
     RangeRule,
     make_rule,
@@ -38,9 +47,9 @@ from fxsim.ranges.base import (
 from fxsim.ranges.params import REQUIRED
 from fxsim.ranges.scale import SCALE_KINDS, Scale
 
-RANGE_RULES: tuple[str, ...] = ("fixed", "minmax", "percentile", "mse", "zscore",
-                                 "large_grad_interval", "cqat", "dorefa")
-assert set(RANGE_RULES) == set(registered_rules()), "RANGE_RULES must list every rule"
+RANGE_RULES: tuple[str, ...] = registered_rules()
+"""The names of every range rule, in registration order (a rule module registers its rules with
+:func:`~fxsim.ranges.base.register` when it is imported, above)."""
 
 __all__ = [
     "RANGE_RULES",

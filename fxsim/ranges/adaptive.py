@@ -18,7 +18,7 @@ from fxsim.ranges.base import (
     register,
     scale_param,
 )
-from fxsim.ranges.params import Param, bool_param, real_param
+from fxsim.ranges.params import RuleParam, bool_param, real_param
 from fxsim.ranges.scale import Scale, ceil_log2
 
 
@@ -37,7 +37,7 @@ class ZScoreRule(RangeRule):
     """
 
     name = "zscore"
-    PARAMS: ClassVar[dict[str, Param]] = {
+    PARAMS: ClassVar[dict[str, RuleParam]] = {
         "z": real_param(3.0, 0.0, 1e6, low_open=True),
         "ema": real_param(0.0, 0.0, 1.0, high_open=True),
         "scale": scale_param("real"),
@@ -122,7 +122,7 @@ class LargeGradIntervalRule(RangeRule):
     """
 
     name = "large_grad_interval"
-    PARAMS: ClassVar[dict[str, Param]] = {
+    PARAMS: ClassVar[dict[str, RuleParam]] = {
         "gamma": real_param(1.0, GAMMA_MIN, GAMMA_MAX),
         "lr_gamma": real_param(1e-3, 1e-6, 1.0),
         "eps": real_param(1e-3, 0.0, 1.0, low_open=True, high_open=True),

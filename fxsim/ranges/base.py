@@ -14,14 +14,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from fxsim.formats import MAX_BITS, FxArray, check_int
-from fxsim.ranges.params import Param, choice_param, resolve_params
+from fxsim.numeric.formats import MAX_BITS, FxArray, check_int
+from fxsim.ranges.params import RuleParam, choice_param, resolve_params
 from fxsim.ranges.scale import SCALE_KINDS, Scale, pow2_frac, real_step, symmetric_codes
 
 ZERO_TENSOR_CLIP = 1.0  # the scale of a tensor with no nonzero element is that of clip 1.0
 
 
-def scale_param(default: str) -> Param:
+def scale_param(default: str) -> RuleParam:
     """The ``scale`` parameter every rule has: ``"pow2"`` or ``"real"``."""
     return choice_param(default, SCALE_KINDS)
 
@@ -75,7 +75,7 @@ class RangeRule:
     """
 
     name: ClassVar[str] = ""
-    PARAMS: ClassVar[dict[str, Param]] = {}
+    PARAMS: ClassVar[dict[str, RuleParam]] = {}
     # False: :meth:`choose` reads only max|x| of the values (the quantizer then passes max|x|
     # taken from the codes, without a float copy), and the rule keeps no state to observe
     needs_values: ClassVar[bool] = True

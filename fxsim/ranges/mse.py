@@ -4,7 +4,8 @@ The error of a candidate LSB ``s`` with codes in ``[code_min, code_max]`` is
 ``sum((x - clamp(rint(x / s), code_min, code_max) * s)**2)``: nearest rounding, ties to even
 (``np.rint``, fxsim's ``nearest_even``), with saturation, exactly what :func:`fxsim.quantize`
 does with ``step=s`` followed by the clamp to the Scale's codes. It is evaluated for every
-candidate by a small numba kernel (one float64 pass per candidate, summed in index order).
+candidate by a small numba kernel (one float64 pass per candidate, summed in index order),
+loaded on first use so that reading a policy compiles nothing.
 """
 
 from __future__ import annotations
@@ -12,34 +13,20 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-import numba
 import numpy as np
 
 from fxsim.ranges.base import RangeRule, register, scale_param
-from fxsim.ranges.params import Param, int_param
+from fxsim.ranges.params import RuleParam, int_param
 from fxsim.ranges.scale import Scale, ceil_log2, real_step
-
-
-@numba.njit(cache=True, nogil=True)
-def _squared_errors(x, steps, code_min, code_max, out):  # pragma: no cover - compiled
-    """``out[i] = sum_j (x[j] - clamp(rint(x[j] / s), code_min, code_max) * s)**2``,
-    ``s = steps[i]``."""
-    for i in range(steps.size):
-        step = steps[i]
-        total = 0.0
-        for j in range(x.size):
-            code = np.rint(x[j] / step)
-            code = min(max(code, code_min), code_max)
-            diff = x[j] - code * step
-            total += diff * diff
-        out[i] = total
 
 
 def squared_errors(x: np.ndarray, steps: np.ndarray, code_min: int, code_max: int) -> np.ndarray:
     """The squared quantization error of ``x`` (float64) for each LSB in ``steps`` (float64,
     > 0) with nearest-even rounding and codes clamped to ``[code_min, code_max]``."""
+    from fxsim.ranges._mse_kernel import squared_errors_kernel  # compiles on first use only
+
     out = np.empty(steps.size, dtype=np.float64)
-    _squared_errors(np.ascontiguousarray(x, dtype=np.float64),
+    squared_errors_kernel(np.ascontiguousarray(x, dtype=np.float64),
                     np.ascontiguousarray(steps, dtype=np.float64), float(code_min),
                     float(code_max), out)
     return out
@@ -80,7 +67,7 @@ class MSERule(RangeRule):
     """
 
     name = "mse"
-    PARAMS: ClassVar[dict[str, Param]] = {
+    PARAMS: ClassVar[dict[str, RuleParam]] = {
         "scale": scale_param("pow2"),
         "max_samples": int_param(1 << 16, 1),
         "grid": int_param(100, 1, 100_000),

@@ -1,6 +1,6 @@
 """Declared parameters of the range rules: defaults, checks, and errors that name them.
 
-Each rule declares its parameters as :class:`Param` objects; :func:`resolve_params` fills in
+Each rule declares its parameters as :class:`RuleParam` objects; :func:`resolve_params` fills in
 defaults and checks what a caller gave. Parameter values are JSON-able (int, float, str,
 bool), so a rule's parameters go into its state dict unchanged.
 """
@@ -22,7 +22,7 @@ REQUIRED = _Required()  # the default of a parameter that has none
 
 
 @dataclass(frozen=True)
-class Param:
+class RuleParam:
     """One parameter: its ``default`` (or :data:`REQUIRED`), a ``convert`` that returns the
     checked value or None if the value is not allowed, and ``allowed``, a phrase saying what is
     (used in errors)."""
@@ -36,7 +36,7 @@ def _is_real(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def int_param(default: object, low: int | None = None, high: int | None = None) -> Param:
+def int_param(default: object, low: int | None = None, high: int | None = None) -> RuleParam:
     """An integer parameter in ``[low, high]`` (either bound may be None)."""
 
     def convert(value: object) -> int | None:
@@ -52,11 +52,11 @@ def int_param(default: object, low: int | None = None, high: int | None = None) 
         allowed = f"an integer >= {low}"
     else:
         allowed = f"an integer in {low}..{high}"
-    return Param(default, convert, allowed)
+    return RuleParam(default, convert, allowed)
 
 
 def real_param(default: object, low: float, high: float, *, low_open: bool = False,
-               high_open: bool = False) -> Param:
+               high_open: bool = False) -> RuleParam:
     """A finite real parameter in the interval from ``low`` to ``high`` (open ends as told)."""
 
     def convert(value: object) -> float | None:
@@ -68,22 +68,22 @@ def real_param(default: object, low: float, high: float, *, low_open: bool = Fal
         return value if above and below else None
 
     interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-    return Param(default, convert, f"a real number in {interval}")
+    return RuleParam(default, convert, f"a real number in {interval}")
 
 
-def choice_param(default: str, choices: tuple[str, ...]) -> Param:
+def choice_param(default: str, choices: tuple[str, ...]) -> RuleParam:
     """A string parameter, one of ``choices``."""
-    return Param(default, lambda value: value if value in choices else None,
+    return RuleParam(default, lambda value: value if value in choices else None,
                  "one of " + ", ".join(repr(c) for c in choices))
 
 
-def bool_param(default: bool) -> Param:
+def bool_param(default: bool) -> RuleParam:
     """True or False (not 0/1)."""
-    return Param(default, lambda value: value if isinstance(value, bool) else None,
+    return RuleParam(default, lambda value: value if isinstance(value, bool) else None,
                  "True or False")
 
 
-def resolve_params(rule: str, declared: Mapping[str, Param], given: Mapping[str, object]
+def resolve_params(rule: str, declared: Mapping[str, RuleParam], given: Mapping[str, object]
                    ) -> dict[str, object]:
     """The full, checked parameter dict of ``rule``: ``given`` over the declared defaults.
 

@@ -10,7 +10,7 @@ from typing import ClassVar
 import numpy as np
 
 from fxsim.ranges.base import RangeRule, register, scale_param
-from fxsim.ranges.params import REQUIRED, Param, choice_param, int_param, real_param
+from fxsim.ranges.params import REQUIRED, RuleParam, choice_param, int_param, real_param
 from fxsim.ranges.scale import Scale
 
 
@@ -25,7 +25,7 @@ class FixedRule(RangeRule):
 
     name = "fixed"
     needs_values = False
-    PARAMS: ClassVar[dict[str, Param]] = {
+    PARAMS: ClassVar[dict[str, RuleParam]] = {
         "frac": int_param(REQUIRED),
         "scale": choice_param("pow2", ("pow2",)),
     }
@@ -53,7 +53,7 @@ class MinMaxRule(RangeRule):
     name = "minmax"
     needs_values = False
     clips = False
-    PARAMS: ClassVar[dict[str, Param]] = {"scale": scale_param("pow2")}
+    PARAMS: ClassVar[dict[str, RuleParam]] = {"scale": scale_param("pow2")}
 
 
 @register
@@ -65,8 +65,8 @@ class PercentileRule(RangeRule):
     """
 
     name = "percentile"
-    PARAMS: ClassVar[dict[str, Param]] = {"percentile": real_param(99.9, 0.0, 100.0, low_open=True),
-              "scale": scale_param("pow2")}
+    PARAMS: ClassVar[dict[str, RuleParam]] = {
+        "percentile": real_param(99.9, 0.0, 100.0, low_open=True), "scale": scale_param("pow2")}
 
     def clip_value(self, x: np.ndarray, largest: float, bits: int, signed: bool) -> float:
         return float(np.percentile(np.abs(x), self.params["percentile"]))
@@ -89,7 +89,7 @@ class CQATRule(RangeRule):
     """
 
     name = "cqat"
-    PARAMS: ClassVar[dict[str, Param]] = {
+    PARAMS: ClassVar[dict[str, RuleParam]] = {
         "base_bits": int_param(8, 2, 62),
         "scale": scale_param("real"),
     }
@@ -127,7 +127,7 @@ class DoReFaRule(RangeRule):
 
     name = "dorefa"
     clips = False
-    PARAMS: ClassVar[dict[str, Param]] = {"scale": scale_param("real")}
+    PARAMS: ClassVar[dict[str, RuleParam]] = {"scale": scale_param("real")}
 
     def step_divisor(self, bits: int, signed: bool) -> float:
         levels = float((1 << bits) - 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from fxsim.formats import MAX_BITS, QFormat, _pow2, check_int, check_step
+from fxsim.numeric.formats import MAX_BITS, QFormat, _pow2, check_int, check_step
 
 SCALE_KINDS: tuple[str, ...] = ("pow2", "real")
 SMALLEST_STEP = math.ulp(0.0)  # 5e-324: a real step never goes below the smallest float64

@@ -19,9 +19,8 @@ from typing import Any
 import pandas as pd
 
 from fxsim.io import write_atomic, write_csv
-from fxsim.reproduce import DERIVED_BASELINES
-from fxsim.reproduce_claims import claims_markdown
-from fxsim.reproduce_measure import (
+from fxsim.reproduce.claims import claims_markdown
+from fxsim.reproduce.measure import (
     UNIT_ENERGY_COLUMNS,
     MeasureOptions,
     policy_cost,
@@ -29,6 +28,7 @@ from fxsim.reproduce_measure import (
     rounding_units,
     step_times,
 )
+from fxsim.reproduce.runs import DERIVED_BASELINES
 
 ORDER = ("fp", "int8", "sr8", "arc8", "arc4", "cqat", "cdmp_base", "cdmp", "int4_minmax",
          "int4_interval")
@@ -252,7 +252,7 @@ def _load() -> float | None:
 
 def machine_section(workers: int, sweep_seconds: float, runs: pd.DataFrame,
                     latency: pd.DataFrame | None, load: tuple | None = None) -> str:
-    from fxsim.provenance import versions
+    from fxsim.training.provenance import versions
 
     cpu = platform.processor() or platform.machine()
     try:

@@ -4,9 +4,9 @@ The sweep trains each (net, policy, seed) into its own run folder
 ``RUNS_DIR/<net>/<policy>/seed<k>``. A run is a pure function of its :class:`TrainConfig`, so
 runs can be spread over worker processes, and a folder whose ``summary.json`` says finished with
 the same settings, the same resolved policy and the same fxsim source
-(:func:`fxsim.provenance.source_digest`) is reused, never retrained; a partly trained
+(:func:`fxsim.training.provenance.source_digest`) is reused, never retrained; a partly trained
 folder is resumed bit-exactly. :func:`reproduce` then writes ``RESULTS.md`` and ``results.csv``
-(:mod:`fxsim.reproduce_report`).
+(:mod:`fxsim.reproduce.report`).
 
 Nets: the digits CNN on the embedded 8x8 digits always; ResNet-20 on CIFAR-10 when a CIFAR
 folder is given. Baselines are added to any selection: ``fp`` (every drop is against it) and,
@@ -20,7 +20,6 @@ through callbacks.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -30,11 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fxsim.helpformat import DefaultsFormatter
 from fxsim.io import write_atomic
 from fxsim.policy import Policy, shipped_policies
-from fxsim.provenance import source_digest
-from fxsim.train import TrainConfig, check_count, train
+from fxsim.training.loop import TrainConfig, check_count, train
+from fxsim.training.provenance import source_digest
 
 FP = "fp"
 DERIVED_BASELINES = {"cdmp": "cdmp_base"}  # policy -> its own baseline, built by _derive
@@ -285,130 +283,3 @@ def run_sweep(plans: Sequence[RunPlan], workers: int = 1,
             pool.shutdown(wait=False, cancel_futures=True)  # stop at the first error
             raise
     return outcomes
-
-
-@dataclass
-class Reproduction:
-    """What :func:`reproduce` returns: the files written, the long and the summary tables."""
-
-    results_md: Path
-    results_csv: Path
-    runs: Any  # pandas DataFrame, one row per run (results.csv)
-    table: Any  # pandas DataFrame, one row per net and policy
-    outcomes: list[RunOutcome]
-
-
-def reproduce(*, policies: Sequence[str] | None = None, seeds: int = DEFAULT_SEEDS,
-              epochs: int = DEFAULT_EPOCHS, data_dir: str | os.PathLike | None = None,
-              cifar_epochs: int = DEFAULT_CIFAR_EPOCHS, out: str | os.PathLike = DEFAULT_OUT,
-              runs_dir: str | os.PathLike = DEFAULT_RUNS_DIR, workers: int = DEFAULT_WORKERS,
-              limit: int | None = None, command: str = "fxsim reproduce",
-              callback: Callable[[RunOutcome, int, int], None] | None = None,
-              measure: Any = None) -> Reproduction:
-    """Plan, run (or reuse) and report the sweep; write ``out/RESULTS.md`` and
-    ``out/results.csv`` atomically. ``command`` is the regenerating command printed in
-    RESULTS.md; ``measure`` a :class:`fxsim.reproduce_report.MeasureOptions` (latency and step
-    timing sizes; None: the defaults)."""
-    from fxsim.reproduce_report import MeasureOptions, write_report
-
-    setups = [digits_setup(epochs)]
-    if data_dir is not None:
-        setups.append(cifar_setup(data_dir, cifar_epochs))
-    plans = plan_runs(policies, seeds, setups, runs_dir, limit)
-    started = time.perf_counter()
-    outcomes = run_sweep(plans, workers, callback)
-    sweep_seconds = time.perf_counter() - started
-    md, csv, runs, table = write_report(
-        outcomes, setups, Path(out), command=command, workers=workers,
-        sweep_seconds=sweep_seconds, measure_options=measure or MeasureOptions())
-    return Reproduction(md, csv, runs, table, outcomes)
-
-
-# ---- command line (the only part that prints) --------------------------------------------------
-def _policy_list(text: str) -> list[str]:
-    names = [p.strip() for p in text.split(",") if p.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("give policy names separated by commas")
-    return names
-
-
-def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``reproduce`` on an argparse subparsers object; returns its parser."""
-    parser = subparsers.add_parser(
-        "reproduce",
-        help="train every shipped policy over several seeds and write docs/RESULTS.md",
-        description=(
-            "Train every shipped policy (and the baselines fp and cdmp_base) on the digits CNN, "
-            "and on ResNet-20/CIFAR-10 with --data-dir, over several seeds; write RESULTS.md "
-            "and results.csv: accuracy (mean, std, min, max over seeds), drop against fp, "
-            "energy, area and compression from the cost model, the latency of toward_zero "
-            "against stochastic rounding, and each seed paper's claim next to the measurement. "
-            "Finished runs in --runs-dir are reused, partly trained ones resumed."),
-        formatter_class=DefaultsFormatter,
-    )
-    parser.add_argument("--data-dir", default=None,
-                        help="CIFAR-10 folder: also train ResNet-20 on CIFAR-10 (slow: about 9 "
-                             "minutes per epoch and run on 2 cores)")
-    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
-                        help="seeds per policy (0, 1, ...)")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
-                        help="epochs of the digits runs")
-    parser.add_argument("--cifar-epochs", type=int, default=DEFAULT_CIFAR_EPOCHS,
-                        help="epochs of the ResNet-20 runs (with --data-dir)")
-    parser.add_argument("--policies", type=_policy_list, default=None,
-                        help="comma-separated subset (default: all; fp, and cdmp_base with "
-                             "cdmp, are always added)")
-    parser.add_argument("--out", default=DEFAULT_OUT,
-                        help="folder for RESULTS.md and results.csv")
-    parser.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR,
-                        help="folder of the run folders (NET/POLICY/seedK)")
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
-                        help="runs trained at once, each in its own process with one thread")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="use only this many train and test samples (quick checks)")
-    parser.add_argument("--latency-elements", type=int, default=10**7,
-                        help="float64 values quantized to time toward_zero against stochastic "
-                             "rounding (0: skip)")
-    parser.add_argument("--step-timing", action=argparse.BooleanOptionalAction, default=True,
-                        help="time arc8 against sr8 training steps in this process")
-    parser.set_defaults(func=run_reproduce)
-    return parser
-
-
-def regenerating_command(args: argparse.Namespace) -> str:
-    """The ``fxsim reproduce`` command line that gives these results (options that change
-    them; --workers, --out, --runs-dir and the timing options do not)."""
-    parts = ["fxsim reproduce", f"--seeds {args.seeds}", f"--epochs {args.epochs}"]
-    if args.policies:
-        parts.append("--policies " + ",".join(args.policies))
-    if args.data_dir:
-        parts += [f"--data-dir {args.data_dir}", f"--cifar-epochs {args.cifar_epochs}"]
-    if args.limit:
-        parts.append(f"--limit {args.limit}")
-    return " ".join(parts)
-
-
-def run_reproduce(args: argparse.Namespace) -> int:
-    """Run ``fxsim reproduce``: one line per finished run, then the files written."""
-    from fxsim.reproduce_report import MeasureOptions
-
-    if args.latency_elements < 0:
-        raise ValueError(f"--latency-elements must be >= 0, got {args.latency_elements}")
-
-    def report(outcome: RunOutcome, done: int, total: int) -> None:
-        plan = outcome.plan
-        acc = outcome.summary.get("test_acc")
-        acc_text = "-" if acc is None else f"{100 * acc:.2f}%"
-        extra = f": {outcome.error}" if outcome.error else ""
-        print(f"[{done}/{total}] {plan.net} {plan.policy} seed {plan.seed}: test accuracy "
-              f"{acc_text}, {outcome.status} in {outcome.seconds:.1f} s{extra}", flush=True)
-
-    result = reproduce(
-        policies=args.policies, seeds=args.seeds, epochs=args.epochs, data_dir=args.data_dir,
-        cifar_epochs=args.cifar_epochs, out=args.out, runs_dir=args.runs_dir,
-        workers=args.workers, limit=args.limit, command=regenerating_command(args),
-        callback=report,
-        measure=MeasureOptions(latency_elements=args.latency_elements,
-                               step_timing=args.step_timing))
-    print(f"wrote {result.results_md} and {result.results_csv}")
-    return 0

@@ -2,7 +2,7 @@
 
 A :class:`QFormat` says how an integer code ``q`` maps to a real value: ``q * 2**-frac``.
 An :class:`FxArray` is a numpy array of such codes together with its format. Nothing here
-rounds; see :mod:`fxsim.quantize` for conversions.
+rounds; see :mod:`fxsim.numeric.convert` for conversions.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from fxsim.stats import QuantStats
+    from fxsim.numeric.stats import QuantStats
 
 MAX_BITS = 62
+# width of the fixed-point multiplier M of a real-step rescale (fxsim.fixed_point_multiplier)
+MULTIPLIER_BITS = 31
 
 
 def check_int(name: str, value: object, low: int | None = None, high: int | None = None) -> int:

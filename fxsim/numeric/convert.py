@@ -1,7 +1,7 @@
 """Float arrays to fixed-point codes, and codes from one format to another.
 
 Both functions are exact: the result is the mathematically defined rounding of the real input
-(see :mod:`fxsim.rounding`), never a float computation that happens to be close.
+(see :mod:`fxsim.numeric.rounding`), never a float computation that happens to be close.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import math
 
 import numpy as np
 
-from fxsim import _convert_kernels as kernels
-from fxsim.formats import FxArray, QFormat, check_int, check_step
-from fxsim.rng import fresh_seed, stream_key
-from fxsim.rounding import (
+from fxsim.numeric import _convert_kernels as kernels
+from fxsim.numeric.formats import MULTIPLIER_BITS, FxArray, QFormat, check_int, check_step
+from fxsim.numeric.rng import fresh_seed, stream_key
+from fxsim.numeric.rounding import (
     NAN_POLICIES,
     OVERFLOW_IDS,
     ROUNDING_IDS,
@@ -21,7 +21,7 @@ from fxsim.rounding import (
     check_overflow,
     random_bits_for,
 )
-from fxsim.stats import QuantStats
+from fxsim.numeric.stats import QuantStats
 
 _FRAC_CLAMP = 1 << 20  # past this, frac changes no result (|mantissa| < 2**62, exponents < 2**11)
 
@@ -145,7 +145,7 @@ def quantize(
     Each element is scaled to LSB units, ``y = x * 2**frac`` (exact, with no overflow or
     underflow: where float64 could not hold ``y`` exactly, the element is evaluated on the
     float's integer mantissa and exponent), rounded to an integer by ``rounding`` (see
-    :mod:`fxsim.rounding`) and fitted by ``overflow``: ``saturate`` clamps to
+    :mod:`fxsim.numeric.rounding`) and fitted by ``overflow``: ``saturate`` clamps to
     ``[fmt.min_code, fmt.max_code]``, ``wrap`` keeps the low ``fmt.bits`` bits.
 
     ``step``: a real quantization interval (> 0) replacing ``2**-frac``. Then ``y = x / step``
@@ -154,7 +154,8 @@ def quantize(
     ignored for scaling.
 
     Stochastic modes draw their random integers from ``(seed, stream, flat element index)``
-    (:mod:`fxsim.rng`); with ``seed=None`` a fresh seed is drawn and recorded in the result's
+    (:mod:`fxsim.numeric.rng`); with ``seed=None`` a fresh seed is drawn and recorded in the
+    result's
     ``stats.seed``. ``+-inf`` saturates (and is refused under ``wrap``, where it has no low
     bits). NaN raises ValueError unless ``nan="zero"``, which maps it to code 0 and counts it in
     ``stats.nan``. Inputs of dtype float32, int or bool are converted to float64 first (exact).
@@ -186,8 +187,6 @@ def quantize(
         )
     return FxArray(out, fmt, stats=stats, check=False, step=step)
 
-
-MULTIPLIER_BITS = 31
 
 
 def fixed_point_multiplier(ratio: float, bits: int = MULTIPLIER_BITS) -> tuple[int, int]:

@@ -34,14 +34,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fxsim.difficulty import ClassDifficulty
-from fxsim.io import write_atomic, write_csv
+from fxsim.io import toml_text, write_atomic, write_csv
 from fxsim.layers.base import Context, check_seed
-from fxsim.network import Network
-from fxsim.optim import SGD, Schedule
-from fxsim.policy import Policy, dump_toml
-from fxsim.provenance import source_digest, versions
-from fxsim.quantizer import HISTOGRAM_EDGES
+from fxsim.layers.quantizer import HISTOGRAM_EDGES
+from fxsim.policy import Policy
+from fxsim.training.difficulty import ClassDifficulty
+from fxsim.training.network import Network
+from fxsim.training.optim import SGD, Schedule
+from fxsim.training.provenance import source_digest, versions
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -170,7 +170,7 @@ class Trainer:
         if checkpoint.exists():
             raise FileExistsError(f"{self.out} already holds a run; pass --resume to continue "
                                   "it or choose another --out")
-        write_atomic(self.out / "config.toml", dump_toml(self.config.to_dict()))
+        write_atomic(self.out / "config.toml", toml_text(self.config.to_dict()))
         write_atomic(self.out / "policy.toml", self.policy.to_toml())
         write_csv(self.network.quantizer_table(), self.out / "quantizers.csv")
 

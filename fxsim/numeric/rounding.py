@@ -24,16 +24,36 @@ Overflow: ``saturate`` clamps to the format's range; ``wrap`` keeps the low ``bi
 
 from __future__ import annotations
 
-ROUNDING_IDS: dict[str, int] = {
-    "nearest_even": 0,
-    "nearest_away": 1,
-    "nearest_up": 2,
-    "toward_zero": 3,
-    "floor": 4,
-    "ceil": 5,
-    "stochastic": 6,
-    "stochastic_k": 7,
-}
+import enum
+
+
+class RoundingMode(enum.IntEnum):
+    """The rounding modes; each value is the id the numba kernels dispatch on.
+
+    Use the members by name in kernels (``mode == RoundingMode.TOWARD_ZERO``), the lower-case
+    ``.label`` (``"toward_zero"``) in policies, messages and files.
+    """
+
+    NEAREST_EVEN = 0
+    NEAREST_AWAY = 1
+    NEAREST_UP = 2
+    TOWARD_ZERO = 3
+    FLOOR = 4
+    CEIL = 5
+    STOCHASTIC = 6
+    STOCHASTIC_K = 7
+
+    @property
+    def label(self) -> str:
+        """The mode's name as policies and the API spell it (``"nearest_even"``)."""
+        return self.name.lower()
+
+    @property
+    def is_stochastic(self) -> bool:
+        return self in (RoundingMode.STOCHASTIC, RoundingMode.STOCHASTIC_K)
+
+
+ROUNDING_IDS: dict[str, int] = {mode.label: int(mode) for mode in RoundingMode}
 ROUNDING_ALIASES: dict[str, str] = {"rtz": "toward_zero"}
 ROUNDING_MODES: tuple[str, ...] = tuple(ROUNDING_IDS)
 NEAREST_MODES: tuple[str, ...] = ("nearest_even", "nearest_away", "nearest_up")
@@ -72,7 +92,7 @@ def random_bits_for(rounding: str, random_bits: int | None) -> int:
     ``stochastic_k`` needs ``random_bits`` in 1..32; ``stochastic`` uses 62 and refuses another
     value; deterministic modes refuse any ``random_bits``.
     """
-    from fxsim.formats import check_int
+    from fxsim.numeric.formats import check_int
 
     name = canonical_rounding(rounding)
     if name == "stochastic_k":

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fxsim.formats import FxArray, QFormat
 from fxsim.layers.base import Param, stream_id
+from fxsim.numeric.convert import requantize
+from fxsim.numeric.formats import FxArray, QFormat
 from fxsim.policy import RoleSpec
-from fxsim.quantize import requantize
 
 OPTIMIZER_SITE_BASE = 1 << 19  # random-stream sites of the optimizer (quantizers use fewer)
 OPTIMIZER_SITES = 3  # per parameter: the roundings of the gradient, the velocity, the weight
@@ -153,7 +153,7 @@ def _to_frac(grad, frac: int, spec: RoleSpec, seed: int, stream: int, bound: int
     if isinstance(grad, FxArray):
         out = requantize(grad, fmt, spec.rounding, "saturate", seed, stream=stream, **extra)
     else:
-        from fxsim.quantize import quantize
+        from fxsim.numeric.convert import quantize
 
         out = quantize(np.asarray(grad, dtype=np.float64), fmt, spec.rounding, "saturate", seed,
                        stream=stream, **extra)

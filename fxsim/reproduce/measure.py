@@ -186,7 +186,7 @@ def step_times(setup: Any, policies: tuple[str, ...], repeats: int = 3,
     wall_ms_per_step, cpu_ms_per_step (CPU time of all this process's threads)."""
     import numba
 
-    from fxsim.train import Trainer
+    from fxsim.training.loop import Trainer
 
     trainers = {}
     with tempfile.TemporaryDirectory() as folder:  # trainers write nothing unless started

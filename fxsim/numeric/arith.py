@@ -18,16 +18,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from fxsim import _code_kernels
-from fxsim.formats import FxArray, QFormat
-from fxsim.ops.operands import max_abs_code
-from fxsim.quantize import MULTIPLIER_BITS, requantize
+from fxsim.numeric import _code_kernels
+from fxsim.numeric.convert import MULTIPLIER_BITS, requantize
+from fxsim.numeric.formats import FxArray, QFormat
 
 INT64_CODE_BITS = 62  # codes of intermediate sums stay below 2**62
 
 
+def max_abs_code(x: FxArray) -> int:
+    """The largest ``|code|`` in ``x`` (0 when empty), as a Python int (one pass)."""
+    return int(_code_kernels.max_abs(x.raw))
+
+
 def multiplier_bits_for(x: FxArray) -> int:
-    """The widest fixed-point multiplier (at most :data:`~fxsim.quantize.MULTIPLIER_BITS`)
+    """The widest fixed-point multiplier (at most :data:`~fxsim.numeric.convert.MULTIPLIER_BITS`)
     whose product with every code of ``x`` stays below 2**62, as
     :func:`fxsim.requantize` needs for a real-step rescale (its relative error is below
     ``2**-(bits - 1)``)."""

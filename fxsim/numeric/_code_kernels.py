@@ -2,7 +2,7 @@
 magnitude of a tensor (range statistics), the aligned sum of two code tensors (residual adds,
 gradient forks) and masking (ReLU and straight-through estimator masks).
 
-The kernels are serial and ``nogil``; :func:`fxsim.ops._threads.run_parallel` spreads them over
+The kernels are serial and ``nogil``; :func:`fxsim.numeric.threads.run_parallel` spreads them over
 numba's thread count in contiguous ranges. Every result is exact (integers, or a maximum), so it
 does not depend on how the range is cut.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from fxsim.ops._threads import run_parallel
+from fxsim.numeric.threads import run_parallel
 
 CHUNK = 1 << 16  # elements per job
 

@@ -17,18 +17,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from fxsim import _code_kernels
-from fxsim.arith import max_abs_code, multiplier_bits_for
-from fxsim.formats import FxArray
+from fxsim.numeric import _code_kernels
+from fxsim.numeric.arith import max_abs_code, multiplier_bits_for
+from fxsim.numeric.convert import quantize, requantize
+from fxsim.numeric.formats import FxArray
 from fxsim.policy import RoleSpec
-from fxsim.quantize import quantize, requantize
 from fxsim.ranges import Scale
 
 HISTOGRAM_EDGES = np.arange(-40.0, 9.0)  # log2 |value| bins of the gradient histograms
 HISTOGRAM_SAMPLES = 1 << 14
-# rules whose clip is max|x| itself: saturation there is a rounding matter (at most one LSB), not
-# a clip, so the straight-through estimator passes every gradient
-NO_CLIP_RULES = ("minmax", "dorefa")
 
 
 def max_abs(value: FxArray | np.ndarray) -> float:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LAYER_KINDS = ("conv2d", "linear")
+MAC_KINDS = ("conv2d", "linear")
 
 
 def conv_out_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
@@ -36,8 +36,8 @@ class LayerShape:
     in_hw: tuple[int, int] = (1, 1)
 
     def __post_init__(self) -> None:
-        if self.kind not in LAYER_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(LAYER_KINDS)}; got {self.kind!r}")
+        if self.kind not in MAC_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(MAC_KINDS)}; got {self.kind!r}")
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(
                 f"layer {self.name!r}: groups={self.groups} must divide in_channels="

@@ -12,11 +12,11 @@ import hashlib
 
 import numpy as np
 
-from fxsim.formats import FxArray
 from fxsim.layers.base import Binder, Context, Sequential
 from fxsim.layers.loss import softmax_cross_entropy
 from fxsim.layers.mac import MacLayer
 from fxsim.layers.simple import Input
+from fxsim.numeric.formats import FxArray
 from fxsim.policy import Policy, mac_aliases
 
 
@@ -48,7 +48,7 @@ class Network:
 
     @property
     def layer_shapes(self):
-        """The :class:`~fxsim.shapes.LayerShape` of every MAC layer (for the cost model)."""
+        """The :class:`~fxsim.numeric.shapes.LayerShape` of every MAC layer (for the cost model)."""
         return list(self._layer_shapes)
 
     def forward(self, images: list[np.ndarray], ctx: Context) -> list:
