@@ -142,7 +142,7 @@ def stage_of(layer_name: str) -> str:
 def install_breakdown(timer: ExclusiveTimer) -> None:
     """Wrap the engine's components (module and class attributes looked up at call time)."""
     from fxsim.layers import base, mac, norm, quantizer, residual, simple
-    from fxsim.ops import _engine, _mac
+    from fxsim.ops import _engine, _engine_int8, _mac
     from fxsim.ranges.base import RangeRule
     from fxsim.training import network
     from fxsim.training.optim import SGD
@@ -157,10 +157,14 @@ def install_breakdown(timer: ExclusiveTimer) -> None:
     for op in engines:
         timer.wrap(engines, op, "mac: product kernels (flat frames)")
         _mac.PRODUCTS[op] = (engines[op], _mac.PRODUCTS[op][1])
+        timer.wrap(_mac.BYTE_PRODUCTS, op, "mac: product kernels (flat frames)")
     timer.wrap(_mac, "plan_mac", "mac: exactness plan (max|code| scans)")
     timer.wrap(_mac, "accumulator_result", "mac: result wrapping")
     timer.wrap(_engine, "_source", "mac: operand dtype conversion")
+    for attr in ("unsigned_side", "signed_side"):
+        timer.wrap(_engine_int8, attr, "mac: operand dtype conversion")
     timer.wrap(_engine, "_weights", "mac: weight gather")
+    timer.wrap(_engine_int8, "_packed_weights", "mac: weight gather")
     timer.wrap(quantizer.TensorQuantizer, "__call__",
                lambda q, *_: f"quantizer {q.where.split('.')[1]}: rest (clamp, counts)")
     timer.wrap(quantizer, "requantize", "quantizer: requantize kernel (codes)")

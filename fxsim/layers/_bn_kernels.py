@@ -13,6 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from fxsim.numeric.deferred import DeferredFloat
 from fxsim.numeric.formats import FxArray
 from fxsim.numeric.threads import run_parallel
 
@@ -30,53 +31,88 @@ def operand(x) -> tuple[np.ndarray, float]:
 
 
 @numba.njit(cache=True, nogil=True)
-def _channel_sums(x, lsb, ref, s1, s2, start, stop):  # pragma: no cover - compiled
+def _channel_sums(x, lsb, ref, s1, s2, lows, highs, start, stop):  # pragma: no cover
     n, _, h, w = x.shape
     for ch in range(start, stop):
-        k = np.float64(x[0, ch, 0, 0]) * lsb
+        first = x[0, ch, 0, 0]
+        k = np.float64(first) * lsb
         a1 = 0.0
         a2 = 0.0
+        low, high = first, first
         for b in range(n):
             for i in range(h):
                 for j in range(w):
-                    d = np.float64(x[b, ch, i, j]) * lsb - k
+                    code = x[b, ch, i, j]
+                    low, high = min(low, code), max(high, code)
+                    d = np.float64(code) * lsb - k
                     a1 += d
                     a2 += d * d
         ref[ch] = k
         s1[ch] = a1
         s2[ch] = a2
+        lows[ch] = low
+        highs[ch] = high
 
 
-def channel_sums(x: np.ndarray, lsb: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def channel_sums(x: np.ndarray, lsb: float) -> tuple[np.ndarray, ...]:
     """Per channel of ``x * lsb`` (N, C, H, W): a reference value ``k`` (the channel's first
     element) and the float64 sums of ``v - k`` and ``(v - k)**2`` (the shifted-data algorithm:
-    no cancellation when the mean is large against the spread)."""
+    no cancellation when the mean is large against the spread), then the smallest and the
+    largest element of ``x`` (codes, as float64)."""
     c = x.shape[1]
-    ref, s1, s2 = np.zeros(c), np.zeros(c), np.zeros(c)
-    run_parallel(_channel_sums, c, x, lsb, ref, s1, s2, work=x.size)
-    return ref, s1, s2
+    ref, s1, s2, lows, highs = (np.zeros(c) for _ in range(5))
+    if x.size:
+        run_parallel(_channel_sums, c, x, lsb, ref, s1, s2, lows, highs, work=x.size)
+    return ref, s1, s2, lows, highs
 
 
 @numba.njit(cache=True, nogil=True)
-def _affine(x, scale, shift, relu, out, start, stop):  # pragma: no cover - compiled
+def _affine_fill(x, scale, shift, relu, start, stop, step, out):  # pragma: no cover - compiled
+    """Flat elements ``start, start + step, ... < stop`` of the affine map into ``out``."""
     _, c, h, w = x.shape
-    for job in range(start, stop):
-        b = job // c
-        ch = job % c
-        a = scale[ch]
-        s = shift[ch]
-        for i in range(h):
-            for j in range(w):
-                y = a * np.float64(x[b, ch, i, j]) + s
-                out[b, ch, i, j] = max(y, 0.0) if relu else y
+    plane_size = h * w
+    flat = x.reshape(-1)
+    if step == 1:  # runs of one plane: the channel's constants hoisted, a vector loop
+        i = start
+        while i < stop:
+            plane = i // plane_size
+            end = min(stop, (plane + 1) * plane_size)
+            ch = plane % c
+            a = scale[ch]
+            s = shift[ch]
+            for j in range(i, end):
+                y = a * np.float64(flat[j]) + s
+                out[j - start] = max(y, 0.0) if relu else y
+            i = end
+    else:
+        for k in range(out.size):
+            j = start + k * step
+            ch = (j // plane_size) % c
+            y = scale[ch] * np.float64(flat[j]) + shift[ch]
+            out[k] = max(y, 0.0) if relu else y
 
 
-def affine(x: np.ndarray, scale: np.ndarray, shift: np.ndarray, relu: bool) -> np.ndarray:
+def affine(x: np.ndarray, scale: np.ndarray, shift: np.ndarray, relu: bool,
+           extremes: tuple[np.ndarray, np.ndarray] | None = None) -> DeferredFloat:
     """``scale[c] * x + shift[c]`` (float64; ``scale`` already includes ``x``'s lsb), then
-    ``max(., 0)`` if ``relu``."""
-    out = np.empty(x.shape, dtype=np.float64)
-    run_parallel(_affine, x.shape[0] * x.shape[1], x, scale, shift, relu, out, work=x.size)
-    return out
+    ``max(., 0)`` if ``relu``, as a :class:`~fxsim.numeric.deferred.DeferredFloat`.
+    ``extremes``: each channel's smallest and largest code; the map being monotone in the code
+    (float multiplication by a constant and addition of a constant are), its ``max|y|`` is then
+    found exactly from them, without the values."""
+
+    def fill(start: int, stop: int, step: int, out: np.ndarray) -> None:
+        _affine_fill(x, scale, shift, relu, start, stop, step, out)
+
+    def largest() -> float:
+        if x.size == 0:
+            return 0.0
+        lows, highs = extremes
+        ends = np.stack([scale * lows + shift, scale * highs + shift])
+        if relu:
+            ends = np.maximum(ends, 0.0)
+        return float(np.abs(ends).max())
+
+    return DeferredFloat(x.shape, fill, largest if extremes is not None else None)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -119,24 +155,41 @@ def backward_sums(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu):
 
 
 @numba.njit(cache=True, nogil=True)
-def _backward_input(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu, k, count, dbeta,
-                    dgamma, out, start, stop):  # pragma: no cover - compiled
+def _input_grad_fill(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu, k, count, dbeta,
+                     dgamma, start, stop, step, out):  # pragma: no cover - compiled
+    """Flat elements ``start, start + step, ... < stop`` of the input gradient into ``out``,
+    in runs of one plane (the channel's constants hoisted)."""
     _, c, h, w = x.shape
-    for job in range(start, stop):
-        b = job // c
-        ch = job % c
-        for i in range(h):
-            for j in range(w):
-                v, gv = _load(x, g, g_lsb, scale, shift, relu, b, ch, i, j)
-                xhat = (v * x_lsb - mean[ch]) * inv_std[ch]
-                out[b, ch, i, j] = k[ch] * (count * gv - dbeta[ch] - xhat * dgamma[ch])
+    plane_size = h * w
+    xf, gf = x.reshape(-1), g.reshape(-1)
+    o = 0
+    i = start
+    while i < stop:
+        plane = i // plane_size
+        end = min(stop, (plane + 1) * plane_size)
+        ch = plane % c
+        a, s, m, r = scale[ch], shift[ch], mean[ch], inv_std[ch]
+        kc, db, dg = k[ch], dbeta[ch], dgamma[ch]
+        for j in range(i, end, step):
+            v = np.float64(xf[j])
+            gv = np.float64(gf[j]) * g_lsb
+            if relu and a * v + s <= 0.0:  # as _load
+                gv = 0.0
+            xhat = (v * x_lsb - m) * r
+            out[o] = kc * (count * gv - db - xhat * dg)
+            o += 1
+        i += -(-(end - i) // step) * step  # the first element of the next plane's run
 
 
 def backward_input(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu, k, count, dbeta,
-                   dgamma) -> np.ndarray:
+                   dgamma) -> DeferredFloat:
     """``k[c] * (count * g' - dbeta[c] - xhat * dgamma[c])`` (the batch-norm input gradient,
-    float64; ``g'`` and ``xhat`` as in :func:`backward_sums`)."""
-    out = np.empty(x.shape, dtype=np.float64)
-    run_parallel(_backward_input, x.shape[0] * x.shape[1], x, x_lsb, g, g_lsb, mean, inv_std,
-                 scale, shift, relu, k, float(count), dbeta, dgamma, out, work=x.size)
-    return out
+    float64; ``g'`` and ``xhat`` as in :func:`backward_sums`), as a
+    :class:`~fxsim.numeric.deferred.DeferredFloat`."""
+    count = float(count)
+
+    def fill(start: int, stop: int, step: int, out: np.ndarray) -> None:
+        _input_grad_fill(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu, k, count,
+                         dbeta, dgamma, start, stop, step, out)
+
+    return DeferredFloat(x.shape, fill)

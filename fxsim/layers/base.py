@@ -222,6 +222,9 @@ class Layer:
     geometry (:meth:`shapes`) to the cost model."""
 
     name: str = ""
+    # backward accepts float gradients as a DeferredFloat (fxsim.numeric.deferred): it only
+    # quantizes them (MAC layers of a quantized net)
+    takes_deferred_grads: bool = False
     op: str = ""  # the layer's op in specs (reference_nets.specs) and fxsim.policy.OP_KINDS
     kind: str | None = None  # the policy kind of its activations quantizer (from ``op``)
 
@@ -286,6 +289,9 @@ class Sequential(Layer):
     def bind(self, binder: Binder) -> None:
         for layer in self.layers:
             layer.bind(binder)
+        for before, layer in zip(self.layers[:-1], self.layers[1:], strict=True):
+            if hasattr(layer, "deferred_grads"):  # batch norm: see Layer.takes_deferred_grads
+                layer.deferred_grads = before.takes_deferred_grads
 
     def forward(self, xs, ctx):
         for layer in self.layers:

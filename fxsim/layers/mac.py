@@ -54,6 +54,10 @@ class MacLayer(Layer):
             spec = binder.spec(name, "accumulator", self.kind)
             self.acc = ops.Accumulator(spec.bits, spec.overflow)
 
+    @property
+    def takes_deferred_grads(self) -> bool:
+        return getattr(self, "q_grad", None) is not None
+
     def params(self) -> list[Param]:
         return [self.weight]
 

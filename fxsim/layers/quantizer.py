@@ -20,6 +20,7 @@ import numpy as np
 from fxsim.numeric import _code_kernels
 from fxsim.numeric.arith import max_abs_code, multiplier_bits_for
 from fxsim.numeric.convert import quantize, requantize
+from fxsim.numeric.deferred import DeferredFloat
 from fxsim.numeric.formats import FxArray
 from fxsim.policy import RoleSpec
 from fxsim.ranges import Scale
@@ -28,13 +29,16 @@ HISTOGRAM_EDGES = np.arange(-40.0, 9.0)  # log2 |value| bins of the gradient his
 HISTOGRAM_SAMPLES = 1 << 14
 
 
-def max_abs(value: FxArray | np.ndarray) -> float:
+def max_abs(value: FxArray | np.ndarray | DeferredFloat) -> float:
     """``max |value|`` as float64 (0.0 for an empty tensor); on codes, computed on the integers,
     or taken from the codes' stats when the kernel that made them found it
-    (:class:`fxsim.ops.AccStats`)."""
+    (:class:`fxsim.ops.AccStats`); on a deferred tensor, from what its producer knows
+    (:meth:`~fxsim.numeric.deferred.DeferredFloat.max_abs`)."""
     if isinstance(value, FxArray):
         known = getattr(value.stats, "max_abs", None)
         return float(max_abs_code(value) if known is None else known) * value.lsb
+    if isinstance(value, DeferredFloat):
+        return value.max_abs()
     return float(_code_kernels.max_abs(np.asarray(value, dtype=np.float64)))
 
 
@@ -66,13 +70,16 @@ class TensorQuantizer:
         self._calls = 0
         self._hist = np.zeros(len(HISTOGRAM_EDGES) - 1, dtype=np.int64)
 
-    def __call__(self, value: FxArray | np.ndarray, seed: int, stream: int,
+    def __call__(self, value: FxArray | np.ndarray | DeferredFloat, seed: int, stream: int,
                  observe: bool = True) -> FxArray:
-        """The codes of ``value`` (an integer FxArray or a float array) in this role's format.
+        """The codes of ``value`` (an integer FxArray, a float array, or a deferred float
+        tensor, read block by block unless the rule needs the values) in this role's format.
 
         ``observe=False`` (evaluation) leaves adaptive rules' state and the epoch counters
         unchanged."""
         spec = self.spec
+        if isinstance(value, DeferredFloat) and self.rule.needs_values:
+            value = value.values()
         if not self.rule.needs_values:
             # the rule needs only max|x|, taken straight from the codes: no float copy
             values = None
@@ -141,13 +148,16 @@ class TensorQuantizer:
         self.rule.load_state_dict(state["rule"])
 
 
-def log2_histogram(values: FxArray | np.ndarray) -> np.ndarray:
+def log2_histogram(values: FxArray | np.ndarray | DeferredFloat) -> np.ndarray:
     """Counts of ``log2 |v|`` over :data:`HISTOGRAM_EDGES` for the nonzero values of a fixed
-    deterministic subsample (every k-th element) of at most :data:`HISTOGRAM_SAMPLES` (of codes:
-    only the sample is turned into values)."""
-    flat = values.raw.reshape(-1) if isinstance(values, FxArray) else values.reshape(-1)
-    stride = max(1, flat.size // HISTOGRAM_SAMPLES)
-    sample = flat[::stride]
+    deterministic subsample (every k-th element) of at most :data:`HISTOGRAM_SAMPLES` (of codes,
+    or of a deferred tensor: only the sample is turned into values)."""
+    stride = max(1, values.size // HISTOGRAM_SAMPLES)
+    if isinstance(values, DeferredFloat):
+        sample = values.strided(stride)
+    else:
+        flat = values.raw.reshape(-1) if isinstance(values, FxArray) else values.reshape(-1)
+        sample = flat[::stride]
     if isinstance(values, FxArray):
         sample = values.with_raw(sample).to_float()
     sample = np.abs(sample)

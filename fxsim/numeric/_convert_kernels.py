@@ -38,6 +38,7 @@ import functools
 import numba
 import numpy as np
 
+from fxsim.numeric import deferred
 from fxsim.numeric._exact_kernels import exact_code
 from fxsim.numeric._float_round import fast_round, float_to_code, needs_exact_path
 from fxsim.numeric.rng import GAMMA, mix64
@@ -219,6 +220,20 @@ def quantize_floats(values: np.ndarray, out: np.ndarray, mode: int, scale: float
         return loop(values[start:stop], out[start:stop], scale, step, np.int64(start), *args)
 
     counts = run_chunks(convert_chunk, values.size, PARALLEL_MIN)
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+
+def quantize_deferred(values: deferred.DeferredFloat, out: np.ndarray, mode: int, scale: float,
+                      step: float, key: int, kbits: int, lo: int, hi: int) -> tuple[int, int]:
+    """:func:`quantize_floats` of a deferred tensor, each block computed into a buffer in
+    cache and rounded there (:func:`fxsim.numeric.deferred.run_blocks`)."""
+    loop = quantize_loop(mode)
+    args = (np.uint64(key), np.int64(kbits), np.int64(lo), np.int64(hi))
+
+    def convert_block(start, block):
+        return loop(block, out[start:start + block.size], scale, step, np.int64(start), *args)
+
+    counts = deferred.run_blocks(values, convert_block)
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from fxsim.numeric import _convert_kernels as kernels
+from fxsim.numeric.deferred import DeferredFloat
 from fxsim.numeric.formats import MULTIPLIER_BITS, FxArray, QFormat, check_int, check_step
 from fxsim.numeric.rng import fresh_seed, stream_key
 from fxsim.numeric.rounding import (
@@ -80,20 +81,22 @@ def _clip_bounds(fmt: QFormat, clip, overflow: str) -> tuple[int, int]:
     return low, high
 
 
-def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int, rounding: str,
-             overflow: str, random_bits, seed, stream, force_exact: bool, clip=None):
+def _convert(values: np.ndarray | DeferredFloat, fmt: QFormat, step: float, scale_exp: int,
+             rounding: str, overflow: str, random_bits, seed, stream, force_exact: bool,
+             clip=None):
     """Run the conversion kernels; returns (codes, QuantStats, count of +-inf inputs).
 
     Float64 ``values`` go through the float fast loop and then, for the elements it flags, the
     exact pass; integer codes through the integer loop. ``force_exact`` (and ``wrap`` for
-    floats) sends every element to the exact pass."""
+    floats) sends every element to the exact pass. A :class:`DeferredFloat` is computed block
+    by block for the fast loop, and materialized only for the exact pass."""
     mode, kbits, seed, stream, key, wrap = _mode_args(rounding, overflow, random_bits, seed, stream)
     out = np.empty(values.shape, dtype=fmt.dtype)
     # Kernels are compiled per output dtype; to bound that, they see signed outputs only. An
     # unsigned output is written through a signed view of the same width: the stored low bits
     # are the same.
     flat_out = out.reshape(-1).view(out.dtype.str.replace("u", "i"))
-    flat_values = values.reshape(-1)
+    deferred = isinstance(values, DeferredFloat)
     scale_exp = max(-_FRAC_CLAMP, min(_FRAC_CLAMP, scale_exp))
     (lo, hi), bits = _clip_bounds(fmt, clip, overflow), fmt.bits
     integer_codes = values.dtype.kind in "iu"
@@ -104,13 +107,15 @@ def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int, roun
     force = force or (clip is not None and not integer_codes and bits > 53)
     events = flagged = nans = infs = 0
     if not force and integer_codes:
-        events = kernels.requantize_codes(flat_values, flat_out, mode, -scale_exp, key, kbits, lo,
-                                          hi, bits, fmt.signed, wrap)
+        events = kernels.requantize_codes(values.reshape(-1), flat_out, mode, -scale_exp, key,
+                                          kbits, lo, hi, bits, fmt.signed, wrap)
     elif not force:
         scale = 2.0**scale_exp if step == 0 else 1.0
-        events, flagged = kernels.quantize_floats(flat_values, flat_out, mode, scale, float(step),
-                                                  key, kbits, lo, hi)
+        quantize_floats = kernels.quantize_deferred if deferred else kernels.quantize_floats
+        events, flagged = quantize_floats(values if deferred else values.reshape(-1), flat_out,
+                                          mode, scale, float(step), key, kbits, lo, hi)
     if force or flagged:
+        flat_values = (values.values() if deferred else values).reshape(-1)
         extra_events, nans, infs = kernels.exact_codes(
             flat_values, flat_out, None if force else flagged, step, scale_exp, mode, kbits, key,
             lo, hi, bits, fmt.signed, wrap)
@@ -127,7 +132,7 @@ def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int, roun
 
 
 def quantize(
-    x: np.ndarray | float,
+    x: np.ndarray | float | DeferredFloat,
     fmt: QFormat,
     rounding: str = "nearest_even",
     overflow: str = "saturate",
@@ -164,13 +169,17 @@ def quantize(
     ``overflow="saturate"`` only): a symmetric range such as ``[-127, 127]``, or CQAT's code
     bits; elements clamped there count as saturated.
 
+    ``x`` may be a :class:`~fxsim.numeric.deferred.DeferredFloat`: its values are computed
+    block by block and rounded in cache (materialized only where the exact pass needs them);
+    the result is that of ``quantize(x.values(), ...)``, bit for bit.
+
     Returns an :class:`FxArray` of ``x``'s shape with codes of dtype ``fmt.dtype`` and a
     :class:`QuantStats` in ``.stats``.
     """
     if nan not in NAN_POLICIES:
         raise ValueError(f"nan must be one of {', '.join(NAN_POLICIES)}; got {nan!r}")
     _check_format(fmt)
-    values = _float_input(x, "x")
+    values = x if isinstance(x, DeferredFloat) else _float_input(x, "x")
     if step is not None:
         step = check_step(step)
     out, stats, infs = _convert(values, fmt, step or 0.0, fmt.frac, rounding, overflow,
