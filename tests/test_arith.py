@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fxsim import FxArray, QFormat
-from fxsim.numeric.arith import add, multiplier_bits_for, total
+from fxsim.numeric.arith import add, add_with_mask, multiplier_bits_for, total
 
 
 def value(x: FxArray, i: int) -> Fraction:
@@ -36,7 +36,13 @@ def operand(draw, n, real=False):
 def test_power_of_two_sum_is_exact(data, n):
     a, b = data.draw(operand(n)), data.draw(operand(n))
     s = add(a, b)
-    assert s.raw.dtype == np.int64 and s.step is None
+    assert s.raw.dtype.kind == "i" and np.iinfo(s.raw.dtype).bits >= s.fmt.bits
+    assert s.step is None
+    if s.stats is not None:  # found in the adding pass
+        assert s.stats.max_abs == np.abs(s.raw.astype(np.int64)).max()
+    relu, mask = add_with_mask(a, b, relu=True)
+    assert relu.raw.tolist() == np.maximum(s.raw, 0).tolist()
+    assert mask.tolist() == (s.raw > 0).tolist()
     lo, hi = s.fmt.min_code, s.fmt.max_code
     assert ((s.raw >= lo) & (s.raw <= hi)).all()
     for i in range(n):

@@ -80,9 +80,10 @@ def _affine_fill(x, scale, shift, relu, start, stop, step, out):  # pragma: no c
             ch = plane % c
             a = scale[ch]
             s = shift[ch]
-            for j in range(i, end):
-                y = a * np.float64(flat[j]) + s
-                out[j - start] = max(y, 0.0) if relu else y
+            run, codes = out[i - start:end - start], flat[i:end]
+            for j in range(end - i):
+                y = a * np.float64(codes[j]) + s
+                run[j] = max(y, 0.0) if relu else y
             i = end
     else:
         for k in range(out.size):
@@ -154,11 +155,21 @@ def backward_sums(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu):
     return dbeta, dgamma
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _input_grad(v, gv, x_lsb, a, s, m, r, kc, db, dg, relu, count):  # pragma: no cover
+    """One element of the input gradient (code ``v``, gradient value ``gv``, the channel's
+    constants), as :func:`_load` and the batch-norm backward compute it."""
+    if relu and a * v + s <= 0.0:
+        gv = 0.0
+    xhat = (v * x_lsb - m) * r
+    return kc * (count * gv - db - xhat * dg)
+
+
 @numba.njit(cache=True, nogil=True)
 def _input_grad_fill(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu, k, count, dbeta,
                      dgamma, start, stop, step, out):  # pragma: no cover - compiled
     """Flat elements ``start, start + step, ... < stop`` of the input gradient into ``out``,
-    in runs of one plane (the channel's constants hoisted)."""
+    in runs of one plane (the channel's constants hoisted; unit steps vectorise)."""
     _, c, h, w = x.shape
     plane_size = h * w
     xf, gf = x.reshape(-1), g.reshape(-1)
@@ -170,15 +181,20 @@ def _input_grad_fill(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu, k, c
         ch = plane % c
         a, s, m, r = scale[ch], shift[ch], mean[ch], inv_std[ch]
         kc, db, dg = k[ch], dbeta[ch], dgamma[ch]
-        for j in range(i, end, step):
-            v = np.float64(xf[j])
-            gv = np.float64(gf[j]) * g_lsb
-            if relu and a * v + s <= 0.0:  # as _load
-                gv = 0.0
-            xhat = (v * x_lsb - m) * r
-            out[o] = kc * (count * gv - db - xhat * dg)
-            o += 1
-        i += -(-(end - i) // step) * step  # the first element of the next plane's run
+        if step == 1:
+            run = out[o:o + end - i]
+            xs, gs = xf[i:end], gf[i:end]
+            for j in range(end - i):
+                run[j] = _input_grad(np.float64(xs[j]), np.float64(gs[j]) * g_lsb, x_lsb, a, s,
+                                     m, r, kc, db, dg, relu, count)
+            o += end - i
+            i = end
+        else:
+            for j in range(i, end, step):
+                out[o] = _input_grad(np.float64(xf[j]), np.float64(gf[j]) * g_lsb, x_lsb, a, s,
+                                     m, r, kc, db, dg, relu, count)
+                o += 1
+            i += -(-(end - i) // step) * step  # the first element of the next plane's run
 
 
 def backward_input(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu, k, count, dbeta,

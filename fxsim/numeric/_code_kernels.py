@@ -20,10 +20,12 @@ CHUNK = 1 << 16  # elements per job
 @numba.njit(cache=True, nogil=True)
 def _extremes(flat, lows, highs, start, stop):  # pragma: no cover - compiled
     for c in range(start, stop):
-        lo = flat[c * CHUNK]
+        # a slice and an index from 0: no negative-index wraparound, so the loop vectorises
+        part = flat[c * CHUNK:min(flat.size, (c + 1) * CHUNK)]
+        lo = part[0]
         hi = lo
-        for i in range(c * CHUNK, min(flat.size, (c + 1) * CHUNK)):
-            v = flat[i]
+        for i in range(part.size):
+            v = part[i]
             lo = min(lo, v)
             hi = max(hi, v)
         lows[c] = lo
@@ -58,32 +60,50 @@ def max_abs(values: np.ndarray) -> float | int:
 
 
 @numba.njit(cache=True, nogil=True)
-def _shift_add(a, shift_a, b, shift_b, relu, out, start, stop):  # pragma: no cover - compiled
+def _shift_add(a, shift_a, b, shift_b, relu, out, positive, largest, start,
+               stop):  # pragma: no cover - compiled
     for c in range(start, stop):
-        for i in range(c * CHUNK, min(out.size, (c + 1) * CHUNK)):
-            v = (np.int64(a[i]) << shift_a) + (np.int64(b[i]) << shift_b)
-            out[i] = max(v, 0) if relu else v
+        first, last = c * CHUNK, min(out.size, (c + 1) * CHUNK)
+        part_a, part_b, part_out = a[first:last], b[first:last], out[first:last]
+        high = np.int64(0)
+        for i in range(last - first):
+            v = (np.int64(part_a[i]) << shift_a) + (np.int64(part_b[i]) << shift_b)
+            v = max(v, 0) if relu else v
+            part_out[i] = v
+            high = max(high, abs(v))
+        if relu:
+            part_positive = positive[first:last]
+            for i in range(last - first):
+                part_positive[i] = part_out[i] > 0
+        largest[c] = high
 
 
-def shift_add(a: np.ndarray, shift_a: int, b: np.ndarray, shift_b: int,
-              relu: bool = False) -> np.ndarray:
-    """``(a << shift_a) + (b << shift_b)`` as int64 (shifts >= 0; the caller guarantees the sum
-    fits), then ``max(., 0)`` if ``relu``; same shape as ``a``."""
+def shift_add(a: np.ndarray, shift_a: int, b: np.ndarray, shift_b: int, relu: bool = False,
+              dtype=np.int64) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """``(a << shift_a) + (b << shift_b)`` in ``dtype`` (shifts >= 0; the caller guarantees
+    the sum fits it), then ``max(., 0)`` if ``relu``; same shape as ``a``. Returns the sums,
+    where they are positive (the fused ReLU's gradient mask; None without ``relu``) and their
+    largest magnitude, all from one pass."""
     flat_a = np.ascontiguousarray(a).reshape(-1)
     flat_b = np.ascontiguousarray(b).reshape(-1)
-    out = np.empty(flat_a.size, dtype=np.int64)
+    out = np.empty(flat_a.size, dtype=dtype)
+    positive = np.empty(flat_a.size if relu else 0, dtype=np.bool_)
+    largest = np.zeros(_jobs(out.size), dtype=np.int64)
     if out.size:
         _run(_shift_add, out.size, flat_a, np.int64(shift_a), flat_b, np.int64(shift_b),
-             bool(relu), out)
-    return out.reshape(a.shape)
+             bool(relu), out, positive, largest)
+    mask = positive.reshape(a.shape) if relu else None
+    return out.reshape(a.shape), mask, int(largest.max(initial=0))
 
 
 @numba.njit(cache=True, nogil=True)
 def _where(values, mask, out, start, stop):  # pragma: no cover - compiled
     zero = values.dtype.type(0)
     for c in range(start, stop):
-        for i in range(c * CHUNK, min(out.size, (c + 1) * CHUNK)):
-            out[i] = values[i] if mask[i] else zero
+        first, last = c * CHUNK, min(out.size, (c + 1) * CHUNK)
+        part, part_mask, part_out = values[first:last], mask[first:last], out[first:last]
+        for i in range(last - first):
+            part_out[i] = part[i] if part_mask[i] else zero
 
 
 def keep_where(values: np.ndarray, mask: np.ndarray) -> np.ndarray:

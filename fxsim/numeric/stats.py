@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,10 @@ class QuantStats:
     (``overflow="wrap"``); ``nan``: NaN inputs mapped to code 0 under ``nan="zero"``;
     ``size``: elements converted. ``seed`` and ``stream`` key the random numbers of the
     stochastic modes (``None`` for deterministic modes): passing them back repeats the call
-    bit for bit.
+    bit for bit. ``max_abs``: the largest ``|code|`` of the result when the kernel that wrote
+    it found it on the way (exact adds, the ``int8`` path's products), else None: the range
+    statistic of a min-max quantizer without another pass over the codes (neither compared
+    nor shown: kernels differ in what they find, not in their results).
     """
 
     size: int
@@ -25,6 +28,7 @@ class QuantStats:
     nan: int = 0
     seed: int | None = None
     stream: int = 0
+    max_abs: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def overflowed(self) -> int:

@@ -9,7 +9,7 @@ counts what overflowed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,14 +27,10 @@ class AccStats(QuantStats):
     ``saturate``, the adds that clamped (in the documented accumulation order); under
     ``wrap``, the number of times the register's value crossed its modulus, net, summed over
     outputs (``|exact - result| / 2**bits``), which does not depend on the order.
-    ``max_abs``: the largest ``|code|`` of the result when the kernel found it while writing
-    the result (the ``int8`` path's convolutions), else None: the range statistic of a
-    min-max quantizer, without another pass over the codes (not compared, not shown: the
-    paths differ in what they find, not in their results).
+    ``max_abs`` (:class:`~fxsim.QuantStats`): found by the ``int8`` path's convolutions.
     """
 
     events: int = 0
-    max_abs: int | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
