@@ -1,11 +1,10 @@
-"""Numba kernels of the batch-norm float island (:mod:`fxsim.layers.norm`).
+"""Element-wise numba kernels of the batch-norm float island (:mod:`fxsim.layers.norm`): the
+affine map of the forward and the input gradient, as deferred tensors
+(:class:`~fxsim.numeric.deferred.DeferredFloat`) that their quantizers compute block by block.
 
 Inputs are NCHW arrays of codes (int8, int16, int32, int64) or float64 values, each with the real
 value of one code (``lsb``; 1.0 for floats): the kernels read ``value = code * lsb`` on the fly,
-so no float copy of a tensor is made. Per-channel reductions run in one thread per channel over
-a fixed order (n, then h*w), so float results do not depend on the thread count. The kernels
-are serial and ``nogil``, spread over threads by :func:`fxsim.numeric.threads.run_parallel` in
-(start, stop) job ranges: channels for reductions, (n, c) planes for element-wise kernels.
+so no float copy of a tensor is made. The per-channel sums are in :mod:`fxsim.layers._bn_sums`.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import numpy as np
 
 from fxsim.numeric.deferred import DeferredFloat
 from fxsim.numeric.formats import FxArray
-from fxsim.numeric.threads import run_parallel
 
 KERNEL_DTYPES = (np.int8, np.int16, np.int32, np.int64, np.float64)
 
@@ -28,42 +26,6 @@ def operand(x) -> tuple[np.ndarray, float]:
             raw = raw.astype(np.int64)
         return np.ascontiguousarray(raw), float(lsb)
     return np.ascontiguousarray(x, dtype=np.float64), 1.0
-
-
-@numba.njit(cache=True, nogil=True)
-def _channel_sums(x, lsb, ref, s1, s2, lows, highs, start, stop):  # pragma: no cover
-    n, _, h, w = x.shape
-    for ch in range(start, stop):
-        first = x[0, ch, 0, 0]
-        k = np.float64(first) * lsb
-        a1 = 0.0
-        a2 = 0.0
-        low, high = first, first
-        for b in range(n):
-            for i in range(h):
-                for j in range(w):
-                    code = x[b, ch, i, j]
-                    low, high = min(low, code), max(high, code)
-                    d = np.float64(code) * lsb - k
-                    a1 += d
-                    a2 += d * d
-        ref[ch] = k
-        s1[ch] = a1
-        s2[ch] = a2
-        lows[ch] = low
-        highs[ch] = high
-
-
-def channel_sums(x: np.ndarray, lsb: float) -> tuple[np.ndarray, ...]:
-    """Per channel of ``x * lsb`` (N, C, H, W): a reference value ``k`` (the channel's first
-    element) and the float64 sums of ``v - k`` and ``(v - k)**2`` (the shifted-data algorithm:
-    no cancellation when the mean is large against the spread), then the smallest and the
-    largest element of ``x`` (codes, as float64)."""
-    c = x.shape[1]
-    ref, s1, s2, lows, highs = (np.zeros(c) for _ in range(5))
-    if x.size:
-        run_parallel(_channel_sums, c, x, lsb, ref, s1, s2, lows, highs, work=x.size)
-    return ref, s1, s2, lows, highs
 
 
 @numba.njit(cache=True, nogil=True)
@@ -117,48 +79,10 @@ def affine(x: np.ndarray, scale: np.ndarray, shift: np.ndarray, relu: bool,
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _load(x, g, g_lsb, scale, shift, relu, b, ch, i, j):  # pragma: no cover - compiled
-    """The code ``v`` at (b, ch, i, j) and the gradient value there, zero where the fused
-    ReLU's output ``scale * v + shift`` is not positive."""
-    v = np.float64(x[b, ch, i, j])
-    gv = np.float64(g[b, ch, i, j]) * g_lsb
-    if relu and scale[ch] * v + shift[ch] <= 0.0:
-        gv = 0.0
-    return v, gv
-
-
-@numba.njit(cache=True, nogil=True)
-def _backward_sums(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu, dbeta, dgamma,
-                   start, stop):  # pragma: no cover - compiled
-    n, _, h, w = x.shape
-    for ch in range(start, stop):
-        sb = 0.0
-        sg = 0.0
-        for b in range(n):
-            for i in range(h):
-                for j in range(w):
-                    v, gv = _load(x, g, g_lsb, scale, shift, relu, b, ch, i, j)
-                    sb += gv
-                    sg += gv * ((v * x_lsb - mean[ch]) * inv_std[ch])
-        dbeta[ch] = sb
-        dgamma[ch] = sg
-
-
-def backward_sums(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu):
-    """Per channel: ``dbeta = sum(g')`` and ``dgamma = sum(g' * xhat)`` with
-    ``xhat = (x * x_lsb - mean) * inv_std`` and ``g' = g * g_lsb`` masked where the fused ReLU's
-    output ``scale * x + shift`` is not positive."""
-    c = x.shape[1]
-    dbeta, dgamma = np.zeros(c), np.zeros(c)
-    run_parallel(_backward_sums, c, x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu,
-                 dbeta, dgamma, work=x.size)
-    return dbeta, dgamma
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
 def _input_grad(v, gv, x_lsb, a, s, m, r, kc, db, dg, relu, count):  # pragma: no cover
     """One element of the input gradient (code ``v``, gradient value ``gv``, the channel's
-    constants), as :func:`_load` and the batch-norm backward compute it."""
+    constants), as the batch-norm backward computes it (the ReLU mask as in
+    :func:`fxsim.layers._bn_sums.backward_sums`)."""
     if relu and a * v + s <= 0.0:
         gv = 0.0
     xhat = (v * x_lsb - m) * r
@@ -200,7 +124,7 @@ def _input_grad_fill(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu, k, c
 def backward_input(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu, k, count, dbeta,
                    dgamma) -> DeferredFloat:
     """``k[c] * (count * g' - dbeta[c] - xhat * dgamma[c])`` (the batch-norm input gradient,
-    float64; ``g'`` and ``xhat`` as in :func:`backward_sums`), as a
+    float64; ``g'`` and ``xhat`` as in :func:`fxsim.layers._bn_sums.backward_sums`), as a
     :class:`~fxsim.numeric.deferred.DeferredFloat`."""
     count = float(count)
 

@@ -15,8 +15,10 @@ returned as float64 for the layer below to quantize (batch norm itself quantizes
 the conv before it does). ``gamma`` and ``beta`` are float64 parameters updated by the
 optimizer's float rule.
 
-Every per-channel sum runs in one thread in a fixed order (:mod:`fxsim.layers._bn_kernels`):
-deterministic for any thread count.
+Every per-channel sum is that of a fixed order (:mod:`fxsim.layers._bn_sums`): deterministic for
+any thread count. The output and the input gradient are :class:`~fxsim.numeric.deferred.
+DeferredFloat` tensors that their quantizers round block by block
+(:mod:`fxsim.layers._bn_kernels`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from fxsim.layers import _bn_kernels as kernels
+from fxsim.layers._bn_sums import backward_sums, channel_sums
 from fxsim.layers.base import Binder, Layer, Param, apply, ste
 
 
@@ -67,7 +70,7 @@ class BatchNorm2d(Layer):
         extremes = []
         for x, lsb in operands:
             m = x.shape[0] * x.shape[2] * x.shape[3]
-            ref, s1, s2, lows, highs = kernels.channel_sums(x, lsb)
+            ref, s1, s2, lows, highs = channel_sums(x, lsb)
             extremes.append((lows, highs))
             part_mean = ref + s1 / m
             part_m2 = np.maximum(s2 - s1 * s1 / m, 0.0)
@@ -108,7 +111,7 @@ class BatchNorm2d(Layer):
         dbeta = np.zeros(self.channels)
         dgamma = np.zeros(self.channels)
         for (x, x_lsb), (g, g_lsb), ps in parts:
-            part_beta, part_gamma = kernels.backward_sums(x, x_lsb, g, g_lsb, mean, inv_std, ps,
+            part_beta, part_gamma = backward_sums(x, x_lsb, g, g_lsb, mean, inv_std, ps,
                                                           shift, self.relu)
             dbeta += part_beta
             dgamma += part_gamma
