@@ -21,6 +21,8 @@ import math
 
 import numba
 import numpy as np
+from numba import types
+from numba.extending import intrinsic
 
 from fxsim.numeric.threads import run_parallel
 
@@ -43,6 +45,9 @@ def sums_are_exact(codes: np.ndarray, lsb: float, count: int, power: int) -> boo
 @numba.njit(cache=True, nogil=True)
 def _channel_sums(x, lsb, exact, ref, s1, s2, lows, highs, start, stop):  # pragma: no cover
     n, _, h, w = x.shape
+    size = h * w
+    diffs = np.empty((4, size))
+    squares = np.empty((4, size))
     ch = start
     while ch < stop:
         if exact:  # integer sums: each float add of the sequential sums would be exact
@@ -63,40 +68,45 @@ def _channel_sums(x, lsb, exact, ref, s1, s2, lows, highs, start, stop):  # prag
             lows[ch], highs[ch] = low, high
             ch += 1
             continue
-        # four channels' chains interleaved, each in its own order (past the range's end a
-        # lane repeats the last channel: the same values, written twice)
-        c0, c1, c2, c3 = ch, min(ch + 1, stop - 1), min(ch + 2, stop - 1), min(ch + 3, stop - 1)
-        k0, k1 = np.float64(x[0, c0, 0, 0]) * lsb, np.float64(x[0, c1, 0, 0]) * lsb
-        k2, k3 = np.float64(x[0, c2, 0, 0]) * lsb, np.float64(x[0, c3, 0, 0]) * lsb
+        # per plane: the terms of four channels in vector loops, then their float sums in the
+        # fixed order, four chains interleaved (past the range's end a lane repeats the last
+        # channel: the same values, written twice)
+        lanes = (ch, min(ch + 1, stop - 1), min(ch + 2, stop - 1), min(ch + 3, stop - 1))
+        k = np.empty(4)
+        low = np.empty(4, dtype=x.dtype)
+        high = np.empty(4, dtype=x.dtype)
+        for lane in range(4):
+            k[lane] = np.float64(x[0, lanes[lane], 0, 0]) * lsb
+            low[lane] = high[lane] = x[0, lanes[lane], 0, 0]
         p0, p1, p2, p3 = 0.0, 0.0, 0.0, 0.0
         q0, q1, q2, q3 = 0.0, 0.0, 0.0, 0.0
-        low0, low1, low2, low3 = x[0, c0, 0, 0], x[0, c1, 0, 0], x[0, c2, 0, 0], x[0, c3, 0, 0]
-        high0, high1, high2, high3 = low0, low1, low2, low3
         for b in range(n):
-            for i in range(h):
-                r0, r1, r2, r3 = x[b, c0, i], x[b, c1, i], x[b, c2, i], x[b, c3, i]
-                for j in range(w):
-                    v0, v1, v2, v3 = r0[j], r1[j], r2[j], r3[j]
-                    low0, high0 = min(low0, v0), max(high0, v0)
-                    low1, high1 = min(low1, v1), max(high1, v1)
-                    low2, high2 = min(low2, v2), max(high2, v2)
-                    low3, high3 = min(low3, v3), max(high3, v3)
-                    d0 = np.float64(v0) * lsb - k0
-                    d1 = np.float64(v1) * lsb - k1
-                    d2 = np.float64(v2) * lsb - k2
-                    d3 = np.float64(v3) * lsb - k3
-                    p0 += d0
-                    p1 += d1
-                    p2 += d2
-                    p3 += d3
-                    q0 += d0 * d0
-                    q1 += d1 * d1
-                    q2 += d2 * d2
-                    q3 += d3 * d3
-        ref[c0], s1[c0], s2[c0], lows[c0], highs[c0] = k0, p0, q0, low0, high0
-        ref[c1], s1[c1], s2[c1], lows[c1], highs[c1] = k1, p1, q1, low1, high1
-        ref[c2], s1[c2], s2[c2], lows[c2], highs[c2] = k2, p2, q2, low2, high2
-        ref[c3], s1[c3], s2[c3], lows[c3], highs[c3] = k3, p3, q3, low3, high3
+            for lane in range(4):
+                codes = x[b, lanes[lane]].reshape(-1)
+                diff, square = diffs[lane], squares[lane]
+                shift = k[lane]
+                lo, hi = low[lane], high[lane]
+                for j in range(size):
+                    code = codes[j]
+                    lo, hi = min(lo, code), max(hi, code)
+                    d = np.float64(code) * lsb - shift
+                    diff[j] = d
+                    square[j] = d * d
+                low[lane], high[lane] = lo, hi
+            d0, d1, d2, d3 = diffs[0], diffs[1], diffs[2], diffs[3]
+            e0, e1, e2, e3 = squares[0], squares[1], squares[2], squares[3]
+            for j in range(size):
+                p0 += d0[j]
+                p1 += d1[j]
+                p2 += d2[j]
+                p3 += d3[j]
+                q0 += e0[j]
+                q1 += e1[j]
+                q2 += e2[j]
+                q3 += e3[j]
+        for lane, (s1_, s2_) in enumerate(((p0, q0), (p1, q1), (p2, q2), (p3, q3))):
+            c = lanes[lane]
+            ref[c], s1[c], s2[c], lows[c], highs[c] = k[lane], s1_, s2_, low[lane], high[lane]
         ch += 4
 
 
@@ -113,52 +123,69 @@ def channel_sums(x: np.ndarray, lsb: float) -> tuple[np.ndarray, ...]:
     return ref, s1, s2, lows, highs
 
 
+@intrinsic
+def _select(typingctx, condition, if_true, if_false):
+    """``if_true if condition else if_false`` as an LLVM ``select`` (no branch to mispredict on
+    a data-dependent ReLU mask; the values are those of the conditional expression)."""
+    if if_true != if_false:
+        return None
+
+    def codegen(context, builder, signature, args):
+        flag = context.cast(builder, args[0], signature.args[0], types.boolean)
+        return builder.select(flag, args[1], args[2])
+    return if_true(condition, if_true, if_false), codegen
+
+
 @numba.njit(cache=True, nogil=True)
 def _backward_sums(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu, exact, dbeta,
                    dgamma, start, stop):  # pragma: no cover - compiled
     n, _, h, w = x.shape
+    size = h * w
+    # per plane: the terms of four channels in vector loops, then their float sums in the
+    # fixed order, four chains interleaved (past the range's end a lane repeats the last
+    # channel: the same values, written twice)
+    terms = np.empty((4, size))
+    grads = np.empty((4, size))
     for ch in range(start, stop, 4):
-        # four channels' chains interleaved, each in its own order (past the range's end a
-        # lane repeats the last channel: the same values, written twice)
-        c0, c1, c2, c3 = ch, min(ch + 1, stop - 1), min(ch + 2, stop - 1), min(ch + 3, stop - 1)
+        lanes = (ch, min(ch + 1, stop - 1), min(ch + 2, stop - 1), min(ch + 3, stop - 1))
         b0, b1, b2, b3 = 0.0, 0.0, 0.0, 0.0
         e0, e1, e2, e3 = 0.0, 0.0, 0.0, 0.0
-        t0, t1, t2, t3 = np.int64(0), np.int64(0), np.int64(0), np.int64(0)
+        codes = np.zeros(4, dtype=np.int64)
         for b in range(n):
-            for i in range(h):
-                for j in range(w):
-                    v, gv, code = _masked(x, g, g_lsb, scale, shift, relu, b, c0, i, j)
-                    t0 += code
-                    b0 += gv
-                    e0 += gv * ((v * x_lsb - mean[c0]) * inv_std[c0])
-                    v, gv, code = _masked(x, g, g_lsb, scale, shift, relu, b, c1, i, j)
-                    t1 += code
-                    b1 += gv
-                    e1 += gv * ((v * x_lsb - mean[c1]) * inv_std[c1])
-                    v, gv, code = _masked(x, g, g_lsb, scale, shift, relu, b, c2, i, j)
-                    t2 += code
-                    b2 += gv
-                    e2 += gv * ((v * x_lsb - mean[c2]) * inv_std[c2])
-                    v, gv, code = _masked(x, g, g_lsb, scale, shift, relu, b, c3, i, j)
-                    t3 += code
-                    b3 += gv
-                    e3 += gv * ((v * x_lsb - mean[c3]) * inv_std[c3])
-        if exact:  # sum(g') on the codes: each float add of b0.. was exact
-            b0, b1 = np.float64(t0) * g_lsb, np.float64(t1) * g_lsb
-            b2, b3 = np.float64(t2) * g_lsb, np.float64(t3) * g_lsb
-        dbeta[c0], dbeta[c1], dbeta[c2], dbeta[c3] = b0, b1, b2, b3
-        dgamma[c0], dgamma[c1], dgamma[c2], dgamma[c3] = e0, e1, e2, e3
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _masked(x, g, g_lsb, scale, shift, relu, b, ch, i, j):  # pragma: no cover - compiled
-    """The code ``v`` of ``x`` at (b, ch, i, j), the gradient value there and its code, both
-    zero where the fused ReLU's output ``scale * v + shift`` is not positive."""
-    v = np.float64(x[b, ch, i, j])
-    code = np.int64(g[b, ch, i, j])
-    if relu and scale[ch] * v + shift[ch] <= 0.0:
-        return v, 0.0, np.int64(0)
-    return v, np.float64(g[b, ch, i, j]) * g_lsb, code
+            for lane in range(4):
+                c = lanes[lane]
+                a, s, m, r = scale[c], shift[c], mean[c], inv_std[c]
+                xs, gs = x[b, c].reshape(-1), g[b, c].reshape(-1)
+                term, grad = terms[lane], grads[lane]
+                total = np.int64(0)
+                for j in range(size):
+                    v = np.float64(xs[j])
+                    off = relu and a * v + s <= 0.0
+                    gv = _select(off, 0.0, np.float64(gs[j]) * g_lsb)
+                    grad[j] = gv
+                    term[j] = gv * ((v * x_lsb - m) * r)
+                    if exact:
+                        total += _select(off, np.int64(0), np.int64(gs[j]))
+                codes[lane] += total
+            t0, t1, t2, t3 = terms[0], terms[1], terms[2], terms[3]
+            for j in range(size):
+                e0 += t0[j]
+                e1 += t1[j]
+                e2 += t2[j]
+                e3 += t3[j]
+            if not exact:
+                g0, g1, g2, g3 = grads[0], grads[1], grads[2], grads[3]
+                for j in range(size):
+                    b0 += g0[j]
+                    b1 += g1[j]
+                    b2 += g2[j]
+                    b3 += g3[j]
+        if exact:  # sum(g') on the codes: each float add of the sequential sum is exact
+            b0, b1 = np.float64(codes[0]) * g_lsb, np.float64(codes[1]) * g_lsb
+            b2, b3 = np.float64(codes[2]) * g_lsb, np.float64(codes[3]) * g_lsb
+        dbeta[lanes[0]], dbeta[lanes[1]], dbeta[lanes[2]], dbeta[lanes[3]] = b0, b1, b2, b3
+        dgamma[lanes[0]], dgamma[lanes[1]] = e0, e1
+        dgamma[lanes[2]], dgamma[lanes[3]] = e2, e3
 
 
 def backward_sums(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu):
