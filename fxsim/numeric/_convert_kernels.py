@@ -48,6 +48,7 @@ from fxsim.numeric.threads import run_chunks
 STOCHASTIC_MODES = (RoundingMode.STOCHASTIC, RoundingMode.STOCHASTIC_K)
 PARALLEL_MIN = 1 << 16  # the smallest chunk of an array split over threads
 WIDEN_BLOCK = 1 << 15  # narrow codes are widened to int64 this many at a time (256 KB)
+DIRECT_CODES = (np.dtype(np.int64), np.dtype(np.int32))  # read by the integer loop as they are
 
 
 @functools.cache
@@ -183,7 +184,7 @@ def requantize_loop(stochastic: bool):
         drop = np.uint64(64 - kbits)
         events = 0
         for i in range(values.size):
-            m = values[i]
+            m = np.int64(values[i])
             q = m >> s
             if stochastic:
                 rand = np.int64(mix64(counter) >> drop)
@@ -242,9 +243,10 @@ def requantize_codes(codes: np.ndarray, out: np.ndarray, mode: int, shift: int, 
     """Run :func:`requantize_loop` for ``mode`` over the flat integer ``codes`` (any integer
     dtype) into the flat signed ``out``, in parallel chunks. Returns the out-of-range count.
 
-    The loop is compiled for int64 codes only. Other dtypes are widened :data:`WIDEN_BLOCK`
-    codes at a time into a buffer that stays in cache: a whole int64 copy would cost a pass over
-    memory as long as the conversion itself."""
+    The loop is compiled for int64 and int32 codes (the accumulators of the products and
+    sums) and reads them directly. Other dtypes are widened :data:`WIDEN_BLOCK` codes at a time
+    into a buffer that stays in cache: a whole int64 copy would cost a pass over memory as long
+    as the conversion itself."""
     loop = requantize_loop(mode in STOCHASTIC_MODES)
     rule = shift_rule(mode, shift)
     args = (np.uint64(key), np.int64(kbits), np.int64(lo), np.int64(hi), np.int64(bits),
@@ -254,7 +256,7 @@ def requantize_codes(codes: np.ndarray, out: np.ndarray, mode: int, shift: int, 
         codes = codes.view(np.int64)
 
     def convert_chunk(start, stop):
-        if codes.dtype == np.int64:
+        if codes.dtype in DIRECT_CODES:
             return loop(codes[start:stop], out[start:stop], shift, *rule, start, *args)
         buffer = np.empty(min(WIDEN_BLOCK, stop - start), dtype=np.int64)
         events = 0
