@@ -108,14 +108,15 @@ def _weights(w: np.ndarray, index: np.ndarray, dtype) -> np.ndarray:
     return flat[index]
 
 
-def _tiles(frame: Frame, n: int, tile: int, work: int) -> tuple[int, int]:
+def _tiles(frame: Frame, n: int, tile: int, work: int,
+           min_tiles: int = MIN_TILES) -> tuple[int, int]:
     """``(rows per tile, tiles)`` for ``n`` images: about ``tile`` positions per tile, but at
-    least :data:`MIN_TILES` tiles when ``work`` (multiply-adds) is shared by threads, unless
+    least ``min_tiles`` tiles when ``work`` (multiply-adds) is shared by threads, unless
     that makes tiles shorter than four halos (each tile fills its halo rows too)."""
     total = n * frame.rows.length
     rows = max(1, tile // frame.cols.length)
     if work >= SERIAL_WORK:
-        rows = max(min(rows, 4 * frame.halo), min(rows, total // MIN_TILES), 1)
+        rows = max(min(rows, 4 * frame.halo), min(rows, total // min_tiles), 1)
     return rows, -(-total // rows)
 
 

@@ -17,12 +17,13 @@ import numpy as np
 
 from fxsim.numeric.threads import run_balanced, thread_count
 from fxsim.ops import _kernels_int8 as kernels
-from fxsim.ops._engine import WEIGHT_TILE, _round_up, _tap_grid, _tiles
+from fxsim.ops._engine import _round_up, _tap_grid, _tiles
 from fxsim.ops._frame import Frame, forward_frame, input_grad_frame
-from fxsim.ops._kernels_flat import BYTE_CODES
 from fxsim.ops.geometry import ConvGeometry
 
 TILE = 1024  # frame positions per correlation tile: the quad planes stay in L1/L2
+WEIGHT_TILE = 4096  # positions per weight-gradient tile: fewer lane reductions per product
+WEIGHT_MIN_TILES = 6  # at least this many weight-gradient tiles to share between threads
 OFFSET = 128  # what flipping the sign bit of a signed byte adds to its value
 
 
@@ -154,13 +155,12 @@ def backward_weight(x: ByteOperand, grad: np.ndarray, geom: ConvGeometry,
     cog_pad = _round_up(cog, kernels.P)
     gindex = (np.arange(groups)[:, None] * cog
               + np.minimum(np.arange(cog_pad), cog - 1)[None, :]).astype(np.int64)
-    rows, tiles = _tiles(frame, geom.input_shape[0], min(WEIGHT_TILE, chunk), geom.macs)
+    rows, tiles = _tiles(frame, geom.input_shape[0], min(WEIGHT_TILE, chunk), geom.macs,
+                         WEIGHT_MIN_TILES)
     workers = thread_count(tiles)
     total = np.zeros((workers, groups, cog_pad, taps.shape[2]), dtype=np.int64)
-    raw, g_raw = x.raw, grad.view(np.uint8)
-    byte_code = BYTE_CODES[np.dtype(np.uint8)]  # both read as bytes, as they are
-    run_balanced(kernels.weight_dots, tiles, raw, byte_code, x.flip, frame.layout(), g_raw,
-                 byte_code, gindex, taps[0], rows,
+    run_balanced(kernels.weight_dots, tiles, x.raw, x.flip, frame.layout(), grad.view(np.uint8),
+                 gindex, taps[0], rows,
                  frame.halo, work=geom.macs, per_worker=(total,))
     summed = total.sum(axis=0)[:, :cog, :cg * kh * kw]
     if x.flip:  # each tap's total holds 128 * sum(grad) too

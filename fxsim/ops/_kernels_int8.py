@@ -29,7 +29,6 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from fxsim.ops._kernels_flat import fill_rows
 from fxsim.ops._simd import (
     LANES,
     VECTOR_BYTES,
@@ -62,18 +61,28 @@ def fill_quads(x, flip, cg, quads, top, left, sh, sw, rows, cols, row0, count,
     input (a zero code)."""
     n_total, c_total, h_total, w_total = x.shape
     groups = c_total // cg
-    zero_row = np.zeros(w_total, dtype=np.uint8)
+    # flat arrays indexed by unsigned offsets: no views per row, no negative-index wraparound
+    xf, bf = x.reshape(-1), buf.reshape(-1)
+    positions = buf.shape[1]
     fill = np.uint32(QUAD_FLIP if flip else 0)
+    plane_size = h_total * w_total
     n0 = row0 // rows
     for g in range(groups):
         for j in range(quads):
             c0 = g * cg + 4 * j
             valid = min(4, cg - 4 * j)
+            # a channel past the group's end reads channel c0 again and is masked off
+            d1 = np.uint64(plane_size if valid > 1 else 0)
+            d2 = np.uint64(2 * plane_size if valid > 2 else 0)
+            d3 = np.uint64(3 * plane_size if valid > 3 else 0)
+            m1 = np.uint32(0xFF if valid > 1 else 0)
+            m2 = np.uint32(0xFF if valid > 2 else 0)
+            m3 = np.uint32(0xFF if valid > 3 else 0)
             for a in range(sh):
                 for b in range(sw):
-                    plane = buf[((g * quads + j) * sh + a) * sw + b]
+                    base = np.uint64((((g * quads + j) * sh + a) * sw + b) * positions)
                     for k in range(count * cols):
-                        plane[k] = fill
+                        bf[base + np.uint64(k)] = fill
                     k_lo = min(cols, max(0, -((b - left) // sw)))
                     k_hi = max(k_lo, min(cols, -((b - left - w_total) // sw)))
                     first = k_lo * sw + b - left
@@ -81,24 +90,15 @@ def fill_quads(x, flip, cg, quads, top, left, sh, sw, rows, cols, row0, count,
                     for i in range(count):
                         h = r * sh + a - top
                         if n < n_total and 0 <= h < h_total:
-                            r0 = x[n, c0, h]
-                            r1 = x[n, c0 + 1, h] if valid > 1 else zero_row
-                            r2 = x[n, c0 + 2, h] if valid > 2 else zero_row
-                            r3 = x[n, c0 + 3, h] if valid > 3 else zero_row
-                            data = plane[i * cols + k_lo:i * cols + k_hi]
-                            if sw == 1:
-                                s0, s1 = r0[first:], r1[first:]
-                                s2, s3 = r2[first:], r3[first:]
-                                for k in range(k_hi - k_lo):
-                                    data[k] = (np.uint32(s0[k]) | (np.uint32(s1[k]) << 8)
-                                               | (np.uint32(s2[k]) << 16)
-                                               | (np.uint32(s3[k]) << 24)) ^ fill
-                            else:
-                                for k in range(k_hi - k_lo):
-                                    at = first + k * sw
-                                    data[k] = (np.uint32(r0[at]) | (np.uint32(r1[at]) << 8)
-                                               | (np.uint32(r2[at]) << 16)
-                                               | (np.uint32(r3[at]) << 24)) ^ fill
+                            src = np.uint64(((n * c_total + c0) * h_total + h) * w_total + first)
+                            dst = base + np.uint64(i * cols + k_lo)
+                            step = np.uint64(sw)
+                            for k in range(k_hi - k_lo):
+                                at = src + np.uint64(k) * step
+                                bf[dst + np.uint64(k)] = (
+                                    np.uint32(xf[at]) | ((np.uint32(xf[at + d1]) & m1) << 8)
+                                    | ((np.uint32(xf[at + d2]) & m2) << 16)
+                                    | ((np.uint32(xf[at + d3]) & m3) << 24)) ^ fill
                         r += 1
                         if r == rows:
                             r, n = 0, n + 1
@@ -129,6 +129,8 @@ def correlate(x, flip, cg, quads, layout, taps, counts, wt, corr, rows_per_tile,
     weights = wt.reshape(-1)
     span_max = -(-rows_per_tile * cols // BLOCK) * BLOCK
     acc = np.empty((P, span_max), dtype=np.int32)
+    # flat arrays indexed by unsigned offsets: no views per row, no negative-index wraparound
+    acc_flat, out_flat = acc.reshape(-1), out.reshape(-1)
     low, high = np.int32(extremes[0]), np.int32(extremes[1])
     for tile in range(start, stop):
         r0 = tile * rows_per_tile
@@ -208,28 +210,57 @@ def correlate(x, flip, cg, quads, layout, taps, counts, wt, corr, rows_per_tile,
                                 n = r // rows
                                 h = (r - n * rows) * phase_rows + a
                                 if h < h_total:
-                                    src = acc[p, (r - r0) * cols:]
-                                    if phase_cols == 1:  # contiguous: vector stores
-                                        dest = out[n, channel, h]
-                                        for k in range(cols_out):
-                                            v = src[k]
-                                            dest[k] = v
-                                            low = min(low, v)
-                                            high = max(high, v)
-                                    else:
-                                        strided = out[n, channel, h, b::phase_cols]
-                                        for k in range(cols_out):
-                                            v = src[k]
-                                            strided[k] = v
-                                            low = min(low, v)
-                                            high = max(high, v)
+                                    src = np.uint64(p * span_max + (r - r0) * cols)
+                                    dst = np.uint64(((n * c_total + channel) * h_total + h)
+                                                    * w_total + b)
+                                    step = np.uint64(phase_cols)
+                                    for k in range(cols_out):
+                                        v = acc_flat[src + np.uint64(k)]
+                                        out_flat[dst + np.uint64(k) * step] = v
+                                        low = min(low, v)
+                                        high = max(high, v)
     extremes[0] = min(extremes[0], low)
     extremes[1] = max(extremes[1], high)
 
 
 @numba.njit(nogil=True, cache=True)
-def weight_dots(x, code, flip, layout, grad, grad_code, gindex, taps, rows_per_tile, halo,
-                total, start, stop):  # pragma: no cover - compiled
+def fill_bytes(x, flip, top, left, sh, sw, rows, cols, row0, count,
+               buf):  # pragma: no cover - compiled
+    """Frame rows ``row0 .. row0 + count`` of the planes of the NCHW bytes ``x`` into the
+    first ``count * cols`` positions of each plane of ``buf (C * sh * sw, positions)`` uint8:
+    as :func:`fxsim.ops._kernels_flat.fill_typed`, each byte XOR ``flip`` (``0x80`` for signed
+    codes; ``flip`` itself outside the input, a zero code)."""
+    n_total, c_total, h_total, w_total = x.shape
+    xf, bf = x.reshape(-1), buf.reshape(-1)
+    positions = buf.shape[1]
+    fill = np.uint8(FLIP if flip else 0)
+    n0 = row0 // rows
+    for c in range(c_total):
+        for a in range(sh):
+            for b in range(sw):
+                base = np.uint64(((c * sh + a) * sw + b) * positions)
+                for k in range(count * cols):
+                    bf[base + np.uint64(k)] = fill
+                k_lo = min(cols, max(0, -((b - left) // sw)))
+                k_hi = max(k_lo, min(cols, -((b - left - w_total) // sw)))
+                first = k_lo * sw + b - left
+                n, r = n0, row0 - n0 * rows
+                for i in range(count):
+                    h = r * sh + a - top
+                    if n < n_total and 0 <= h < h_total:
+                        src = np.uint64(((n * c_total + c) * h_total + h) * w_total + first)
+                        dst = base + np.uint64(i * cols + k_lo)
+                        step = np.uint64(sw)
+                        for k in range(k_hi - k_lo):
+                            bf[dst + np.uint64(k)] = xf[src + np.uint64(k) * step] ^ fill
+                    r += 1
+                    if r == rows:
+                        r, n = 0, n + 1
+
+
+@numba.njit(nogil=True, cache=True)
+def weight_dots(x, flip, layout, grad, gindex, taps, rows_per_tile, halo, total, start,
+                stop):  # pragma: no cover - compiled
     """``total[g, o, t] += sum over q of grads[gindex[g, o], q] * planes[taps[g, t, 0], q +
     taps[g, t, 1]]`` over the positions of the tiles ``start..stop``, as
     :func:`fxsim.ops._kernels_flat.weight_dots` computes it, on byte planes: ``planes`` those of
@@ -252,20 +283,14 @@ def weight_dots(x, code, flip, layout, grad, grad_code, gindex, taps, rows_per_t
         length = (r1 - r0) * cols
         span = -(-length // VECTOR_BYTES) * VECTOR_BYTES
         for side in range(2):  # one call site: the fill is compiled in once, not twice
-            src, src_code, src_layout, count, buf = (
-                (x, code, (top, left, sh, sw), r1 - r0 + halo, planes) if side == 0 else
-                (grad, grad_code, (0, 0, 1, 1), r1 - r0, grads))
-            fill_rows(src, src_code, *src_layout, rows, cols, r0, count, buf)
-        if flip:
-            filled = (r1 - r0 + halo) * cols
-            for plane in range(planes.shape[0]):
-                row = planes[plane]
-                for k in range(filled):
-                    row[k] ^= FLIP
+            src, side_flip, src_layout, count, buf = (
+                (x, flip, (top, left, sh, sw), r1 - r0 + halo, planes) if side == 0 else
+                (grad, False, (0, 0, 1, 1), r1 - r0, grads))
+            fill_bytes(src, side_flip, *src_layout, rows, cols, r0, count, buf)
         for c in range(grads.shape[0]):
             row = grads[c]
-            for k in range(length, span):
-                row[k] = 0
+            for k in range(span - length):
+                row[length + k] = 0
         for g in range(groups):
             tg, gi, tot = taps[g], gindex[g], total[g]
             for ob in range(0, cog_pad, P):
