@@ -97,6 +97,51 @@ def shift_add(a: np.ndarray, shift_a: int, b: np.ndarray, shift_b: int, relu: bo
 
 
 @numba.njit(cache=True, nogil=True)
+def _rescale_add(fine, coarse, multiplier, shift, lo, hi, relu, out, positive, largest, start,
+                 stop):  # pragma: no cover - compiled
+    half = np.int64(1) << (shift - 1)
+    low_mask = (np.int64(1) << shift) - 1
+    for c in range(start, stop):
+        first, last = c * CHUNK, min(out.size, (c + 1) * CHUNK)
+        part_f, part_c, part_out = fine[first:last], coarse[first:last], out[first:last]
+        high = np.int64(0)
+        for i in range(last - first):
+            m = np.int64(part_c[i]) * multiplier
+            q = m >> shift
+            rest = m & low_mask
+            up = (rest > half) | ((rest == half) & ((q & 1) != 0))  # nearest_even
+            moved = min(max(q + up, lo), hi)
+            v = np.int64(part_f[i]) + moved
+            v = max(v, 0) if relu else v
+            part_out[i] = v
+            high = max(high, abs(v))
+        if relu:
+            part_positive = positive[first:last]
+            for i in range(last - first):
+                part_positive[i] = part_out[i] > 0
+        largest[c] = high
+
+
+def rescale_add(fine: np.ndarray, coarse: np.ndarray, multiplier: int, shift: int, lo: int,
+                hi: int, relu: bool = False,
+                dtype=np.int64) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """``fine + clamp(round_even(coarse * multiplier / 2**shift), lo, hi)`` in ``dtype``
+    (``1 <= shift <= 62``, ``|coarse * multiplier| < 2**62``: the caller checks), then
+    ``max(., 0)`` if ``relu``: :func:`fxsim.requantize`'s fixed-point rescale of ``coarse``
+    (ties to even, saturating) and the add, in one pass; returns as :func:`shift_add`."""
+    flat_f = np.ascontiguousarray(fine).reshape(-1)
+    flat_c = np.ascontiguousarray(coarse).reshape(-1)
+    out = np.empty(flat_f.size, dtype=dtype)
+    positive = np.empty(flat_f.size if relu else 0, dtype=np.bool_)
+    largest = np.zeros(_jobs(out.size), dtype=np.int64)
+    if out.size:
+        _run(_rescale_add, out.size, flat_f, flat_c, np.int64(multiplier), np.int64(shift),
+             np.int64(lo), np.int64(hi), bool(relu), out, positive, largest)
+    mask = positive.reshape(fine.shape) if relu else None
+    return out.reshape(fine.shape), mask, int(largest.max(initial=0))
+
+
+@numba.njit(cache=True, nogil=True)
 def _where(values, mask, out, start, stop):  # pragma: no cover - compiled
     zero = values.dtype.type(0)
     for c in range(start, stop):

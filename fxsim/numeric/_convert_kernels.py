@@ -155,8 +155,9 @@ def requantize_loop(stochastic: bool):
     """The integer loop of the deterministic or of the stochastic rounding modes (a compiled
     numba function).
 
-    ``loop(values, out, shift, *rule, first, key, kbits, lo, hi, bits, signed, wrap) ->
-    out_of_range``: the code ``m = values[i]`` (int64, ``|m| < 2**62``) shifted right by
+    ``loop(values, out, multiplier, shift, *rule, first, key, kbits, lo, hi, bits, signed,
+    wrap) -> out_of_range``: the code ``m = values[i] * multiplier`` (int64, ``|m| < 2**62``:
+    the fixed-point rescale of a real step, or 1) shifted right by
     ``shift`` and rounded if ``shift > 0``, else shifted left by ``-shift``; then saturated, or
     wrapped if ``wrap``, into ``[lo, hi]`` (``bits`` wide) in ``out[i]``: :func:`scale_round_fit`
     with ``t = -shift``, element by element. ``rule`` is :func:`shift_rule` of the mode.
@@ -166,8 +167,8 @@ def requantize_loop(stochastic: bool):
     """
 
     @numba.njit(cache=True, nogil=True)
-    def loop(values, out, shift, threshold_pos, threshold_neg, tie_up, tie_odd, tie_nonneg, first,
-             key, kbits, lo, hi, bits, signed, wrap):  # pragma: no cover
+    def loop(values, out, multiplier, shift, threshold_pos, threshold_neg, tie_up, tie_odd,
+             tie_nonneg, first, key, kbits, lo, hi, bits, signed, wrap):  # pragma: no cover
         right = shift > 0
         s = min(max(shift, 1), 63)
         low_mask = (np.int64(1) << s) - 1
@@ -184,7 +185,7 @@ def requantize_loop(stochastic: bool):
         drop = np.uint64(64 - kbits)
         events = 0
         for i in range(values.size):
-            m = np.int64(values[i])
+            m = np.int64(values[i]) * multiplier
             q = m >> s
             if stochastic:
                 rand = np.int64(mix64(counter) >> drop)
@@ -239,9 +240,11 @@ def quantize_deferred(values: deferred.DeferredFloat, out: np.ndarray, mode: int
 
 
 def requantize_codes(codes: np.ndarray, out: np.ndarray, mode: int, shift: int, key: int,
-                     kbits: int, lo: int, hi: int, bits: int, signed: bool, wrap: bool) -> int:
+                     kbits: int, lo: int, hi: int, bits: int, signed: bool, wrap: bool,
+                     multiplier: int = 1) -> int:
     """Run :func:`requantize_loop` for ``mode`` over the flat integer ``codes`` (any integer
-    dtype) into the flat signed ``out``, in parallel chunks. Returns the out-of-range count.
+    dtype) times ``multiplier`` into the flat signed ``out``, in parallel chunks. Returns the
+    out-of-range count.
 
     The loop is compiled for int64 and int32 codes (the accumulators of the products and
     sums) and reads them directly. Other dtypes are widened :data:`WIDEN_BLOCK` codes at a time
@@ -251,20 +254,21 @@ def requantize_codes(codes: np.ndarray, out: np.ndarray, mode: int, shift: int, 
     rule = shift_rule(mode, shift)
     args = (np.uint64(key), np.int64(kbits), np.int64(lo), np.int64(hi), np.int64(bits),
             bool(signed), bool(wrap))
-    shift = np.int64(shift)
+    shift, multiplier = np.int64(shift), np.int64(multiplier)
     if codes.dtype == np.uint64:  # codes are below 2**62: the same bits as int64
         codes = codes.view(np.int64)
 
     def convert_chunk(start, stop):
         if codes.dtype in DIRECT_CODES:
-            return loop(codes[start:stop], out[start:stop], shift, *rule, start, *args)
+            return loop(codes[start:stop], out[start:stop], multiplier, shift, *rule, start,
+                        *args)
         buffer = np.empty(min(WIDEN_BLOCK, stop - start), dtype=np.int64)
         events = 0
         for first in range(start, stop, WIDEN_BLOCK):
             last = min(first + WIDEN_BLOCK, stop)
             wide = buffer[:last - first]
             np.copyto(wide, codes[first:last])
-            events += loop(wide, out[first:last], shift, *rule, first, *args)
+            events += loop(wide, out[first:last], multiplier, shift, *rule, first, *args)
         return events
 
     return sum(run_chunks(convert_chunk, codes.size, PARALLEL_MIN))

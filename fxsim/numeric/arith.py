@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from fxsim.numeric import _code_kernels
-from fxsim.numeric.convert import MULTIPLIER_BITS, requantize
+from fxsim.numeric.convert import MULTIPLIER_BITS, requantize, rescale_multiplier
 from fxsim.numeric.formats import FxArray, QFormat
 from fxsim.numeric.stats import QuantStats
 
@@ -109,11 +109,19 @@ def _add_codes(a: FxArray, b: FxArray, relu: bool) -> FxArray | tuple[FxArray, n
     if bits > INT64_CODE_BITS - 1:
         raise ValueError(f"add: the scales differ by a factor {coarse.lsb / fine.lsb:g}, too "
                          "much for int64 codes")
-    moved = requantize(coarse, QFormat(bits, 0), "nearest_even", step=fine.lsb,
+    moved_fmt = QFormat(bits, 0)
+    out_fmt = QFormat(min(INT64_CODE_BITS, bits + 1), 0)
+    multiplier, shift = rescale_multiplier(coarse, fine.lsb, multiplier_bits_for(coarse))
+    if 1 <= shift <= 62:  # the common case: requantize's rescale and the add, one fused pass
+        raw, mask, largest = _code_kernels.rescale_add(
+            fine.raw, coarse.raw, multiplier, shift, moved_fmt.min_code, moved_fmt.max_code,
+            relu, sum_dtype(out_fmt.bits))
+        stats = QuantStats(size=raw.size, max_abs=largest)
+        return FxArray(raw, out_fmt, stats=stats, check=False, step=fine.lsb), mask
+    moved = requantize(coarse, moved_fmt, "nearest_even", step=fine.lsb,
                        multiplier_bits=multiplier_bits_for(coarse))
     total = _relu(fine.raw.astype(np.int64) + moved.raw.astype(np.int64), relu)
-    return FxArray(total, QFormat(min(INT64_CODE_BITS, bits + 1), 0), check=False,
-                   step=fine.lsb)
+    return FxArray(total, out_fmt, check=False, step=fine.lsb)
 
 
 def _relu(raw: np.ndarray, relu: bool) -> np.ndarray:

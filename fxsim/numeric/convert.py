@@ -83,13 +83,14 @@ def _clip_bounds(fmt: QFormat, clip, overflow: str) -> tuple[int, int]:
 
 def _convert(values: np.ndarray | DeferredFloat, fmt: QFormat, step: float, scale_exp: int,
              rounding: str, overflow: str, random_bits, seed, stream, force_exact: bool,
-             clip=None):
+             clip=None, multiplier: int = 1):
     """Run the conversion kernels; returns (codes, QuantStats, count of +-inf inputs).
 
     Float64 ``values`` go through the float fast loop and then, for the elements it flags, the
-    exact pass; integer codes through the integer loop. ``force_exact`` (and ``wrap`` for
-    floats) sends every element to the exact pass. A :class:`DeferredFloat` is computed block
-    by block for the fast loop, and materialized only for the exact pass."""
+    exact pass; integer codes, times ``multiplier`` (a real step's fixed-point rescale), through
+    the integer loop. ``force_exact`` (and ``wrap`` for floats) sends every element to the
+    exact pass. A :class:`DeferredFloat` is computed block by block for the fast loop, and
+    materialized only for the exact pass."""
     mode, kbits, seed, stream, key, wrap = _mode_args(rounding, overflow, random_bits, seed, stream)
     out = np.empty(values.shape, dtype=fmt.dtype)
     # Kernels are compiled per output dtype; to bound that, they see signed outputs only. An
@@ -108,7 +109,7 @@ def _convert(values: np.ndarray | DeferredFloat, fmt: QFormat, step: float, scal
     events = flagged = nans = infs = 0
     if not force and integer_codes:
         events = kernels.requantize_codes(values.reshape(-1), flat_out, mode, -scale_exp, key,
-                                          kbits, lo, hi, bits, fmt.signed, wrap)
+                                          kbits, lo, hi, bits, fmt.signed, wrap, multiplier)
     elif not force:
         scale = 2.0**scale_exp if step == 0 else 1.0
         quantize_floats = kernels.quantize_deferred if deferred else kernels.quantize_floats
@@ -116,6 +117,8 @@ def _convert(values: np.ndarray | DeferredFloat, fmt: QFormat, step: float, scal
                                           mode, scale, float(step), key, kbits, lo, hi)
     if force or flagged:
         flat_values = (values.values() if deferred else values).reshape(-1)
+        if multiplier != 1:
+            flat_values = flat_values.astype(np.int64) * np.int64(multiplier)
         extra_events, nans, infs = kernels.exact_codes(
             flat_values, flat_out, None if force else flagged, step, scale_exp, mode, kbits, key,
             lo, hi, bits, fmt.signed, wrap)
@@ -213,17 +216,21 @@ def fixed_point_multiplier(ratio: float, bits: int = MULTIPLIER_BITS) -> tuple[i
     return multiplier, shift
 
 
-def _rescale_codes(q: FxArray, lsb_out: float, multiplier_bits: int) -> tuple[np.ndarray, int]:
-    """Codes ``q.raw * M`` (int64, exact) and the right shift ``n`` taking them to ``lsb_out``."""
+def rescale_multiplier(q: FxArray, lsb_out: float, multiplier_bits: int) -> tuple[int, int]:
+    """The fixed-point multiplier ``M`` and right shift ``n`` taking ``q``'s codes to
+    ``lsb_out`` (:func:`fixed_point_multiplier`), checked: ``q.raw * M`` must stay below
+    2**62 (from the format when that proves it, else from the largest code)."""
     multiplier, shift = fixed_point_multiplier(q.lsb / lsb_out, multiplier_bits)
-    largest = int(np.abs(q.raw).max()) if q.raw.size else 0
+    if q.fmt.bits + multiplier.bit_length() <= 62:  # |code| < 2**bits: no scan needed
+        return multiplier, shift
+    largest = int(np.abs(q.raw.astype(np.int64)).max()) if q.raw.size else 0
     if largest.bit_length() + multiplier.bit_length() > 62:
         raise ValueError(
             f"q's codes reach {largest} ({largest.bit_length()} bits); times a "
             f"{multiplier_bits}-bit multiplier that exceeds 62 bits: pass a smaller "
             "multiplier_bits"
         )
-    return q.raw.astype(np.int64) * np.int64(multiplier), shift
+    return multiplier, shift
 
 
 def requantize(
@@ -262,11 +269,12 @@ def requantize(
     _check_format(fmt)
     if step is not None:
         step = check_step(step)
+    codes = np.ascontiguousarray(q.raw)
     if q.step is None and step is None:
-        codes = np.ascontiguousarray(q.raw)
-        shift = q.fmt.frac - fmt.frac
-    else:
-        codes, shift = _rescale_codes(q, step if step is not None else fmt.lsb, multiplier_bits)
+        multiplier, shift = 1, q.fmt.frac - fmt.frac
+    else:  # codes times M, multiplied in the conversion loop (no int64 copy)
+        multiplier, shift = rescale_multiplier(q, step if step is not None else fmt.lsb,
+                                               multiplier_bits)
     out, stats, _ = _convert(codes, fmt, 0.0, -shift, rounding, overflow, random_bits, seed,
-                             stream, force_exact, clip)
+                             stream, force_exact, clip, multiplier)
     return FxArray(out, fmt, stats=stats, check=False, step=step)
