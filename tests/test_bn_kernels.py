@@ -121,3 +121,29 @@ def test_deferred_tensors_equal_their_materialized_values(case, rounding):
         codes = quantize(blocks, fmt, rounding, seed=5, stream=2)
         assert np.array_equal(codes.raw, quantize(values, fmt, rounding, seed=5, stream=2).raw)
         assert blocks._values is None  # rounded block by block, never materialized
+
+
+def test_gradient_histogram_counts_what_np_histogram_counts():
+    """log2|v| histograms (bins by floor, no sort) equal np.histogram on the same subsample,
+    with zeros dropped, infinities and powers of two at the edges, for plain and deferred
+    tensors."""
+    from fxsim.layers.quantizer import HISTOGRAM_EDGES, HISTOGRAM_SAMPLES, log2_histogram
+    from fxsim.numeric.deferred import DeferredFloat
+
+    rng = np.random.default_rng(3)
+    for case in range(40):
+        v = rng.standard_normal(int(rng.integers(1, 40000))) * 10.0 ** rng.uniform(-15, 5)
+        v[::7] = 0.0
+        v[::11] = 2.0 ** rng.integers(-45, 12, v[::11].size)
+        if case % 3 == 0:
+            v[::13] = np.inf
+        sample = np.abs(v[::max(1, v.size // HISTOGRAM_SAMPLES)])
+        sample = sample[sample > 0]
+        want, _ = np.histogram(np.clip(np.log2(sample), HISTOGRAM_EDGES[0],
+                                       HISTOGRAM_EDGES[-1]), bins=HISTOGRAM_EDGES)
+        assert np.array_equal(log2_histogram(v), want)
+
+        def fill(start, stop, step, out, v=v):
+            out[:] = v[start:stop:step]
+
+        assert np.array_equal(log2_histogram(DeferredFloat(v.shape, fill)), want)

@@ -162,6 +162,9 @@ def log2_histogram(values: FxArray | np.ndarray | DeferredFloat) -> np.ndarray:
         sample = values.with_raw(sample).to_float()
     sample = np.abs(sample)
     sample = sample[sample > 0]
-    counts, _ = np.histogram(np.clip(np.log2(sample), HISTOGRAM_EDGES[0], HISTOGRAM_EDGES[-1]),
-                             bins=HISTOGRAM_EDGES)
-    return counts.astype(np.int64)
+    logs = np.clip(np.log2(sample), HISTOGRAM_EDGES[0], HISTOGRAM_EDGES[-1])
+    # np.histogram's bins on these unit-spaced integer edges, without its sort: bin
+    # floor(v) - first edge, the last edge falling in the last bin (closed on the right)
+    bins = len(HISTOGRAM_EDGES) - 1
+    index = np.minimum(np.floor(logs - HISTOGRAM_EDGES[0]).astype(np.int64), bins - 1)
+    return np.bincount(index, minlength=bins).astype(np.int64)
