@@ -76,16 +76,54 @@ class ZScoreRule(RangeRule):
 
 
 def _mean_and_std(x: np.ndarray, largest: float) -> tuple[float, float]:
-    """``np.mean(x), np.std(x)`` (float64, pairwise sums); where their sums overflow (values
-    near float64's maximum) they are taken on ``x * 2**-ceil(log2(largest))`` and scaled
-    back, exactly by a power of two."""
+    """``np.mean(x), np.std(x)`` (float64, pairwise sums; bit for bit by :func:`mean_and_std`
+    on contiguous arrays); where their sums overflow (values near float64's maximum) they
+    are taken on ``x * 2**-ceil(log2(largest))`` and scaled back, exactly by a power of two."""
     with np.errstate(over="ignore", invalid="ignore"):
-        mean, std = float(x.mean()), float(x.std())
+        if x.flags.c_contiguous and x.dtype == np.float64:
+            mean, std = mean_and_std(x)
+        else:
+            mean, std = float(x.mean()), float(x.std())
     if math.isfinite(mean) and math.isfinite(std):
         return mean, std
     exponent = ceil_log2(largest)
     scaled = np.ldexp(x, -exponent)
     return math.ldexp(float(scaled.mean()), exponent), math.ldexp(float(scaled.std()), exponent)
+
+
+PAIRWISE_BLOCK = 128  # numpy's pairwise summation adds runs of at most this many directly
+SUBTREE = 1 << 15  # mean_and_std hands numpy summation subtrees of at most this many
+
+
+def mean_and_std(x: np.ndarray) -> tuple[float, float]:
+    """``(np.mean(x), np.std(x))`` of a C-contiguous float64 array, bit for bit, without
+    numpy's two full-size temporaries (``x - mean`` and its square).
+
+    numpy sums a contiguous array as ``0.0 + pairwise(x)``: a run of more than 128 elements
+    splits at ``n // 2`` rounded down to a multiple of 8, each half summed the same way
+    (``pairwise_sum`` in numpy's ``loops_utils.h.src``). So the sum of squares is the same
+    tree over subtrees of at most :data:`SUBTREE` elements, each one's squares formed in a
+    small buffer and summed by numpy (a subtree's sum is non-negative, so ``0.0 +`` changes
+    nothing), the subtrees' sums added as the tree adds them. ``tests/test_pairwise.py``
+    pins the equality with the installed numpy."""
+    flat = x.reshape(-1)
+    n = flat.size
+    mean = float(np.add.reduce(flat)) / n if n else float(x.mean())
+    if n <= SUBTREE:
+        return mean, float(x.std())
+    buffer = np.empty(SUBTREE)
+
+    def squares(start: int, count: int) -> float:
+        if count <= SUBTREE:
+            part = buffer[:count]
+            np.subtract(flat[start:start + count], mean, out=part)
+            np.multiply(part, part, out=part)
+            return float(np.add.reduce(part))
+        half = count // 2
+        half -= half % 8
+        return squares(start, half) + squares(start + half, count - half)
+
+    return mean, float(np.sqrt((0.0 + squares(0, n)) / n))
 
 
 GAMMA_MIN, GAMMA_MAX = 0.001, 1.0  # LBT's clamp of the clip ratio

@@ -1,0 +1,45 @@
+"""numpy's float64 mean and standard deviation, reproduced bit for bit by the z-score rule's
+mean_and_std (numpy's pairwise summation tree over subtrees, without full-size
+temporaries), on sizes around its splits and on the tensors the rule sees."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fxsim.ranges.adaptive import SUBTREE, mean_and_std
+
+
+def same(a: float, b: float) -> bool:
+    return a == b or (np.isnan(a) and np.isnan(b))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 3 * SUBTREE), st.integers(0, 2**32 - 1), st.floats(-6, 6))
+def test_mean_and_std_equal_numpy(n, seed, magnitude):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n) * 10.0**magnitude + rng.uniform(-3, 3) * 10.0**magnitude
+    mean, std = mean_and_std(x)
+    assert mean == x.mean() and std == x.std()
+
+
+@pytest.mark.parametrize("shape", [(SUBTREE - 1,), (SUBTREE,), (SUBTREE + 13,), (5 * SUBTREE + 7,),
+                                   (128, 16, 32, 32), (3, 7, 11, 13), (129,), (1,)])
+def test_large_and_four_dimensional_tensors(shape):
+    rng = np.random.default_rng(len(shape))
+    x = rng.standard_normal(shape) * 1e-3 + 5e-4
+    assert mean_and_std(x) == (x.mean(), x.std())
+
+
+def test_infinities_and_nan_as_numpy():
+    x = np.ones(3 * SUBTREE + 5)
+    for value in (np.inf, -np.inf, np.nan):
+        y = x.copy()
+        y[517] = value
+        with np.errstate(invalid="ignore"):
+            want = (y.mean(), y.std())
+        with np.errstate(invalid="ignore"):
+            got = mean_and_std(y)
+        assert same(got[0], want[0]) and same(got[1], want[1])
