@@ -129,6 +129,12 @@ def mean_and_std(x: np.ndarray) -> tuple[float, float]:
 GAMMA_MIN, GAMMA_MAX = 0.001, 1.0  # LBT's clamp of the clip ratio
 
 
+def _count_beyond(x: np.ndarray, threshold: float) -> int:
+    """``np.count_nonzero(np.abs(x) > threshold)`` for ``threshold >= 0``, as the elements above
+    ``threshold`` plus those below ``-threshold`` (the same elements; no float64 temporary)."""
+    return int(np.count_nonzero(x > threshold)) + int(np.count_nonzero(x < -threshold))
+
+
 @register
 class LargeGradIntervalRule(RangeRule):
     """``large_grad_interval`` (Kim et al., ECCV 2024, "Toward INT4 fixed-point training via
@@ -190,7 +196,7 @@ class LargeGradIntervalRule(RangeRule):
         if self.params["init_search"] and self.observed == 0:
             gamma = self._searched_gamma(x, largest, target)
         else:
-            clipped = np.count_nonzero(np.abs(x) > self.gamma * largest) / x.size
+            clipped = _count_beyond(x, self.gamma * largest) / x.size
             gamma = self.gamma + self.params["lr_gamma"] * _sign(clipped - target)
         self.gamma = min(max(gamma, GAMMA_MIN), GAMMA_MAX)
         self.observed += 1

@@ -1,6 +1,6 @@
-"""numpy's float64 mean and standard deviation, reproduced bit for bit by the z-score rule's
-mean_and_std (numpy's pairwise summation tree over subtrees, without full-size
-temporaries), on sizes around its splits and on the tensors the rule sees."""
+"""Range statistics computed without full-size temporaries, equal to numpy's: the z-score
+rule's mean_and_std (numpy's pairwise summation tree over subtrees), on sizes around its
+splits and on the tensors the rule sees, and the clipped count of the large-gradient rule."""
 
 from __future__ import annotations
 
@@ -43,3 +43,13 @@ def test_infinities_and_nan_as_numpy():
         with np.errstate(invalid="ignore"):
             got = mean_and_std(y)
         assert same(got[0], want[0]) and same(got[1], want[1])
+
+
+def test_count_beyond_counts_what_abs_counts():
+    from fxsim.ranges.adaptive import _count_beyond
+
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal(5000)
+    x[:6] = np.inf, -np.inf, np.nan, -0.0, 0.0, 1.5
+    for threshold in (0.0, 0.5, 1.5, 3.0, np.inf):
+        assert _count_beyond(x, threshold) == np.count_nonzero(np.abs(x) > threshold)
