@@ -5,7 +5,8 @@ The caller (:meth:`fxsim.ops._mac.MacCall.run`) has checked with the plan that t
 exact and passes :class:`ByteOperand`\\ s: the codes as bytes (uint8) and whether they are
 signed codes stored ``code ^ 0x80`` (``flip``). The first operand of each product is read as
 shifted planes (the unsigned side of the byte dot product), the second is signed bytes. Results
-are int64 NCHW/OIHW arrays of the exact sums.
+are the exact sums: int32 NCHW arrays for the correlations (with their largest magnitude, found
+in the output pass), an int64 OIHW array for the weight gradient.
 """
 
 from __future__ import annotations
@@ -157,6 +158,9 @@ def backward_weight(x: ByteOperand, grad: np.ndarray, geom: ConvGeometry,
               + np.minimum(np.arange(cog_pad), cog - 1)[None, :]).astype(np.int64)
     rows, tiles = _tiles(frame, geom.input_shape[0], min(WEIGHT_TILE, chunk), geom.macs,
                          WEIGHT_MIN_TILES)
+    if rows * frame.cols.length > chunk:  # the plan admits no frame row longer than chunk
+        raise AssertionError(f"internal error: int8 weight-gradient tiles of "
+                             f"{rows * frame.cols.length} positions exceed {chunk}")
     workers = thread_count(tiles)
     total = np.zeros((workers, groups, cog_pad, taps.shape[2]), dtype=np.int64)
     run_balanced(kernels.weight_dots, tiles, x.raw, x.flip, frame.layout(), grad.view(np.uint8),
