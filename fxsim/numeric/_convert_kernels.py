@@ -184,6 +184,19 @@ def requantize_loop(stochastic: bool):
         counter = key + np.uint64(first + 1) * np.uint64(GAMMA)
         drop = np.uint64(64 - kbits)
         events = 0
+        if not stochastic and right and not wrap:  # the common case, its operations only
+            for i in range(values.size):
+                m = np.int64(values[i]) * multiplier
+                q = m >> s
+                rest = m & low_mask
+                threshold = threshold_neg if q < 0 else threshold_pos
+                tie = tie_up | (tie_odd & q) | (tie_nonneg & (q >= 0))
+                v = q + ((rest > threshold) | ((rest == threshold) & (tie & 1 != 0)))
+                above = v > hi
+                below = v < lo
+                events += above | below
+                out[i] = hi if above else (lo if below else v)
+            return events
         for i in range(values.size):
             m = np.int64(values[i]) * multiplier
             q = m >> s
