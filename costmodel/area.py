@@ -1,48 +1,26 @@
-"""Area of the hardware that trains a net under a scheme: ``lanes`` MAC lanes, the units they
-share, and one weight-update unit.
+"""Area of the accelerator that trains a net under a scheme: the lanes, the units they share,
+the global buffer and the weight-update unit.
 
-``area = lanes * mac_lane + shared + update`` (um^2; memory arrays excluded: the source tables
-give no SRAM area). Phases and layers run one after another on the same hardware, so each unit
-is sized for the widest use among the rows it serves (operands, accumulator, output and dropped
-bits, random bits, observed width).
+``area = lanes * mac_lane + shared + buffer + update`` (um^2). Phases and layers run one after
+another on the same hardware, so each unit is sized for the widest use among the rows it
+serves (operands, accumulator, output and dropped bits, observed widths).
 
-* MAC lane, replicated ``lanes`` times: an output-stationary array, each lane owns an
-  accumulator and requantizes what it produces.
-
-  - MAC: an ``a x b`` multiplier, an accumulator adder and register for the widest forward,
-    backward_input and backward_weight product of every layer and group (a multiplier takes its
-    operands either way round: ``a`` is the widest larger operand, ``b`` the widest smaller
-    one); an fp32 MAC when a phase multiplies float32 (both when both occur).
-  - Requantizer of the lane's results (forward outputs to ``o``, weight gradients to ``wg``,
-    incoming gradients to ``g`` when a MAC layer's backward_input sends them): one rounding unit
-    per rounding mode, one saturation unit. Per lane, because every lane finishes outputs and
-    stores them as low-bit codes.
-  - The rescale multiplier of a real step, per lane as well: it is the first stage of that same
-    per-element requantization (each value times the fixed-point ``M`` before the rounding
-    shift); only ``M`` is per tensor, a register (not priced).
-
-* Shared, once per array:
-
-  - statistics units, one per range rule, for the widest tensor it observes: they reduce a
-    tensor to a few numbers (min, max, sums) that set a range, so one unit watches the values
-    the array writes back;
-  - the float-island converter: incoming gradients from batch norm or the loss (float islands,
-    priced as 32-bit words) are quantized where the island writes them, not by a MAC lane; one
-    rescale multiplier, rounding and saturation unit (and its LFSR);
-  - the LFSRs of the lanes' stochastic rounding, one per ``lfsr_share`` lanes, of the most
-    random bits a lane uses.
-
-* Update unit, one: the optimizer's multiply-add (``B x const_frac`` into ``B + const_frac + 2``
-  bits; fp32 with a float master), its requantizer to the master format and of the master to the
-  weight codes (a rescale multiplier for real-step weights), the weights' statistics unit, its
-  LFSR.
-
-Throughput is not modelled: a lane finishes one output per reduction (``R`` MACs; 27 to 576 in
-resnet20's forward pass), so its requantizer is busy ``1/R`` of the time and a design sharing it
-between lanes is smaller (the per-lane requantizers are an upper bound), while a single
-statistics unit or converter may have to stall an array writing back more than one value per
-cycle (a lower bound). A lane runs every layer at full width: a design that runs the wider first
-and last layers in several passes of a narrower multiplier is smaller.
+* MAC lane, replicated ``lanes`` times: the lane multiplier ``A x B`` (the operand widths of
+  most MACs, or the architecture's ``mac``; wider products run in passes), the accumulator
+  adder and register (the widest accumulator), the operand pipeline registers (``A + B``
+  bits), the register file (SRAM of ``[rf] bytes``); an fp32 MAC when a phase multiplies
+  float32.
+* Shared, sized by throughput (``"auto"``: as many as the busiest row needs per cycle, the
+  row's elements over its cycles; or the architecture's count): requantizers (one rounding
+  unit per mode used and a saturation unit each), rescale multipliers of real steps,
+  statistics units per range rule, leap-forward random-bit generators (random bits per
+  cycle / bits per generator), and the float units of the float islands (batch norm, loss:
+  ``float_units`` fp32 multiply-adds).
+* Buffer: the global buffer's SRAM.
+* Update unit, one: the optimizer's multiply-add (``B x const_frac`` into
+  ``B + const_frac + 2`` bits; fp32 with a float master), its requantizers to the master
+  format and to the weight codes (a rescale multiplier for real-step weights), the weights'
+  statistics unit, a generator when it rounds stochastically.
 """
 
 from __future__ import annotations
@@ -53,13 +31,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from costmodel.units import Units
+from costmodel.units import MULTIPLIER_BITS, Units
 from costmodel.workload import Requant, Stats, Work
-from fxsim.numeric.formats import MULTIPLIER_BITS
 from fxsim.numeric.rounding import canonical_rounding
 
-DEFAULT_LANES = 256  # a 16 x 16 MAC array
-PARTS = ("mac_lane", "shared", "update")
+DEFAULT_LANES = 168  # the default architecture's 12 x 14 lanes (data/arch/eyeriss.toml)
+PARTS = ("mac_lane", "shared", "buffer", "update")
 
 
 @dataclass(frozen=True)
@@ -86,15 +63,20 @@ class Area:
     items: tuple[AreaItem, ...]
 
     def part_um2(self, part: str) -> float:
-        """Area of ``part`` in um^2; ``mac_lane``: of one lane."""
+        """Area of ``part`` in um^2 (one of :data:`PARTS`); ``mac_lane``: of one lane."""
         if part not in PARTS:
             raise ValueError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
         total = sum(item.count * item.area_um2 for item in self.items if item.part == part)
         return total / self.lanes if part == "mac_lane" else total
 
     @property
+    def array_um2(self) -> float:
+        """``lanes * mac_lane`` (um^2): the lanes with their register files."""
+        return self.part_um2("mac_lane") * self.lanes
+
+    @property
     def total_um2(self) -> float:
-        """``lanes * mac_lane + shared + update`` (um^2)."""
+        """``lanes * mac_lane + shared + buffer + update`` (um^2)."""
         return sum(item.count * item.area_um2 for item in self.items)
 
     def table(self) -> pd.DataFrame:
@@ -118,6 +100,7 @@ class _Design:
     rounding: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # (out, drop, k)
     overflow: dict[str, tuple[int, int]] = field(default_factory=dict)  # (out, high)
     stats: dict[str, int] = field(default_factory=dict)  # rule -> widest observed tensor
+    random: bool = False  # a stochastic rounding unit draws random bits
 
     def add_mac(self, work: Work) -> None:
         if work.is_float:
@@ -132,6 +115,7 @@ class _Design:
         if r.real:
             self.rescale = max(self.rescale, r.in_bits)
         k = self.units.random_bits_used(spec.rounding, rounded, spec.bits, spec.random_bits)
+        self.random = self.random or k > 0
         mode = "stochastic_k" if k else canonical_rounding(spec.rounding)
         out, drop, bits = self.rounding.get(mode, (0, 0, 0))
         self.rounding[mode] = (max(out, spec.bits), max(drop, rounded - spec.bits),
@@ -154,13 +138,15 @@ class _Design:
                                   u.mac_fp32().area_um2))
         return items
 
-    def requantizer(self, part: str, what: str, count: int) -> list[AreaItem]:
-        """The rescale multiplier, one rounding unit per mode, one saturation unit per
-        overflow mode."""
+    def requantizer(self, part: str, what: str, count: int,
+                    rescalers: int | None = None) -> list[AreaItem]:
+        """``rescalers`` rescale multipliers (default ``count``), and ``count`` times one
+        rounding unit per mode and one saturation unit per overflow mode."""
         u, items = self.units, []
         if self.rescale:
             items.append(AreaItem(part, what, "rescale_real",
-                                  f"{self.rescale}x{self.multiplier_bits}", count,
+                                  f"{self.rescale}x{self.multiplier_bits}",
+                                  count if rescalers is None else rescalers,
                                   u.rescale(self.rescale, self.multiplier_bits).area_um2))
         for mode, (out, drop, k) in self.rounding.items():
             widths = f"out {out}, drop {drop}" + (f", k {k}" if k else "")
@@ -171,41 +157,69 @@ class _Design:
                                   count, u.overflow(mode, out + high, out).area_um2))
         return items
 
-    def statistics(self, part: str) -> list[AreaItem]:
-        """One statistics unit per range rule."""
-        return [AreaItem(part, "statistics", f"stats_{rule}", f"w {width}", 1,
-                         self.units.stats(rule, width).area_um2)
+    def statistics(self, part: str, counts: dict[str, int] | None = None) -> list[AreaItem]:
+        """Statistics units per range rule (``counts[rule]``, default one)."""
+        return [AreaItem(part, "statistics", f"stats_{rule}", f"w {width}",
+                         (counts or {}).get(rule, 1), self.units.stats(rule, width).area_um2)
                 for rule, width in self.stats.items()]
 
-    def lfsrs(self, part: str, count: int) -> list[AreaItem]:
-        """``count`` LFSRs of the most random bits a stochastic rounding unit uses."""
-        k = self.rounding.get("stochastic_k", (0, 0, 0))[2]
-        return [AreaItem(part, "LFSR", "lfsr", f"k {k}", count, self.units.lfsr(k).area_um2)
-                ] if k else []
+
+def _count(given: int | str, peak: float) -> int:
+    """A shared unit's count: the architecture's, or (``"auto"``) the peak rate rounded up."""
+    if given != "auto":
+        return int(given)
+    return max(1, math.ceil(peak - 1e-9)) if peak > 0 else 0
 
 
-def scheme_area(works: Sequence[Work], units: Units, lanes: int = DEFAULT_LANES,
-                lfsr_share: int = 1, multiplier_bits: int = MULTIPLIER_BITS) -> Area:
-    """The :class:`Area` of the hardware that runs the workload ``works`` (see the module
-    docstring); ``lfsr_share`` lanes share one LFSR; items of zero area are left out."""
-    lane, island, update = (_Design(units, multiplier_bits) for _ in range(3))
+def scheme_area(works: Sequence[Work], units: Units, arch, pricer, memsys,
+                node_requants: Sequence[Requant] = (), node_stats: Sequence[Stats] = (),
+                floats: bool = True, multiplier_bits: int = MULTIPLIER_BITS) -> Area:
+    """The :class:`Area` of the hardware that runs ``works`` (and the nodes' requantizers and
+    statistics) on ``arch`` (see the module docstring); items of zero area are left out."""
+    lane, shared, update = (_Design(units, multiplier_bits) for _ in range(3))
     for work in works:
+        design = update if work.phase == "update" else lane
         if work.phase == "update":
             update.add_mac(work)
-            for r in work.requants:
-                update.add_requant(r)
-            for s in work.stats:
-                update.add_stats(s)
-            continue
-        lane.add_mac(work)
         for r in work.requants:
-            (island if r.island else lane).add_requant(r)
+            (update if work.phase == "update" else shared).add_requant(r)
         for s in work.stats:
-            lane.add_stats(s)
-    items = [*lane.macs("mac_lane", lanes), *lane.requantizer("mac_lane", "requantizer", lanes),
-             *lane.statistics("shared"), *lane.lfsrs("shared", math.ceil(lanes / lfsr_share)),
-             *island.requantizer("shared", "float-island converter", 1),
-             *island.lfsrs("shared", 1),
-             *update.macs("update", 1), *update.requantizer("update", "requantizer", 1),
-             *update.statistics("update"), *update.lfsrs("update", 1)]
-    return Area(lanes, tuple(item for item in items if item.area_um2 > 0))
+            (update if work.phase == "update" else shared).add_stats(s)
+        if design is lane:
+            lane.add_mac(work)
+    for r in node_requants:
+        shared.add_requant(r)
+    for s in node_stats:
+        shared.add_stats(s)
+    peaks = pricer.peaks
+    if pricer.lane_mac is not None and lane.mac[0]:
+        lane.mac = (*pricer.lane_mac, lane.mac[2])
+    a, b, _ = lane.mac
+    reg_bits = (a + b if a else 0) + (2 * 32 if lane.fp32_mac else 0)
+    items = [*lane.macs("mac_lane", arch.lanes),
+             AreaItem("mac_lane", "pipeline registers", "register", f"{reg_bits} bits",
+                      arch.lanes, units.tech.register(reg_bits).area_um2),
+             AreaItem("mac_lane", "register file", "sram", f"{arch.rf_bytes} B", arch.lanes,
+                      memsys.rf_area_um2)]
+    requantizers = _count(arch.requantizers, peaks.get("requantizers", 0))
+    items += shared.requantizer("shared", "requantizer", requantizers,
+                                _count(arch.rescalers, peaks.get("rescalers", 0)))
+    items += shared.statistics("shared", {rule: _count(arch.statistics,
+                                                       peaks.get(f"stats_{rule}", 0))
+                                          for rule in shared.stats})
+    generators = _count("auto", peaks.get("generators", 0))
+    if generators:
+        items.append(AreaItem("shared", "random-bit generator", "rng_leap_forward",
+                              f"n {units.generator_bits}", generators,
+                              units.generator().area_um2))
+    if floats:
+        items.append(AreaItem("shared", "float unit", "mac_fp32", "float32",
+                              arch.float_units, units.mac_fp32().area_um2))
+    items.append(AreaItem("buffer", "global buffer", "sram", f"{arch.glb_bytes} B", 1,
+                          memsys.glb_area_um2))
+    items += [*update.macs("update", 1), *update.requantizer("update", "requantizer", 1),
+              *update.statistics("update")]
+    if update.random:
+        items.append(AreaItem("update", "random-bit generator", "rng_leap_forward",
+                              f"n {units.generator_bits}", 1, units.generator().area_um2))
+    return Area(arch.lanes, tuple(item for item in items if item.area_um2 > 0 and item.count))

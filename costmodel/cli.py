@@ -7,8 +7,7 @@ import re
 
 import pandas as pd
 
-from costmodel.area import DEFAULT_LANES
-from fxsim.cli_args import DefaultsFormatter
+from fxsim.cli_args import add_command, int_at_least
 from fxsim.numeric.formats import MULTIPLIER_BITS
 
 DEFAULT_ACC_BITS = 32
@@ -18,18 +17,22 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     """Register ``cost`` on an argparse subparsers object; returns its parser."""
     from reference_nets.specs import NETS
 
-    parser = subparsers.add_parser(
-        "cost",
+    parser = add_command(
+        subparsers, "cost",
         help="energy and area of a scheme on a net, or of one MAC",
         description=(
-            "Price one training step of a net under a policy (--net, --policy), optionally "
-            "against a baseline policy, or one MAC (--mac AxB --acc N). With --run, the class-"
-            "group shares a training run measured (and its net, policy and batch unless "
-            "given). Numbers come from "
-            "costmodel/data: Horowitz ISSCC 2014 (45 nm) and Stillmaker & Baas 2017 node "
-            "scaling, unless --primitives/--nodes/--units give your own tables."
+            "Price one training step of a net under a policy (--net, --policy) on an "
+            "accelerator (--arch: MAC lanes with register files, a global buffer, DRAM, shared "
+            "units; default: an Eyeriss-style design), optionally against a baseline policy; "
+            "or one MAC (--mac AxB --acc N). Each MAC phase is mapped onto the memory levels; "
+            "batch norm, residual adds, pooling and the loss are priced too. With --run, the "
+            "class-group shares a training run measured (and its net, policy and batch unless "
+            "given). --sensitivity tells which numbers and assumptions can flip the "
+            "comparison; --plot draws energy by component; --export-timeloop writes Timeloop "
+            "problems and an energy table. Numbers come from costmodel/data (each row cites "
+            "its source), unless --primitives/--nodes/--units give your own tables."
         ),
-        formatter_class=DefaultsFormatter,
+        func=run_cost,
     )
     parser.add_argument("--net", help=f"reference net name ({', '.join(NETS)})")
     parser.add_argument("--policy", help="shipped policy name (fxsim policies) or policy TOML "
@@ -47,15 +50,33 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     parser.add_argument("--node", type=float, default=45.0,
                         help="technology node in nm (7..130, between listed nodes "
                              "interpolated)")
-    parser.add_argument("--batch", type=int, help="samples per step (default 1, or the run's)")
-    parser.add_argument("--memory", default="sram_32KB",
-                        help="table row pricing memory traffic: sram_8KB, sram_32KB, "
-                             "sram_1MB, dram")
-    parser.add_argument("--lanes", type=int, default=DEFAULT_LANES,
-                        help="MAC lanes of the array the area is priced for (the default is "
-                             "a 16x16 array)")
-    parser.add_argument("--lfsr-share", type=int, default=1,
-                        help="lanes sharing one LFSR in stochastic rounding units")
+    parser.add_argument("--batch", type=int_at_least(1),
+                        help="samples per step (default: the net's training batch, ResNets "
+                             "128, digits 32; or the run's)")
+    parser.add_argument("--arch", metavar="FILE",
+                        help="architecture TOML (default costmodel/data/arch/eyeriss.toml, "
+                             "which documents every key)")
+    parser.add_argument("--memory",
+                        help="primitive-table row of the backing store (default: the "
+                             "architecture's DRAM row)")
+    parser.add_argument("--lanes", type=int_at_least(1),
+                        help="MAC lanes (default: the architecture's rows x cols)")
+    parser.add_argument("--sr-bits", type=int_at_least(1),
+                        help="random bits every stochastic rounding unit is priced with "
+                             "(default: a stochastic_k policy's own, else 8)")
+    parser.add_argument("--lfsr-share", type=int_at_least(1), default=1,
+                        help="v1 option, no effect: random-bit generators are shared by "
+                             "throughput")
+    parser.add_argument("--sensitivity", action="store_true",
+                        help="vary every source number and assumption over its range and "
+                             "report which can flip the comparison against --baseline (fp "
+                             "when none is given)")
+    parser.add_argument("--plot", metavar="PNG",
+                        help="draw energy per step by component, policy and baseline side "
+                             "by side")
+    parser.add_argument("--export-timeloop", metavar="DIR",
+                        help="write each layer and phase as a Timeloop problem (with the "
+                             "policy's widths) and an energy reference table")
     parser.add_argument("--multiplier-bits", type=int, default=MULTIPLIER_BITS,
                         help="bits of the fixed-point multiplier of real-step rescales (the "
                              "default is the simulator's)")
@@ -65,7 +86,6 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     parser.add_argument("--nodes", help="your own technology-node table CSV")
     parser.add_argument("--units", help="your own unit-definition CSV")
     parser.add_argument("--csv", help="also write the per-layer table (or the MAC row) here")
-    parser.set_defaults(func=run_cost)
     return parser
 
 
@@ -93,7 +113,15 @@ def _run_mac(args: argparse.Namespace, tables: dict) -> pd.DataFrame:
     ])
 
 
+def _options(args: argparse.Namespace, tables: dict) -> dict:
+    return {"node_nm": args.node, "arch": args.arch, "memory": args.memory,
+            "lanes": args.lanes, "sr_bits": args.sr_bits, "lfsr_share": args.lfsr_share,
+            "multiplier_bits": args.multiplier_bits, **tables}
+
+
 def _run_net(args: argparse.Namespace, tables: dict) -> pd.DataFrame:
+    import warnings
+
     import costmodel
     from costmodel.run import run_settings
 
@@ -106,29 +134,69 @@ def _run_net(args: argparse.Namespace, tables: dict) -> pd.DataFrame:
     if not net or not policy:
         raise ValueError("give --net NAME and --policy NAME|FILE (or --run RUN_DIR), or "
                          "--mac AxB [--acc N]")
-    batch = batch or 1
-    options = {"node_nm": args.node, "memory": args.memory, "lfsr_share": args.lfsr_share,
-               "lanes": args.lanes, "multiplier_bits": args.multiplier_bits, **tables}
-    frame = costmodel.estimate(net, policy, batch, shares=shares, **options)
+    options = _options(args, tables)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = costmodel.estimate(net, policy, batch, shares=shares, **options)
     totals = costmodel.summarize(frame)
+    arch = frame.attrs["arch"]
     measured = "" if not shares else ", measured shares " + ", ".join(
         f"{g} {v:.4g}" for g, v in shares.items())
-    print(f"Policy {frame.attrs['policy']!r} on {net}, batch {batch}, {args.node:g} nm, "
-          f"memory {args.memory}{measured} (energy in pJ per step):")
-    columns = ["layer", "phase", "group", "macs", "a_bits", "b_bits", "acc_bits",
-               "traffic_bits", *(c for c in frame.columns if c.startswith("energy_"))]
+    print(f"Policy {frame.attrs['policy']!r} on {net}, batch {frame.attrs['batch']}, "
+          f"{args.node:g} nm, architecture {arch.name} ({arch.rows}x{arch.cols} lanes, "
+          f"{arch.rf_bytes} B RF, {arch.glb_bytes} B GLB, {arch.dram}){measured} "
+          f"(energy in pJ per step):")
+    columns = ["layer", "phase", "group", "kind", "macs", "a_bits", "b_bits", "acc_bits",
+               "mapping", "passes", "cycles", "utilization", "dram_bits", "glb_bits", "rf_bits",
+               "energy_mac_pj", "energy_memory_pj", "energy_rounding_pj", "energy_stats_pj",
+               "energy_float_pj", "energy_pj"]
     print(_fmt(frame[columns]))
-    print(f"\nArea (um^2) with {args.lanes} MAC lanes (area_um2: one unit):")
+    print(f"\nArea (um^2) with {arch.lanes} MAC lanes (area_um2: one unit):")
     print(_fmt(frame.attrs["area"].table()))
-    print(f"total energy {totals['energy_pj']:.6g} pJ, traffic {totals['traffic_bits']:.6g} "
-          f"bits, area {totals['area_um2']:.6g} um^2 = {args.lanes} x "
-          f"{totals['mac_lane_area_um2']:.6g} (MAC lane) + {totals['shared_area_um2']:.6g} "
-          f"(shared) + {totals['update_area_um2']:.6g} (update)")
-    if args.baseline:
-        table = costmodel.compare([policy], args.baseline, net=net, batch=batch, shares=shares,
-                                  **options)
+    print(f"total energy {totals['energy_pj']:.6g} pJ per step "
+          f"({totals['energy_per_image_pj']:.6g} per image), DRAM traffic "
+          f"{totals['traffic_bits']:.6g} bits, {totals['cycles']:.6g} cycles "
+          f"({totals['time_s']:.4g} s at {arch.clock_mhz:g} MHz, lane utilisation "
+          f"{totals['utilization']:.2f}), area {totals['area_um2']:.6g} um^2 = "
+          f"{arch.lanes} x {totals['mac_lane_area_um2']:.6g} (MAC lane) + "
+          f"{totals['shared_area_um2']:.6g} (shared) + {totals['buffer_area_um2']:.6g} "
+          f"(global buffer) + {totals['update_area_um2']:.6g} (update)")
+    for message in frame.attrs["warnings"]:
+        print(f"warning: {message}")
+    if args.baseline or args.sensitivity or args.plot:
+        baseline = args.baseline or "fp"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = costmodel.compare([policy], baseline, net=net, batch=batch,
+                                      shares=shares, **options)
         print("\nAgainst the baseline:")
         print(_fmt(table))
+        if args.plot:
+            from costmodel.plot import plot_components
+
+            plot_components({baseline: costmodel.estimate(net, baseline, batch, **options),
+                             frame.attrs["policy"]: frame}, args.plot)
+            print(f"wrote {args.plot}")
+        if args.sensitivity:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                report = costmodel.sensitivity([policy], baseline, net=net, batch=batch,
+                                               shares=shares, **options)
+            found = costmodel.flips(report)
+            print("\nSensitivity (each number or assumption over its range, the same "
+                  "mapping):")
+            print(_fmt(report.groupby(["assumption", "setting"], sort=False)[
+                ["energy_saving", "area_saving"]].first().reset_index()))
+            print("\nVariations that flip a verdict:" if len(found) else
+                  "\nNo variation flips the saving's sign or the ranking.")
+            if len(found):
+                print(_fmt(found))
+    if args.export_timeloop:
+        from costmodel.timeloop import export_timeloop
+
+        written = export_timeloop(net, policy, args.export_timeloop, batch=batch,
+                                  shares=shares, **options)
+        print(f"wrote {len(written)} files to {args.export_timeloop}")
     return frame
 
 

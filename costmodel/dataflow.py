@@ -30,6 +30,47 @@ from fxsim.numeric.shapes import LayerShape
 from fxsim.policy import mac_aliases
 
 INPUT = Place("input", "input")  # the input quantizer fxsim.training.network.Network puts first
+# the batch each reference net trains with (fxsim reproduce's settings: digits batch 32,
+# ResNet-20 batch 128 as in He et al., CVPR 2016; the others: fxsim train's default 32 and
+# the CIFAR recipe's 128); a list of layers takes fxsim train's default
+TRAINING_BATCH = {"digits_cnn": 32, "mnist_cnn": 32, "resnet20": 128, "resnet32": 128,
+                  "resnet56": 128, "vgg_small": 128}
+DEFAULT_BATCH = 32  # fxsim train's default batch
+NODE_KINDS = {"input": "input", "batchnorm": "batchnorm", "add": "add",
+              "global_avgpool": "avgpool", "avgpool": "avgpool", "maxpool": "maxpool"}
+
+
+def training_batch(net) -> int:
+    """The batch ``net`` trains with (:data:`TRAINING_BATCH`; other nets: 32)."""
+    return TRAINING_BATCH.get(net, DEFAULT_BATCH) if isinstance(net, str) else DEFAULT_BATCH
+
+
+@dataclass(frozen=True)
+class NodeSite:
+    """A layer without MACs that a training step runs.
+
+    ``kind``: ``input`` (the input quantizer), ``batchnorm``, ``add`` (a residual add),
+    ``avgpool``, ``maxpool``, ``loss``; ``in_elements``/``out_elements`` per sample;
+    ``inputs``: the layers whose outputs it reads (their ``activations`` formats);
+    ``policy_kind``: the policy kind of its ``activations`` quantizer, None without one (max
+    pooling keeps its input's codes; the loss is a float island); ``window``: elements
+    reduced into one output (pools)."""
+
+    name: str
+    kind: str
+    in_elements: int
+    out_elements: int
+    inputs: tuple[Place, ...] = ()
+    policy_kind: str | None = None
+    window: int = 1
+
+    @property
+    def quantizes(self) -> bool:
+        return self.policy_kind is not None
+
+    @property
+    def place(self) -> Place:
+        return Place(self.name, self.policy_kind)
 
 
 @dataclass(frozen=True)
@@ -74,6 +115,49 @@ def net_sites(name: str, input_shape: tuple[int, int, int] | None = None,
         raise ValueError(f"net must be one of {', '.join(NETS)} or a list of LayerShape; "
                          f"got {name!r}")
     return list(_spec_sites(name, tuple(input_shape or NETS[name][1]), num_classes))
+
+
+def net_nodes(name: str, input_shape: tuple[int, int, int] | None = None,
+              num_classes: int = 10) -> list[NodeSite]:
+    """The layers without MACs of reference net ``name`` in forward order (the input
+    quantizer, batch norms, residual adds, pools), then its loss, read from its spec."""
+    from reference_nets.specs import NETS
+
+    if not isinstance(name, str) or name not in NETS:
+        raise ValueError(f"net must be one of {', '.join(NETS)}; got {name!r}")
+    return list(_spec_nodes(name, tuple(input_shape or NETS[name][1]), num_classes))
+
+
+@lru_cache(maxsize=32)
+def _spec_nodes(name: str, shape: tuple[int, int, int], num_classes: int
+                ) -> tuple[NodeSite, ...]:
+    import math
+
+    from reference_nets.specs import net_spec, places
+
+    found = places(net_spec(name, shape, num_classes), shape)
+    sites = {s.shape.name: s for s in _spec_sites(name, shape, num_classes)}
+    nodes, source = [], INPUT
+    for _i, place in enumerate(found):
+        here = Place(place.name, place.kind, sites[place.name].aliases
+                     if place.name in sites else ())
+        if place.op in NODE_KINDS:
+            inputs = (source,) if place.op != "input" else ()
+            if place.op == "add":  # the branch's output and the block's input
+                block = place.name[: -len("_add")]
+                start = next(j for j, p in enumerate(found) if p.name.startswith(f"{block}_"))
+                before = [p for p in found[:start] if p.kind is not None]
+                inputs = (source, Place(before[-1].name, before[-1].kind))
+            elements_in = math.prod(place.in_shape)
+            elements_out = math.prod(place.out_shape)
+            nodes.append(NodeSite(place.name, NODE_KINDS[place.op], elements_in, elements_out,
+                                  inputs, place.kind, max(elements_in // elements_out, 1)))
+        if place.kind is not None:
+            source = here
+    last = found[-1]
+    nodes.append(NodeSite("loss", "loss", math.prod(last.out_shape), math.prod(last.out_shape),
+                          (Place(last.name, last.kind),), None, 1))
+    return tuple(nodes)
 
 
 @lru_cache(maxsize=32)

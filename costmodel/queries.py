@@ -1,130 +1,216 @@
-"""Queries: the energy and area of a scheme on a net, a comparison of schemes, one MAC.
+"""Queries: the energy, cycles and area of a scheme on a net and an architecture, a comparison
+of schemes, one MAC.
 
-Energy of a row = MACs x MAC energy + traffic bits x memory energy per bit + requantized
-elements x (rescale, for real steps + rounding + saturation unit energy) + observed elements x
-statistics unit energy. What the rows hold: :mod:`costmodel.workload`. Area of a scheme =
-``lanes`` x MAC lane + shared units + update unit, each sized for every row it runs
-(:mod:`costmodel.area`).
+Energy of a step = the sum of its rows (:mod:`costmodel.pricing`): MAC rows (a layer, phase and
+class group mapped onto the hierarchy), update rows and rows of the layers without MACs. Area =
+``lanes`` x MAC lane + shared units + global buffer + update unit (:mod:`costmodel.area`).
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-from costmodel.area import DEFAULT_LANES, Area, scheme_area
-from costmodel.dataflow import MacSite, resolve_sites
+from costmodel.arch import Architecture, load_arch
+from costmodel.area import Area, scheme_area
+from costmodel.dataflow import MacSite, net_nodes, resolve_sites, training_batch
+from costmodel.memory import memory_system
 from costmodel.policy import load_policy, read_policy
+from costmodel.pricing import (
+    COMPONENTS,
+    LEVELS,
+    Pricer,
+    lane_mac,
+    node_quantizers,
+    producer_widths,
+)
 from costmodel.scaling import Cost, Technology
-from costmodel.tables import PathLike, TablePaths
+from costmodel.tables import PathLike, TablePaths, load_assumptions
 from costmodel.units import Units
-from costmodel.workload import Work, workload
+from costmodel.workload import workload
 from fxsim.numeric.formats import MULTIPLIER_BITS, check_int
 from fxsim.numeric.shapes import LayerShape
 
-ENERGY_COMPONENTS = ("mac", "memory", "rescale", "rounding", "saturation", "stats")
-AREA_COLUMNS = ("area_um2", "mac_lane_area_um2", "shared_area_um2", "update_area_um2")
+ENERGY_COMPONENTS = COMPONENTS
+AREA_COLUMNS = ("area_um2", "array_area_um2", "mac_lane_area_um2", "shared_area_um2",
+                "buffer_area_um2", "update_area_um2")
 FP32_BASELINE = "fp"  # the shipped float baseline, priced as float32 training
 Net = str | Sequence[LayerShape] | Sequence[MacSite]
 
 
-def _row_energy(work: Work, units: Units, memory_pj_per_bit: float, lfsr_share: int,
-                multiplier_bits: int) -> dict:
-    mac = units.mac_fp32() if work.is_float else units.mac(work.a_bits, work.b_bits,
-                                                           work.acc_bits)
-    energy = dict.fromkeys(ENERGY_COMPONENTS, 0.0)
-    energy["mac"] = work.macs * mac.energy_pj
-    energy["memory"] = work.traffic_bits * memory_pj_per_bit
-    for r in work.requants:
-        spec = r.spec
-        if r.real:
-            energy["rescale"] += r.elements * units.rescale(r.in_bits,
-                                                            multiplier_bits).energy_pj
-        rnd = units.rounding(spec.rounding, r.rounded_bits(multiplier_bits), spec.bits,
-                             spec.random_bits, lfsr_share)
-        sat = units.overflow(spec.overflow, r.in_bits, spec.bits)
-        energy["rounding"] += r.elements * rnd.energy_pj
-        energy["saturation"] += r.elements * sat.energy_pj
-    for s in work.stats:
-        energy["stats"] += s.elements * units.stats(s.rule, s.width).energy_pj
-    row = {f"energy_{k}_pj": v for k, v in energy.items()}
-    row["energy_pj"] = sum(energy.values())
-    return row
+def _technology(node_nm: float, primitives: TablePaths, nodes: PathLike | None,
+                scales: Mapping[str, float] | None, register_calibration: bool) -> Technology:
+    return Technology(node_nm, primitives=primitives, nodes=nodes, scales=dict(scales or {}),
+                      register_calibration=register_calibration)
 
 
-def estimate(net: Net, policy: Any, batch: int = 1, *, node_nm: float = 45,
-             memory: str = "sram_32KB", lfsr_share: int = 1, lanes: int = DEFAULT_LANES,
+def estimate(net: Net, policy: Any, batch: int | None = None, *, node_nm: float = 45,
+             arch: Architecture | PathLike | dict | None = None, memory: str | None = None,
+             lfsr_share: int = 1, lanes: int | None = None,
              shares: Mapping[str, float] | None = None, input_grad_first_layer: bool = False,
-             multiplier_bits: int = MULTIPLIER_BITS, primitives: TablePaths = None,
-             nodes: PathLike | None = None, units: PathLike | None = None) -> pd.DataFrame:
-    """Energy (pJ, by component) of one training step of ``batch`` samples, per layer, phase
-    and group, and the area (um^2) of the hardware that runs it.
+             multiplier_bits: int = MULTIPLIER_BITS, sr_bits: int | None = None,
+             primitives: TablePaths = None, nodes: PathLike | None = None,
+             units: PathLike | None = None, assumptions: Mapping[str, float] | None = None,
+             scales: Mapping[str, float] | None = None,
+             register_calibration: bool = True, remap: bool = True) -> pd.DataFrame:
+    """Energy (pJ, by component), bits per memory level and cycles of one training step of
+    ``batch`` samples (default: the net's training batch), per layer, phase and group, and
+    the area (um^2) of the accelerator that runs it.
 
     ``net``: a reference net name (``reference_nets.NETS``), a chain of LayerShape or a list of
     :class:`~costmodel.dataflow.MacSite`; ``policy``: a shipped policy name, a TOML path, a
-    dict, an :class:`fxsim.policy.Policy` or an object with ``to_dict()``; ``shares``:
-    fractions of samples per class group (override the groups' ``share``; a measured one:
-    :func:`costmodel.shares_from_run`); ``memory``: the table row pricing memory traffic
-    (``sram_8KB``, ``sram_32KB``, ``sram_1MB``, ``dram``); ``lfsr_share``: lanes sharing one LFSR;
-    ``lanes``: MAC lanes of the array (default 256, 16 x 16); ``input_grad_first_layer``: also
-    price the first layer's backward_input (the simulator skips it); ``multiplier_bits``: width
-    of the fixed-point multiplier of real-step rescales (fxsim's, by default);
-    ``primitives``/``nodes``/``units``: your own table files.
-    One row per layer, phase and group, with macs, operand and accumulator widths (bits),
-    traffic_bits, energy_<component>_pj and energy_pj. ``attrs["area"]`` is the
-    :class:`~costmodel.area.Area` (``lanes x`` MAC lane + shared units + update unit, item by
-    item); :func:`summarize` gives the totals.
+    dict, an :class:`fxsim.policy.Policy` or an object with ``to_dict()`` (validated as
+    training validates it); ``arch``: an architecture TOML path, dict or
+    :class:`~costmodel.arch.Architecture` (default ``data/arch/eyeriss.toml``); ``lanes``:
+    override its lane count; ``memory``: override its DRAM row (any sram_read/dram_read row
+    as the backing store); ``shares``: fractions of samples per class group; ``sr_bits``:
+    random bits every stochastic rounding unit is priced with (default: a ``stochastic_k``
+    policy's own, else 8); ``multiplier_bits``: the real-step rescale multiplier;
+    ``primitives``/``nodes``/``units``: your own tables; ``assumptions``: values for
+    data/assumptions.csv names; ``scales``: factors per primitive kind (the sensitivity
+    report's knobs); ``register_calibration``: calibrate the register bit to the adder table;
+    ``remap=False`` keeps the mapping chosen with the default tables and assumptions (the same
+    design, re-priced: what the sensitivity report does).
+    ``lfsr_share`` is v1's and has no effect (generators are shared by throughput).
+
+    One row per layer, phase and group: kind (mac, update, batchnorm, add, avgpool, maxpool,
+    loss, input), macs, a_bits, b_bits, acc_bits, arith, mapping (order, spatial, GLB and RF
+    tile factors), passes (of the lane multiplier per MAC), cycles, utilization,
+    <level>_bits for dram, glb, network, rf, reg, traffic_bits (= dram_bits),
+    energy_<component>_pj, energy_memory_pj (the levels) and energy_pj. ``attrs``: ``area``
+    (:class:`~costmodel.area.Area`), ``arch``, ``warnings``, ``batch``; :func:`summarize`
+    gives the totals.
     """
     check_int("multiplier_bits", multiplier_bits, 2, 53)
-    check_int("lanes", lanes, 1)
     check_int("lfsr_share", lfsr_share, 1)
+    if sr_bits is not None:
+        check_int("sr_bits", sr_bits, 1, 62)
+    design = load_arch(arch)
+    if lanes is not None:
+        check_int("lanes", lanes, 1)
+        design = design.with_lanes(lanes)
+    if memory is not None:
+        from dataclasses import replace
+
+        design = replace(design, dram=memory)
+    sites = resolve_sites(net)
+    batch = training_batch(net) if batch is None else batch
     pol = read_policy(policy, shares)
-    tech = Technology(node_nm, primitives=primitives, nodes=nodes)
-    unit_costs = Units(tech, units)
-    per_bit = tech.memory_per_bit(memory)
-    works = workload(resolve_sites(net), pol, batch, input_grad_first_layer)
+    tech = _technology(node_nm, primitives, nodes, scales, register_calibration)
+    unknown = sorted(set(assumptions or {}) - set(load_assumptions()))
+    if unknown:
+        raise ValueError(f"unknown assumption(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(load_assumptions())}")
+    unit_costs = Units(tech, units, dict(assumptions or {}), design.random_bits_per_generator)
+    unit_costs.sr_override = sr_bits
+    pol.policy.check_net(_policy_places(net, sites))  # the simulator's own check, one path
+    works = workload(sites, pol, batch, input_grad_first_layer)
+    node_sites = net_nodes(net) if isinstance(net, str) else []
+    lane = lane_mac(works, design.mac, unit_costs)
+    lane_logic = (unit_costs.mac(*lane, max(w.acc_bits for w in works)).area_um2
+                  if lane else unit_costs.mac_fp32().area_um2)
+    efficiency = (assumptions or {}).get(
+        "sram_array_efficiency", load_assumptions()["sram_array_efficiency"].value)
+    memsys = memory_system(tech, design.glb_bytes, design.rf_bytes, design.dram, lane_logic,
+                           design.lanes, efficiency)
+    map_costs = None
+    if not remap:
+        base = _technology(node_nm, primitives, nodes, None, True)
+        base_units = Units(base, units, None, design.random_bits_per_generator)
+        logic = (base_units.mac(*lane, max(w.acc_bits for w in works)).area_um2 if lane
+                 else base_units.mac_fp32().area_um2)
+        map_costs = memory_system(base, design.glb_bytes, design.rf_bytes, design.dram, logic,
+                                  design.lanes,
+                                  load_assumptions()["sram_array_efficiency"].value).costs
+    pricer = Pricer(design, unit_costs, memsys.costs, lane, multiplier_bits, map_costs)
     rows = []
     for work in works:
-        rows.append({
-            "layer": work.layer, "phase": work.phase, "group": work.group,
-            "share": work.share, "macs": work.macs, "a_bits": work.a_bits,
-            "b_bits": work.b_bits, "acc_bits": work.acc_bits,
-            "arith": "fp32" if work.is_float else "int", "traffic_bits": work.traffic_bits,
-            **_row_energy(work, unit_costs, per_bit, lfsr_share, multiplier_bits),
-        })
-    frame = pd.DataFrame(rows)
-    frame.attrs.update(policy=pol.name, node_nm=float(node_nm), memory=memory, batch=batch,
-                       area=scheme_area(works, unit_costs, lanes, lfsr_share, multiplier_bits))
+        priced = pricer.update_row(work) if work.phase == "update" else pricer.mac_row(work)
+        rows.append({"layer": work.layer, "phase": work.phase, "group": work.group,
+                     "share": work.share, "macs": work.macs, "a_bits": work.a_bits,
+                     "b_bits": work.b_bits, "acc_bits": work.acc_bits,
+                     "arith": "fp32" if work.is_float else "int", **priced})
+    widths = producer_widths(node_sites, pol, sites)
+    for node in node_sites:
+        rows.extend(pricer.node_rows(node, pol, batch, widths))
+    node_requants, node_stats = node_quantizers(node_sites, pol, widths)
+    frame = pd.DataFrame([_flat(row) for row in rows])
+    area = scheme_area(works, unit_costs, design, pricer, memsys, node_requants, node_stats,
+                       floats=bool(node_sites), multiplier_bits=multiplier_bits)
+    for message in sorted(pricer.warnings):
+        warnings.warn(message, UserWarning, stacklevel=2)
+    frame.attrs.update(policy=pol.name, node_nm=float(node_nm), batch=batch, arch=design,
+                       memory=design.dram, area=area, warnings=sorted(pricer.warnings),
+                       lane_mac=lane, level_costs=memsys.costs)
     return frame
 
 
+def _flat(row: dict) -> dict:
+    energy = row.pop("energy")
+    out = {**row, "traffic_bits": row.get("dram_bits", 0.0)}
+    for k in COMPONENTS:
+        out[f"energy_{k}_pj"] = energy[k]
+    out["energy_memory_pj"] = sum(energy[k] for k in LEVELS)
+    out["energy_pj"] = sum(energy.values())
+    return out
+
+
+def _policy_places(net: Net, sites: Sequence[MacSite]) -> list:
+    """The layers of ``net`` as :meth:`fxsim.policy.Policy.check_net` sees them: a reference
+    net's from its spec (as training builds it), else the MAC sites and their sources."""
+    from fxsim.policy import NetPlace
+    from reference_nets.specs import policy_places
+
+    if isinstance(net, str):
+        return policy_places(net)
+    found = {}
+    for site in sites:
+        found.setdefault(site.source.name, NetPlace(site.source.name, site.source.kind))
+        found.setdefault(site.shape.name, NetPlace(site.shape.name, site.shape.kind))
+    return list(found.values())
+
+
 def summarize(frame: pd.DataFrame) -> dict[str, float]:
-    """Totals of an :func:`estimate` frame: energy_pj, traffic_bits, macs, and the area (um^2):
-    area_um2 = lanes x mac_lane_area_um2 + shared_area_um2 + update_area_um2."""
+    """Totals of an :func:`estimate` frame: energy_pj (per step), energy_per_image_pj,
+    traffic_bits (DRAM), macs, cycles, time_s (cycles at the clock), utilization (MAC rows),
+    and the area (um^2): area_um2 = array_area_um2 (lanes x mac_lane_area_um2) +
+    shared_area_um2 + buffer_area_um2 + update_area_um2."""
     area = frame.attrs.get("area")
     if not isinstance(area, Area):
         raise ValueError("summarize takes the frame costmodel.estimate returns (its "
                          "attrs['area'] holds the area); this frame has none")
+    arch = frame.attrs["arch"]
+    macs = frame[frame["kind"] == "mac"]
+    cycles = float(frame["cycles"].sum())
+    busy = float((macs["macs"] * 0 + macs["utilization"] * macs["cycles"]).sum())
     return {
         "energy_pj": float(frame["energy_pj"].sum()),
+        "energy_per_image_pj": float(frame["energy_pj"].sum()) / frame.attrs["batch"],
         "area_um2": area.total_um2,
+        "array_area_um2": area.array_um2,
         "mac_lane_area_um2": area.part_um2("mac_lane"),
         "shared_area_um2": area.part_um2("shared"),
+        "buffer_area_um2": area.part_um2("buffer"),
         "update_area_um2": area.part_um2("update"),
         "traffic_bits": float(frame["traffic_bits"].sum()),
         "macs": float(frame["macs"].sum()),
+        "cycles": cycles,
+        "time_s": cycles / (arch.clock_mhz * 1e6),
+        "utilization": busy / float(macs["cycles"].sum()) if len(macs) else math.nan,
     }
 
 
 def compare(policies: Mapping[str, Any] | Iterable[Any], baseline: Any = None, *,
-            net: Net, batch: int = 1, shares: Mapping[str, float] | None = None,
+            net: Net, batch: int | None = None, shares: Mapping[str, float] | None = None,
             **options: Any) -> pd.DataFrame:
     """Each policy against ``baseline`` (default: the ``fp`` float32 baseline) on ``net``.
 
-    Columns: policy, energy_pj, area_um2 (``lanes x`` MAC lane + shared + update) and its parts
-    mac_lane_area_um2 (one lane), shared_area_um2, update_area_um2, traffic_bits, energy_saving
+    Columns: policy, energy_pj, area_um2 and its parts (:data:`AREA_COLUMNS`), traffic_bits
+    (DRAM), cycles, energy_saving
     ``1 - E/E_base``, area_saving ``1 - A/A_base`` (total areas with the same ``lanes``) and
     compression_ratio ``traffic_base / traffic`` (bits moved per step, so class groups count by
     their share of samples). The baseline is the first row.
@@ -141,11 +227,10 @@ def compare(policies: Mapping[str, Any] | Iterable[Any], baseline: Any = None, *
         if unknown:
             raise ValueError(f"shares given for unknown group(s) {', '.join(unknown)}; the "
                              f"policies' groups: {', '.join(sorted(known)) or 'none'}")
-    sites = resolve_sites(net)
     rows, ref = [], None
     for label, pol in loaded:
         own = {g: v for g, v in (shares or {}).items() if g in pol.groups}
-        frame = estimate(sites, pol, batch, shares=own or None, **options)
+        frame = estimate(net, pol, batch, shares=own or None, **options)
         tot = summarize(frame)
         ref = ref or tot
         if label is None:
@@ -153,7 +238,7 @@ def compare(policies: Mapping[str, Any] | Iterable[Any], baseline: Any = None, *
         rows.append({
             "policy": label,
             "energy_pj": tot["energy_pj"], **{c: tot[c] for c in AREA_COLUMNS},
-            "traffic_bits": tot["traffic_bits"],
+            "traffic_bits": tot["traffic_bits"], "cycles": tot["cycles"],
             "energy_saving": 1 - tot["energy_pj"] / ref["energy_pj"],
             "area_saving": 1 - tot["area_um2"] / ref["area_um2"],
             "compression_ratio": ref["traffic_bits"] / tot["traffic_bits"],

@@ -90,7 +90,14 @@ class Technology:
     """
 
     def __init__(self, node_nm: float = 45, primitives: TablePaths = None,
-                 nodes: PathLike | None = None) -> None:
+                 nodes: PathLike | None = None, scales: dict[str, float] | None = None,
+                 register_calibration: bool = True) -> None:
+        self.scales = dict(scales or {})
+        unknown = sorted(set(self.scales) - set(tables.PRIMITIVE_KINDS))
+        if unknown:
+            raise ValueError(f"scales given for unknown primitive kind(s) {', '.join(unknown)}; "
+                             f"kinds: {', '.join(tables.PRIMITIVE_KINDS)}")
+        self.register_calibration = register_calibration
         self.primitives: list[Primitive] = tables.load_primitives(primitives)
         self.nodes: list[NodeRow] = tables.load_nodes(nodes)
         self.node_nm = float(node_nm)
@@ -134,8 +141,13 @@ class Technology:
         return e1 / e0, a1 / a0
 
     def _to_node(self, p: Primitive) -> Cost:
+        """A row at this node, times its kind's ``scales`` factor. DRAM is off chip: its
+        energy per access does not follow the logic node (it is a separate DRAM process)."""
         fe, fa = self.node_factors(p.node_nm)
-        return Cost(p.energy_pj * fe, p.area_um2 * fa)
+        if p.kind == "dram_read":
+            fe = 1.0
+        k = self.scales.get(p.kind, 1.0)
+        return Cost(p.energy_pj * fe * k, p.area_um2 * fa * k)
 
     # --- primitive laws ---------------------------------------------------------------------
     def _law(self, kind: str, x: float) -> Cost:
@@ -153,8 +165,41 @@ class Technology:
         return self._law("int_mult", bits_a * bits_b)
 
     def register(self, bits: float) -> Cost:
-        """Register of ``bits`` flip-flops: pJ per write, um^2; proportional to bits."""
-        return self._law("register", bits)
+        """Register of ``bits`` flip-flops: pJ per write, um^2; proportional to bits.
+
+        Calibrated to the adder table: the register rows (Aladdin) are multiplied by the ratio
+        of the adder law (Horowitz) to the Aladdin adder of the same width (a ``ref_add`` row),
+        energy and area separately, so that registers and adders are in one table's terms
+        (Aladdin's 32-bit adder is 2.4x Horowitz's energy and 2.6x its area at 45 nm).
+        ``register_calibration=False`` uses the raw register rows."""
+        cost = self._law("register", bits)
+        refs = [p for p in self.primitives if p.kind == "ref_add"]
+        if not self.register_calibration or not refs or "int_add" not in self._laws:
+            return cost
+        ref = refs[0]
+        own, law = self._to_node(ref), self.adder(ref.bits)
+        k = self.scales.get("ref_add", 1.0)  # a scaled ref_add moves the calibration only
+        return Cost(cost.energy_pj * law.energy_pj / own.energy_pj * k,
+                    cost.area_um2 * law.area_um2 / own.area_um2 * k)
+
+    def sram_cell_area(self) -> float:
+        """um^2 of one SRAM bit cell at this node (a ``sram_cell`` row)."""
+        rows = [p for p in self.primitives if p.kind == "sram_cell"]
+        if not rows:
+            raise ValueError("the primitive tables have no sram_cell row (SRAM area)")
+        return self._to_node(rows[0]).area_um2
+
+    def wire_per_bit_mm(self) -> float:
+        """pJ per bit per mm of on-chip wire at this node (a ``wire`` row)."""
+        rows = [p for p in self.primitives if p.kind == "wire"]
+        if not rows:
+            raise ValueError("the primitive tables have no wire row (on-chip network energy)")
+        return self._to_node(rows[0]).energy_pj
+
+    def sram_points(self) -> list[tuple[int, float]]:
+        """(capacity in bytes, pJ per bit) of every sram_read row at this node, by capacity."""
+        return sorted((p.array_bytes, self._to_node(p).energy_pj / p.bits)
+                      for p in self.primitives if p.kind == "sram_read")
 
     def float_unit(self, kind: str, bits: int) -> Cost:
         """``fp_add`` or ``fp_mult`` at a tabled width (16 or 32 in the Horowitz table)."""

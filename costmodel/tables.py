@@ -18,13 +18,16 @@ DATA_DIR = Path(__file__).parent / "data"
 DEFAULT_PRIMITIVE_FILES: tuple[Path, ...] = (
     DATA_DIR / "horowitz_45nm.csv",
     DATA_DIR / "aladdin_40nm.csv",
+    DATA_DIR / "memory_45nm.csv",
 )
 DEFAULT_NODE_FILE = DATA_DIR / "stillmaker_baas_2017.csv"
 DEFAULT_UNIT_FILE = DATA_DIR / "units.csv"
 
 PRIMITIVE_KINDS = (
     "int_add", "int_mult", "fp_add", "fp_mult", "sram_read", "dram_read", "register",
+    "sram_cell", "wire", "ref_add",
 )
+AREA_ONLY_KINDS = ("sram_cell",)  # rows giving an area and no energy
 PRIMITIVE_COLUMNS = (
     "name", "kind", "bits", "bits_b", "array_bytes", "node_nm", "energy_pj", "area_um2", "source",
 )
@@ -185,7 +188,9 @@ def _load_primitive_files(paths: Iterable[PathLike]) -> list[Primitive]:
                                optional=True),
                     array_bytes=array_bytes,
                     node_nm=get("node_nm", _positive(float), "a positive number (nm)"),
-                    energy_pj=get("energy_pj", _positive(float), "a positive number (pJ)"),
+                    energy_pj=_energy_or_nan(get("energy_pj", _positive(float),
+                                                 "a positive number (pJ)",
+                                                 optional=kind in AREA_ONLY_KINDS)),
                     area_um2=math.nan if area is None else area,
                     source=get("source", str, "a citation of where the numbers come from"),
                     file=str(path),
@@ -193,6 +198,10 @@ def _load_primitive_files(paths: Iterable[PathLike]) -> list[Primitive]:
             )
             names[name] = str(path)
     return out
+
+
+def _energy_or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 def load_nodes(path: PathLike | None = None) -> list[NodeRow]:
@@ -242,3 +251,36 @@ def load_units(path: PathLike | None = None) -> dict[str, list[UnitRow]]:
                     row["note"])
         )
     return units
+
+
+DEFAULT_ASSUMPTION_FILE = DATA_DIR / "assumptions.csv"
+ASSUMPTION_COLUMNS = ("name", "value", "low", "high", "unit", "note")
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """A number no source gives: its default ``value`` and the range ``low..high`` the
+    sensitivity report varies it over."""
+
+    name: str
+    value: float
+    low: float
+    high: float
+    unit: str
+    note: str
+
+
+def load_assumptions(path: PathLike | None = None) -> dict[str, Assumption]:
+    """The assumptions table (default ``costmodel/data/assumptions.csv``) by name."""
+    path = DEFAULT_ASSUMPTION_FILE if path is None else path
+    out = {}
+    for number, row in _read_rows(path, ASSUMPTION_COLUMNS):
+        def get(column, _n=number, _r=row):
+            return _field(path, _n, column, _r[column], _positive(float), "a positive number")
+
+        value, low, high = get("value"), get("low"), get("high")
+        if not low <= value <= high:
+            raise TableError(f"{path}, row {number}: value {value:g} is outside low..high "
+                             f"{low:g}..{high:g}")
+        out[row["name"]] = Assumption(row["name"], value, low, high, row["unit"], row["note"])
+    return out

@@ -9,9 +9,10 @@ areas um^2 per lane.
 Requantizing an accumulator of ``acc`` bits to ``out`` bits: the unit is sized for any split of
 the ``acc - out`` extra bits between dropped low bits (``drop``, rounded) and checked high bits
 (``high``, saturated), as a runtime-configurable shift needs; both are ``acc - out``.
-A stochastic unit uses ``k = min(random_bits, drop)`` random bits: random bits beyond the dropped
-ones do not change the rounding probability (see :mod:`fxsim.numeric.rounding`), so a 62-bit
-``stochastic`` mode costs what ``drop`` random bits cost.
+A stochastic unit uses ``k = min(r, drop)`` random bits (``r``: the policy's ``random_bits`` for
+``stochastic_k``, else the priced default, 8) from shared leap-forward generators, priced per
+random bit (:meth:`Units.random_bit`); bits beyond the dropped ones do not change the rounding
+probability (see :mod:`fxsim.numeric.rounding`).
 
 A real step (``scale = "real"``) moves an ``acc``-bit value with a fixed-point multiplier ``M`` of
 ``m`` bits before the rounding shift (DESIGN.md, "Scales that are not powers of two"): the
@@ -25,10 +26,12 @@ import ast
 import operator
 
 from costmodel.scaling import ZERO, Cost, Technology
-from costmodel.tables import PathLike, UnitRow, load_units
+from costmodel.tables import PathLike, UnitRow, load_assumptions, load_units
 from fxsim.numeric.formats import MULTIPLIER_BITS
-from fxsim.numeric.rounding import STOCHASTIC_BITS, canonical_rounding, check_overflow
+from fxsim.numeric.rounding import canonical_rounding, check_overflow
 from fxsim.ranges import RANGE_RULES
+
+DEFAULT_GENERATOR_BITS = 32  # state bits of the random-bit generator rounding() charges
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
         ast.Div: operator.truediv, ast.USub: operator.neg}
@@ -66,10 +69,18 @@ def evaluate(text: str, names: dict[str, float]) -> float:
 class Units:
     """Unit costs at a technology: ``Units(Technology(node_nm=28))``."""
 
-    def __init__(self, tech: Technology | None = None, path: PathLike | None = None) -> None:
+    def __init__(self, tech: Technology | None = None, path: PathLike | None = None,
+                 assumptions: dict[str, float] | None = None,
+                 generator_bits: int = DEFAULT_GENERATOR_BITS) -> None:
         self.tech = Technology() if tech is None else tech
         self.defs: dict[str, list[UnitRow]] = load_units(path)
         self._memo: dict[tuple, Cost] = {}
+        given = {a.name: a.value for a in load_assumptions().values()}
+        given.update(assumptions or {})
+        self.assumptions = given
+        self.sr_bits = int(given["sr_bits"])
+        self.sr_override: int | None = None  # priced random bits for every stochastic unit
+        self.generator_bits = generator_bits
 
     def unit(self, name: str, **params: float) -> Cost:
         """Cost of the unit ``name`` of the units table with widths ``params`` (bits)."""
@@ -105,26 +116,45 @@ class Units:
     def rounding(self, mode: str, acc_bits: int, out_bits: int, random_bits: int | None = None,
                  share: int = 1) -> Cost:
         """Per-element rounding of ``mode`` (an fxsim rounding name) taking ``acc_bits`` to
-        ``out_bits``, with ``1/share`` of the LFSR that feeds it (``share`` lanes share one LFSR
-        for the stochastic modes): :meth:`rounder` + :meth:`lfsr` / ``share``."""
+        ``out_bits``: :meth:`rounder` plus, for the stochastic modes, the ``k`` random bits it
+        draws from a shared generator (:meth:`random_bit`, energy and area per bit a cycle;
+        ``share`` is kept for callers of v1 and divides that part)."""
         if share < 1:
-            raise ValueError(f"share (lanes per LFSR) must be >= 1, got {share}")
+            raise ValueError(f"share (lanes per generator) must be >= 1, got {share}")
         unit = self.rounder(mode, acc_bits, out_bits, random_bits)
         k = self.random_bits_used(mode, acc_bits, out_bits, random_bits)
-        return unit + self.lfsr(k).scaled(1 / share) if k else unit
+        return unit + self.random_bit().scaled(k / share) if k else unit
 
     def random_bits_used(self, mode: str, acc_bits: int, out_bits: int,
                          random_bits: int | None = None) -> int:
-        """Random bits a stochastic rounding unit uses per element, ``k = min(random_bits,
-        drop)`` (``stochastic``: 62 random bits); 0 for the deterministic modes and when
-        nothing is dropped."""
+        """Random bits a stochastic rounding unit uses per element, ``k = min(r, drop)``:
+        ``r`` is ``random_bits`` (a ``stochastic_k`` policy's own), else the priced default
+        (assumption ``sr_bits``, 8: fxsim's ``stochastic`` uses 62 random bits per element, which
+        no hardware unit does; simulate ``stochastic_k`` to train with what is priced); 0 for the
+        deterministic modes and when nothing is dropped."""
         mode = canonical_rounding(mode)
         if mode not in ("stochastic", "stochastic_k"):
             return 0
-        bits = STOCHASTIC_BITS if mode == "stochastic" else random_bits
-        if bits is None:
-            raise ValueError("rounding 'stochastic_k' needs random_bits")
-        return min(bits, max(acc_bits - out_bits, 0))
+        return min(self.priced_random_bits(random_bits), max(acc_bits - out_bits, 0))
+
+    def priced_random_bits(self, random_bits: int | None) -> int:
+        """Random bits a stochastic unit is priced with: ``sr_override`` when set (``--sr-bits``),
+        else the policy's ``random_bits`` (``stochastic_k``), else ``sr_bits`` (8)."""
+        if self.sr_override is not None:
+            return self.sr_override
+        return self.sr_bits if random_bits is None else random_bits
+
+    def random_bit(self) -> Cost:
+        """One random bit a cycle from a shared leap-forward LFSR of ``generator_bits`` state
+        bits: the generator's energy per cycle and area, divided by the bits it gives."""
+        n = self.generator_bits
+        gen = self.unit("rng_leap_forward", n=n, x=self.assumptions["rng_xor_per_bit"])
+        return gen.scaled(1 / n)
+
+    def generator(self) -> Cost:
+        """One shared leap-forward LFSR (energy per cycle, area)."""
+        return self.unit("rng_leap_forward", n=self.generator_bits,
+                         x=self.assumptions["rng_xor_per_bit"])
 
     def rounder(self, mode: str, acc_bits: int, out_bits: int,
                 random_bits: int | None = None) -> Cost:
@@ -139,7 +169,7 @@ class Units:
         return self.unit(f"round_{canonical_rounding(mode)}", out=out_bits, drop=drop)
 
     def lfsr(self, bits: int) -> Cost:
-        """A ``bits``-bit LFSR supplying the random bits of stochastic rounding units."""
+        """A ``bits``-bit LFSR (v1's per-lane random source; v2 prices :meth:`generator`)."""
         return self.unit("lfsr", k=bits) if bits > 0 else ZERO
 
     def overflow(self, mode: str, acc_bits: int, out_bits: int) -> Cost:
@@ -155,6 +185,12 @@ class Units:
             raise ValueError(f"range rule {rule!r} has no cost definition (unit "
                              f"'stats_{rule}'); defined: {', '.join(known)}")
         return self.unit(f"stats_{rule}", w=width)
+
+    def node(self, name: str, width: int = 32) -> Cost:
+        """Per-element cost of a layer without MACs (units ``bn_forward``, ``bn_backward``,
+        ``loss_per_class``, ``residual_add``, ``pool_sum``, ``pool_max`` and their fp32
+        forms): ``w`` its integer width, ``e`` the exp assumption."""
+        return self.unit(name, w=width, e=self.assumptions["exp_fp32_macs"])
 
     def rescale(self, acc_bits: int, multiplier_bits: int = MULTIPLIER_BITS) -> Cost:
         """Per-element fixed-point multiplier of a real-step requantization: ``acc_bits`` by

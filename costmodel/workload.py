@@ -53,6 +53,7 @@ from dataclasses import dataclass, field, replace
 
 from costmodel.dataflow import MacSite
 from costmodel.policy import CostPolicy, real_scale
+from fxsim.numeric.formats import check_int
 from fxsim.numeric.shapes import LayerShape
 from fxsim.policy import DEFAULT_GROUP, RoleSpec
 
@@ -73,6 +74,9 @@ class Requant:
     spec: RoleSpec
     real: bool = False
     island: bool = False
+    current: bool = False  # the range rule reads the tensor being quantized (all but fixed)
+    stored: bool = False  # the unquantized values are already in memory (a float island
+    # wrote them: batch norm's backward writes the gradient a MAC layer quantizes)
 
     def rounded_bits(self, multiplier_bits: int) -> int:
         """Width of what the rounding unit takes: the value, or its product with the
@@ -105,6 +109,9 @@ class Work:
     traffic_bits: float
     requants: tuple[Requant, ...] = field(default=())
     stats: tuple[Stats, ...] = field(default=())
+    shape: LayerShape | None = None  # the MAC layer (None for the update)
+    samples: float = 0.0  # samples the phase runs (batch * share)
+    final_bits: int = 0  # width of the phase's result as it leaves the array
 
 
 def wide_accumulator(a_bits: int, b_bits: int, terms: int) -> int:
@@ -119,12 +126,13 @@ def width(spec: RoleSpec) -> int:
 
 
 def quantized(elements: float, in_bits: int, spec: RoleSpec,
-              island: bool = False) -> tuple[tuple, tuple]:
+              island: bool = False, stored: bool = False) -> tuple[tuple, tuple]:
     """(requants, stats) of quantizing ``elements`` values of ``in_bits`` bits to ``spec``
     (``island``: values from a float island); nothing for a float role."""
     if spec.is_float:
         return (), ()
-    return ((Requant(elements, in_bits, spec, real_scale(spec), island),),
+    current = spec.range != "fixed"  # every rule but fixed reads the tensor it quantizes
+    return ((Requant(elements, in_bits, spec, real_scale(spec), island, current, stored),),
             (Stats(elements, spec.range, in_bits),))
 
 
@@ -181,21 +189,23 @@ def layer_work(site: MacSite, policy: CostPolicy, batch: int,
         ops = Operands.of(site, policy, group)
         x, w, o, g, wg = ops.x, ops.w, ops.o, ops.g, ops.wg
         weights_read = share * count * width(w)
-        phase = _PhaseRow(name, group, share, n * shape.macs)
+        phase = _PhaseRow(name, group, share, n * shape.macs, shape, n)
         acc = ops.acc_bits(x, w, shape.reduction)
         rows.append(phase("forward", x, w, acc,
                           n * inputs * width(x) + weights_read + n * outputs * width(o),
-                          quantized(n * outputs, acc, o)))
+                          quantized(n * outputs, acc, o), width(o)))
         if site.input_grad:
             acc = ops.backward_input_bits(shape)
             rows.append(phase("backward_input", g, w, acc,
-                              n * outputs * width(g) + weights_read + n * inputs * acc))
+                              n * outputs * width(g) + weights_read + n * inputs * acc,
+                              final=acc))
         acc = ops.acc_bits(x, g, batch * hout * wout)
         rows.append(phase("backward_weight", x, g, acc,
                           n * inputs * width(x) + n * outputs * width(g)
                           + share * count * width(wg),
-                          _merge(quantized(n * outputs, incoming[group], g, from_island),
-                                 quantized(share * count, acc, wg))))
+                          _merge(quantized(n * outputs, incoming[group], g, from_island,
+                                           from_island),
+                                 quantized(share * count, acc, wg)), width(wg)))
     rows.append(update_work(site, policy))
     return rows
 
@@ -208,11 +218,14 @@ class _PhaseRow:
     group: str
     share: float
     macs: float
+    shape: LayerShape
+    samples: float
 
     def __call__(self, phase: str, a: RoleSpec, b: RoleSpec, acc: int, traffic: float,
-                 done: tuple[tuple, tuple] = ((), ())) -> Work:
+                 done: tuple[tuple, tuple] = ((), ()), final: int = 0) -> Work:
         return Work(self.layer, phase, self.group, self.share, self.macs, width(a), width(b),
-                    acc, a.is_float, traffic, *done)
+                    acc, a.is_float, traffic, *done, shape=self.shape, samples=self.samples,
+                    final_bits=final or acc)
 
 
 def _merge(*parts: tuple[tuple, tuple]) -> tuple[tuple, tuple]:
@@ -242,8 +255,7 @@ def workload(sites: Sequence[MacSite], policy: CostPolicy, batch: int,
     """Workload rows of a net, layer by layer in order. ``input_grad_first_layer=True`` prices
     the first layer's backward_input too (the simulator skips it: no one needs the gradient of
     the input image)."""
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    check_int("batch", batch, 1)
     by_name = {site.shape.name: site for site in sites}
     rows: list[Work] = []
     for i, site in enumerate(sites):

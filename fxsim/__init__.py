@@ -23,8 +23,10 @@ _EXPORTS = {
     "requantize": "fxsim.numeric.convert",
     "fixed_point_multiplier": "fxsim.numeric.convert",
     "Accumulator": "fxsim.ops.accumulator",
+    "trace": "fxsim.tracing",
 }
-_SUBPACKAGES = ("numeric", "ranges", "ops", "layers", "training", "reproduce", "policy")
+_SUBPACKAGES = ("numeric", "ranges", "ops", "layers", "training", "reproduce", "policy",
+                "tracing")
 
 __all__ = sorted([*_EXPORTS, "__version__", "ops"])
 

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from fxsim.cli_args import DefaultsFormatter
+from fxsim.cli_args import add_command, int_at_least
 
 
 def _modes_table(bits: int, frac: int, samples: int, seed: int):
@@ -62,29 +62,62 @@ def _default_out(net: str, policy: str, seed: int) -> str:
     return out
 
 
+TRAIN_OPTIONS = ("net", "data", "data_dir", "policy", "epochs", "batch", "lr", "momentum",
+                 "weight_decay", "schedule", "milestones", "warmup_epochs", "seed", "limit",
+                 "augment")
+
+
+def _train_config(args: argparse.Namespace):
+    """The run's TrainConfig: the options given over TrainConfig's defaults, or with
+    ``--resume`` the run's own config.toml (options given must agree; ``--epochs`` extends)."""
+    from fxsim.training.loop import TrainConfig, resume_config
+
+    given = {k: getattr(args, k) for k in TRAIN_OPTIONS if getattr(args, k) is not None}
+    if "milestones" in given:
+        given["milestones"] = tuple(given["milestones"])
+    if args.resume:
+        if not args.out:
+            raise ValueError("--resume needs --out, the run folder to continue")
+        return resume_config(args.out, given)
+    return TrainConfig(**given)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from fxsim.cli_progress import ProgressBar
-    from fxsim.training.loop import TrainConfig, train
+    from fxsim.training.loop import train
 
-    config = TrainConfig(
-        net=args.net, data=args.data, data_dir=args.data_dir, policy=args.policy,
-        epochs=args.epochs, batch=args.batch, lr=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, schedule=args.schedule,
-        milestones=tuple(args.milestones or ()), warmup_epochs=args.warmup_epochs,
-        seed=args.seed, limit=args.limit, augment=args.augment)
-    if args.resume and not args.out:
-        raise ValueError("--resume needs --out, the run folder to continue")
+    config = _train_config(args)
     out = args.out or _default_out(config.net, config.policy, config.seed)
-    print(f"training {config.net} on {config.data or 'its default data'} under policy "
+    verb = "resuming" if args.resume else "training"
+    print(f"{verb} {config.net} on {config.data or 'its default data'} under policy "
           f"{config.policy!r} for {config.epochs} epochs -> {out}")
     result = train(config, out, resume=args.resume,
-                   progress=None if args.quiet else ProgressBar())
+                   progress=ProgressBar(bars=not args.quiet))
     s = result.summary
     print(f"test accuracy {100 * s['test_acc']:.2f}% after {s['epochs_done']} epochs "
           f"({s['wall_time_s']:.1f} s); weights sha256 {s['weights_sha256'][:16]}...")
     print(f"wrote {out}/metrics.csv, summary.json, checkpoint.npz "
           f"(plots: fxsim report {out})")
     return 0
+
+
+def _interrupted_message(command: str, error: KeyboardInterrupt) -> str:
+    """What an interrupt leaves, said honestly."""
+    from fxsim.training.loop import Interrupted
+
+    if isinstance(error, Interrupted):
+        again = f"fxsim train --out {error.out} --resume"
+        if error.epochs_done == 0:
+            return (f"fxsim {command}: interrupted in epoch {error.epoch}, before the first "
+                    f"checkpoint: only the settings are saved in {error.out}; `{again}` starts "
+                    "the run over")
+        return (f"fxsim {command}: interrupted in epoch {error.epoch}; epochs 1-"
+                f"{error.epochs_done} are saved in {error.out}; `{again}` continues from epoch "
+                f"{error.epochs_done + 1}, bit-exactly")
+    if command == "reproduce":
+        return ("fxsim reproduce: interrupted; finished runs are kept and partly trained ones "
+                "resume: run the same command again to continue")
+    return f"fxsim {command}: interrupted"
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -118,71 +151,82 @@ def _cmd_policies(args: argparse.Namespace) -> int:
     print(f"Quantizers under policy {policy.name!r} (roles: {', '.join(ROLES)}):")
     table = net.quantizer_table()
     if len(table):
-        print(table.to_string(index=False))
+        print(table.to_string(index=False, na_rep=""))
+        print("(accumulator rows: bits empty = wide, the smallest width that never overflows)")
     return 0
 
 
 def _add_train_parser(sub) -> None:
+    from fxsim.training.loop import TrainConfig
     from fxsim.training.optim import SCHEDULES
     from reference_nets.specs import NETS
 
-    train = sub.add_parser(
-        "train",
+    train = add_command(
+        sub, "train",
         help="train a reference net bit-exactly under a quantization policy",
         description=(
             "Train a reference net in bit-accurate fixed point under a quantization policy and "
-            "write a run folder: config.toml, policy.toml, metrics.csv (per epoch: loss, "
-            "accuracy, per-class accuracy, per-quantizer saturation and scale, wall time), "
-            "grad_histograms.csv, checkpoint.npz, summary.json. With no options: the digits "
-            "CNN on the embedded 8x8 digits under the int8 policy."),
-        formatter_class=DefaultsFormatter,
+            "write a run folder: config.toml, policy.toml, quantizers.csv (every quantizer and "
+            "accumulator), metrics.csv (per epoch: loss, accuracy, per-class accuracy, "
+            "per-quantizer saturation and scale, per-layer and phase accumulator overflows, "
+            "wall time), grad_histograms.csv, checkpoint.npz, summary.json. A killed run "
+            "resumes with --out DIR --resume, losing nothing. With no options: the digits CNN "
+            "on the embedded 8x8 digits under the int8 policy."),
+        func=_cmd_train,
     )
-    train.add_argument("--net", default="digits_cnn", choices=list(NETS), help="reference net")
+    d = TrainConfig()  # the defaults, shown in --help; None marks an option not given
+    train.add_argument("--net", choices=list(NETS), help=f"reference net (default: {d.net})")
     train.add_argument("--data", default=None,
                        help="dataset: digits, mnist, mnist5k, cifar10, cifar100, random "
                             "(default: the net's own)")
     train.add_argument("--data-dir", default=None, help="folder of mnist/cifar files")
-    train.add_argument("--policy", default="int8",
-                       help="shipped policy name (fxsim policies) or TOML file")
-    train.add_argument("--epochs", type=int, default=5, help="epochs to train")
-    train.add_argument("--batch", type=int, default=32, help="batch size")
-    train.add_argument("--lr", type=float, default=0.05, help="peak learning rate")
-    train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    train.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
-    train.add_argument("--schedule", default="cosine", choices=SCHEDULES,
-                       help="learning-rate schedule")
-    train.add_argument("--milestones", type=int, nargs="*",
-                       help="epochs where the step schedule multiplies lr by 0.1")
-    train.add_argument("--warmup-epochs", type=int, default=0,
-                       help="epochs of linear learning-rate warm-up")
-    train.add_argument("--seed", type=int, default=0,
-                       help="seed of split, order, init and stochastic rounding")
-    train.add_argument("--limit", type=int, default=None,
+    train.add_argument("--policy", help="shipped policy name (fxsim policies) or TOML file "
+                                        f"(default: {d.policy})")
+    train.add_argument("--epochs", type=int_at_least(1),
+                       help=f"epochs to train (default: {d.epochs}); with --resume, more "
+                            "epochs than the run has extend it")
+    train.add_argument("--batch", type=int_at_least(1), help=f"batch size (default: {d.batch})")
+    train.add_argument("--lr", type=float, help=f"peak learning rate (default: {d.lr})")
+    train.add_argument("--momentum", type=float, help=f"SGD momentum (default: {d.momentum})")
+    train.add_argument("--weight-decay", type=float,
+                       help=f"L2 weight decay, not applied to biases (default: "
+                            f"{d.weight_decay})")
+    train.add_argument("--schedule", choices=SCHEDULES,
+                       help=f"learning-rate schedule (default: {d.schedule})")
+    train.add_argument("--milestones", type=int_at_least(1), nargs="+",
+                       help="with --schedule step: the epochs after which lr is multiplied by "
+                            "0.1 (increasing, below --epochs)")
+    train.add_argument("--warmup-epochs", type=int_at_least(0),
+                       help="epochs of linear learning-rate warm-up (default: 0)")
+    train.add_argument("--seed", type=int_at_least(0),
+                       help="seed of split, order, init and stochastic rounding (default: 0)")
+    train.add_argument("--limit", type=int_at_least(1), default=None,
                        help="use only this many train and test samples")
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                        help="random crop and flip (default: on for CIFAR)")
     train.add_argument("--out", default=None,
                        help="run folder (default: runs/NET-POLICY-seedS, numbered if taken)")
     train.add_argument("--resume", action="store_true",
-                       help="continue the run in --out from its last checkpoint, bit-exactly")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.set_defaults(func=_cmd_train)
+                       help="continue the run in --out from its last checkpoint, bit-exactly, "
+                            "with the settings in its config.toml (no other option needed; "
+                            "--epochs N extends a run)")
+    train.add_argument("--quiet", action="store_true",
+                       help="no progress bar (epoch lines and warnings still print)")
 
-    report = sub.add_parser(
-        "report", help="plot a run's curves and gradient histograms to PNG",
+    report = add_command(
+        sub, "report", help="plot a run's curves and gradient histograms to PNG",
         description="Write curves.png, saturation.png and grad_histograms.png into a run "
-                    "folder made by fxsim train.")
+                    "folder made by fxsim train.", func=_cmd_report)
     report.add_argument("run", help="the run folder")
-    report.set_defaults(func=_cmd_report)
 
-    policies = sub.add_parser(
-        "policies", help="list the shipped quantization policies",
+    policies = add_command(
+        sub, "policies", help="list the shipped quantization policies",
         description="List the shipped policies; --show NAME prints one as TOML; --net NAME "
-                    "lists that net's layer names and every quantizer under --policy.")
+                    "lists that net's layer names and every quantizer under --policy.",
+        func=_cmd_policies)
     policies.add_argument("--show", metavar="POLICY", help="print this policy as TOML")
     policies.add_argument("--net", choices=list(NETS), help="list this net's layers")
     policies.add_argument("--policy", default="int8", help="policy for --net")
-    policies.set_defaults(func=_cmd_policies)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,26 +240,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train_parser(sub)
-    modes = sub.add_parser(
-        "modes",
+    modes = add_command(
+        sub, "modes",
         help="compare every rounding mode's error on standard-normal data",
         description=(
             "Quantize standard-normal samples with every rounding mode and print the mean, RMS "
             "and maximum error in LSBs and the number of saturated elements."
         ),
+        func=_cmd_modes,
     )
-    modes.add_argument("--bits", type=int, default=4, help="word length in bits (default 4)")
-    modes.add_argument("--frac", type=int, default=2, help="fraction length (default 2)")
-    modes.add_argument("--samples", type=int, default=1_000_000, help="sample count")
-    modes.add_argument("--seed", type=int, default=0, help="seed of data and rounding")
+    modes.add_argument("--bits", type=int, default=4, help="word length in bits")
+    modes.add_argument("--frac", type=int, default=2, help="fraction length")
+    modes.add_argument("--samples", type=int_at_least(1), default=1_000_000, help="sample count")
+    modes.add_argument("--seed", type=int_at_least(0), default=0, help="seed of data and rounding")
     modes.add_argument("--csv", help="also write the table to this CSV file")
-    modes.set_defaults(func=_cmd_modes)
     from costmodel.cli import add_cost_parser
 
     add_cost_parser(sub)
     from fxsim.reproduce.cli import add_reproduce_parser
+    from fxsim.tracing.cli import add_trace_parser
 
     add_reproduce_parser(sub)
+    add_trace_parser(sub)
     return parser
 
 
@@ -227,9 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except KeyboardInterrupt:
-        print(f"\nfxsim {args.command}: interrupted; finished epochs are saved (continue "
-              "with --resume)", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        print("\n" + _interrupted_message(args.command, interrupt), file=sys.stderr)
         return 130
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError,
             FloatingPointError) as error:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fxsim.numeric.shapes import LayerShape, conv_out_size
-from fxsim.policy import OP_KINDS
+from fxsim.policy import OP_KINDS, NetPlace
 
 Shape = tuple[int, ...]
 
@@ -208,6 +208,21 @@ def places(spec: Node, input_shape: Shape) -> list[Place]:
     return found
 
 
+def policy_places(spec: Node | str, input_shape: Shape | None = None) -> list[NetPlace]:
+    """Every layer of ``spec`` (a :class:`Node` or a reference net's name) as a policy
+    addresses it, input first: what :meth:`fxsim.policy.Policy.check_net` checks, exactly as
+    a net built from the spec reports it (:meth:`fxsim.training.network.Network.policy_places`).
+    A batch norm's fused ReLU and a residual add's (on unless ``relu=False``) make their
+    outputs ReLU outputs."""
+    if isinstance(spec, str):
+        spec, input_shape = net_spec(spec, input_shape), input_shape or default_input_shape(spec)
+    found = places(spec, tuple(input_shape))
+    relu_default = {"batchnorm": False, "add": True}
+    return [NetPlace(p.name, p.kind, bool(dict(p.args).get("relu", relu_default.get(p.op,
+                                                                                    False))))
+            for p in found]
+
+
 def layer_shapes(spec: Node, input_shape: Shape) -> list[LayerShape]:
     """The geometry of every MAC layer of ``spec``, in forward order."""
     return [p.mac for p in places(spec, input_shape) if p.mac is not None]
@@ -232,7 +247,8 @@ def _walk(spec: Node, shape: Shape, found: list[Place]) -> Shape:
         out = _walk(spec.children[0], shape, found)
         if len(spec.children) > 1:
             _walk(spec.children[1], shape, found)
-        found.append(Place(f"{spec.name}_add", "add", OP_KINDS["residual"], out, out))
+        found.append(Place(f"{spec.name}_add", "add", OP_KINDS["residual"], out, out,
+                           args=spec.args))
         return out
     args = spec.kwargs
     mac = None

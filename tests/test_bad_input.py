@@ -29,7 +29,7 @@ def test_bad_step(step):
 
 @pytest.mark.parametrize("k", [0, 33, -1])
 def test_random_bits_range(k):
-    with pytest.raises(ValueError, match=rf"random_bits must be in 1\.\.32, got {k}"):
+    with pytest.raises(ValueError, match=rf"random_bits must be an integer in 1\.\.32, got {k}"):
         fxsim.quantize(X, FMT, "stochastic_k", random_bits=k)
 
 
@@ -60,7 +60,8 @@ def test_requantize_needs_fxarray_and_format():
 
 
 def test_seed_and_stream_validated():
-    with pytest.raises(ValueError, match=r"seed must be in 0\.\.18446744073709551615, got -1"):
+    with pytest.raises(ValueError,
+                       match=r"seed must be an integer in 0\.\.18446744073709551615, got -1"):
         fxsim.quantize(X, FMT, "stochastic", seed=-1)
-    with pytest.raises(ValueError, match=r"stream must be >= 0, got -3"):
+    with pytest.raises(ValueError, match=r"stream must be an integer >= 0, got -3"):
         fxsim.quantize(X, FMT, "stochastic", seed=1, stream=-3)

@@ -38,7 +38,7 @@ def test_modes_command_writes_csv(tmp_path, capsys):
 def test_cli_error_is_one_clear_line(capsys):
     assert main(["modes", "--bits", "99"]) == 2
     err = capsys.readouterr().err
-    assert "bits must be in 1..62, got 99" in err and "Traceback" not in err
+    assert "bits must be an integer in 1..62, got 99" in err and "Traceback" not in err
 
 
 def test_no_subcommand_means_train(tmp_path, capsys):

@@ -34,7 +34,7 @@ def test_range_lsb_and_dtype(bits, frac, signed):
 
 @pytest.mark.parametrize("bits", [0, 63, -1])
 def test_bits_out_of_range(bits):
-    with pytest.raises(ValueError, match=rf"bits must be in 1\.\.62, got {bits}"):
+    with pytest.raises(ValueError, match=rf"bits must be an integer in 1\.\.62, got {bits}"):
         fxsim.QFormat(bits, 0)
 
 

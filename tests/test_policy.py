@@ -64,7 +64,8 @@ def test_fp_policy_quantizes_nothing():
     [
         ({"colour": 1}, "unknown key 'colour'; allowed: name"),
         ({"defaults": {"wieghts": {"bits": 8}}}, "unknown key 'wieghts'; allowed: weights"),
-        ({"defaults": {**BASE["defaults"], "weights": {"bits": 99}}}, "bits must be in 1..62"),
+        ({"defaults": {**BASE["defaults"], "weights": {"bits": 99}}},
+         "bits must be an integer in 1..62"),
         ({"defaults": {**BASE["defaults"], "weights": {"bits": 8, "rounding": "up"}}},
          "rounding must be one of nearest_even"),
         ({"defaults": {**BASE["defaults"], "weights": {"bits": 8, "range": "magic"}}},

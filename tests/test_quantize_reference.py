@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,7 +11,7 @@ from reference import fit_int, ref_quantize, ref_requantize
 from strategies import awkward_floats, formats, rounding_calls
 
 import fxsim
-from fxsim.numeric.rng import random_top_bits, random_word_py, stream_key
+from fxsim.numeric.rng import GAMMA, mix64, random_word_py, stream_key
 
 SEEDS = st.integers(0, 2**64 - 1)
 
@@ -133,3 +134,11 @@ def test_large_arrays_equal_reference_on_a_sample():
         codes, _ = ref_quantize(x[sample].tolist(), fmt, mode, "saturate", 3, 0, k,
                                 indices=sample)
         assert q.raw[sample].tolist() == codes
+
+
+@numba.njit
+def random_top_bits(key, index, nbits):  # pragma: no cover - compiled
+    """The top ``nbits`` (1..63) bits of element ``index``'s random word, as int64, the way
+    the conversion loops take them (compiled, uint64 arithmetic)."""
+    word = mix64(key + np.uint64(index + 1) * np.uint64(GAMMA))
+    return np.int64(word >> np.uint64(64 - nbits))

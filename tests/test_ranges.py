@@ -334,7 +334,7 @@ def test_every_rule_refuses_nan_and_infinity(name, bad):
 
 def test_choose_checks_bits_signed_and_values():
     rule = make_rule("minmax")
-    with pytest.raises(ValueError, match=r"bits must be in 2\.\.62, got 1"):
+    with pytest.raises(ValueError, match=r"bits must be an integer in 2\.\.62, got 1"):
         rule.choose(np.ones(3), 1, True)
     with pytest.raises(TypeError, match="bits must be an integer"):
         rule.choose(np.ones(3), 4.0, True)

@@ -173,7 +173,7 @@ def test_plans_cover_nets_policies_and_seeds(tmp_path):
     (lambda: plan_runs(["int8"], 0, [digits_setup(1)]), "seeds must be an integer >= 1, got 0"),
     (lambda: digits_setup(0), "epochs must be an integer >= 1, got 0"),
     (lambda: run_sweep([], workers=0), "workers must be an integer >= 1, got 0"),
-    (lambda: plan_runs(["int8"], 1, [digits_setup(1)], limit=-3), "limit must be a positive"),
+    (lambda: plan_runs(["int8"], 1, [digits_setup(1)], limit=-3), "limit must be an integer >= 1"),
 ])
 def test_bad_arguments_are_named(call, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
@@ -184,8 +184,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["reproduce", "--policies", "int8,nope", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "unknown policy 'nope'" in err and "Traceback" not in err
-    assert main(["reproduce", "--seeds", "0", "--runs-dir", str(tmp_path)]) == 2
-    assert "seeds must be an integer >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # argparse refuses it, naming the option
+        main(["reproduce", "--seeds", "0", "--runs-dir", str(tmp_path)])
+    assert stop.value.code == 2
+    assert "argument --seeds: must be an integer >= 1, got 0" in capsys.readouterr().err
     assert main(["reproduce", "--data-dir", str(tmp_path / "none")]) == 2
     assert "is not a folder" in capsys.readouterr().err
     assert not (tmp_path / "RESULTS.md").exists()
@@ -207,7 +209,7 @@ def test_markdown_table_renders_formats_nan_and_pipes():
 
 
 def _row(policy: str, mean: float, std: float = 0.2, **extra) -> dict:
-    row = {"net": "digits_cnn", "policy": policy, "acc_mean": mean, "acc_std": std,
+    row = {"net": "digits_cnn", "policy": policy, "seeds": 3, "acc_mean": mean, "acc_std": std,
            "drop_vs_fp": 98.0 - mean, "energy_pj": 1e7, "area_um2": 4000.0,
            "energy_rounding_pj": 1e4, "energy_stats_pj": 3e4, "energy_rescale_pj": 0.0,
            "energy_saving_vs_fp": 0.8, "compression_vs_fp": 3.0,
@@ -261,3 +263,19 @@ def test_claims_verdicts_follow_the_numbers():
     missing = claims_markdown(pd.DataFrame([_row("fp", 98.0)]), {})
     assert "digits_cnn: not measured (cqat or fp not in this sweep)" in missing
     assert "digits_cnn: not measured (arc8 or sr8 not in this sweep)" in missing
+
+
+def test_no_verdict_on_too_few_seeds_or_a_warm_up_dominated_run():
+    one_seed = pd.DataFrame([{**row, "seeds": 1} for row in
+                             (_row("fp", 98.0), _row("cqat", 90.0), _row("arc8", 90.0),
+                              _row("sr8", 97.8))])
+    text = claims_markdown(one_seed, {}, {"digits_cnn": 5})
+    assert "**disagrees**" not in text and "**agrees**" not in text
+    assert text.count("**too few seeds/epochs to judge** (1 seed(s); a verdict needs at "
+                      "least 3)") == 2
+    rows = [_row("cdmp_base", 97.0), _row("cdmp", 90.0, easy_share=0.0,
+                                           compression_vs_base=1.0, energy_saving_vs_base=0.0)]
+    short = claims_markdown(pd.DataFrame(rows), {}, {"digits_cnn": 2})
+    assert "2 epoch(s), 1 of them cdmp's warm-up" in short and "**disagrees**" not in short
+    long = claims_markdown(pd.DataFrame(rows), {}, {"digits_cnn": 3})
+    assert "**disagrees** (cdmp is lower)" in long and "too few" not in long

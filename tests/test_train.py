@@ -114,7 +114,7 @@ def test_cli_train_report_and_errors(tmp_path, capsys):
     assert main(["train", "--limit", "128", "--epochs", "1", "--out", str(out)]) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert main(["train", "--limit", "64", "--epochs", "1", "--out", str(out), "--resume"]) == 2
-    assert "limit differ" in capsys.readouterr().err
+    assert "limit (the run has 128, given 64)" in capsys.readouterr().err
     assert main(["train", "--policy", "nope", "--out", str(tmp_path / "x")]) == 2
     assert "neither a file nor a shipped policy" in capsys.readouterr().err
     assert main(["train", "--data", "cifar10", "--net", "resnet20",

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fxsim.layers import tracing
 from fxsim.layers.quantizer import TensorQuantizer
 from fxsim.numeric._code_kernels import keep_where
-from fxsim.numeric.convert import quantize
+from fxsim.numeric.convert import fixed_point_multiplier, quantize
 from fxsim.numeric.formats import FxArray, QFormat
-from fxsim.policy import DEFAULT_GROUP, OP_KINDS, Policy, RoleSpec
+from fxsim.numeric.rounding import STOCHASTIC_BITS
+from fxsim.policy import DEFAULT_GROUP, OP_KINDS, NetPlace, Policy, RoleSpec
 
 Tensor = FxArray | np.ndarray
 
@@ -125,7 +127,8 @@ class Binder:
             if where in self.quantizers:
                 raise ValueError(f"two quantizers named {where!r}: give the second a label")
             q = TensorQuantizer(self.spec(layer, role, kind, group), where, relu_output,
-                                histogram)
+                                histogram, keep_mask=role == "activations", layer=layer,
+                                label=label or role)
             self.quantizers[where] = q
             items.append(q)
         return QuantizerSet(site, items)
@@ -174,13 +177,26 @@ class QuantizerSet:
     site: int
     items: list[TensorQuantizer] = field(default_factory=list)
 
-    def __call__(self, value: Tensor, ctx: Context, part: int) -> FxArray:
-        q = self.items[ctx.part_groups[part]] if len(self.items) > 1 else self.items[0]
-        return q(value, ctx.seed, ctx.stream(self.site, part), observe=ctx.training)
+    def pick(self, ctx: Context, part: int) -> TensorQuantizer:
+        """The quantizer of ``part``'s class group."""
+        return self.items[ctx.part_groups[part]] if len(self.items) > 1 else self.items[0]
 
-    def mask(self, ctx: Context, part: int, codes: FxArray) -> np.ndarray | None:
-        q = self.items[ctx.part_groups[part]] if len(self.items) > 1 else self.items[0]
-        return q.ste_mask(codes)
+    def __call__(self, value: Tensor, ctx: Context, part: int) -> FxArray:
+        q = self.pick(ctx, part)
+        stream = ctx.stream(self.site, part)
+        if tracing.RECORDER is None:  # no trace: nothing else to do
+            return q(value, ctx.seed, stream, observe=ctx.training)
+        kind = "requantize" if isinstance(value, FxArray) else "quantize"
+        rec = tracing.recorder_for(kind, q.layer, q.label, ctx.step, ctx.training)
+        if rec is None:
+            return q(value, ctx.seed, stream, observe=ctx.training)
+        details: dict = {}
+        out = q(value, ctx.seed, stream, observe=ctx.training, details=details)
+        rec.add(quantizer_event(q, value, out, details, ctx, part))
+        return out
+
+    def mask(self, ctx: Context, part: int) -> np.ndarray | None:
+        return self.pick(ctx, part).ste_mask()
 
 
 def apply(quantizers: QuantizerSet | None, values: list[Tensor], ctx: Context) -> list[Tensor]:
@@ -205,15 +221,64 @@ def masked(grad: Tensor, mask: np.ndarray | None) -> Tensor:
     return keep_where(np.asarray(grad, dtype=np.float64), mask)
 
 
-def ste(quantizers: QuantizerSet | None, grads: list[Tensor], outputs: list[Tensor],
-        ctx: Context) -> list[Tensor]:
+def ste(quantizers: QuantizerSet | None, grads: list[Tensor], ctx: Context) -> list[Tensor]:
     """The straight-through estimator through the output quantizers: gradients pass
-    unchanged except at outputs the quantizer clamped (see
+    unchanged except at the outputs the quantizer clamped in this step's forward pass (see
     :meth:`TensorQuantizer.ste_mask`)."""
     if quantizers is None:
         return grads
-    return [masked(g, quantizers.mask(ctx, p, out))
-            for p, (g, out) in enumerate(zip(grads, outputs, strict=True))]
+    out = []
+    for p, g in enumerate(grads):
+        mask = quantizers.mask(ctx, p)
+        passed = masked(g, mask)
+        rec = None
+        if tracing.RECORDER is not None:
+            q = quantizers.pick(ctx, p)
+            rec = tracing.recorder_for("ste", q.layer, q.label, ctx.step, ctx.training)
+        if rec is not None:
+            ones = np.ones(np.shape(g), dtype=bool) if mask is None else mask
+            rec.add(tracing.TraceEvent(
+                "ste", q.layer, q.label, "backward", ctx.step, ctx.training, p,
+                ctx.part_groups[p], {"clamped": int(ones.size - np.count_nonzero(ones))},
+                {"grad": tracing.tensor(g), "mask": tracing.mask(ones),
+                 "out": tracing.tensor(passed)}))
+        out.append(passed)
+    return out
+
+
+def quantizer_event(q: TensorQuantizer, value: Tensor, out: FxArray, details: dict,
+                    ctx: Context, part: int) -> tracing.TraceEvent:
+    """The ``quantize`` / ``requantize`` event of one quantizer call (docs/trace-format.md)."""
+    spec, scale, fmt = q.spec, details["scale"], details["fmt"]
+    stochastic = spec.rounding in ("stochastic", "stochastic_k")
+    fields = {
+        "quantizer": q.where, "rounding": spec.rounding,
+        "random_bits": (spec.random_bits or STOCHASTIC_BITS) if stochastic else None,
+        "overflow": spec.overflow, "seed": out.stats.seed if stochastic else None,
+        "stream": out.stats.stream,
+        "code_min": details["low"], "code_max": details["high"],
+        "scale": {"frac": scale.frac, "step": scale.step, "clip": scale.clip,
+                  "rule": spec.range},
+        "saturated": out.stats.saturated, "wrapped": out.stats.wrapped,
+    }
+    tensors = {"x": tracing.tensor(value), "q": tracing.codes(out)}
+    if isinstance(value, FxArray):
+        if value.step is None and scale.step is None:
+            multiplier, shift = 1, value.fmt.frac - fmt.frac
+        else:
+            lsb_out = scale.step if scale.step is not None else fmt.lsb
+            multiplier, shift = fixed_point_multiplier(value.lsb / lsb_out,
+                                                       details["multiplier_bits"])
+        fields.update(multiplier=multiplier, shift=shift,
+                      multiplier_bits=details["multiplier_bits"])
+    if details["tracked"]:
+        clamped = q.last_mask
+        tensors["clamped"] = tracing.mask(np.zeros(out.shape, dtype=bool) if clamped is None
+                                          else ~clamped)
+    kind = "requantize" if isinstance(value, FxArray) else "quantize"
+    return tracing.TraceEvent(kind, q.layer, q.label, tracing.ROLE_PHASES.get(q.label, ""),
+                              ctx.step, ctx.training, part, ctx.part_groups[part], fields,
+                              tensors)
 
 
 class Layer:
@@ -239,6 +304,11 @@ class Layer:
     def bind(self, binder: Binder) -> None:
         """Create quantizers and parameters from the binder's policy (default: none)."""
         binder.layer_names.append(self.name)
+
+    def policy_places(self) -> list[NetPlace]:
+        """This layer as a policy addresses it (:meth:`fxsim.policy.Policy.check_net`), in
+        the order :meth:`bind` names layers; containers list the layers inside."""
+        return [NetPlace(self.name, self.kind, bool(getattr(self, "relu", False)))]
 
     def forward(self, xs: list[Tensor], ctx: Context) -> list[Tensor]:
         raise NotImplementedError
@@ -270,11 +340,7 @@ class Layer:
     def load_state_dict(self, state: dict) -> None:
         pass
 
-    def drop_saved(self) -> None:
-        """Free what forward kept for backward."""
-        for attr in ("_saved",):
-            if hasattr(self, attr):
-                delattr(self, attr)
+
 
 
 class Sequential(Layer):
@@ -292,6 +358,9 @@ class Sequential(Layer):
         for before, layer in zip(self.layers[:-1], self.layers[1:], strict=True):
             if hasattr(layer, "deferred_grads"):  # batch norm: see Layer.takes_deferred_grads
                 layer.deferred_grads = before.takes_deferred_grads
+
+    def policy_places(self) -> list[NetPlace]:
+        return [place for layer in self.layers for place in layer.policy_places()]
 
     def forward(self, xs, ctx):
         for layer in self.layers:

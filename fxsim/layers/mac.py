@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from fxsim import ops
+from fxsim.layers import tracing
 from fxsim.layers.base import Binder, Context, Layer, Param, apply, ste
 from fxsim.numeric import arith
 from fxsim.numeric.convert import quantize, requantize
@@ -31,13 +32,22 @@ from fxsim.numeric.formats import FxArray, QFormat
 from fxsim.numeric.shapes import LayerShape
 from fxsim.ops.geometry import as_pair
 
+PHASES = ("forward", "backward_input", "backward_weight")
+
 
 class MacLayer(Layer):
-    """What Conv2d and Linear share: weights, their quantizers and the three products."""
+    """What Conv2d and Linear share: weights, their quantizers, the three products and the
+    count of their accumulator overflows.
+
+    With a narrow accumulator (the policy's ``accumulator = { bits = B }``), every training
+    product adds to per-phase counters: sums computed, sums that saturated or wrapped, and
+    overflow events (:class:`fxsim.ops.AccStats`); :meth:`take_accumulator_stats` hands them
+    out per epoch."""
 
     input_grad = True
     weight: Param
     geometry: dict
+    ops_names: tuple[str, str, str]  # the fxsim.ops names of forward, backward_input, _weight
 
     def bind(self, binder: Binder) -> None:
         super().bind(binder)
@@ -50,9 +60,12 @@ class MacLayer(Layer):
         self.q_wgrad = binder.quantizers_for(name, "weight_grads", self.kind,
                                                per_group=False)
         self.acc = None
+        self._acc_counts: dict[str, list[int]] | None = None
         if binder.quantized:
             spec = binder.spec(name, "accumulator", self.kind)
             self.acc = ops.Accumulator(spec.bits, spec.overflow)
+            if spec.bits is not None:
+                self._acc_counts = {phase: [0, 0, 0] for phase in PHASES}
 
     @property
     def takes_deferred_grads(self) -> bool:
@@ -83,23 +96,68 @@ class MacLayer(Layer):
     def product_weight(self, x, g):
         raise NotImplementedError
 
+    def preload(self, acc, ctx: Context, part: int):
+        """The forward accumulator with what the layer adds before requantizing (Linear's
+        bias); unchanged by default."""
+        return acc
+
+    def _counted(self, phase: str, acc, a, b, ctx: Context, part: int):
+        """``acc``, the result of the ``phase`` product of ``a`` and ``b``, after adding its
+        overflow counts (training passes) and reporting it to an active trace."""
+        stats = getattr(acc, "stats", None)
+        if self._acc_counts is not None and ctx.training and stats is not None:
+            counts = self._acc_counts[phase]
+            counts[0] += stats.size
+            counts[1] += stats.overflowed
+            counts[2] += stats.events
+        if tracing.RECORDER is None:
+            return acc
+        rec = tracing.recorder_for("mac", self.name, "accumulator", ctx.step, ctx.training)
+        if rec is not None and isinstance(acc, FxArray):
+            rec.add(tracing.TraceEvent(
+                "mac", self.name, "accumulator", phase, ctx.step, ctx.training, part,
+                ctx.part_groups[part],
+                {"op": self.ops_names[PHASES.index(phase)],
+                 "geometry": {k: list(v) if isinstance(v, tuple) else v
+                              for k, v in getattr(self, "geometry", {}).items()},
+                 "acc_bits": self.acc.bits, "acc_overflow": self.acc.overflow,
+                 "saturated": stats.saturated, "wrapped": stats.wrapped,
+                 "events": stats.events},
+                {"a": tracing.codes(a), "b": tracing.codes(b), "acc": tracing.codes(acc)}))
+        return acc
+
+    def take_accumulator_stats(self) -> dict[str, tuple[int, int, int]]:
+        """Per phase this epoch: (sums, sums that saturated or wrapped, overflow events);
+        then reset. Empty for a wide accumulator (it never overflows)."""
+        if self._acc_counts is None:
+            return {}
+        taken = {phase: tuple(c) for phase, c in self._acc_counts.items()
+                 if phase != "backward_input" or self.input_grad}
+        self._acc_counts = {phase: [0, 0, 0] for phase in PHASES}
+        return taken
+
     def forward(self, xs, ctx):
         w = self.quantized_weight(ctx)
-        outs = apply(self.q_out, [self.product(x, w) for x in xs], ctx)
+        accs = [self.preload(self._counted("forward", self.product(x, w), x, w, ctx, p), ctx, p)
+                for p, x in enumerate(xs)]
+        outs = apply(self.q_out, accs, ctx)
         if ctx.training:
-            self._saved = (xs, w, outs)
+            self._saved = (xs, w)
         return outs
 
     def backward(self, grads, ctx):
-        xs, w, outs = self._saved
+        xs, w = self._saved
         del self._saved
-        gs = apply(self.q_grad, ste(self.q_out, grads, outs, ctx), ctx)
-        wgrad = arith.total([self.product_weight(x, g) for x, g in zip(xs, gs, strict=True)])
+        gs = apply(self.q_grad, ste(self.q_out, grads, ctx), ctx)
+        wgrad = arith.total([self._counted("backward_weight", self.product_weight(x, g), x, g,
+                                           ctx, p)
+                             for p, (x, g) in enumerate(zip(xs, gs, strict=True))])
         self.weight.grad = wgrad if self.q_wgrad is None else self.q_wgrad(wgrad, ctx, 0)
         self.backward_extra(gs, ctx)
         if not self.input_grad:
             return None
-        return [self.product_input(g, w, x.shape) for x, g in zip(xs, gs, strict=True)]
+        return [self._counted("backward_input", self.product_input(g, w, x.shape), g, w, ctx, p)
+                for p, (x, g) in enumerate(zip(xs, gs, strict=True))]
 
     def backward_extra(self, gs, ctx) -> None:
         """Gradients of further parameters (Linear's bias)."""
@@ -110,6 +168,7 @@ class Conv2d(MacLayer):
     follows in the reference nets)."""
 
     op = "conv2d"
+    ops_names = ("conv2d", "conv2d_backward_input", "conv2d_backward_weight")
 
     def __init__(self, name: str, in_channels: int, out_channels: int, kernel=3, stride=1,
                  padding=0, dilation=1, groups: int = 1) -> None:
@@ -152,6 +211,7 @@ class Linear(MacLayer):
     sum of the gradient codes over the batch, quantized by the ``weight_grads`` quantizer."""
 
     op = "linear"
+    ops_names = ("linear", "linear_backward_input", "linear_backward_weight")
 
     def __init__(self, name: str, in_features: int, out_features: int, bias: bool = True) -> None:
         self.name = name
@@ -172,10 +232,22 @@ class Linear(MacLayer):
         return [self.weight] + ([self.bias] if self.bias is not None else [])
 
     def product(self, x, w):
-        acc = ops.linear(x, w, acc=self.acc)
+        return ops.linear(x, w, acc=self.acc)
+
+    def preload(self, acc, ctx, part):
         if self.bias is None:
             return acc
-        return _add_bias(acc, self.bias.master)
+        out, codes = _add_bias(acc, self.bias.master)
+        if tracing.RECORDER is None:
+            return out
+        rec = tracing.recorder_for("bias", self.name, "bias", ctx.step, ctx.training)
+        if rec is not None and codes is not None:
+            rec.add(tracing.TraceEvent(
+                "bias", self.name, "bias", "forward", ctx.step, ctx.training, part,
+                ctx.part_groups[part], {"rounding": "nearest_even"},
+                {"acc": tracing.codes(acc), "bias": tracing.codes(codes),
+                 "out": tracing.codes(out)}))
+        return out
 
     def product_input(self, g, w, x_shape):
         return ops.linear_backward_input(g, w, acc=self.acc)
@@ -198,15 +270,18 @@ class Linear(MacLayer):
 
 
 def _add_bias(acc, bias):
-    """The accumulator plus the bias at the accumulator's scale (exact integer add)."""
+    """``(acc + bias, bias codes)``: the accumulator plus the bias at the accumulator's scale
+    (the master requantized there, nearest_even; then an exact integer add). Floats under
+    ``fp``: ``(acc + bias, None)``."""
     if not isinstance(acc, FxArray):
-        return acc + np.asarray(bias, dtype=np.float64)
+        return acc + np.asarray(bias, dtype=np.float64), None
     fmt = QFormat(min(62, acc.fmt.bits + 1), acc.fmt.frac)
     if isinstance(bias, FxArray):
         codes = requantize(bias, fmt, "nearest_even", step=acc.step)
     else:
         codes = quantize(np.asarray(bias, dtype=np.float64), fmt, step=acc.step)
-    return FxArray(acc.raw + codes.raw.astype(np.int64), fmt, check=False, step=acc.step)
+    out = FxArray(acc.raw + codes.raw.astype(np.int64), fmt, check=False, step=acc.step)
+    return out, codes
 
 
 def _batch_sum(g):

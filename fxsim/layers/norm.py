@@ -100,13 +100,13 @@ class BatchNorm2d(Layer):
         # the output quantizer reads the deferred values block by block (none: the fp policy)
         outs = apply(self.q_out, ys, ctx) if self.q_out is not None else [y.values() for y in ys]
         if ctx.training:
-            self._saved = (operands, part_scales, mean, inv_std, shift, count, outs)
+            self._saved = (operands, part_scales, mean, inv_std, shift, count)
         return outs
 
     def backward(self, grads, ctx):
-        operands, part_scales, mean, inv_std, shift, count, outs = self._saved
+        operands, part_scales, mean, inv_std, shift, count = self._saved
         del self._saved
-        gs = [kernels.operand(g) for g in ste(self.q_out, grads, outs, ctx)]
+        gs = [kernels.operand(g) for g in ste(self.q_out, grads, ctx)]
         parts = list(zip(operands, gs, part_scales, strict=True))
         dbeta = np.zeros(self.channels)
         dgamma = np.zeros(self.channels)

@@ -6,8 +6,9 @@ the only thing floats do here) and returns a :class:`~fxsim.ranges.Scale`; an in
 accumulator :class:`~fxsim.FxArray`) is then moved to that scale by :func:`fxsim.requantize`
 (shift-and-round, or the fixed-point multiplier for a real step), a float tensor (the float
 islands' outputs) by :func:`fxsim.quantize`, saturating to the scale's ``[code_min,
-code_max]`` (symmetric formats, CQAT's code bits). Saturated elements are counted; whether any
-were is remembered for the straight-through estimator's mask (:meth:`ste_mask`).
+code_max]`` (symmetric formats, CQAT's code bits). Saturated elements are counted; an output
+quantizer remembers exactly which elements it clamped, for the straight-through estimator's
+mask (:meth:`TensorQuantizer.ste_mask`).
 
 Random numbers of stochastic rounding are keyed by the run's seed and a stream that the caller
 derives from (step, site, class group): see :class:`fxsim.layers.base.Context`.
@@ -15,13 +16,15 @@ derives from (step, site, class group): see :class:`fxsim.layers.base.Context`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from fxsim.numeric import _code_kernels
 from fxsim.numeric.arith import max_abs_code, multiplier_bits_for
 from fxsim.numeric.convert import quantize, requantize
 from fxsim.numeric.deferred import DeferredFloat
-from fxsim.numeric.formats import FxArray
+from fxsim.numeric.formats import MAX_BITS, FxArray, QFormat
 from fxsim.policy import RoleSpec
 from fxsim.ranges import Scale
 
@@ -32,7 +35,7 @@ HISTOGRAM_SAMPLES = 1 << 14
 def max_abs(value: FxArray | np.ndarray | DeferredFloat) -> float:
     """``max |value|`` as float64 (0.0 for an empty tensor); on codes, computed on the integers,
     or taken from the codes' stats when the kernel that made them found it
-    (:class:`fxsim.ops.AccStats`); on a deferred tensor, from what its producer knows
+    (:class:`fxsim.QuantStats`); on a deferred tensor, from what its producer knows
     (:meth:`~fxsim.numeric.deferred.DeferredFloat.max_abs`)."""
     if isinstance(value, FxArray):
         known = getattr(value.stats, "max_abs", None)
@@ -42,26 +45,41 @@ def max_abs(value: FxArray | np.ndarray | DeferredFloat) -> float:
     return float(_code_kernels.max_abs(np.asarray(value, dtype=np.float64)))
 
 
+class NonFiniteError(FloatingPointError):
+    """A quantizer met NaN or infinite values: the first place a diverging run shows it.
+    ``layer`` and ``role`` name the quantizer, ``detail`` counts the values."""
+
+    def __init__(self, layer: str, role: str, detail: str) -> None:
+        super().__init__(f"layer {layer!r}, role {role!r}: {detail}")
+        self.layer, self.role, self.detail = layer, role, detail
+
+
 class TensorQuantizer:
     """Quantizes one role (``spec``) of one layer and class group, every time it is called.
 
     ``relu_output``: the tensor is the output of a fused ReLU; an activations role whose
     ``signed`` is left unset is then unsigned (all codes for the non-negative half), else
-    signed. ``where`` names the place for messages and metrics (``layer.role[.group]``).
-    The quantizer keeps its range rule's state (adaptive rules) and per-epoch counters
-    (:meth:`take_epoch_stats`).
+    signed. ``where`` names the place for messages and metrics (``layer.role[.group]``);
+    ``layer`` and ``label`` (the role, or ``bias_grads``) its parts. ``keep_mask``: remember,
+    after a training call, exactly which elements were clamped, for the straight-through
+    estimator of this (output) quantizer (:meth:`ste_mask`). The quantizer keeps its range
+    rule's state (adaptive rules) and per-epoch counters (:meth:`take_epoch_stats`).
     """
 
     def __init__(self, spec: RoleSpec, where: str, relu_output: bool = False,
-                 histogram: bool = False) -> None:
+                 histogram: bool = False, *, keep_mask: bool = False, layer: str | None = None,
+                 label: str | None = None) -> None:
         self.spec = spec
         self.where = where
+        self.layer = layer if layer is not None else where.split(".")[0]
+        self.label = label if label is not None else spec.role
         self.signed = (not relu_output) if spec.signed is None else spec.signed
         self.rule = spec.make_rule()
         self.histogram = histogram
+        self.keep_mask = keep_mask
         self.last_scale: Scale | None = None
+        self.last_mask: np.ndarray | None = None  # True where the last training call clamped
         self.train_scale: Scale | None = None  # the scale of the last observed (training) call
-        self.last_clamped = 0
         self._reset_epoch()
 
     def _reset_epoch(self) -> None:
@@ -71,13 +89,24 @@ class TensorQuantizer:
         self._hist = np.zeros(len(HISTOGRAM_EDGES) - 1, dtype=np.int64)
 
     def __call__(self, value: FxArray | np.ndarray | DeferredFloat, seed: int, stream: int,
-                 observe: bool = True) -> FxArray:
+                 observe: bool = True, details: dict | None = None) -> FxArray:
         """The codes of ``value`` (an integer FxArray, a float array, or a deferred float
         tensor, read block by block unless the rule needs the values) in this role's format.
 
         ``observe=False`` (evaluation) leaves adaptive rules' state and the epoch counters
-        unchanged."""
+        unchanged. NaN or infinite float values raise :class:`NonFiniteError`. ``details``
+        (a dict, for :mod:`fxsim.tracing`) receives the scale, the format, the saturation
+        bounds and the multiplier bits used."""
+        try:
+            return self._convert(value, seed, stream, observe, details)
+        except ValueError:
+            if not isinstance(value, FxArray):
+                _check_finite(value, self.layer, self.label)
+            raise
+
+    def _convert(self, value, seed, stream, observe, details) -> FxArray:
         spec = self.spec
+        self.last_mask = None
         if isinstance(value, DeferredFloat) and self.rule.needs_values:
             value = value.values()
         if not self.rule.needs_values:
@@ -88,19 +117,37 @@ class TensorQuantizer:
             values = value.to_float() if isinstance(value, FxArray) else np.asarray(value)
             scale = self.rule.choose(values, spec.bits, self.signed)
         fmt = scale.format(spec.bits, self.signed)
-        extra = {"random_bits": spec.random_bits} if spec.random_bits else {}
-        if spec.overflow == "saturate" and (scale.code_min > fmt.min_code
-                                            or scale.code_max < fmt.max_code):
-            extra["clip"] = (scale.code_min, scale.code_max)
+        low, high = max(fmt.min_code, scale.code_min), min(fmt.max_code, scale.code_max)
+        # Exact clamp mask: convert to a format two bits wider (the same rounding and random
+        # numbers; anything it saturates lies outside [low, high] too), note which codes fall
+        # outside [low, high], then clamp.
+        track = (self.keep_mask and observe and spec.overflow == "saturate"
+                 and self.rule.clips)
+        target = QFormat(min(MAX_BITS, fmt.bits + 2), fmt.frac) if track else fmt
+        clip = None
+        if not track and spec.overflow == "saturate" and (low, high) != (fmt.min_code,
+                                                                         fmt.max_code):
+            clip = (low, high)
+        options = {**spec.rounding_options(), "overflow": spec.overflow, "seed": seed,
+                   "stream": stream, "step": scale.step, "clip": clip}
+        multiplier_bits = None
         if isinstance(value, FxArray):
-            out = requantize(value, fmt, spec.rounding, spec.overflow, seed, stream=stream,
-                             step=scale.step, multiplier_bits=multiplier_bits_for(value), **extra)
+            multiplier_bits = multiplier_bits_for(value)
+            out = requantize(value, target, multiplier_bits=multiplier_bits, **options)
         else:
-            out = quantize(value, fmt, spec.rounding, spec.overflow, seed, step=scale.step,
-                           stream=stream, **extra)
+            out = quantize(value, target, **options)
+        if track:
+            inside = (out.raw >= low) & (out.raw <= high)
+            clamped = out.size - int(np.count_nonzero(inside))
+            out = FxArray(np.clip(out.raw, low, high).astype(fmt.dtype), fmt, check=False,
+                          step=out.step, stats=replace(out.stats, saturated=clamped))
+            if clamped:
+                self.last_mask = inside
         saturated = out.stats.overflowed
         self.last_scale = scale
-        self.last_clamped = saturated
+        if details is not None:
+            details.update(scale=scale, fmt=fmt, low=low, high=high,
+                           multiplier_bits=multiplier_bits, tracked=track)
         if observe:
             if values is not None:
                 self.rule.observe(values, scale)
@@ -112,21 +159,16 @@ class TensorQuantizer:
             self._calls += 1
         return out
 
-    def ste_mask(self, codes: FxArray) -> np.ndarray | None:
-        """Where the straight-through estimator passes the gradient of the last call's output:
-        False at codes on a clamp bound (``code_max``; also ``code_min`` when signed) after a
-        call that clamped anything, None (pass everything) after one that clamped nothing or
-        under a rule that never clips below ``max|x|`` (``RangeRule.clips``: ``minmax``,
-        ``dorefa``; saturation there is a rounding matter of at most one LSB).
-        Codes exactly at a bound without having been clamped are masked too (as PyTorch's
-        fake-quantize does at its bounds)."""
-        if not self.last_clamped or self.last_scale is None or not self.rule.clips:
-            return None
-        raw = codes.raw
-        mask = raw < self.last_scale.code_max
-        if self.signed:
-            mask &= raw > self.last_scale.code_min
-        return mask
+    def ste_mask(self, codes: FxArray | None = None) -> np.ndarray | None:
+        """Where the straight-through estimator passes the gradient of the last training
+        call's output: False exactly at the elements that call clamped (their rounded code lay
+        outside ``[code_min, code_max]``), as PyTorch's fake-quantize does; codes that rounded
+        onto a bound without being clamped pass. None (pass everything) when nothing was
+        clamped, under ``overflow="wrap"`` (nothing is clamped), for quantizers made without
+        ``keep_mask``, and under rules that never clip below ``max|x|``
+        (``RangeRule.clips`` False: ``minmax``, ``dorefa``; their saturation is a rounding
+        matter of at most one LSB)."""
+        return self.last_mask
 
     def take_epoch_stats(self) -> dict[str, float]:
         """This epoch's saturation rate and the scale (frac or step) of its last training call,
@@ -168,3 +210,15 @@ def log2_histogram(values: FxArray | np.ndarray | DeferredFloat) -> np.ndarray:
     bins = len(HISTOGRAM_EDGES) - 1
     index = np.minimum(np.floor(logs - HISTOGRAM_EDGES[0]).astype(np.int64), bins - 1)
     return np.bincount(index, minlength=bins).astype(np.int64)
+
+
+def _check_finite(value: np.ndarray, layer: str, role: str) -> None:
+    """Raise :class:`NonFiniteError` if ``value`` holds NaN or infinity (counted)."""
+    value = np.asarray(value)
+    if value.dtype.kind != "f":
+        return
+    nans = int(np.count_nonzero(np.isnan(value)))
+    infs = int(np.count_nonzero(np.isinf(value)))
+    if nans or infs:
+        raise NonFiniteError(layer, role, f"{nans} NaN and {infs} infinite of {value.size} "
+                                          "values")

@@ -15,6 +15,7 @@ import numpy as np
 from fxsim.layers.base import Binder, Layer, Sequential, apply, masked, ste
 from fxsim.numeric import arith
 from fxsim.numeric.formats import FxArray
+from fxsim.policy import NetPlace
 
 
 class Residual(Layer):
@@ -38,6 +39,12 @@ class Residual(Layer):
         self.q_out = binder.quantizers_for(f"{self.name}_add", "activations", self.kind,
                                            relu_output=self.relu)
 
+    def policy_places(self):
+        inner = self.branch.policy_places()
+        if self.shortcut is not None:
+            inner += self.shortcut.policy_places()
+        return [*inner, NetPlace(f"{self.name}_add", self.kind, self.relu)]
+
     def children(self):
         return [self.branch] + ([self.shortcut] if self.shortcut is not None else [])
 
@@ -50,13 +57,13 @@ class Residual(Layer):
         masks = [mask for _, mask in added] if self.relu else None
         outs = apply(self.q_out, sums, ctx)
         if ctx.training:
-            self._saved = (masks, outs)
+            self._saved = masks
         return outs
 
     def backward(self, grads, ctx):
-        masks, outs = self._saved
+        masks = self._saved
         del self._saved
-        grads = ste(self.q_out, grads, outs, ctx)
+        grads = ste(self.q_out, grads, ctx)
         if masks is not None:
             grads = [masked(g, m) for g, m in zip(grads, masks, strict=True)]
         from_branch = self.branch.backward(grads, ctx)

@@ -34,6 +34,7 @@ input only.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -45,7 +46,33 @@ from fxsim.numeric.rng import GAMMA, mix64
 from fxsim.numeric.rounding import RoundingMode
 from fxsim.numeric.threads import run_chunks
 
-STOCHASTIC_MODES = (RoundingMode.STOCHASTIC, RoundingMode.STOCHASTIC_K)
+STOCHASTIC_MODES = tuple(mode for mode in RoundingMode if mode.is_stochastic)
+
+
+@dataclass(frozen=True)
+class CodeTarget:
+    """What a conversion makes, as the kernels take it: codes rounded by ``mode`` (a
+    :class:`RoundingMode`) with ``kbits`` random bits per element from the stream ``key``
+    (stochastic modes; 0 and 0 otherwise), fitted into ``[lo, hi]`` of a ``bits``-wide format
+    (two's complement if ``signed``) by saturating, or if ``wrap`` by keeping the low bits."""
+
+    mode: int
+    kbits: int
+    key: int
+    lo: int
+    hi: int
+    bits: int
+    signed: bool
+    wrap: bool
+
+    def random_args(self) -> tuple:
+        """``(key, kbits, lo, hi)`` as the loops take them."""
+        return (np.uint64(self.key), np.int64(self.kbits), np.int64(self.lo),
+                np.int64(self.hi))
+
+    def fit_args(self) -> tuple:
+        """``(bits, signed, wrap)`` as the loops take them."""
+        return np.int64(self.bits), bool(self.signed), bool(self.wrap)
 PARALLEL_MIN = 1 << 16  # the smallest chunk of an array split over threads
 WIDEN_BLOCK = 1 << 15  # narrow codes are widened to int64 this many at a time (256 KB)
 DIRECT_CODES = (np.dtype(np.int64), np.dtype(np.int32))  # read by the integer loop as they are
@@ -224,12 +251,13 @@ def requantize_loop(stochastic: bool):
     return loop
 
 
-def quantize_floats(values: np.ndarray, out: np.ndarray, mode: int, scale: float, step: float,
-                    key: int, kbits: int, lo: int, hi: int) -> tuple[int, int]:
-    """Run :func:`quantize_loop` of ``mode`` over the flat float64 ``values`` into the flat
-    signed ``out``, in parallel chunks. Returns ``(out_of_range, flagged)``."""
-    loop = quantize_loop(mode)
-    args = (np.uint64(key), np.int64(kbits), np.int64(lo), np.int64(hi))
+def quantize_floats(values: np.ndarray, out: np.ndarray, target: CodeTarget, scale: float,
+                    step: float) -> tuple[int, int]:
+    """Run :func:`quantize_loop` of ``target.mode`` over the flat float64 ``values`` into the
+    flat signed ``out``, saturating (the loop does not wrap), in parallel chunks. Returns
+    ``(out_of_range, flagged)``."""
+    loop = quantize_loop(target.mode)
+    args = target.random_args()
 
     def convert_chunk(start, stop):
         return loop(values[start:stop], out[start:stop], scale, step, np.int64(start), *args)
@@ -238,12 +266,12 @@ def quantize_floats(values: np.ndarray, out: np.ndarray, mode: int, scale: float
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
-def quantize_deferred(values: deferred.DeferredFloat, out: np.ndarray, mode: int, scale: float,
-                      step: float, key: int, kbits: int, lo: int, hi: int) -> tuple[int, int]:
+def quantize_deferred(values: deferred.DeferredFloat, out: np.ndarray, target: CodeTarget,
+                      scale: float, step: float) -> tuple[int, int]:
     """:func:`quantize_floats` of a deferred tensor, each block computed into a buffer in
     cache and rounded there (:func:`fxsim.numeric.deferred.run_blocks`)."""
-    loop = quantize_loop(mode)
-    args = (np.uint64(key), np.int64(kbits), np.int64(lo), np.int64(hi))
+    loop = quantize_loop(target.mode)
+    args = target.random_args()
 
     def convert_block(start, block):
         return loop(block, out[start:start + block.size], scale, step, np.int64(start), *args)
@@ -252,21 +280,20 @@ def quantize_deferred(values: deferred.DeferredFloat, out: np.ndarray, mode: int
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
-def requantize_codes(codes: np.ndarray, out: np.ndarray, mode: int, shift: int, key: int,
-                     kbits: int, lo: int, hi: int, bits: int, signed: bool, wrap: bool,
+def requantize_codes(codes: np.ndarray, out: np.ndarray, target: CodeTarget, shift: int,
                      multiplier: int = 1) -> int:
-    """Run :func:`requantize_loop` for ``mode`` over the flat integer ``codes`` (any integer
-    dtype) times ``multiplier`` into the flat signed ``out``, in parallel chunks. Returns the
+    """Run :func:`requantize_loop` for ``target`` over the flat integer ``codes`` (any integer
+    dtype) times ``multiplier`` (a real step's fixed-point rescale), shifted right by ``shift``
+    (left if negative) into the flat signed ``out``, in parallel chunks. Returns the
     out-of-range count.
 
-    The loop is compiled for int64 and int32 codes (the accumulators of the products and
-    sums) and reads them directly. Other dtypes are widened :data:`WIDEN_BLOCK` codes at a time
-    into a buffer that stays in cache: a whole int64 copy would cost a pass over memory as long
-    as the conversion itself."""
-    loop = requantize_loop(mode in STOCHASTIC_MODES)
-    rule = shift_rule(mode, shift)
-    args = (np.uint64(key), np.int64(kbits), np.int64(lo), np.int64(hi), np.int64(bits),
-            bool(signed), bool(wrap))
+    The loop is compiled for int64 and int32 codes (the accumulators of the products and sums)
+    and reads them directly. Other dtypes are widened :data:`WIDEN_BLOCK` codes at a time into a
+    buffer that stays in cache: a whole int64 copy would cost a pass over memory as long as the
+    conversion itself."""
+    loop = requantize_loop(target.mode in STOCHASTIC_MODES)
+    rule = shift_rule(target.mode, shift)
+    args = (*target.random_args(), *target.fit_args())
     shift, multiplier = np.int64(shift), np.int64(multiplier)
     if codes.dtype == np.uint64:  # codes are below 2**62: the same bits as int64
         codes = codes.view(np.int64)
@@ -287,11 +314,11 @@ def requantize_codes(codes: np.ndarray, out: np.ndarray, mode: int, shift: int, 
     return sum(run_chunks(convert_chunk, codes.size, PARALLEL_MIN))
 
 
-def exact_codes(values: np.ndarray, out: np.ndarray, flagged: int | None, step: float,
-                scale_exp: int, mode: int, kbits: int, key: int, lo: int, hi: int, bits: int,
-                signed: bool, wrap: bool) -> tuple[int, int, int]:
+def exact_codes(values: np.ndarray, out: np.ndarray, target: CodeTarget, flagged: int | None,
+                step: float, scale_exp: int) -> tuple[int, int, int]:
     """Run :func:`exact_pass` over the flat ``values`` (float64, or integer codes) for the
-    ``flagged`` elements the fast loop left (every element if ``flagged`` is None) and store
+    ``flagged`` elements the fast loop left (every element if ``flagged`` is None), scaled by
+    ``1 / step`` if ``step > 0`` else by ``2**scale_exp``, converted to ``target``, and store
     their codes in the flat signed ``out``. Returns ``(out_of_range, nan_count, inf_count)``
     over those elements."""
     force = flagged is None
@@ -299,9 +326,10 @@ def exact_codes(values: np.ndarray, out: np.ndarray, flagged: int | None, step: 
         values = values.astype(np.int64)
     indices = np.empty(values.size if force else flagged, dtype=np.int64)
     codes = np.empty_like(indices)
+    key, kbits, lo, hi = target.random_args()
     count, events, nans, infs = exact_pass(
-        values, indices, codes, float(step), np.int64(scale_exp), force, mode, np.int64(kbits),
-        np.uint64(key), np.int64(lo), np.int64(hi), np.int64(bits), bool(signed), bool(wrap))
+        values, indices, codes, float(step), np.int64(scale_exp), force, target.mode, kbits, key,
+        lo, hi, *target.fit_args())
     if count != indices.size:
         raise AssertionError(f"internal error: the fast loop flagged {indices.size} elements, "
                              f"the exact pass {count}")

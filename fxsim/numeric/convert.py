@@ -7,6 +7,7 @@ Both functions are exact: the result is the mathematically defined rounding of t
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -46,18 +47,35 @@ def _float_input(x: object, name: str) -> np.ndarray:
     )
 
 
-def _mode_args(rounding: str, overflow: str, random_bits: int | None, seed, stream):
-    """Validated kernel arguments shared by quantize and requantize."""
-    name = canonical_rounding(rounding)
-    check_overflow(overflow)
-    kbits = random_bits_for(name, random_bits)
-    stream = check_int("stream", stream, 0)
-    if kbits:
-        seed = fresh_seed() if seed is None else check_int("seed", seed, 0, 2**64 - 1)
-        key = np.uint64(stream_key(seed, stream))
-    else:
-        seed, key = None, np.uint64(0)
-    return ROUNDING_IDS[name], kbits, seed, stream, key, OVERFLOW_IDS[overflow] == 1
+@dataclass(frozen=True)
+class _Conversion:
+    """The checked options of one quantize/requantize call: the kernels' target, and the seed
+    and stream recorded in the result's stats."""
+
+    target: kernels.CodeTarget
+    seed: int | None
+    stream: int
+    force_exact: bool
+    clipped: bool
+
+    @classmethod
+    def checked(cls, fmt: QFormat, rounding: str, overflow: str, random_bits: int | None,
+                seed: int | None, stream: int, force_exact: bool,
+                clip: tuple[int, int] | None) -> _Conversion:
+        """Validate every option (errors name the argument) and draw a seed if one is needed."""
+        name = canonical_rounding(rounding)
+        check_overflow(overflow)
+        kbits = random_bits_for(name, random_bits)
+        stream = check_int("stream", stream, 0)
+        if kbits:
+            seed = fresh_seed() if seed is None else check_int("seed", seed, 0, 2**64 - 1)
+            key = stream_key(seed, stream)
+        else:
+            seed, key = None, 0
+        lo, hi = _clip_bounds(fmt, clip, overflow)
+        target = kernels.CodeTarget(ROUNDING_IDS[name], kbits, key, lo, hi, fmt.bits,
+                                    fmt.signed, OVERFLOW_IDS[overflow] == 1)
+        return cls(target, seed, stream, bool(force_exact), clip is not None)
 
 
 def _check_format(fmt: QFormat) -> None:
@@ -82,16 +100,17 @@ def _clip_bounds(fmt: QFormat, clip, overflow: str) -> tuple[int, int]:
 
 
 def _convert(values: np.ndarray | DeferredFloat, fmt: QFormat, step: float, scale_exp: int,
-             rounding: str, overflow: str, random_bits, seed, stream, force_exact: bool,
-             clip=None, multiplier: int = 1):
-    """Run the conversion kernels; returns (codes, QuantStats, count of +-inf inputs).
+             conversion: _Conversion,
+             multiplier: int = 1) -> tuple[np.ndarray, QuantStats, int]:
+    """Run the conversion kernels on ``values * 2**scale_exp`` (or ``values / step`` if
+    ``step > 0``); returns (codes, QuantStats, count of +-inf inputs).
 
     Float64 ``values`` go through the float fast loop and then, for the elements it flags, the
     exact pass; integer codes, times ``multiplier`` (a real step's fixed-point rescale), through
     the integer loop. ``force_exact`` (and ``wrap`` for floats) sends every element to the
-    exact pass. A :class:`DeferredFloat` is computed block by block for the fast loop, and
-    materialized only for the exact pass."""
-    mode, kbits, seed, stream, key, wrap = _mode_args(rounding, overflow, random_bits, seed, stream)
+    exact pass. A :class:`~fxsim.numeric.deferred.DeferredFloat` is computed block by block for
+    the fast loop, and materialized only for the exact pass."""
+    target = conversion.target
     out = np.empty(values.shape, dtype=fmt.dtype)
     # Kernels are compiled per output dtype; to bound that, they see signed outputs only. An
     # unsigned output is written through a signed view of the same width: the stored low bits
@@ -99,37 +118,35 @@ def _convert(values: np.ndarray | DeferredFloat, fmt: QFormat, step: float, scal
     flat_out = out.reshape(-1).view(out.dtype.str.replace("u", "i"))
     deferred = isinstance(values, DeferredFloat)
     scale_exp = max(-_FRAC_CLAMP, min(_FRAC_CLAMP, scale_exp))
-    (lo, hi), bits = _clip_bounds(fmt, clip, overflow), fmt.bits
     integer_codes = values.dtype.kind in "iu"
     scale_ok = step > 0 or -1022 <= scale_exp <= 1023  # 2**scale_exp is a normal float64
-    force = force_exact or (not integer_codes and (wrap or not scale_ok))
+    force = conversion.force_exact or (not integer_codes and (target.wrap or not scale_ok))
     # the float loop compares with float(hi) + 1, exact for a format's own bound (a power of two
     # minus one) but not for an arbitrary clip bound beyond 2**53
-    force = force or (clip is not None and not integer_codes and bits > 53)
+    force = force or (conversion.clipped and not integer_codes and fmt.bits > 53)
     events = flagged = nans = infs = 0
     if not force and integer_codes:
-        events = kernels.requantize_codes(values.reshape(-1), flat_out, mode, -scale_exp, key,
-                                          kbits, lo, hi, bits, fmt.signed, wrap, multiplier)
+        events = kernels.requantize_codes(values.reshape(-1), flat_out, target, -scale_exp,
+                                          multiplier)
     elif not force:
         scale = 2.0**scale_exp if step == 0 else 1.0
         quantize_floats = kernels.quantize_deferred if deferred else kernels.quantize_floats
         events, flagged = quantize_floats(values if deferred else values.reshape(-1), flat_out,
-                                          mode, scale, float(step), key, kbits, lo, hi)
+                                          target, scale, float(step))
     if force or flagged:
         flat_values = (values.values() if deferred else values).reshape(-1)
         if multiplier != 1:
             flat_values = flat_values.astype(np.int64) * np.int64(multiplier)
         extra_events, nans, infs = kernels.exact_codes(
-            flat_values, flat_out, None if force else flagged, step, scale_exp, mode, kbits, key,
-            lo, hi, bits, fmt.signed, wrap)
+            flat_values, flat_out, target, None if force else flagged, step, scale_exp)
         events += extra_events
     stats = QuantStats(
         size=out.size,
-        saturated=0 if wrap else int(events),
-        wrapped=int(events) if wrap else 0,
+        saturated=0 if target.wrap else int(events),
+        wrapped=int(events) if target.wrap else 0,
         nan=int(nans),
-        seed=seed,
-        stream=stream,
+        seed=conversion.seed,
+        stream=conversion.stream,
     )
     return out, stats, int(infs)
 
@@ -148,36 +165,83 @@ def quantize(
     force_exact: bool = False,
     clip: tuple[int, int] | None = None,
 ) -> FxArray:
-    """Quantize the real array ``x`` to codes of ``fmt``.
+    """Quantize the real array ``x`` to integer codes of ``fmt``.
 
-    Each element is scaled to LSB units, ``y = x * 2**frac`` (exact, with no overflow or
-    underflow: where float64 could not hold ``y`` exactly, the element is evaluated on the
-    float's integer mantissa and exponent), rounded to an integer by ``rounding`` (see
-    :mod:`fxsim.numeric.rounding`) and fitted by ``overflow``: ``saturate`` clamps to
-    ``[fmt.min_code, fmt.max_code]``, ``wrap`` keeps the low ``fmt.bits`` bits.
+    Each element is scaled to LSB units, ``y = x * 2**fmt.frac`` (exactly: see Notes), rounded
+    to an integer by ``rounding`` (:mod:`fxsim.numeric.rounding`) and fitted into the format by
+    ``overflow``.
 
-    ``step``: a real quantization interval (> 0) replacing ``2**-frac``. Then ``y = x / step``
-    is computed in float64 (correctly rounded division, the one float rounding in fxsim's
-    quantizers) and rounded as above; the codes' value is ``q * step``, and ``fmt.frac`` is
-    ignored for scaling.
+    Parameters
+    ----------
+    x : array_like, float or DeferredFloat
+        Real values: float64, or float32, int or bool (converted to float64 first, exactly);
+        or a :class:`~fxsim.numeric.deferred.DeferredFloat`, whose values are computed block by
+        block and rounded in cache (materialized only where the exact pass needs them), with
+        the result of ``quantize(x.values(), ...)``, bit for bit.
+    fmt : QFormat
+        The target format: word length, signedness and (without ``step``) the scale.
+    rounding : str, default "nearest_even"
+        A mode of :data:`~fxsim.numeric.rounding.ROUNDING_MODES`, or the alias ``rtz``.
+    overflow : {"saturate", "wrap"}, default "saturate"
+        ``saturate`` clamps to ``[fmt.min_code, fmt.max_code]``; ``wrap`` keeps the low
+        ``fmt.bits`` bits (two's complement modulo ``2**bits``).
+    seed : int or None, default None
+        Key (0..2**64-1) of the stochastic modes' random integers, which are a function of
+        ``(seed, stream, flat C-order element index)`` (:mod:`fxsim.numeric.rng`). None draws a
+        fresh seed and records it in the result's ``stats.seed``. Deterministic modes ignore it.
+    step : float or None, default None
+        A real quantization interval (finite, > 0) replacing ``2**-frac``: ``y = x / step`` in
+        float64 (correctly rounded division, the one float rounding in fxsim's quantizers); the
+        codes' value is ``q * step``; ``fmt.frac`` is ignored for scaling.
+    random_bits : int or None, default None
+        ``k`` of ``stochastic_k``, required there, 1..32. ``stochastic`` (62 random bits)
+        accepts only 62; the deterministic modes accept only None.
+    stream : int, default 0
+        Second key (>= 0) of the random integers: another stream, other random numbers.
+    nan : {"raise", "zero"}, default "raise"
+        ``zero`` maps NaN to code 0 and counts it in ``stats.nan``.
+    force_exact : bool, default False
+        Evaluate every element on integers (slower; the result is identical).
+    clip : (int, int) or None, default None
+        Saturate to the codes ``(low, high)`` instead of the format's range (inside it; with
+        ``overflow="saturate"`` only): a symmetric range such as ``(-127, 127)``, or CQAT's code
+        bits. Elements clamped there count as saturated.
 
-    Stochastic modes draw their random integers from ``(seed, stream, flat element index)``
-    (:mod:`fxsim.numeric.rng`); with ``seed=None`` a fresh seed is drawn and recorded in the
-    result's
-    ``stats.seed``. ``+-inf`` saturates (and is refused under ``wrap``, where it has no low
-    bits). NaN raises ValueError unless ``nan="zero"``, which maps it to code 0 and counts it in
-    ``stats.nan``. Inputs of dtype float32, int or bool are converted to float64 first (exact).
-    ``force_exact`` evaluates every element on integers (slower; the result is identical).
-    ``clip=(low, high)`` saturates to these codes instead of the format's range (inside it; with
-    ``overflow="saturate"`` only): a symmetric range such as ``[-127, 127]``, or CQAT's code
-    bits; elements clamped there count as saturated.
+    Returns
+    -------
+    FxArray
+        Codes of ``x``'s shape with dtype ``fmt.dtype``, the given ``step``, and a
+        :class:`~fxsim.QuantStats` in ``.stats``: elements saturated or wrapped (those whose
+        rounded code left the range: rounding comes first, so a tie rounding outward counts),
+        NaNs mapped to 0, and the seed (None for deterministic modes) and stream.
 
-    ``x`` may be a :class:`~fxsim.numeric.deferred.DeferredFloat`: its values are computed
-    block by block and rounded in cache (materialized only where the exact pass needs them);
-    the result is that of ``quantize(x.values(), ...)``, bit for bit.
+    Raises
+    ------
+    TypeError
+        ``fmt`` not a QFormat; ``x`` complex, object or string; ``rounding`` not a string;
+        ``seed``, ``stream``, ``random_bits`` or a ``clip`` bound not an integer.
+    ValueError
+        An unknown ``rounding``, ``overflow`` or ``nan``; a bad ``step``, ``random_bits``,
+        ``seed``, ``stream`` or ``clip``; integers beyond ``2**53`` in ``x`` (use an FxArray and
+        :func:`requantize`); NaN unless ``nan="zero"``; +-inf under ``wrap`` (else it saturates).
 
-    Returns an :class:`FxArray` of ``x``'s shape with codes of dtype ``fmt.dtype`` and a
-    :class:`QuantStats` in ``.stats``.
+    Notes
+    -----
+    The scaling never overflows or underflows. Where float64 holds ``y`` exactly, the rounding
+    runs in float64 arithmetic exact there; the rest (subnormal results, ``|y| >= 2**62``,
+    +-inf, NaN; every element under ``wrap`` or ``force_exact``) is evaluated on the float's
+    integer mantissa and exponent, with identical codes. Arrays of ``2**17`` elements or more
+    are split over ``numba.get_num_threads()`` threads, with the same result.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fxsim import QFormat, quantize
+    >>> q = quantize(np.array([0.3, -1.26, 9.0]), QFormat(8, 4))  # LSB 1/16, codes -128..127
+    >>> q.raw.tolist(), q.stats.saturated
+    ([5, -20, 127], 1)
+    >>> quantize(np.array([2.5, 3.5, -2.5]), QFormat(8, 0), "nearest_even").raw.tolist()
+    [2, 4, -2]
     """
     if nan not in NAN_POLICIES:
         raise ValueError(f"nan must be one of {', '.join(NAN_POLICIES)}; got {nan!r}")
@@ -185,8 +249,9 @@ def quantize(
     values = x if isinstance(x, DeferredFloat) else _float_input(x, "x")
     if step is not None:
         step = check_step(step)
-    out, stats, infs = _convert(values, fmt, step or 0.0, fmt.frac, rounding, overflow,
-                                random_bits, seed, stream, force_exact, clip)
+    conversion = _Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
+                                     force_exact, clip)
+    out, stats, infs = _convert(values, fmt, step or 0.0, fmt.frac, conversion)
     if stats.nan and nan == "raise":
         raise ValueError(
             f"x contains {stats.nan} NaN value(s); pass nan='zero' to map NaN to code 0 and "
@@ -202,10 +267,39 @@ def quantize(
 
 
 def fixed_point_multiplier(ratio: float, bits: int = MULTIPLIER_BITS) -> tuple[int, int]:
-    """``(M, n)`` with ``M = round(ratio * 2**n)`` (ties to even) an integer of exactly ``bits``
-    bits (``2**(bits-1) <= M < 2**bits``): the fixed-point multiplier that moves codes of LSB
-    ``s_in`` to LSB ``s_out`` for ``ratio = s_in / s_out``, as integer-only inference engines do.
-    ``ratio * 2**n`` is exact in float64 (a power-of-two scaling); ``n`` may be negative."""
+    """The fixed-point multiplier ``(M, n)`` that moves codes of LSB ``s_in`` to LSB ``s_out``.
+
+    ``M = round(ratio * 2**n)`` (ties to even) is an integer of exactly ``bits`` bits,
+    ``2**(bits-1) <= M < 2**bits``, for ``ratio = s_in / s_out``: a code ``q`` becomes
+    ``(q * M) >> n`` with a rounding shift, as integer-only inference engines do.
+    ``ratio * 2**n`` is exact in float64 (a power-of-two scaling), so ``|M - ratio * 2**n| <=
+    1/2`` and the relative error of ``M`` is at most ``2**-bits``.
+
+    Parameters
+    ----------
+    ratio : float
+        ``s_in / s_out``, finite and > 0.
+    bits : int, default 31
+        Width of ``M`` (:data:`~fxsim.numeric.formats.MULTIPLIER_BITS`), 2..53.
+
+    Returns
+    -------
+    (int, int)
+        ``(M, n)``; ``n`` is negative when ``ratio >= 2**bits - 1/2``.
+
+    Raises
+    ------
+    ValueError
+        ``ratio`` not a finite real > 0, or ``bits`` outside 2..53 (TypeError if not an int).
+
+    Examples
+    --------
+    >>> from fxsim import fixed_point_multiplier
+    >>> fixed_point_multiplier(0.75, bits=8)  # 192 / 2**8
+    (192, 8)
+    >>> fixed_point_multiplier(1000.0, bits=4)  # 8 * 2**7
+    (8, -7)
+    """
     bits = check_int("multiplier_bits", bits, 2, 53)
     ratio = check_step(ratio, "ratio")
     _, exponent = math.frexp(ratio)
@@ -251,18 +345,57 @@ def requantize(
 
     With ``shift = q.fmt.frac - fmt.frac``: a right shift by ``shift`` with ``rounding`` applied
     to the dropped bits when ``shift > 0``; an exact left shift by ``-shift`` otherwise. Then
-    ``overflow`` as in :func:`quantize`. ``seed``/``stream``/``random_bits``/``clip`` as in
-    :func:`quantize`. The result equals ``quantize(q.to_float(), fmt, ...)`` whenever the
-    latter is exact, for every mode (including the stochastic ones, given the same seed).
-    Codes of any integer dtype are read as they are (no int64 copy of the array).
+    ``overflow`` as in :func:`quantize`. The result equals ``quantize(q.to_float(), fmt, ...)``
+    whenever the latter is exact, for every mode (including the stochastic ones, given the same
+    seed and stream). Codes of any integer dtype are shifted as they are (no int64 copy).
 
-    Real steps: when ``q`` carries a ``step`` or a target ``step`` is given (the result's LSB,
-    replacing ``2**-fmt.frac``), the codes are multiplied by the integer
-    ``M = round(q.lsb / lsb_out * 2**n)`` of ``multiplier_bits`` bits
-    (:func:`fixed_point_multiplier`) and shifted right by ``n`` with ``rounding``: the
-    fixed-point rescale of integer-only inference engines (DESIGN.md). The result is that of
-    the integer ``M``, not of the exact real ratio: it can differ from ideal rounding by the
-    multiplier's relative error, below ``2**-(multiplier_bits - 1)``.
+    Real steps: when ``q`` carries a ``step`` or a target ``step`` is given, the codes are
+    multiplied by the integer ``M = round(q.lsb / lsb_out * 2**n)`` of ``multiplier_bits`` bits
+    (:func:`fixed_point_multiplier`; ``lsb_out`` is ``step``, else ``fmt.lsb``) and shifted
+    right by ``n`` with ``rounding``: the fixed-point rescale of integer-only inference engines
+    (DESIGN.md). The result is that of the integer ``M``, not of the exact ratio: it can differ
+    from ideal rounding by M's relative error, below ``2**-(multiplier_bits - 1)``.
+
+    Parameters
+    ----------
+    q : FxArray
+        The codes, their format and (optionally) their real ``step``.
+    fmt : QFormat
+        The target format.
+    rounding, overflow, seed, random_bits, stream
+        As in :func:`quantize`.
+    step : float or None, default None
+        The result's real LSB (finite, > 0) replacing ``2**-fmt.frac``; None: ``fmt.lsb``.
+    multiplier_bits : int, default 31
+        Width of ``M`` for a real-step rescale, 2..53.
+    force_exact, clip
+        As in :func:`quantize`.
+
+    Returns
+    -------
+    FxArray
+        Codes of ``q``'s shape with dtype ``fmt.dtype``, ``step`` as given (None otherwise, even
+        if ``q`` had one) and a :class:`~fxsim.QuantStats` in ``.stats``, as :func:`quantize`.
+
+    Raises
+    ------
+    TypeError
+        ``q`` not an FxArray (use :func:`quantize` for floats); otherwise as :func:`quantize`.
+    ValueError
+        As :func:`quantize` (bad options; there is no NaN or inf in codes), a bad ``step`` or
+        ``multiplier_bits``, or codes times ``M`` beyond 62 bits (pass a smaller
+        ``multiplier_bits``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fxsim import FxArray, QFormat, requantize
+    >>> q = FxArray(np.array([5, -5, 7, 6], dtype=np.int8), QFormat(8, 2))  # 1.25, -1.25, ...
+    >>> requantize(q, QFormat(4, 0), "nearest_even").raw.tolist()
+    [1, -1, 2, 2]
+    >>> g = FxArray(np.array([3, -1, 5], dtype=np.int8), QFormat(4, 0), step=0.37)
+    >>> requantize(g, QFormat(8, 0), step=0.05).raw.tolist()  # 1.11 / 0.05 = 22.2, ...
+    [22, -7, 37]
     """
     if not isinstance(q, FxArray):
         raise TypeError(f"q must be an FxArray, got {type(q).__name__}; use quantize for floats")
@@ -275,6 +408,7 @@ def requantize(
     else:  # codes times M, multiplied in the conversion loop (no int64 copy)
         multiplier, shift = rescale_multiplier(q, step if step is not None else fmt.lsb,
                                                multiplier_bits)
-    out, stats, _ = _convert(codes, fmt, 0.0, -shift, rounding, overflow, random_bits, seed,
-                             stream, force_exact, clip, multiplier)
+    conversion = _Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
+                                     force_exact, clip)
+    out, stats, _ = _convert(codes, fmt, 0.0, -shift, conversion, multiplier)
     return FxArray(out, fmt, stats=stats, check=False, step=step)

@@ -49,10 +49,3 @@ def mix64(z):  # pragma: no cover - compiled
     z = (z ^ (z >> np.uint64(30))) * np.uint64(_M1)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(_M2)
     return z ^ (z >> np.uint64(31))
-
-
-@numba.njit(cache=True)
-def random_top_bits(key, index, nbits):  # pragma: no cover - compiled
-    """The top ``nbits`` (1..63) bits of element ``index``'s random word, as int64."""
-    word = mix64(key + np.uint64(index + 1) * np.uint64(GAMMA))
-    return np.int64(word >> np.uint64(64 - nbits))

@@ -31,7 +31,35 @@ class RoundingMode(enum.IntEnum):
     """The rounding modes; each value is the id the numba kernels dispatch on.
 
     Use the members by name in kernels (``mode == RoundingMode.TOWARD_ZERO``), the lower-case
-    ``.label`` (``"toward_zero"``) in policies, messages and files.
+    ``.label`` (``"toward_zero"``) in policies, messages and files. Each rounds a real ``y``
+    already in LSB units, exactly (the table of :mod:`fxsim.numeric.rounding`).
+
+    Attributes
+    ----------
+    NEAREST_EVEN : int
+        0: nearest integer, ties to even.
+    NEAREST_AWAY : int
+        1: nearest integer, ties away from zero.
+    NEAREST_UP : int
+        2: ``floor(y + 1/2)``, ties toward +inf.
+    TOWARD_ZERO : int
+        3: ``trunc(y)`` (the name ``rtz`` is an alias).
+    FLOOR : int
+        4: ``floor(y)``.
+    CEIL : int
+        5: ``ceil(y)``.
+    STOCHASTIC : int
+        6: ``floor(y + u)``, ``u = r * 2**-62`` with ``r`` a uniform 62-bit integer.
+    STOCHASTIC_K : int
+        7: ``floor((floor(y * 2**k) + r) / 2**k)``, ``r`` uniform in ``[0, 2**k)``, ``k`` 1..32.
+
+    Examples
+    --------
+    >>> from fxsim import RoundingMode
+    >>> RoundingMode.TOWARD_ZERO.label, int(RoundingMode.TOWARD_ZERO)
+    ('toward_zero', 3)
+    >>> RoundingMode["STOCHASTIC_K"].is_stochastic, RoundingMode(0).label
+    (True, 'nearest_even')
     """
 
     NEAREST_EVEN = 0
@@ -50,6 +78,7 @@ class RoundingMode(enum.IntEnum):
 
     @property
     def is_stochastic(self) -> bool:
+        """True for ``STOCHASTIC`` and ``STOCHASTIC_K``, the modes that draw random bits."""
         return self in (RoundingMode.STOCHASTIC, RoundingMode.STOCHASTIC_K)
 
 
@@ -69,7 +98,31 @@ NAN_POLICIES: tuple[str, ...] = ("raise", "zero")
 
 
 def canonical_rounding(rounding: str) -> str:
-    """The canonical name of ``rounding`` (resolving aliases), or a ValueError listing the names."""
+    """The canonical name of ``rounding``, resolving aliases.
+
+    Parameters
+    ----------
+    rounding : str
+        A mode's name (:data:`ROUNDING_MODES`) or an alias (:data:`ROUNDING_ALIASES`: ``rtz``).
+
+    Returns
+    -------
+    str
+        The mode's name: ``rounding`` itself, or what the alias stands for.
+
+    Raises
+    ------
+    TypeError
+        ``rounding`` is not a string.
+    ValueError
+        ``rounding`` names no mode; the message lists the names and aliases.
+
+    Examples
+    --------
+    >>> from fxsim.numeric.rounding import canonical_rounding
+    >>> canonical_rounding("rtz"), canonical_rounding("floor")
+    ('toward_zero', 'floor')
+    """
     if not isinstance(rounding, str):
         raise TypeError(f"rounding must be a string, got {rounding!r}")
     name = ROUNDING_ALIASES.get(rounding, rounding)
@@ -91,6 +144,35 @@ def random_bits_for(rounding: str, random_bits: int | None) -> int:
 
     ``stochastic_k`` needs ``random_bits`` in 1..32; ``stochastic`` uses 62 and refuses another
     value; deterministic modes refuse any ``random_bits``.
+
+    Parameters
+    ----------
+    rounding : str
+        A mode's name or alias (:func:`canonical_rounding`).
+    random_bits : int or None
+        The ``random_bits`` argument given with it (None: not given).
+
+    Returns
+    -------
+    int
+        ``random_bits`` for ``stochastic_k``, 62 (:data:`STOCHASTIC_BITS`) for ``stochastic``,
+        0 for the deterministic modes.
+
+    Raises
+    ------
+    TypeError
+        ``rounding`` is not a string, or ``random_bits`` for ``stochastic_k`` not an integer.
+    ValueError
+        An unknown ``rounding``; ``stochastic_k`` without ``random_bits`` or with one outside
+        1..32; ``random_bits`` given with another mode (except 62 with ``stochastic``).
+
+    Examples
+    --------
+    >>> from fxsim.numeric.rounding import random_bits_for
+    >>> random_bits_for("stochastic_k", 4), random_bits_for("stochastic", None)
+    (4, 62)
+    >>> random_bits_for("rtz", None)
+    0
     """
     from fxsim.numeric.formats import check_int
 

@@ -9,17 +9,40 @@ from dataclasses import dataclass, field
 class QuantStats:
     """Counts from one :func:`fxsim.quantize` or :func:`fxsim.requantize` call.
 
-    ``saturated``: elements whose rounded code was outside the format's range and was clamped
-    (``overflow="saturate"``; rounding comes first, so ``1.5`` to an unsigned 1-bit format
-    under ``nearest_even`` rounds to 2 and counts, though the clamped 1 is within half an LSB);
-    ``wrapped``: elements whose rounded code was out of range and kept only its low bits
-    (``overflow="wrap"``); ``nan``: NaN inputs mapped to code 0 under ``nan="zero"``;
-    ``size``: elements converted. ``seed`` and ``stream`` key the random numbers of the
-    stochastic modes (``None`` for deterministic modes): passing them back repeats the call
-    bit for bit. ``max_abs``: the largest ``|code|`` of the result when the kernel that wrote
-    it found it on the way (exact adds, the ``int8`` path's products), else None: the range
-    statistic of a min-max quantizer without another pass over the codes (neither compared
-    nor shown: kernels differ in what they find, not in their results).
+    Frozen. :class:`fxsim.ops.AccStats` extends it for the integer kernels' accumulators.
+
+    Parameters
+    ----------
+    size : int
+        Elements converted.
+    saturated : int, default 0
+        Elements whose rounded code was outside the format's range (or ``clip``) and was
+        clamped (``overflow="saturate"``; rounding comes first, so ``1.5`` to an unsigned
+        1-bit format under ``nearest_even`` rounds to 2 and counts, though the clamped 1 is
+        within half an LSB). ``+-inf`` inputs count.
+    wrapped : int, default 0
+        Elements whose rounded code was out of range and kept only its low bits
+        (``overflow="wrap"``).
+    nan : int, default 0
+        NaN inputs mapped to code 0 under ``nan="zero"``.
+    seed : int or None, default None
+        The seed that keyed the random numbers of a stochastic mode (the one drawn if the call
+        passed none); None for deterministic modes.
+    stream : int, default 0
+        The stream passed (recorded for every mode). Passing ``seed`` and ``stream`` back
+        repeats the call bit for bit.
+    max_abs : int or None, default None
+        The largest ``|code|`` of the result when the kernel that wrote it found it on the way
+        (exact adds, the ``int8`` path's products), else None: the range statistic of a
+        min-max quantizer without another pass over the codes. Neither compared nor shown
+        (kernels differ in what they find, not in their results).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fxsim import QFormat, quantize
+    >>> quantize(np.array([1.5, 0.2, -3.0]), QFormat(1, 0, signed=False)).stats
+    QuantStats(size=3, saturated=2, wrapped=0, nan=0, seed=None, stream=0)
     """
 
     size: int
@@ -32,10 +55,5 @@ class QuantStats:
 
     @property
     def overflowed(self) -> int:
-        """Elements that were out of range, whatever the overflow mode did with them."""
+        """Elements that were out of range, whatever the overflow mode did: saturated + wrapped."""
         return self.saturated + self.wrapped
-
-    @property
-    def overflow_rate(self) -> float:
-        """``overflowed / size`` (0.0 for an empty array)."""
-        return self.overflowed / self.size if self.size else 0.0

@@ -20,14 +20,38 @@ from fxsim.numeric.stats import QuantStats
 
 @dataclass(frozen=True)
 class AccStats(QuantStats):
-    """:class:`~fxsim.QuantStats` of one multiply-accumulate op.
+    """:class:`~fxsim.QuantStats` of one multiply-accumulate op (its result's ``.stats``).
 
-    ``size``: output elements; ``saturated`` / ``wrapped``: output elements whose
-    accumulation overflowed. ``events``: the total count of overflow events: under
-    ``saturate``, the adds that clamped (in the documented accumulation order); under
-    ``wrap``, the number of times the register's value crossed its modulus, net, summed over
-    outputs (``|exact - result| / 2**bits``), which does not depend on the order.
-    ``max_abs`` (:class:`~fxsim.QuantStats`): found by the ``int8`` path's convolutions.
+    Frozen.
+
+    Parameters
+    ----------
+    size : int
+        Output elements.
+    saturated : int, default 0
+        Output elements whose accumulation overflowed in a saturating register: at least one
+        of their adds clamped (in the documented accumulation order).
+    wrapped : int, default 0
+        Output elements whose accumulation overflowed in a wrapping register: the exact sum
+        lies outside the register's range, so the result differs from it.
+    nan, seed, stream
+        Those of QuantStats, always 0, None and 0 here: the ops neither round nor see NaN.
+    events : int, default 0
+        The total count of overflow events: under ``saturate``, the adds that clamped (in the
+        documented accumulation order); under ``wrap``, the number of times the register's
+        value crossed its modulus, net, summed over outputs (``|exact - result| / 2**bits``),
+        which does not depend on the order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fxsim import FxArray, QFormat, ops
+    >>> x = FxArray(np.full((1, 1, 1, 4), 20, dtype=np.int8), QFormat(8, 0))
+    >>> w = FxArray(np.ones((1, 1, 1, 4), dtype=np.int8), QFormat(8, 0))
+    >>> ops.conv2d(x, w, acc=ops.Accumulator(6, "saturate")).stats  # sums 20, 31, 31, 31
+    AccStats(size=1, saturated=1, wrapped=0, nan=0, seed=None, stream=0, events=3)
+    >>> ops.conv2d(x, w, acc=ops.Accumulator(6, "wrap")).raw.tolist()  # 80 - 64
+    [[[[16]]]]
     """
 
     events: int = 0
@@ -35,14 +59,35 @@ class AccStats(QuantStats):
 
 @dataclass(frozen=True)
 class Accumulator:
-    """The accumulator register of a multiply-accumulate op.
+    """The accumulator register of a multiply-accumulate op (signed, two's complement).
 
-    ``bits=None``: wide enough never to overflow, the smallest signed width that holds every
-    possible sum of the op (:func:`wide_bits`, from the operand formats and the reduction
-    length). ``bits`` in 1..62: a narrower register that, on overflow, either ``wrap``\\ s
-    (modular, two's complement: wrapping once at the end equals wrapping at every add) or
-    ``saturate``\\ s at every add, in the order documented by each op (DESIGN.md: that of an
-    output-stationary MAC array).
+    The ops' ``acc`` argument; the register's width is the result's word length.
+
+    Parameters
+    ----------
+    bits : int or None, default None
+        None: wide enough never to overflow, the smallest signed width that holds every
+        possible sum of the op (:func:`wide_bits`, from the operand formats and the reduction
+        length: at most ``a + b + ceil(log2(terms))`` for signed operands of ``a`` and ``b``
+        bits); an op refuses it when that exceeds 62 bits. 1..62: a narrower register.
+    overflow : {"saturate", "wrap"}, default "saturate"
+        What a narrow register does on overflow: ``wrap`` (modular, two's complement:
+        wrapping once at the end equals wrapping at every add) or ``saturate`` at every add,
+        in the order documented by each op (DESIGN.md: that of an output-stationary MAC
+        array), computed one output at a time (the ``sequential`` path) when it may overflow.
+
+    Raises
+    ------
+    TypeError
+        ``bits`` is not an integer or None.
+    ValueError
+        ``bits`` outside 1..62, or an unknown ``overflow``.
+
+    Examples
+    --------
+    >>> from fxsim import Accumulator
+    >>> Accumulator().wide, Accumulator(16, "wrap").wide
+    (True, False)
     """
 
     bits: int | None = None

@@ -17,9 +17,42 @@ OPS = tuple(_CALLS)
 
 
 def explain(op_name: str, *args, **kwargs) -> Plan:
-    """The :class:`~fxsim.ops.paths.Plan` of ``op_name(*args, **kwargs)``: the path, the reason,
-    the bound ``terms * max|a| * max|b|`` and the accumulator width. Validates the arguments as
-    the op would (same errors) but computes nothing else."""
+    """The :class:`~fxsim.ops.paths.Plan` of ``op_name(*args, **kwargs)``, without computing it.
+
+    The plan holds the path the call would take, the reason, the bound ``terms * max|a| *
+    max|b|`` and the accumulator width. Validates the arguments as the op would (same errors)
+    but computes nothing else (it reads the codes once, for their largest magnitudes).
+
+    Parameters
+    ----------
+    op_name : str
+        One of :data:`OPS`: ``conv2d``, ``conv2d_backward_input``, ``conv2d_backward_weight``,
+        ``linear``, ``linear_backward_input``, ``linear_backward_weight``.
+    *args, **kwargs
+        The op's arguments, as it takes them (including ``acc`` and ``path``).
+
+    Returns
+    -------
+    Plan
+        The op's plan; ``path="float64-baseline"`` for float64 operands.
+
+    Raises
+    ------
+    ValueError
+        ``op_name`` is not one of :data:`OPS`; otherwise the op's own errors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fxsim import FxArray, QFormat, ops
+    >>> x = FxArray(np.arange(16, dtype=np.int8).reshape(1, 1, 4, 4), QFormat(8, 4))
+    >>> w = FxArray(np.ones((1, 1, 2, 2), dtype=np.int8), QFormat(8, 0))
+    >>> plan = ops.explain("conv2d", x, w, stride=2)
+    >>> plan.path, plan.reason, plan.acc_bits
+    ('float32', 'exact in float32: bound 60 < 2**24', 18)
+    >>> ops.explain("conv2d", x, w, stride=2, acc=ops.Accumulator(6)).path
+    'sequential'
+    """
     if op_name not in _CALLS:
         raise ValueError(f"op_name must be one of {', '.join(OPS)}; got {op_name!r}")
     return _CALLS[op_name](*args, **kwargs).plan

@@ -103,19 +103,124 @@ def linear_backward_weight_call(x, grad_out, acc=None, path="auto") -> MacCall:
 
 
 def linear(x: Operand, w: Operand, acc: Accumulator | None = None, path: str = "auto") -> Operand:
-    """``y[n, o] = sum_i x[n, i] * w[o, i]`` for ``x (N, in)`` and ``w (out, in)``; summed over
-    ``i`` in increasing order. Results as :func:`fxsim.ops.conv2d`."""
+    """A fully connected layer on codes, ``x @ w.T`` as PyTorch's ``linear`` without bias.
+
+    ``y[n, o] = sum_i x[n, i] * w[o, i]`` for ``x (N, in)`` and ``w (out, in)``, summed over
+    ``i`` in increasing order (the order a narrow saturating ``acc`` clamps in). Computed as a
+    1x1 convolution, with its paths and accumulators (see the module docstring).
+
+    Parameters
+    ----------
+    x : FxArray or numpy.ndarray
+        Input codes ``(N, in)`` of any integer dtype, or float64 values (then ``w`` is float64
+        too, and the op computes the float baseline in float64; ``acc`` is ignored).
+    w : FxArray or numpy.ndarray
+        Weight codes ``(out, in)``, or float64 values.
+    acc : Accumulator or None, default None
+        The accumulator register, as in :func:`fxsim.ops.conv2d`; None is wide.
+    path : str, default "auto"
+        A path to force, as in :func:`fxsim.ops.conv2d`.
+
+    Returns
+    -------
+    FxArray or numpy.ndarray
+        ``(N, out)``: int64 codes in ``QFormat(acc_bits, x.frac + w.frac)`` (signed), ``step``
+        and an :class:`~fxsim.ops.AccStats` in ``.stats`` as :func:`fxsim.ops.conv2d`;
+        float64 for float input. An empty batch gives ``(0, out)``.
+
+    Raises
+    ------
+    TypeError
+        As :func:`fxsim.ops.conv2d` (operands, ``acc``).
+    ValueError
+        ``x`` or ``w`` not 2-D, ``x.shape[1] != w.shape[1]``; the accumulator and path errors
+        of :func:`fxsim.ops.conv2d`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fxsim import FxArray, QFormat, ops
+    >>> x = FxArray(np.array([[1, 2, 3], [-1, 0, 4]], dtype=np.int8), QFormat(8, 2))
+    >>> w = FxArray(np.array([[1, 0, -1], [2, 2, 2]], dtype=np.int8), QFormat(8, 3))
+    >>> y = ops.linear(x, w)
+    >>> y.raw.tolist(), str(y.fmt)
+    ([[-2, 12], [-5, 6]], 's17.5')
+    """
     return _as_matrix(linear_call(x, w, acc, path).run())
 
 
 def linear_backward_input(grad_out: Operand, w: Operand,
                           acc: Accumulator | None = None, path: str = "auto") -> Operand:
-    """``gx[n, i] = sum_o grad_out[n, o] * w[o, i]``, summed over ``o`` in increasing order."""
+    """Gradient of :func:`linear` with respect to its input, ``grad_out @ w``.
+
+    ``gx[n, i] = sum_o grad_out[n, o] * w[o, i]``, summed over ``o`` in increasing order.
+
+    Parameters
+    ----------
+    grad_out : FxArray or numpy.ndarray
+        Gradient codes of the output, ``(N, out)``, or float64 values.
+    w : FxArray or numpy.ndarray
+        The forward weight codes ``(out, in)``, or float64 values.
+    acc, path
+        As in :func:`linear`.
+
+    Returns
+    -------
+    FxArray or numpy.ndarray
+        ``(N, in)``: int64 codes in ``QFormat(acc_bits, grad_out.frac + w.frac)``, ``step`` and
+        ``.stats`` as :func:`linear`; float64 for float input.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`linear`, with ``grad_out.shape[1] != w.shape[0]`` refused.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fxsim import FxArray, QFormat, ops
+    >>> w = FxArray(np.array([[1, 0, -1], [2, 2, 2]], dtype=np.int8), QFormat(8, 3))
+    >>> g = FxArray(np.array([[1, -1], [0, 2]], dtype=np.int8), QFormat(8, 5))
+    >>> ops.linear_backward_input(g, w).raw.tolist()
+    [[-1, -2, -3], [4, 4, 4]]
+    """
     return _as_matrix(linear_backward_input_call(grad_out, w, acc, path).run())
 
 
 def linear_backward_weight(x: Operand, grad_out: Operand,
                            acc: Accumulator | None = None, path: str = "auto") -> Operand:
-    """``gw[o, i] = sum_n grad_out[n, o] * x[n, i]``, summed over ``n`` in increasing order; the
-    result's frac is ``x.frac + grad_out.frac``."""
+    """Gradient of :func:`linear` with respect to its weight, ``grad_out.T @ x``.
+
+    ``gw[o, i] = sum_n grad_out[n, o] * x[n, i]``, summed over ``n`` in increasing order.
+
+    Parameters
+    ----------
+    x : FxArray or numpy.ndarray
+        The forward input codes ``(N, in)``, or float64 values.
+    grad_out : FxArray or numpy.ndarray
+        Gradient codes of the output, ``(N, out)``, or float64 values.
+    acc, path
+        As in :func:`linear`.
+
+    Returns
+    -------
+    FxArray or numpy.ndarray
+        ``(out, in)``: int64 codes in ``QFormat(acc_bits, x.frac + grad_out.frac)``, ``step``
+        and ``.stats`` as :func:`linear`; float64 for float input.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`linear`, with ``x.shape[0] != grad_out.shape[0]`` (batch sizes) refused.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fxsim import FxArray, QFormat, ops
+    >>> x = FxArray(np.array([[1, 2, 3], [-1, 0, 4]], dtype=np.int8), QFormat(8, 2))
+    >>> g = FxArray(np.array([[1, -1], [0, 2]], dtype=np.int8), QFormat(8, 5))
+    >>> gw = ops.linear_backward_weight(x, g)
+    >>> gw.raw.tolist(), str(gw.fmt)
+    ([[1, 2, 3], [-3, -2, 5]], 's17.7')
+    """
     return _as_matrix(linear_backward_weight_call(x, grad_out, acc, path).run())

@@ -44,18 +44,38 @@ MIN_CHUNK = 256  # shortest float32 chunk worth its own partial sums; else float
 
 @dataclass(frozen=True)
 class Plan:
-    """How one op call is computed (what :func:`fxsim.ops.explain` returns).
+    """How one op call is computed (what :func:`fxsim.ops.explain` returns). Frozen.
 
-    ``path``: one of :data:`PATHS` without ``auto`` (``float64-baseline`` for float operands);
-    ``reason``: why, in words; ``terms``: products summed per output (at most);
-    ``max_a``/``max_b``: bounds on the ``|code|`` of each operand, from ``bounds``: ``"format"``
-    (the formats' largest codes: enough to prove the ``int8`` path, no pass over the codes) or
-    ``"scan"`` (the largest ``|code|`` actually present, one pass over each operand); ``bound``:
-    ``terms * max_a * max_b``, the largest possible ``|partial sum|``; ``acc_bits``: the result
-    register's width; ``wide_bits``: the width that never overflows for these formats;
-    ``overflow``: the register's mode; ``may_overflow``: whether ``bound`` exceeds the register;
-    ``chunk``: terms per float32 chunk or per 32-bit sum of the ``int8`` path (``>= terms``:
-    one) or None.
+    Attributes
+    ----------
+    op : str
+        The op's public name (``conv2d``, ``linear_backward_weight``, ...).
+    path : str
+        One of :data:`PATHS` without ``auto`` (``float64-baseline`` for float operands, whose
+        plan leaves the fields below ``terms`` at their defaults).
+    reason : str
+        Why, in words.
+    terms : int
+        Products summed per output (at most).
+    max_a, max_b : int
+        Bounds on the ``|code|`` of each operand, from ``bounds``.
+    bound : int
+        ``terms * max_a * max_b``, the largest possible ``|partial sum|``.
+    acc_bits : int
+        The result register's width (the result's word length).
+    wide_bits : int
+        The width that never overflows for these formats.
+    overflow : str
+        The register's mode, ``saturate`` or ``wrap``.
+    may_overflow : bool
+        Whether ``bound`` exceeds the register.
+    chunk : int or None
+        Terms per float32 chunk or per 32-bit sum of the ``int8`` path (``>= terms``: one) or
+        None.
+    bounds : str
+        Where ``max_a`` and ``max_b`` come from: ``"format"`` (the formats' largest codes:
+        enough to prove the ``int8`` path, no pass over the codes) or ``"scan"`` (the largest
+        ``|code|`` actually present, one pass over each operand).
     """
 
     op: str

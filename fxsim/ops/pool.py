@@ -125,8 +125,51 @@ def _spread(grad: np.ndarray, geom: PoolGeometry, dtype) -> np.ndarray:
 
 
 def max_pool2d(x: Operand, kernel, stride=None, padding=0) -> tuple[Operand, np.ndarray]:
-    """Max pooling: ``(out, indices)``, out of x's format and dtype, indices int64 flat
-    positions ``ih * W + iw`` in each input plane (PyTorch's convention)."""
+    """Max pooling of codes: each window's largest code and where it is.
+
+    Windows as PyTorch's (``ceil_mode=False``): ``OH = (H + 2*ph - kh) // sh + 1``, ``OW``
+    likewise. Codes are compared as integers, never rounded; on a tie the first maximum in
+    row-major window order wins, and padding never does.
+
+    Parameters
+    ----------
+    x : FxArray or numpy.ndarray
+        Codes ``(N, C, H, W)``, or float64 values (then NaN wins over numbers, the first NaN
+        of a window, and padding is -inf).
+    kernel : int or (int, int)
+        Window ``(kh, kw)``, each >= 1; an int applies to both axes.
+    stride : int or (int, int) or None, default None
+        Step between windows, each >= 1; None is the kernel (non-overlapping windows).
+    padding : int or (int, int), default 0
+        Zeros (for max pooling: below every code) on each side, at most half the kernel.
+
+    Returns
+    -------
+    out : FxArray or numpy.ndarray
+        ``(N, C, OH, OW)``: the maxima, in ``x``'s format, step and dtype (float64 for float
+        input).
+    indices : numpy.ndarray
+        int64 ``(N, C, OH, OW)``: each maximum's flat position ``ih * W + iw`` in its input
+        plane (PyTorch's convention), for :func:`max_pool2d_backward`.
+
+    Raises
+    ------
+    TypeError
+        ``x`` neither an FxArray nor a float64 ndarray; a non-integer ``kernel``, ``stride`` or
+        ``padding``.
+    ValueError
+        ``x`` not 4-D; a kernel or stride below 1, a negative padding or one over half the
+        kernel; a kernel larger than the padded input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fxsim import FxArray, QFormat, ops
+    >>> x = FxArray(np.array([[[[1, 5, 2, 0], [3, 5, -1, 4]]]], dtype=np.int8), QFormat(8, 3))
+    >>> out, idx = ops.max_pool2d(x, 2)
+    >>> out.raw.tolist(), idx.tolist(), str(out.fmt)  # the first 5 wins: position 0 * 4 + 1
+    ([[[[5, 4]]]], [[[[1, 7]]]], 's8.3')
+    """
     mode = operand_mode(x=x)
     geom = PoolGeometry.build(getattr(x, "shape", ()), kernel, stride, padding)
     values = x if mode == FLOAT else x.raw
@@ -156,9 +199,45 @@ def max_pool2d(x: Operand, kernel, stride=None, padding=0) -> tuple[Operand, np.
 
 def max_pool2d_backward(grad_out: Operand, indices: np.ndarray,
                         input_shape: tuple[int, ...]) -> Operand:
-    """Adds each ``grad_out`` code at its ``indices`` position (from :func:`max_pool2d`) of a
-    zero gradient of ``input_shape``. The result has grad_out's frac and step and the word
-    length that holds the largest sum (from the most outputs that chose one input)."""
+    """Gradient of :func:`max_pool2d`: each ``grad_out`` code added at its window's maximum.
+
+    Starting from zero codes of ``input_shape``, each ``grad_out`` code is added at its
+    ``indices`` position; overlapping windows that chose one input add, exactly.
+
+    Parameters
+    ----------
+    grad_out : FxArray or numpy.ndarray
+        Gradient codes of the pooling's output ``(N, C, OH, OW)``, or float64 values.
+    indices : numpy.ndarray
+        The integer ``indices`` :func:`max_pool2d` returned, of ``grad_out``'s shape, each in
+        ``[0, H * W)``.
+    input_shape : tuple of int
+        ``(N, C, H, W)`` of the pooling's input.
+
+    Returns
+    -------
+    FxArray or numpy.ndarray
+        int64 codes of ``input_shape`` with ``grad_out``'s frac, step and signedness and the
+        word length that holds the largest sum (from the most outputs that chose one input);
+        float64 for float input.
+
+    Raises
+    ------
+    TypeError
+        ``grad_out`` neither an FxArray nor a float64 ndarray; ``indices`` not integers.
+    ValueError
+        ``input_shape`` not 4-D; ``indices`` and ``grad_out`` of different shapes, or not
+        ``input_shape``'s ``(N, C)``; an index outside ``[0, H * W)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fxsim import FxArray, QFormat, ops
+    >>> g = FxArray(np.array([[[[3, -2]]]], dtype=np.int8), QFormat(8, 6))
+    >>> idx = np.array([[[[1, 7]]]])  # from max_pool2d on a (1, 1, 2, 4) input
+    >>> ops.max_pool2d_backward(g, idx, (1, 1, 2, 4)).raw.tolist()
+    [[[[0, 3, 0, 0], [0, 0, 0, -2]]]]
+    """
     mode = operand_mode(grad_out=grad_out)
     n, c, h, w = check_shape("input_shape", input_shape, 4, "(N, C, H, W)")
     indices = np.asarray(indices)
@@ -184,8 +263,47 @@ def max_pool2d_backward(grad_out: Operand, indices: np.ndarray,
 
 
 def avg_pool2d(x: Operand, kernel, stride=None, padding=0) -> Operand:
-    """Average pooling: the exact window sum of codes, scale divided by ``kh * kw`` (see the
-    module docstring). Float64 input: the float64 mean (zero padding counted)."""
+    """Average pooling of codes: the exact window sum, the division folded into the scale.
+
+    With ``k = kh * kw``: the result's codes are the window sums, and its LSB is ``x.lsb / k``:
+    ``frac += log2(k)`` when ``k`` is a power of two (exact), else a real ``step = x.lsb / k``
+    (float64). Zero padding counts in the divisor (PyTorch's ``count_include_pad=True``).
+    Windows and output size as :func:`max_pool2d`.
+
+    Parameters
+    ----------
+    x : FxArray or numpy.ndarray
+        Codes ``(N, C, H, W)``, or float64 values (then the float64 mean, padding counted).
+    kernel : int or (int, int)
+        Window ``(kh, kw)``, each >= 1; an int applies to both axes.
+    stride : int or (int, int) or None, default None
+        Step between windows, each >= 1; None is the kernel (non-overlapping windows).
+    padding : int or (int, int), default 0
+        Zeros (for max pooling: below every code) on each side, at most half the kernel.
+
+    Returns
+    -------
+    FxArray or numpy.ndarray
+        ``(N, C, OH, OW)`` int64 window sums in the smallest word length that holds every
+        possible sum of ``k`` codes (``x``'s signedness), with the scale above; float64 for
+        float input.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`max_pool2d`; also ValueError when the sum needs more than 62 bits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fxsim import FxArray, QFormat, ops
+    >>> x = FxArray(np.array([[[[1, 5, 2, 0], [3, 5, -1, 4]]]], dtype=np.int8), QFormat(8, 3))
+    >>> a = ops.avg_pool2d(x, 2)  # sums 14 and 5; k = 4: frac 3 + 2
+    >>> a.raw.tolist(), str(a.fmt), a.step, a.to_float().tolist()
+    ([[[[14, 5]]]], 's10.5', None, [[[[0.4375, 0.15625]]]])
+    >>> ops.avg_pool2d(x, (1, 3), stride=1).step  # k = 3: 2**-3 / 3
+    0.041666666666666664
+    """
     mode = operand_mode(x=x)
     geom = PoolGeometry.build(getattr(x, "shape", ()), kernel, stride, padding)
     if mode == FLOAT:
@@ -196,8 +314,43 @@ def avg_pool2d(x: Operand, kernel, stride=None, padding=0) -> Operand:
 
 def avg_pool2d_backward(grad_out: Operand, input_shape: tuple[int, ...], kernel, stride=None,
                         padding=0) -> Operand:
-    """Gradient of :func:`avg_pool2d`: each input position gets the sum of the ``grad_out``
-    codes of the windows that contain it, the scale divided by ``kh * kw``."""
+    """Gradient of :func:`avg_pool2d`: each window's code spread over it, summed exactly.
+
+    Each input position gets the sum of the ``grad_out`` codes of the windows that contain it,
+    the scale divided by ``kh * kw`` (folded into the scale as in :func:`avg_pool2d`); zero
+    padding takes its share of each window, which is dropped.
+
+    Parameters
+    ----------
+    grad_out : FxArray or numpy.ndarray
+        Gradient codes of the pooling's output ``(N, C, OH, OW)``, or float64 values.
+    input_shape : tuple of int
+        ``(N, C, H, W)`` of the pooling's input.
+    kernel, stride, padding
+        Those of the forward :func:`avg_pool2d`.
+
+    Returns
+    -------
+    FxArray or numpy.ndarray
+        int64 codes of ``input_shape`` in the smallest word length that holds a sum of
+        ``ceil(kh/sh) * ceil(kw/sw)`` codes (the most windows covering one position;
+        ``grad_out``'s signedness), LSB ``grad_out.lsb / (kh * kw)``; float64 for float input.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`max_pool2d`; also ValueError when ``grad_out`` does not have the pooling's
+        output shape, or the sum needs more than 62 bits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fxsim import FxArray, QFormat, ops
+    >>> g = FxArray(np.array([[[[3, -2]]]], dtype=np.int8), QFormat(8, 6))
+    >>> b = ops.avg_pool2d_backward(g, (1, 1, 2, 4), 2)
+    >>> b.raw.tolist(), str(b.fmt)
+    ([[[[3, 3, -2, -2], [3, 3, -2, -2]]]], 's8.8')
+    """
     mode = operand_mode(grad_out=grad_out)
     geom = PoolGeometry.build(input_shape, kernel, stride, padding, name="input_shape")
     if tuple(grad_out.shape) != geom.output_shape:

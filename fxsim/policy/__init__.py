@@ -7,8 +7,8 @@ key by key: ``[defaults]``, then ``[kinds.KIND]`` (every layer of a kind: ``inpu
 ``[layers.last]`` (the first and the last MAC layer of the net), then ``[layers.NAME]``, then
 ``[groups.G]`` (formats of the samples of class group ``G``). Every key and value is checked
 when the policy is read; an unknown one is a ``ValueError`` naming where it is, what was given
-and what is allowed. Layer names are checked against the net when a net is built with the
-policy (:meth:`Policy.check_layers`).
+and what is allowed. A policy is checked against a net (its layer names, and every role's
+word length at every layer) by :meth:`Policy.check_net`, before a net is built or priced.
 
 ``quantize = false`` is the ``fp`` baseline: every role is float64 and no quantizer runs; the
 net goes through the same layers and kernels in float64.
@@ -17,6 +17,7 @@ net goes through the same layers and kernels in float64.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -29,6 +30,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 
 from fxsim.io import toml_text
+from fxsim.policy.netcheck import check_net
 from fxsim.policy.schema import (
     CLASS_DIFFICULTY_KEYS,
     DEFAULT_GROUP,
@@ -38,6 +40,7 @@ from fxsim.policy.schema import (
     QUANTIZER_ROLES,
     ROLES,
     TOP_KEYS,
+    NetPlace,
     RoleSpec,
     as_table,
     check_keys,
@@ -51,12 +54,39 @@ from fxsim.policy.schema import (
 SHIPPED = "fxsim.policies"
 
 __all__ = ["DEFAULT_GROUP", "LAYER_ALIASES", "LAYER_KINDS", "OP_KINDS", "QUANTIZER_ROLES", "ROLES",
-           "Policy", "RoleSpec", "check_share", "mac_aliases", "shipped_policies"]
+           "NetPlace", "Policy", "RoleSpec", "check_share", "mac_aliases", "shipped_policies"]
 
 
 @dataclass
 class Policy:
-    """A validated quantization policy. Build with :meth:`load`."""
+    """A validated quantization policy. Build with :meth:`load`.
+
+    The tables are kept as read (TOML-shaped, unresolved); :meth:`spec` merges and resolves
+    them into a :class:`RoleSpec` for one layer, role and class group. Built directly, a Policy
+    is not validated: :meth:`from_dict` (which :meth:`load` and :meth:`from_toml` call) is.
+
+    Parameters
+    ----------
+    name : str
+        The policy's name (non-empty), used in messages and run files.
+    description : str, default ""
+        One line for ``fxsim policies``.
+    quantize : bool, default True
+        False is the ``fp`` baseline: every role is float64 and no quantizer runs.
+    defaults : dict, default {}
+        ``[defaults]``: role -> table of keys (``weights = { bits = 8, ... }``, ...).
+    kinds : dict, default {}
+        ``[kinds.KIND]``: layer kind (:data:`LAYER_KINDS`) -> role -> table.
+    layers : dict, default {}
+        ``[layers.NAME]``: layer name, or ``first`` / ``last`` (the first and last MAC layer)
+        -> role -> table.
+    groups : dict, default {}
+        ``[groups.G]``: class group -> role -> table (``activations`` and ``act_grads`` only),
+        with the group's ``share`` of a batch (a float in [0, 1]) if given.
+    class_difficulty : dict or None, default None
+        ``[class_difficulty]``, required with groups: ``easy_group`` (a group's name),
+        ``threshold`` (in [0, 1], default 0.9) and ``window`` (steps, >= 1, default 100).
+    """
 
     name: str
     description: str = ""
@@ -70,8 +100,29 @@ class Policy:
     # ---- reading ---------------------------------------------------------------------------
     @classmethod
     def load(cls, source: str | os.PathLike | dict | Policy) -> Policy:
-        """A policy from a TOML path, the name of a shipped policy (``fxsim policies``), a dict
-        of the TOML's structure, or a Policy (returned as is)."""
+        """A policy from a TOML path, the name of a shipped policy, a dict or a Policy.
+
+        Parameters
+        ----------
+        source : str, os.PathLike, dict or Policy
+            A TOML file's path (the name, if the file gives none, is its stem), else a shipped
+            policy's name (:func:`shipped_policies`; a file wins over a shipped name); a dict
+            of the TOML's structure (:meth:`from_dict`); or a Policy, returned as is.
+
+        Returns
+        -------
+        Policy
+            The validated policy.
+
+        Raises
+        ------
+        TypeError
+            ``source`` is none of these types.
+        FileNotFoundError
+            ``source`` is neither a file nor a shipped policy (the message lists those).
+        ValueError
+            The policy is not valid TOML or not valid (see :meth:`from_dict`).
+        """
         if isinstance(source, Policy):
             return source
         if isinstance(source, dict):
@@ -90,6 +141,27 @@ class Policy:
 
     @classmethod
     def from_toml(cls, text: str, where: str = "policy", default_name: str = "policy") -> Policy:
+        """A policy from TOML text.
+
+        Parameters
+        ----------
+        text : str
+            The TOML (schema: ``docs/policy-schema.md``).
+        where : str, default "policy"
+            What the text is (a path, a name), for the message of a TOML syntax error.
+        default_name : str, default "policy"
+            The policy's name when the TOML has no ``name``.
+
+        Returns
+        -------
+        Policy
+            The validated policy (:meth:`from_dict`).
+
+        Raises
+        ------
+        ValueError
+            ``"<where>: not valid TOML: ..."``, or an invalid policy (see :meth:`from_dict`).
+        """
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
@@ -99,6 +171,36 @@ class Policy:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Policy:
+        """A policy from a dict of the TOML's structure, every key and value checked.
+
+        Each table is checked on its own: ``[defaults]`` must resolve every role (so give
+        ``bits`` to each quantizer role), and so must each ``[kinds.KIND]`` and ``[layers.NAME]``
+        merged over it, for every group (not under ``quantize = false``). Layer names are
+        checked against a net later (:meth:`check_layers`).
+
+        Parameters
+        ----------
+        data : dict
+            Top-level keys :data:`~fxsim.policy.schema.TOP_KEYS`: ``name`` (default
+            ``"policy"``), ``description``, ``quantize``, ``defaults``, ``kinds``, ``layers``,
+            ``groups``, ``class_difficulty``. Not modified.
+
+        Returns
+        -------
+        Policy
+            The validated policy.
+
+        Raises
+        ------
+        TypeError
+            ``data`` is not a dict.
+        ValueError
+            An unknown key or value, naming where it is, what was given and what is allowed:
+            for example an empty ``name``, an unknown kind, a group named ``default`` or
+            setting ``weights``, ``weight_grads``, ``master`` or ``accumulator`` (shared by all
+            samples), a ``share`` outside [0, 1], groups without ``[class_difficulty]``, or a
+            role that does not resolve (no ``bits``, a bad rounding, range or parameter).
+        """
         if not isinstance(data, dict):
             raise TypeError(f"policy must be a table, got {type(data).__name__}")
         name = data.get("name", "policy")
@@ -160,8 +262,49 @@ class Policy:
 
     def spec(self, layer: str, role: str, group: str = DEFAULT_GROUP, kind: str | None = None,
              aliases: tuple[str, ...] = ()) -> RoleSpec:
-        """The resolved :class:`RoleSpec` of ``role`` in ``layer`` (of layer kind ``kind``,
-        also known by ``aliases`` such as ``"first"``) for samples of ``group``."""
+        """The resolved :class:`RoleSpec` of ``role`` in ``layer`` for samples of ``group``.
+
+        Tables merge key by key, later ones winning: ``[defaults]``, ``[kinds.KIND]``, each
+        alias's ``[layers.ALIAS]`` in order, ``[layers.LAYER]``, then ``[groups.GROUP]``.
+
+        Parameters
+        ----------
+        layer : str
+            The layer's name (any string: unknown names simply match no ``[layers]`` table).
+        role : str
+            One of :data:`ROLES`: ``weights``, ``activations``, ``act_grads``,
+            ``weight_grads``, ``master``, ``accumulator``.
+        group : str, default "default"
+            A class group of :attr:`group_names`; ``default`` is the samples of no group.
+        kind : str or None, default None
+            The layer's kind (``[kinds.KIND]``); None skips the kinds tables.
+        aliases : tuple of str, default ()
+            Other names of the layer, such as ``("first",)`` (:func:`mac_aliases`).
+
+        Returns
+        -------
+        RoleSpec
+            The resolved settings; under ``quantize = false``, ``is_float=True`` and
+            ``signed=None`` for every role.
+
+        Raises
+        ------
+        ValueError
+            An unknown ``role`` or ``group``, or a merged table that does not resolve (the
+            message names the policy, layer, role and group).
+
+        Examples
+        --------
+        >>> from fxsim.policy import Policy
+        >>> tables = {"weights": {"bits": 8}, "activations": {"bits": 8},
+        ...           "act_grads": {"bits": 8}, "weight_grads": {"bits": 16}}
+        >>> p = Policy.from_dict({"name": "mine", "defaults": tables,
+        ...                       "layers": {"last": {"weights": {"bits": 6}}}})
+        >>> p.spec("conv1", "weights").bits, p.spec("fc", "weights", aliases=("last",)).bits
+        (8, 6)
+        >>> p.spec("fc", "master").is_float, p.spec("fc", "accumulator").bits  # float32, wide
+        (True, None)
+        """
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
         if group != DEFAULT_GROUP and group not in self.groups:
@@ -180,12 +323,28 @@ class Policy:
                         + ("" if group == DEFAULT_GROUP else f", group {group!r}"), role, merged)
 
     def check_layers(self, layer_names: list[str]) -> None:
-        """Refuse ``[layers.NAME]`` tables naming no layer of the net."""
+        """Refuse ``[layers.NAME]`` tables naming no layer of the net.
+
+        Parameters
+        ----------
+        layer_names : list of str
+            The net's layer names. The aliases ``first`` and ``last`` are always allowed.
+
+        Raises
+        ------
+        ValueError
+            ``"policy 'NAME': [layers.X] names no layer of this net; layers: ..."``, for the
+            first unknown name in sorted order.
+        """
         unknown = sorted(set(self.layers) - set(layer_names) - set(LAYER_ALIASES))
         if unknown:
             raise ValueError(
                 f"policy {self.name!r}: [layers.{unknown[0]}] names no layer of this net; "
                 f"layers: {', '.join(layer_names)}")
+
+    def check_net(self, places: Sequence[NetPlace]) -> None:
+        """:func:`fxsim.policy.netcheck.check_net`: this policy against a net's layers."""
+        check_net(self, places)
 
     def _check_resolvable(self) -> None:
         # each table on its own; the combinations a net uses are resolved when it is built
@@ -197,7 +356,14 @@ class Policy:
 
     # ---- writing ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The policy as a TOML-shaped dict (what :meth:`from_dict` reads back)."""
+        """The policy as a TOML-shaped dict (what :meth:`from_dict` reads back).
+
+        Returns
+        -------
+        dict
+            ``name``, ``description``, ``quantize``, and each of ``defaults``, ``kinds``,
+            ``layers``, ``groups``, ``class_difficulty`` not empty: the policy's own tables.
+        """
         data: dict[str, Any] = {"name": self.name, "description": self.description,
                                 "quantize": self.quantize}
         if self.defaults:
@@ -213,7 +379,13 @@ class Policy:
         return data
 
     def to_toml(self) -> str:
-        """TOML text that :meth:`from_toml` reads back to an equal policy."""
+        """TOML text that :meth:`from_toml` reads back to an equal policy.
+
+        Returns
+        -------
+        str
+            :meth:`to_dict` as TOML (what a run's ``policy.toml`` holds).
+        """
         return toml_text(self.to_dict())
 
 

@@ -26,6 +26,8 @@ OP_KINDS: dict[str, str | None] = {
 """Every layer op of :mod:`fxsim.layers` (a layer class's ``op``) -> the policy kind of its
 ``activations`` quantizer (``[kinds.KIND]``), None for layers that quantize nothing."""
 LAYER_KINDS: tuple[str, ...] = tuple(dict.fromkeys(k for k in OP_KINDS.values() if k))
+MAC_KINDS = ("conv2d", "linear")  # kinds of the layers with weights and accumulators
+GROUP_ROLES = ("activations", "act_grads")  # the roles a class group may change
 LAYER_ALIASES = ("first", "last")  # [layers.first] / [layers.last]: the first and last MAC layer
 QUANTIZER_KEYS = ("bits", "frac", "signed", "rounding", "random_bits", "overflow", "range")
 MASTER_KEYS = ("float", "bits", "frac", "rounding", "random_bits", "const_frac")
@@ -46,17 +48,74 @@ def mac_aliases(names: Sequence[str]) -> dict[str, tuple[str, ...]]:
 
 
 @dataclass(frozen=True)
-class RoleSpec:
-    """The resolved settings of one tensor role of one layer (and class group).
+class NetPlace:
+    """A layer of a net as a policy addresses it: ``name`` (``[layers.NAME]``), ``kind`` (the
+    policy kind of its activations quantizer, :data:`LAYER_KINDS`; None for a layer that
+    quantizes nothing) and ``relu_output`` (its output is that of a fused ReLU: an
+    activations role without ``signed`` is then unsigned)."""
 
-    Quantizer roles (``weights``, ``activations``, ``act_grads``, ``weight_grads``): ``bits``
-    word length; ``signed`` True, False, or None (activations only: unsigned where the producing
-    layer ends in a fused ReLU, signed elsewhere); ``rounding``/``random_bits``/``overflow`` as in
-    :func:`fxsim.quantize`; ``range`` a rule of :mod:`fxsim.ranges` with ``params``.
-    ``master``: ``is_float`` (float32 master weights) or a fixed format ``bits``/``frac`` with
-    ``rounding`` for the update and ``const_frac`` fraction bits of the optimizer's constants.
-    ``accumulator``: ``bits`` (None: wide, never overflows) and ``overflow``.
-    ``is_float`` with ``quantize = false`` means: no quantization at all (float64).
+    name: str
+    kind: str | None = None
+    relu_output: bool = False
+
+
+def check_word(where: str, spec: RoleSpec, relu_output: bool = False) -> None:
+    """Refuse a quantizer role whose codes cannot use its word length: signed codes with
+    fewer than 2 bits, or what the range rule itself refuses (CQAT: ``bits <= base_bits``).
+    ``relu_output``: the place's output is a fused ReLU's (activations then default to
+    unsigned)."""
+    signed = spec.signed if spec.signed is not None else not relu_output
+    if signed and spec.bits is not None and spec.bits < 2:
+        raise ValueError(
+            f"{where}: signed codes need bits >= 2 (a 1-bit signed code holds only -1 and 0, "
+            f"and a symmetric range no nonzero code); got bits = {spec.bits}: set "
+            "signed = false or use more bits")
+    try:
+        spec.make_rule().check_bits(spec.bits, signed)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}: {error}") from None
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """The resolved settings of one tensor role of one layer (and class group). Frozen.
+
+    What :meth:`fxsim.policy.Policy.spec` returns: every key checked, defaults filled in.
+    ``is_float`` with ``quantize = false`` means: no quantization at all (float64; ``signed``
+    None, the other fields their defaults).
+
+    Parameters
+    ----------
+    role : str
+        One of :data:`ROLES`.
+    bits : int or None, default None
+        Word length. Quantizer roles (``weights``, ``activations``, ``act_grads``,
+        ``weight_grads``): 1..62, required. ``master``: 2..40, None for a float master.
+        ``accumulator``: 2..62, or None: wide, never overflows.
+    frac : int or None, default None
+        Quantizer roles: a fixed fraction length (then the default range is ``fixed``), or
+        None: the range rule picks the scale. ``master``: the fixed master's fraction length.
+    signed : bool or None, default True
+        Quantizer roles: True, False, or None (activations only, their default: unsigned
+        where the producing layer ends in a fused ReLU, signed elsewhere).
+    rounding : str, default "nearest_even"
+        The canonical rounding mode (aliases resolved), as in :func:`fxsim.quantize`; for
+        ``master``, the rounding of the update.
+    random_bits : int or None, default None
+        ``k`` for ``stochastic_k`` (1..32), else None.
+    overflow : {"saturate", "wrap"}, default "saturate"
+        As in :func:`fxsim.quantize`; for ``accumulator``, the register's
+        (:class:`~fxsim.ops.Accumulator`).
+    range : str, default "fixed"
+        A rule of :data:`fxsim.ranges.RANGE_RULES`; quantizer roles default to ``minmax``, or
+        ``fixed`` when ``frac`` is given.
+    params : tuple of (str, object), default ()
+        The range rule's parameters, sorted by name (``frac`` for ``fixed``).
+    is_float : bool, default False
+        ``master``: float32 master weights (``{ float = true }``, or no master table).
+    const_frac : int, default 24
+        ``master``: fraction bits (1..30) of the optimizer's constants; ``bits + const_frac
+        <= 60``.
     """
 
     role: str
@@ -70,6 +129,18 @@ class RoleSpec:
     params: tuple[tuple[str, Any], ...] = ()
     is_float: bool = False
     const_frac: int = DEFAULT_CONST_FRAC
+
+    def rounding_options(self) -> dict[str, Any]:
+        """The rounding keyword arguments of :func:`fxsim.quantize` for this role.
+
+        The same keywords serve :func:`fxsim.requantize`.
+
+        Returns
+        -------
+        dict
+            ``{"rounding": ..., "random_bits": ...}``.
+        """
+        return {"rounding": self.rounding, "random_bits": self.random_bits}
 
     def make_rule(self):
         """A fresh range rule object of this spec (each tensor needs its own: rules keep

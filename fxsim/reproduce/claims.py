@@ -4,6 +4,10 @@ Verdicts follow one stated rule. Two mean accuracies tie when they differ by no 
 tolerance: the larger of the two seed standard deviations, and at least :data:`TIE_FLOOR_PTS`
 points. "A reaches B" holds when ``mean_A >= mean_B - tolerance``; "A beats B" when
 ``mean_A > mean_B + tolerance`` (a tie is reported as "not shown").
+
+No verdict is given on too little evidence: below :data:`MIN_SEEDS` seeds, or when a policy's
+own warm-up is half of the run or more (class difficulty runs every sample in high precision in
+its first epoch: :data:`WARMUP_EPOCHS`), the verdict reads "too few seeds/epochs to judge".
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from typing import Any
 import pandas as pd
 
 TIE_FLOOR_PTS = 0.5
+MIN_SEEDS = 3  # fewer seeds give no verdict on accuracy
+WARMUP_EPOCHS = {"cdmp": 1}  # epochs a policy spends before it does what it is about
 CLAIMS = {
     "arc": "ARC (ISCAS 2024)",
     "cqat": "CQAT (ISOCC 2022)",
@@ -45,10 +51,32 @@ def _acc(row: pd.Series) -> str:
     return f"{row['policy']} {row['acc_mean']:.2f}%{spread}"
 
 
-def reaches(a: pd.Series, b: pd.Series) -> str:
+def too_little(rows: list[pd.Series], epochs: int | None) -> str | None:
+    """Why ``rows`` (summary rows, with ``seeds``) are too little to judge, or None: fewer than
+    :data:`MIN_SEEDS` seeds, or a warm-up (:data:`WARMUP_EPOCHS`) of half the ``epochs`` or
+    more."""
+    seeds = min(int(r.get("seeds", MIN_SEEDS)) for r in rows)
+    if seeds < MIN_SEEDS:
+        return f"{seeds} seed(s); a verdict needs at least {MIN_SEEDS}"
+    for row in rows:
+        warm = WARMUP_EPOCHS.get(row["policy"], 0)
+        if warm and epochs is not None and 2 * warm >= epochs:
+            return (f"{epochs} epoch(s), {warm} of them {row['policy']}'s warm-up (every "
+                    f"sample in high precision); a verdict needs more than {2 * warm}")
+    return None
+
+
+def _undecided(reason: str) -> str:
+    return f"**too few seeds/epochs to judge** ({reason})"
+
+
+def reaches(a: pd.Series, b: pd.Series, epochs: int | None = None) -> str:
     """Verdict on "a reaches b's accuracy", with the numbers."""
     diff, tol = a["acc_mean"] - b["acc_mean"], tolerance(a, b)
-    if diff >= 0:
+    reason = too_little([a, b], epochs)
+    if reason is not None:
+        verdict = _undecided(reason)
+    elif diff >= 0:
         verdict = "**agrees**"
     elif diff >= -tol:
         verdict = f"**agrees** within the tolerance ({a['policy']}'s mean is lower)"
@@ -58,10 +86,13 @@ def reaches(a: pd.Series, b: pd.Series) -> str:
             f"-> {verdict}")
 
 
-def beats(a: pd.Series, b: pd.Series) -> str:
+def beats(a: pd.Series, b: pd.Series, epochs: int | None = None) -> str:
     """Verdict on "a beats b", with the numbers."""
     diff, tol = a["acc_mean"] - b["acc_mean"], tolerance(a, b)
-    if diff > tol:
+    reason = too_little([a, b], epochs)
+    if reason is not None:
+        verdict = _undecided(reason)
+    elif diff > tol:
         verdict = "**agrees**"
     elif diff >= -tol:
         verdict = "**not shown** (a tie within the tolerance)"
@@ -115,21 +146,23 @@ def _arc_cost_line(net: str, arc8: pd.Series, sr8: pd.Series, int8: pd.Series) -
             "too.")
 
 
-def arc_claims(table: pd.DataFrame, nets: list[str],
-               timings: Mapping[str, Any]) -> list[str]:
+def arc_claims(table: pd.DataFrame, nets: list[str], timings: Mapping[str, Any],
+               epochs: Mapping[str, int] | None = None) -> list[str]:
     lines = []
+    epochs = epochs or {}
     for net in nets:
         arc8, sr8, int8 = (_row(table, net, p) for p in ("arc8", "sr8", "int8"))
         if arc8 is None or sr8 is None:
             lines.append(_missing(net, "arc8", "sr8"))
         else:
             near = "" if int8 is None else f" (nearest rounding, int8: {_acc(int8)})"
-            lines.append(f"{net}, accuracy at 8 bits: {reaches(arc8, sr8)}{near}.")
+            lines.append(f"{net}, accuracy at 8 bits: {reaches(arc8, sr8, epochs.get(net))}"
+                         f"{near}.")
         arc4, minmax4 = _row(table, net, "arc4"), _row(table, net, "int4_minmax")
         if arc4 is not None and minmax4 is not None:
             lines.append(f"{net}, accuracy at 4 bits (arc4 against int4_minmax, the same "
                          f"formats with stochastic rounding on a min-max interval): "
-                         f"{reaches(arc4, minmax4)}.")
+                         f"{reaches(arc4, minmax4, epochs.get(net))}.")
         if arc8 is not None and sr8 is not None and int8 is not None:
             lines.append(_arc_cost_line(net, arc8, sr8, int8))
     units = timings.get("units")
@@ -173,19 +206,23 @@ def arc_claims(table: pd.DataFrame, nets: list[str],
 
 
 def _per_net(table: pd.DataFrame, nets: list[str], first: str, second: str,
-             describe: Callable[[str, pd.Series, pd.Series], str]) -> list[str]:
-    """``describe(net, row_first, row_second)`` for every net that has both policies."""
+             describe: Callable[..., str], epochs: Mapping[str, int] | None) -> list[str]:
+    """``describe(net, row_first, row_second, epochs)`` for every net that has both
+    policies."""
     lines = []
     for net in nets:
         a, b = _row(table, net, first), _row(table, net, second)
         lines.append(_missing(net, first, second) if a is None or b is None
-                     else describe(net, a, b))
+                     else describe(net, a, b, (epochs or {}).get(net)))
     return lines
 
 
-def _cqat_line(net: str, cqat: pd.Series, fp: pd.Series) -> str:
+def _cqat_line(net: str, cqat: pd.Series, fp: pd.Series, epochs: int | None) -> str:
     drop, tol = cqat["drop_vs_fp"], tolerance(cqat, fp)
-    if drop <= CQAT_DROP_PTS + tol:
+    reason = too_little([cqat, fp], epochs)
+    if reason is not None:
+        verdict = _undecided(reason)
+    elif drop <= CQAT_DROP_PTS + tol:
         verdict = "**agrees** (a drop no larger than the paper's, within the tolerance)"
     else:
         verdict = "**disagrees** (a larger drop)"
@@ -195,59 +232,65 @@ def _cqat_line(net: str, cqat: pd.Series, fp: pd.Series) -> str:
             f"{cqat['compression_vs_fp']:.2f}x.")
 
 
-def _cdmp_line(net: str, cdmp: pd.Series, base: pd.Series) -> str:
+def _cdmp_line(net: str, cdmp: pd.Series, base: pd.Series, epochs: int | None) -> str:
     ratio = cdmp["compression_vs_base"]
+    reason = too_little([cdmp, base], epochs)
     if math.isnan(ratio):
         size = "compression not priced (see the cost-model notes)"
     else:
-        verdict = ("**agrees**" if ratio >= CDMP_COMPRESSION - 0.05 else
+        verdict = (_undecided(reason) if reason is not None else
+                   "**agrees**" if ratio >= CDMP_COMPRESSION - 0.05 else
                    "**disagrees** (less compression)")
         size = (f"compression against cdmp_base {ratio:.2f}x (claim: {CDMP_COMPRESSION:.2f}x) "
                 f"-> {verdict}; energy saving {100 * cdmp['energy_saving_vs_base']:.1f}%")
-    return (f"{net}: accuracy {reaches(cdmp, base)}. Measured easy share "
+    return (f"{net}: accuracy {reaches(cdmp, base, epochs)}. Measured easy share "
             f"{100 * cdmp['easy_share']:.1f}% of training samples (mean over epochs and seeds; "
             f"the first epoch runs all samples in high precision); {size}. Only the easy "
             "samples' activations and activation gradients shrink; weights, weight gradients "
             "and the master copy do not, which bounds the ratio.")
 
 
-def _int4_line(table: pd.DataFrame) -> Callable[[str, pd.Series, pd.Series], str]:
-    def line(net: str, interval: pd.Series, minmax: pd.Series) -> str:
+def _int4_line(table: pd.DataFrame) -> Callable[..., str]:
+    def line(net: str, interval: pd.Series, minmax: pd.Series, epochs: int | None) -> str:
         arc4 = _row(table, net, "arc4")
         extra = "" if arc4 is None else f" (arc4, the z-score interval: {_acc(arc4)})"
-        return (f"{net}: {beats(interval, minmax)}{extra}; drop vs fp "
+        return (f"{net}: {beats(interval, minmax, epochs)}{extra}; drop vs fp "
                 f"{interval['drop_vs_fp']:+.2f} points for int4_interval, "
                 f"{minmax['drop_vs_fp']:+.2f} for int4_minmax.")
     return line
 
 
-def claims_markdown(table: pd.DataFrame, timings: Mapping[str, Any]) -> str:
-    """The "claims against measurements" section, one subsection per seed paper."""
+def claims_markdown(table: pd.DataFrame, timings: Mapping[str, Any],
+                    epochs: Mapping[str, int] | None = None) -> str:
+    """The "claims against measurements" section, one subsection per seed paper; ``epochs``:
+    the epochs of each net's runs (for :func:`too_little`)."""
     nets = list(dict.fromkeys(table["net"]))
     sections = [
         ("arc", "gradients rounded toward zero (deterministic, no random numbers) with the "
                 "clipping value from the z-score of the gradient distribution reach the accuracy "
                 "of stochastic rounding at the hardware cost of nearest rounding, with 43% "
                 "lower CPU latency than stochastic rounding.",
-         arc_claims(table, nets, timings)),
+         arc_claims(table, nets, timings, epochs)),
         ("cqat", "quantize weights and activations to 8 bits, then clip the codes so only 5 "
                  "bits (weights) and 4 bits (activations) are used; ResNet-18 on CIFAR-100 "
                  f"loses {CQAT_DROP_PTS} points against full precision.",
-         _per_net(table, nets, "cqat", "fp", _cqat_line)),
+         _per_net(table, nets, "cqat", "fp", _cqat_line, epochs)),
         ("cdmp", "samples of easy classes run with low-bit activations and gradients, hard "
                  f"classes with high bits; {CDMP_COMPRESSION}x compression at equal accuracy "
                  "against 8-bit weights and activations with 16-bit gradients (ResNet-20, "
                  "CIFAR-10). fxsim's baseline for it is `cdmp_base`: the cdmp policy without "
                  "class groups.",
-         _per_net(table, nets, "cdmp", "cdmp_base", _cdmp_line)),
+         _per_net(table, nets, "cdmp", "cdmp_base", _cdmp_line, epochs)),
         ("int4", "at 4 bits, the activation-gradient interval that minimises the error of the "
                  "large gradients (clip gamma * max|g|, gamma adapted every step) trains better "
                  "than a min-max interval.",
-         _per_net(table, nets, "int4_interval", "int4_minmax", _int4_line(table))),
+         _per_net(table, nets, "int4_interval", "int4_minmax", _int4_line(table), epochs)),
     ]
     parts = ["## The seed papers' claims against what fxsim measured\n",
              f"Rule: two mean accuracies tie when they differ by at most the tolerance, the "
-             f"larger of their seed standard deviations and at least {TIE_FLOOR_PTS} points. "
+             f"larger of their seed standard deviations and at least {TIE_FLOOR_PTS} points; "
+             f"no verdict below {MIN_SEEDS} seeds or when a policy's warm-up (class "
+             "difficulty's first epoch) is half the run or more. "
              "The papers measured CIFAR on ResNets; where the table has only digits, a "
              "verdict says whether the digits numbers are consistent with the claim, not "
              "whether the claim holds.\n"]
@@ -256,3 +299,26 @@ def claims_markdown(table: pd.DataFrame, timings: Mapping[str, Any]) -> str:
                      "**fxsim measured.**\n")
         parts.append("\n".join(f"- {line}" for line in measured) + "\n")
     return "\n".join(parts)
+
+
+def sensitivity_markdown(found_by_net: Mapping[str, pd.DataFrame]) -> str:
+    """A section per net of the cost verdicts one source number or assumption can flip
+    (``costmodel.flips`` tables, as :func:`fxsim.reproduce.measure.cost_sensitivity` gives)."""
+    parts = []
+    for net, found in found_by_net.items():
+        parts.append(
+            f"\n## Cost verdicts under the sensitivity analysis ({net})\n\n"
+            "Each source number (each primitive kind x0.5..x2, DRAM x1..x2, the wire x0.5..x4) "
+            "and each assumption (data/assumptions.csv, the architecture's float units and bits "
+            "per generator, the register calibration, the range pass) varied alone on the same "
+            "design (`costmodel.sensitivity`, `fxsim cost --sensitivity`). ")
+        if len(found):
+            parts.append("These variations flip a verdict (the sign of an energy or area saving "
+                         "against fp, or the order of two schemes more than 1% apart in energy "
+                         "or area); a verdict listed here holds only under the default "
+                         "assumption:\n")
+            parts.extend(f"- {row.assumption} {row.setting}: {row.flips}"
+                         for row in found.itertuples(index=False))
+        else:
+            parts.append("No variation flips a saving's sign or the order of two schemes.")
+    return "\n".join(parts) + ("\n" if parts else "")

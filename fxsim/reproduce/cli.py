@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from fxsim.cli_args import DefaultsFormatter
+from fxsim.cli_args import add_command, int_at_least
+from fxsim.reproduce import runs
 from fxsim.reproduce.main import reproduce
 from fxsim.reproduce.report import MeasureOptions
-from fxsim.reproduce.runs import (
-    DEFAULT_CIFAR_EPOCHS,
-    DEFAULT_EPOCHS,
-    DEFAULT_OUT,
-    DEFAULT_RUNS_DIR,
-    DEFAULT_SEEDS,
-    DEFAULT_WORKERS,
-    RunOutcome,
-)
+from fxsim.reproduce.runs import RunOutcome
 
 
 def _policy_list(text: str) -> list[str]:
@@ -27,9 +20,9 @@ def _policy_list(text: str) -> list[str]:
 
 def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``reproduce`` on an argparse subparsers object; returns its parser."""
-    parser = subparsers.add_parser(
-        "reproduce",
-        help="train every shipped policy over several seeds and write docs/RESULTS.md",
+    parser = add_command(
+        subparsers, "reproduce",
+        help="train every shipped policy over several seeds and write RESULTS.md",
         description=(
             "Train every shipped policy (and the baselines fp and cdmp_base) on the digits CNN, "
             "and on ResNet-20/CIFAR-10 with --data-dir, over several seeds; write RESULTS.md "
@@ -37,34 +30,34 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
             "energy, area and compression from the cost model, the latency of toward_zero "
             "against stochastic rounding, and each seed paper's claim next to the measurement. "
             "Finished runs in --runs-dir are reused, partly trained ones resumed."),
-        formatter_class=DefaultsFormatter,
+        func=run_reproduce,
     )
     parser.add_argument("--data-dir", default=None,
                         help="CIFAR-10 folder: also train ResNet-20 on CIFAR-10 (slow: about 9 "
                              "minutes per epoch and run on 2 cores)")
-    parser.add_argument("--seeds", type=int, default=DEFAULT_SEEDS,
-                        help="seeds per policy (0, 1, ...)")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
+    parser.add_argument("--seeds", type=int_at_least(1), default=runs.DEFAULT_SEEDS,
+                        help="seeds per policy (0, 1, ...; verdicts need 3 or more)")
+    parser.add_argument("--epochs", type=int_at_least(1), default=runs.DEFAULT_EPOCHS,
                         help="epochs of the digits runs")
-    parser.add_argument("--cifar-epochs", type=int, default=DEFAULT_CIFAR_EPOCHS,
+    parser.add_argument("--cifar-epochs", type=int_at_least(1), default=runs.DEFAULT_CIFAR_EPOCHS,
                         help="epochs of the ResNet-20 runs (with --data-dir)")
     parser.add_argument("--policies", type=_policy_list, default=None,
                         help="comma-separated subset (default: all; fp, and cdmp_base with "
                              "cdmp, are always added)")
-    parser.add_argument("--out", default=DEFAULT_OUT,
-                        help="folder for RESULTS.md and results.csv")
-    parser.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR,
+    parser.add_argument("--out", default=runs.DEFAULT_OUT,
+                        help="folder for RESULTS.md and results.csv (the committed ones are "
+                             "regenerated with --out docs)")
+    parser.add_argument("--runs-dir", default=runs.DEFAULT_RUNS_DIR,
                         help="folder of the run folders (NET/POLICY/seedK)")
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+    parser.add_argument("--workers", type=int_at_least(1), default=runs.DEFAULT_WORKERS,
                         help="runs trained at once, each in its own process with one thread")
-    parser.add_argument("--limit", type=int, default=None,
+    parser.add_argument("--limit", type=int_at_least(1), default=None,
                         help="use only this many train and test samples (quick checks)")
-    parser.add_argument("--latency-elements", type=int, default=10**7,
+    parser.add_argument("--latency-elements", type=int_at_least(0), default=10**7,
                         help="float64 values quantized to time toward_zero against stochastic "
                              "rounding (0: skip)")
     parser.add_argument("--step-timing", action=argparse.BooleanOptionalAction, default=True,
                         help="time arc8 against sr8 training steps in this process")
-    parser.set_defaults(func=run_reproduce)
     return parser
 
 
@@ -83,8 +76,6 @@ def regenerating_command(args: argparse.Namespace) -> str:
 
 def run_reproduce(args: argparse.Namespace) -> int:
     """Run ``fxsim reproduce``: one line per finished run, then the files written."""
-    if args.latency_elements < 0:
-        raise ValueError(f"--latency-elements must be >= 0, got {args.latency_elements}")
 
     def report(outcome: RunOutcome, done: int, total: int) -> None:
         plan = outcome.plan

@@ -3,9 +3,10 @@ training-step time.
 
 - :func:`policy_cost`: energy (pJ per training step), largest-lane area, traffic, energy saving
   and compression ratio against a baseline, from :func:`costmodel.compare` and
-  :func:`costmodel.estimate` (default tables: 45 nm, ``sram_32KB``). A class-group policy is
+  :func:`costmodel.estimate` (45 nm, the default architecture and tables). A class-group policy is
   priced with the measured share of samples per group (:func:`costmodel.shares_from_run`).
 - :func:`rounding_units`: energy and area of one rounding unit per mode (costmodel ``Units``).
+- :func:`cost_sensitivity`: the source numbers and assumptions that can flip a cost verdict.
 - :func:`rounding_latency`: wall time of :func:`fxsim.quantize` (and of plain numpy rounding,
   for reference) per rounding mode on the same float64 values in this process, best of several
   repeats, modes interleaved in every repeat so that load from other processes hits each alike.
@@ -19,7 +20,7 @@ import contextlib
 import math
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -51,12 +52,16 @@ class MeasureOptions:
 @lru_cache(maxsize=256)
 def _cost(net: str, batch: int, source: str, baseline: str,
           shares: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:
+    import warnings
+
     import costmodel
 
     given = dict(shares) or None
-    row = costmodel.compare({"policy": source}, baseline=baseline, net=net, batch=batch,
-                            shares=given).iloc[1]
-    frame = costmodel.estimate(net, source, batch, shares=given)
+    with warnings.catch_warnings():  # the report states how stochastic rounding is priced
+        warnings.simplefilter("ignore", UserWarning)
+        row = costmodel.compare({"policy": source}, baseline=baseline, net=net, batch=batch,
+                                shares=given).iloc[1]
+        frame = costmodel.estimate(net, source, batch, shares=given)
     values = {k: float(row[k]) if k in row else math.nan for k in COST_COLUMNS}
     for column in UNIT_ENERGY_COLUMNS:
         values[column] = float(frame[column].sum()) if column in frame else math.nan
@@ -67,7 +72,7 @@ def policy_cost(net: str, batch: int, source: str, baseline: str,
                 shares: Mapping[str, float] | None = None) -> dict[str, float]:
     """Cost of one training step of ``batch`` samples of ``net`` under policy ``source`` against
     ``baseline`` (shipped names or TOML paths): ``energy_pj``, ``area_um2`` (the hardware
-    that runs it: costmodel's default 256 MAC lanes, shared units and update unit),
+    that runs it: costmodel's default architecture, lanes, shared units, buffer, update unit),
     ``mac_lane_area_um2`` (one MAC lane), ``traffic_bits``, the energy of the rounding,
     statistics and rescale units (:data:`UNIT_ENERGY_COLUMNS`), ``energy_saving``
     (1 - E/E_base) and
@@ -76,6 +81,28 @@ def policy_cost(net: str, batch: int, source: str, baseline: str,
     keys). Raises what the cost model raises for a policy it cannot price."""
     key = tuple(sorted((g, round(float(v), 12)) for g, v in (shares or {}).items()))
     return dict(_cost(net, batch, source, baseline, key))
+
+
+def cost_sensitivity(outcomes: Sequence[Any], setups: Sequence[Any]) -> dict[str, pd.DataFrame]:
+    """Per net of ``setups``: which cost verdicts (energy and area saving against fp, the order
+    of two schemes) one source number or assumption can flip (:func:`costmodel.sensitivity`,
+    :func:`costmodel.flips`), for the policies the sweep ran on it (each priced with its own
+    ``share`` keys)."""
+    import warnings
+
+    import costmodel
+
+    found = {}
+    for setup in setups:
+        sources = {o.plan.policy: o.plan.config.policy for o in outcomes
+                   if o.plan.net == setup.net and o.plan.policy != "fp"}
+        if not sources:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            report = costmodel.sensitivity(sources, "fp", net=setup.net, batch=setup.batch)
+        found[setup.net] = costmodel.flips(report)
+    return found
 
 
 def rounding_units(acc_bits: int = 32, out_bits: int = 8) -> pd.DataFrame:

@@ -19,10 +19,11 @@ from typing import Any
 import pandas as pd
 
 from fxsim.io import write_atomic, write_csv
-from fxsim.reproduce.claims import claims_markdown
+from fxsim.reproduce.claims import claims_markdown, sensitivity_markdown
 from fxsim.reproduce.measure import (
     UNIT_ENERGY_COLUMNS,
     MeasureOptions,
+    cost_sensitivity,
     policy_cost,
     rounding_latency,
     rounding_units,
@@ -217,13 +218,17 @@ def net_section(table: pd.DataFrame, setup: Any, seeds: int) -> str:
             f"\nAccuracy: test accuracy after the last epoch, over seeds 0..{seeds - 1} (each "
             "seed also draws its own train/test split for digits). Drop: fp's mean minus the "
             "policy's, in points (negative: better than fp). Energy: pJ per training step of "
-            f"{setup.batch} samples (forward, both backward products, update; MACs, memory "
-            "traffic, rounding, saturation and statistics units) at 45 nm with costmodel's "
-            "default tables; saving and compression (bits moved per step, fp over the "
-            "policy) are against fp's float32 pricing, and against the policy's own baseline "
-            "where it has one. Area: the hardware that runs the step in costmodel's default "
-            "array (256 MAC lanes, the units they share, the update unit); MAC lane: one lane "
-            "(MAC, rescale, rounding, saturation and statistics units). The cdmp rows are "
+            f"{setup.batch} samples at 45 nm on costmodel's default architecture (an "
+            "Eyeriss-style accelerator: 168 MAC lanes with 0.5 KB register files, a 108 KB "
+            "global buffer, DRAM): every MAC phase mapped onto the memory levels, batch norm, "
+            "residual adds, pooling, the loss, the update, rounding, rescale, random-bit and "
+            "statistics units; stochastic rounding with 8 random bits from shared generators, "
+            "although fxsim's `stochastic` mode uses 62 random bits per element "
+            "(docs/cost-model.md); saving and compression (DRAM bits per "
+            "step, fp over the policy) are against fp's float32 pricing, and against the "
+            "policy's own baseline where it has one. Area: the whole accelerator (lanes, "
+            "shared units sized by throughput, global buffer, update unit); MAC lane: one lane "
+            "(MAC, pipeline registers, register file). The cdmp rows are "
             "priced with the measured easy share (mean of "
             "metrics.csv's easy_share over epochs and seeds). s/run: mean training wall time of "
             "one run (workers share the machine, so this is not a speed comparison).\n"]
@@ -312,7 +317,7 @@ def results_markdown(table: pd.DataFrame, runs: pd.DataFrame, setups: Sequence[A
         parts.append("\n".join(f"- {f}" for f in flags) + "\n")
     for setup in setups:
         parts.append(net_section(table, setup, seeds))
-    parts.append(claims_markdown(table, timings))
+    parts.append(claims_markdown(table, timings, {s.net: s.epochs for s in setups}))
     latency, steps = timings.get("latency"), timings.get("steps")
     units = timings.get("units")
     parts.append("## Quantizer latency and rounding-unit cost\n")
@@ -346,6 +351,7 @@ def results_markdown(table: pd.DataFrame, runs: pd.DataFrame, setups: Sequence[A
         parts.append(markdown_table(steps[["policy", "steps", "wall_ms_per_step",
                                            "cpu_ms_per_step"]],
                                     {"wall_ms_per_step": ".1f", "cpu_ms_per_step": ".1f"}))
+    parts.append(sensitivity_markdown(timings.get("sensitivity") or {}))
     if notes:
         parts.append("\n## Cost-model notes\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
     parts.append("\n" + machine_section(workers, sweep_seconds, runs, latency,
@@ -365,7 +371,8 @@ def measure(outcomes: Sequence[Any], setups: Sequence[Any],
     if options.step_timing and digits is not None:
         limit = outcomes[0].plan.config.limit if outcomes else None
         steps = step_times(digits, options.step_policies, options.step_repeats, limit)
-    return {"latency": latency, "units": rounding_units(32, 8), "steps": steps}
+    return {"latency": latency, "units": rounding_units(32, 8), "steps": steps,
+            "sensitivity": cost_sensitivity(outcomes, setups)}
 
 
 def write_report(outcomes: Sequence[Any], setups: Sequence[Any], out: Path, *, command: str,

@@ -30,14 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from fxsim.io import write_atomic
+from fxsim.numeric.formats import check_int
 from fxsim.policy import Policy, shipped_policies
-from fxsim.training.loop import TrainConfig, check_count, train
+from fxsim.training.loop import TrainConfig, train
 from fxsim.training.provenance import source_digest
 
 FP = "fp"
 DERIVED_BASELINES = {"cdmp": "cdmp_base"}  # policy -> its own baseline, built by _derive
 DEFAULT_RUNS_DIR = "runs/reproduce"
-DEFAULT_OUT = "docs"
+DEFAULT_OUT = "runs/reproduce"  # RESULTS.md and results.csv; `--out docs` for the committed ones
 DEFAULT_SEEDS = 3
 DEFAULT_EPOCHS = 5
 DEFAULT_CIFAR_EPOCHS = 30
@@ -69,14 +70,14 @@ class NetSetup:
 def digits_setup(epochs: int = DEFAULT_EPOCHS) -> NetSetup:
     """The digits CNN on the embedded digits, ``fxsim train``'s defaults (batch 32, lr 0.05,
     cosine schedule, momentum 0.9, weight decay 5e-4)."""
-    check_count("epochs", epochs, 1)
+    check_int("epochs", epochs, 1)
     return NetSetup("digits_cnn", "digits", epochs, batch=32, lr=0.05)
 
 
 def cifar_setup(data_dir: str | os.PathLike, epochs: int = DEFAULT_CIFAR_EPOCHS) -> NetSetup:
     """ResNet-20 on CIFAR-10 from ``data_dir`` (He et al.'s recipe but cosine: batch 128,
     lr 0.1, momentum 0.9, weight decay 5e-4, random crop and flip)."""
-    check_count("cifar_epochs", epochs, 1)
+    check_int("cifar_epochs", epochs, 1)
     folder = Path(data_dir).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"--data-dir {str(data_dir)!r} is not a folder (it should hold "
@@ -150,10 +151,9 @@ def plan_runs(policies: Sequence[str] | None, seeds: int, setups: Sequence[NetSe
               limit: int | None = None) -> list[RunPlan]:
     """Every (net, policy, seed) of the sweep, seed by seed (so an interrupted sweep has whole
     seeds done). Writes the derived baselines' TOML files into ``runs_dir/policies``."""
-    check_count("seeds", seeds, 1)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                              or limit < 1):
-        raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
+    check_int("seeds", seeds, 1)
+    if limit is not None:
+        check_int("limit", limit, 1)
     if not setups:
         raise ValueError("setups: give at least one net to train")
     labels = check_policies(policies)
@@ -199,8 +199,8 @@ def run_state(plan: RunPlan) -> str:
                 f"run folder {plan.out} holds a run made with other settings "
                 f"({', '.join(diff)} differ); delete it or choose another --runs-dir")
         return "finished" if data.get("finished") else "partial"
-    if (plan.out / "checkpoint.npz").is_file():
-        return "partial"
+    if (plan.out / "checkpoint.npz").is_file() or (plan.out / "config.toml").is_file():
+        return "partial"  # resumed; with no checkpoint yet, --resume starts it over
     return "new"
 
 
@@ -248,7 +248,7 @@ def run_sweep(plans: Sequence[RunPlan], workers: int = 1,
     method). Outcomes come back in the order of ``plans``. Folders holding runs with other
     settings are refused before anything trains; the first error stops the sweep (runs
     already finished stay finished)."""
-    check_count("workers", workers, 1)
+    check_int("workers", workers, 1)
     states = [run_state(plan) for plan in plans]
     total = len(plans)
     outcomes: list[RunOutcome | None] = [None] * total

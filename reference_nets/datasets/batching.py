@@ -12,13 +12,8 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from fxsim.numeric.formats import check_int
 from reference_nets.datasets.split import AUGMENT_STREAM, SHUFFLE_STREAM, check_key, keyed_rng
-
-
-def _check_count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def batches(
@@ -32,8 +27,8 @@ def batches(
     unless ``drop_last`` drops it. Every index appears at most once per epoch, and exactly once
     without ``drop_last``.
     """
-    n = _check_count("n", n, 0)
-    batch = _check_count("batch", batch, 1)
+    n = check_int("n", n, 0)
+    batch = check_int("batch", batch, 1)
     seed = check_key("seed", seed)
     epoch = check_key("epoch", epoch)
     order = (keyed_rng(SHUFFLE_STREAM, seed, epoch).permutation(n) if shuffle
@@ -53,8 +48,8 @@ def augment_params(
     generator keyed by ``(seed, epoch, step)`` (and a tag of its own, so it never repeats the
     stream of :func:`batches`).
     """
-    count = _check_count("count", count, 0)
-    pad = _check_count("pad", pad, 0)
+    count = check_int("count", count, 0)
+    pad = check_int("pad", pad, 0)
     rng = keyed_rng(AUGMENT_STREAM, check_key("seed", seed), check_key("epoch", epoch),
                     check_key("step", step))
     offsets = rng.integers(0, 2 * pad + 1, size=(count, 2), dtype=np.int64)
