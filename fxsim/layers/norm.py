@@ -111,8 +111,8 @@ class BatchNorm2d(Layer):
         dbeta = np.zeros(self.channels)
         dgamma = np.zeros(self.channels)
         for (x, x_lsb), (g, g_lsb), ps in parts:
-            part_beta, part_gamma = backward_sums(x, x_lsb, g, g_lsb, mean, inv_std, ps,
-                                                          shift, self.relu)
+            part_beta, part_gamma = backward_sums(x, x_lsb, g, g_lsb, mean, inv_std, ps, shift,
+                                                  self.relu)
             dbeta += part_beta
             dgamma += part_gamma
         self.gamma.grad, self.beta.grad = dgamma, dbeta

@@ -111,19 +111,24 @@ def mean_and_std(x: np.ndarray) -> tuple[float, float]:
     mean = float(np.add.reduce(flat)) / n if n else float(x.mean())
     if n <= SUBTREE:
         return mean, float(x.std())
-    buffer = np.empty(SUBTREE)
+    return mean, float(np.sqrt((0.0 + _sum_of_squares(flat, mean, np.empty(SUBTREE))) / n))
 
-    def squares(start: int, count: int) -> float:
-        if count <= SUBTREE:
-            part = buffer[:count]
-            np.subtract(flat[start:start + count], mean, out=part)
-            np.multiply(part, part, out=part)
-            return float(np.add.reduce(part))
-        half = count // 2
-        half -= half % 8
-        return squares(start, half) + squares(start + half, count - half)
 
-    return mean, float(np.sqrt((0.0 + squares(0, n)) / n))
+def _sum_of_squares(flat: np.ndarray, mean: float, buffer: np.ndarray) -> float:
+    """numpy's pairwise sum of ``(flat - mean)**2`` (see :func:`mean_and_std`), without the
+    leading ``0.0 +``; subtrees of at most ``buffer.size`` elements are formed in ``buffer``.
+    (A module function, not a recursive closure: a closure that refers to itself is a
+    reference cycle, which would keep ``flat`` alive until the garbage collector ran.)"""
+    count = flat.size
+    if count <= buffer.size:
+        part = buffer[:count]
+        np.subtract(flat, mean, out=part)
+        np.multiply(part, part, out=part)
+        return float(np.add.reduce(part))
+    half = count // 2
+    half -= half % 8
+    return (_sum_of_squares(flat[:half], mean, buffer)
+            + _sum_of_squares(flat[half:], mean, buffer))
 
 
 GAMMA_MIN, GAMMA_MAX = 0.001, 1.0  # LBT's clamp of the clip ratio
