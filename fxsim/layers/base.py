@@ -20,8 +20,9 @@ import numpy as np
 from fxsim.layers import tracing
 from fxsim.layers.quantizer import TensorQuantizer
 from fxsim.numeric._code_kernels import keep_where
-from fxsim.numeric.convert import fixed_point_multiplier, quantize
+from fxsim.numeric.convert import quantize
 from fxsim.numeric.formats import FxArray, QFormat
+from fxsim.numeric.multiplier import fixed_point_multiplier
 from fxsim.numeric.rounding import STOCHASTIC_BITS
 from fxsim.policy import DEFAULT_GROUP, OP_KINDS, NetPlace, Policy, RoleSpec
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 from fxsim.numeric import _code_kernels
-from fxsim.numeric.convert import MULTIPLIER_BITS, requantize, rescale_multiplier
+from fxsim.numeric.convert import MULTIPLIER_BITS, requantize
 from fxsim.numeric.formats import FxArray, QFormat
+from fxsim.numeric.multiplier import rescale_multiplier
 from fxsim.numeric.stats import QuantStats
 
 INT64_CODE_BITS = 62  # codes of intermediate sums stay below 2**62
