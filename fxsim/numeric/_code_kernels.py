@@ -60,22 +60,54 @@ def max_abs(values: np.ndarray) -> float | int:
 
 
 @numba.njit(cache=True, nogil=True)
-def _shift_add(a, shift_a, b, shift_b, relu, out, positive, largest, start,
-               stop):  # pragma: no cover - compiled
+def _aligned_add(a, shift_a, b, shift_b, multiplier, lo, hi, relu, out, positive, largest,
+                 start, stop):  # pragma: no cover - compiled
+    """``(a << shift_a) + moved`` over the chunks ``start..stop``, ``moved`` being ``b <<
+    shift_b`` (``multiplier == 0``) or ``clamp(round_even(b * multiplier / 2**shift_b), lo,
+    hi)``; then the ReLU, the mask of positive sums and each chunk's largest magnitude."""
+    half = np.int64(1) << max(shift_b - 1, 0)
+    low_mask = (np.int64(1) << shift_b) - 1
     for c in range(start, stop):
         first, last = c * CHUNK, min(out.size, (c + 1) * CHUNK)
         part_a, part_b, part_out = a[first:last], b[first:last], out[first:last]
         high = np.int64(0)
-        for i in range(last - first):
-            v = (np.int64(part_a[i]) << shift_a) + (np.int64(part_b[i]) << shift_b)
-            v = max(v, 0) if relu else v
-            part_out[i] = v
-            high = max(high, abs(v))
+        if multiplier == 0:  # exact left shifts
+            for i in range(last - first):
+                v = (np.int64(part_a[i]) << shift_a) + (np.int64(part_b[i]) << shift_b)
+                v = max(v, 0) if relu else v
+                part_out[i] = v
+                high = max(high, abs(v))
+        else:  # requantize's fixed-point rescale of b, ties to even, saturating
+            for i in range(last - first):
+                m = np.int64(part_b[i]) * multiplier
+                q = m >> shift_b
+                rest = m & low_mask
+                moved = min(max(q + ((rest > half) | ((rest == half) & ((q & 1) != 0))), lo),
+                            hi)
+                v = (np.int64(part_a[i]) << shift_a) + moved
+                v = max(v, 0) if relu else v
+                part_out[i] = v
+                high = max(high, abs(v))
         if relu:
             part_positive = positive[first:last]
             for i in range(last - first):
                 part_positive[i] = part_out[i] > 0
         largest[c] = high
+
+
+def _add(a, shift_a, b, shift_b, multiplier, lo, hi, relu, dtype):
+    """Run :func:`_aligned_add`; returns (sums, mask or None, largest magnitude)."""
+    flat_a = np.ascontiguousarray(a).reshape(-1)
+    flat_b = np.ascontiguousarray(b).reshape(-1)
+    out = np.empty(flat_a.size, dtype=dtype)
+    positive = np.empty(flat_a.size if relu else 0, dtype=np.bool_)
+    largest = np.zeros(_jobs(out.size), dtype=np.int64)
+    if out.size:
+        _run(_aligned_add, out.size, flat_a, np.int64(shift_a), flat_b, np.int64(shift_b),
+             np.int64(multiplier), np.int64(lo), np.int64(hi), bool(relu), out, positive,
+             largest)
+    mask = positive.reshape(a.shape) if relu else None
+    return out.reshape(a.shape), mask, int(largest.max(initial=0))
 
 
 def shift_add(a: np.ndarray, shift_a: int, b: np.ndarray, shift_b: int, relu: bool = False,
@@ -84,61 +116,18 @@ def shift_add(a: np.ndarray, shift_a: int, b: np.ndarray, shift_b: int, relu: bo
     the sum fits it), then ``max(., 0)`` if ``relu``; same shape as ``a``. Returns the sums,
     where they are positive (the fused ReLU's gradient mask; None without ``relu``) and their
     largest magnitude, all from one pass."""
-    flat_a = np.ascontiguousarray(a).reshape(-1)
-    flat_b = np.ascontiguousarray(b).reshape(-1)
-    out = np.empty(flat_a.size, dtype=dtype)
-    positive = np.empty(flat_a.size if relu else 0, dtype=np.bool_)
-    largest = np.zeros(_jobs(out.size), dtype=np.int64)
-    if out.size:
-        _run(_shift_add, out.size, flat_a, np.int64(shift_a), flat_b, np.int64(shift_b),
-             bool(relu), out, positive, largest)
-    mask = positive.reshape(a.shape) if relu else None
-    return out.reshape(a.shape), mask, int(largest.max(initial=0))
-
-
-@numba.njit(cache=True, nogil=True)
-def _rescale_add(fine, coarse, multiplier, shift, lo, hi, relu, out, positive, largest, start,
-                 stop):  # pragma: no cover - compiled
-    half = np.int64(1) << (shift - 1)
-    low_mask = (np.int64(1) << shift) - 1
-    for c in range(start, stop):
-        first, last = c * CHUNK, min(out.size, (c + 1) * CHUNK)
-        part_f, part_c, part_out = fine[first:last], coarse[first:last], out[first:last]
-        high = np.int64(0)
-        for i in range(last - first):
-            m = np.int64(part_c[i]) * multiplier
-            q = m >> shift
-            rest = m & low_mask
-            up = (rest > half) | ((rest == half) & ((q & 1) != 0))  # nearest_even
-            moved = min(max(q + up, lo), hi)
-            v = np.int64(part_f[i]) + moved
-            v = max(v, 0) if relu else v
-            part_out[i] = v
-            high = max(high, abs(v))
-        if relu:
-            part_positive = positive[first:last]
-            for i in range(last - first):
-                part_positive[i] = part_out[i] > 0
-        largest[c] = high
+    return _add(a, shift_a, b, shift_b, 0, 0, 0, relu, dtype)
 
 
 def rescale_add(fine: np.ndarray, coarse: np.ndarray, multiplier: int, shift: int, lo: int,
                 hi: int, relu: bool = False,
                 dtype=np.int64) -> tuple[np.ndarray, np.ndarray | None, int]:
     """``fine + clamp(round_even(coarse * multiplier / 2**shift), lo, hi)`` in ``dtype``
-    (``1 <= shift <= 62``, ``|coarse * multiplier| < 2**62``: the caller checks), then
-    ``max(., 0)`` if ``relu``: :func:`fxsim.requantize`'s fixed-point rescale of ``coarse``
-    (ties to even, saturating) and the add, in one pass; returns as :func:`shift_add`."""
-    flat_f = np.ascontiguousarray(fine).reshape(-1)
-    flat_c = np.ascontiguousarray(coarse).reshape(-1)
-    out = np.empty(flat_f.size, dtype=dtype)
-    positive = np.empty(flat_f.size if relu else 0, dtype=np.bool_)
-    largest = np.zeros(_jobs(out.size), dtype=np.int64)
-    if out.size:
-        _run(_rescale_add, out.size, flat_f, flat_c, np.int64(multiplier), np.int64(shift),
-             np.int64(lo), np.int64(hi), bool(relu), out, positive, largest)
-    mask = positive.reshape(fine.shape) if relu else None
-    return out.reshape(fine.shape), mask, int(largest.max(initial=0))
+    (``multiplier >= 1``, ``1 <= shift <= 62``, ``|coarse * multiplier| < 2**62``: the caller
+    checks), then ``max(., 0)`` if ``relu``: :func:`fxsim.requantize`'s fixed-point rescale of
+    ``coarse`` (ties to even, saturating) and the add, in one pass; returns as
+    :func:`shift_add`."""
+    return _add(fine, 0, coarse, shift, multiplier, lo, hi, relu, dtype)
 
 
 @numba.njit(cache=True, nogil=True)

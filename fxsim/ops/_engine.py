@@ -157,15 +157,25 @@ def backward_input(grad: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: st
     return _correlate("backward_input", grad, w, geom, kind, chunk, geom.input_shape, dtype)
 
 
-def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: str,
-                    chunk: int | None = None, dtype=np.int64) -> np.ndarray:
-    """As :func:`forward`."""
+def weight_plan(geom: ConvGeometry) -> tuple[Frame, np.ndarray, np.ndarray]:
+    """``(frame, taps, gindex)`` of the weight gradient: the forward frame and taps, and
+    ``gindex[g, o]`` the gradient channel of result ``o`` of group ``g`` (results padded to a
+    multiple of :data:`kernels.P` with copies of the group's last channel, dropped after)."""
     frame, taps, _, _ = _plan(geom, "forward")
-    co, cg, kh, kw = geom.weight_shape
+    co = geom.weight_shape[0]
     groups, cog = geom.groups, co // geom.groups
     cog_pad = _round_up(cog, kernels.P)
     gindex = (np.arange(groups)[:, None] * cog
               + np.minimum(np.arange(cog_pad), cog - 1)[None, :]).astype(np.int64)
+    return frame, taps, gindex
+
+
+def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: str,
+                    chunk: int | None = None, dtype=np.int64) -> np.ndarray:
+    """As :func:`forward`."""
+    frame, taps, gindex = weight_plan(geom)
+    co, cg, kh, kw = geom.weight_shape
+    groups, cog, cog_pad = geom.groups, co // geom.groups, gindex.shape[1]
     work = geom.macs
     rows, tiles = _tiles(frame, geom.input_shape[0], WEIGHT_TILE, work)
     sums = rows * frame.cols.length

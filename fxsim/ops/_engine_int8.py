@@ -18,7 +18,7 @@ import numpy as np
 
 from fxsim.numeric.threads import run_balanced, thread_count
 from fxsim.ops import _kernels_int8 as kernels
-from fxsim.ops._engine import _round_up, _tap_grid, _tiles
+from fxsim.ops._engine import _round_up, _tap_grid, _tiles, weight_plan
 from fxsim.ops._frame import Frame, forward_frame, input_grad_frame
 from fxsim.ops.geometry import ConvGeometry
 
@@ -148,14 +148,9 @@ def backward_weight(x: ByteOperand, grad: np.ndarray, geom: ConvGeometry,
                     chunk: int) -> np.ndarray:
     """``conv2d_backward_weight`` of the bytes ``x`` and the int8 gradient ``grad``; tiles
     hold at most ``chunk`` positions (the plan's terms per exact 32-bit sum)."""
-    from fxsim.ops._engine import _plan
-
-    frame, taps, _, _ = _plan(geom, "forward")
+    frame, taps, gindex = weight_plan(geom)
     co, cg, kh, kw = geom.weight_shape
-    groups, cog = geom.groups, co // geom.groups
-    cog_pad = _round_up(cog, kernels.P)
-    gindex = (np.arange(groups)[:, None] * cog
-              + np.minimum(np.arange(cog_pad), cog - 1)[None, :]).astype(np.int64)
+    groups, cog, cog_pad = geom.groups, co // geom.groups, gindex.shape[1]
     rows, tiles = _tiles(frame, geom.input_shape[0], min(WEIGHT_TILE, chunk), geom.macs,
                          WEIGHT_MIN_TILES)
     if rows * frame.cols.length > chunk:  # the plan admits no frame row longer than chunk
@@ -164,8 +159,7 @@ def backward_weight(x: ByteOperand, grad: np.ndarray, geom: ConvGeometry,
     workers = thread_count(tiles)
     total = np.zeros((workers, groups, cog_pad, taps.shape[2]), dtype=np.int64)
     run_balanced(kernels.weight_dots, tiles, x.raw, x.flip, frame.layout(), grad.view(np.uint8),
-                 gindex, taps[0], rows,
-                 frame.halo, work=geom.macs, per_worker=(total,))
+                 gindex, taps[0], rows, frame.halo, work=geom.macs, per_worker=(total,))
     summed = total.sum(axis=0)[:, :cog, :cg * kh * kw]
     if x.flip:  # each tap's total holds 128 * sum(grad) too
         grad_sums = grad.sum(axis=(0, 2, 3), dtype=np.int64).reshape(groups, cog, 1)

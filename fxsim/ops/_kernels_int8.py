@@ -49,6 +49,16 @@ FLIP = 0x80  # the byte added to signed codes (XOR of the sign bit)
 QUAD_FLIP = 0x80808080
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def column_range(b, left, sw, cols, w_total):  # pragma: no cover - compiled
+    """``(k_lo, k_hi, first)``: the positions ``k_lo <= k < k_hi`` of a plane row of column
+    phase ``b`` that hold input columns (``sw * k + b - left`` inside ``0 .. w_total``), and
+    the input column of ``k_lo``."""
+    k_lo = min(cols, max(0, -((b - left) // sw)))
+    k_hi = max(k_lo, min(cols, -((b - left - w_total) // sw)))
+    return k_lo, k_hi, k_lo * sw + b - left
+
+
 @numba.njit(nogil=True, cache=True)
 def fill_quads(x, flip, cg, quads, top, left, sh, sw, rows, cols, row0, count,
                buf):  # pragma: no cover - compiled
@@ -58,7 +68,8 @@ def fill_quads(x, flip, cg, quads, top, left, sh, sw, rows, cols, row0, count,
     row ``r`` the bytes of channels ``g * cg + 4j + i`` (``i < 4``, those below ``cg``) at
     padded ``(sh * (r % rows) + a, sw * k + b)`` of image ``r // rows``, byte ``i`` from the
     bottom, XOR ``flip`` (``0x80`` per byte for signed codes); ``flip`` itself outside the
-    input (a zero code)."""
+    input (a zero code). With ``cg = quads = 1`` and a uint8 ``buf``: one channel per plane,
+    the byte planes of the weight gradient."""
     n_total, c_total, h_total, w_total = x.shape
     groups = c_total // cg
     # flat arrays indexed by unsigned offsets: no views per row, no negative-index wraparound
@@ -83,9 +94,7 @@ def fill_quads(x, flip, cg, quads, top, left, sh, sw, rows, cols, row0, count,
                     base = np.uint64((((g * quads + j) * sh + a) * sw + b) * positions)
                     for k in range(count * cols):
                         bf[base + np.uint64(k)] = fill
-                    k_lo = min(cols, max(0, -((b - left) // sw)))
-                    k_hi = max(k_lo, min(cols, -((b - left - w_total) // sw)))
-                    first = k_lo * sw + b - left
+                    k_lo, k_hi, first = column_range(b, left, sw, cols, w_total)
                     n, r = n0, row0 - n0 * rows
                     for i in range(count):
                         h = r * sh + a - top
@@ -224,41 +233,6 @@ def correlate(x, flip, cg, quads, layout, taps, counts, wt, corr, rows_per_tile,
 
 
 @numba.njit(nogil=True, cache=True)
-def fill_bytes(x, flip, top, left, sh, sw, rows, cols, row0, count,
-               buf):  # pragma: no cover - compiled
-    """Frame rows ``row0 .. row0 + count`` of the planes of the NCHW bytes ``x`` into the
-    first ``count * cols`` positions of each plane of ``buf (C * sh * sw, positions)`` uint8:
-    as :func:`fxsim.ops._kernels_flat.fill_typed`, each byte XOR ``flip`` (``0x80`` for signed
-    codes; ``flip`` itself outside the input, a zero code)."""
-    n_total, c_total, h_total, w_total = x.shape
-    xf, bf = x.reshape(-1), buf.reshape(-1)
-    positions = buf.shape[1]
-    fill = np.uint8(FLIP if flip else 0)
-    n0 = row0 // rows
-    for c in range(c_total):
-        for a in range(sh):
-            for b in range(sw):
-                base = np.uint64(((c * sh + a) * sw + b) * positions)
-                for k in range(count * cols):
-                    bf[base + np.uint64(k)] = fill
-                k_lo = min(cols, max(0, -((b - left) // sw)))
-                k_hi = max(k_lo, min(cols, -((b - left - w_total) // sw)))
-                first = k_lo * sw + b - left
-                n, r = n0, row0 - n0 * rows
-                for i in range(count):
-                    h = r * sh + a - top
-                    if n < n_total and 0 <= h < h_total:
-                        src = np.uint64(((n * c_total + c) * h_total + h) * w_total + first)
-                        dst = base + np.uint64(i * cols + k_lo)
-                        step = np.uint64(sw)
-                        for k in range(k_hi - k_lo):
-                            bf[dst + np.uint64(k)] = xf[src + np.uint64(k) * step] ^ fill
-                    r += 1
-                    if r == rows:
-                        r, n = 0, n + 1
-
-
-@numba.njit(nogil=True, cache=True)
 def weight_dots(x, flip, layout, grad, gindex, taps, rows_per_tile, halo, total, start,
                 stop):  # pragma: no cover - compiled
     """``total[g, o, t] += sum over q of grads[gindex[g, o], q] * planes[taps[g, t, 0], q +
@@ -286,7 +260,8 @@ def weight_dots(x, flip, layout, grad, gindex, taps, rows_per_tile, halo, total,
             src, side_flip, src_layout, count, buf = (
                 (x, flip, (top, left, sh, sw), r1 - r0 + halo, planes) if side == 0 else
                 (grad, False, (0, 0, 1, 1), r1 - r0, grads))
-            fill_bytes(src, side_flip, *src_layout, rows, cols, r0, count, buf)
+            # byte planes: quads of one channel, the buffer keeping each value's low byte
+            fill_quads(src, side_flip, 1, 1, *src_layout, rows, cols, r0, count, buf)
         for c in range(grads.shape[0]):
             row = grads[c]
             for k in range(span - length):
