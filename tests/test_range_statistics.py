@@ -53,3 +53,19 @@ def test_count_beyond_counts_what_abs_counts():
     x[:6] = np.inf, -np.inf, np.nan, -0.0, 0.0, 1.5
     for threshold in (0.0, 0.5, 1.5, 3.0, np.inf):
         assert _count_beyond(x, threshold) == np.count_nonzero(np.abs(x) > threshold)
+
+
+def test_a_known_max_chooses_what_the_values_choose():
+    """Rules given max|x| (what a deferred tensor finds while it is computed) choose the scale
+    they choose from the values, and refuse a NaN one as they refuse NaN values."""
+    from fxsim.ranges import RANGE_RULES, make_rule
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(3000) * 0.01
+    for name in RANGE_RULES:
+        if name == "fixed":
+            continue
+        rule = make_rule(name)
+        assert rule.choose(x, 8, True, largest=float(np.abs(x).max())) == rule.choose(x, 8, True)
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            rule.choose(x, 8, True, largest=float("nan"))

@@ -107,7 +107,9 @@ class TensorQuantizer:
     def _convert(self, value, seed, stream, observe, details) -> FxArray:
         spec = self.spec
         self.last_mask = None
+        largest = None  # max|value|, when a deferred tensor finds it while materializing
         if isinstance(value, DeferredFloat) and self.rule.needs_values:
+            largest = value.max_abs()
             value = value.values()
         if not self.rule.needs_values:
             # the rule needs only max|x|, taken straight from the codes: no float copy
@@ -115,7 +117,7 @@ class TensorQuantizer:
             scale = self.rule.choose(np.array([max_abs(value)]), spec.bits, self.signed)
         else:
             values = value.to_float() if isinstance(value, FxArray) else np.asarray(value)
-            scale = self.rule.choose(values, spec.bits, self.signed)
+            scale = self.rule.choose(values, spec.bits, self.signed, largest=largest)
         fmt = scale.format(spec.bits, self.signed)
         low, high = max(fmt.min_code, scale.code_min), min(fmt.max_code, scale.code_max)
         # Exact clamp mask: convert to a format two bits wider (the same rounding and random
@@ -150,7 +152,7 @@ class TensorQuantizer:
                            multiplier_bits=multiplier_bits, tracked=track)
         if observe:
             if values is not None:
-                self.rule.observe(values, scale)
+                self.rule.observe(values, scale, largest=largest)
             if self.histogram:
                 self._hist += log2_histogram(value)
             self._saturated += saturated

@@ -59,12 +59,12 @@ class ZScoreRule(RangeRule):
         mean, std = self._smoothed_stats(x, largest)
         return min(largest, abs(mean) + self.params["z"] * std)
 
-    def observe(self, values: np.ndarray, scale: Scale) -> None:
+    def observe(self, values: np.ndarray, scale: Scale, largest: float | None = None) -> None:
         """With ``ema > 0``: the smoothed mean and std of this step become the state."""
         x = float_values(values)
         if self.params["ema"] == 0.0 or not x.size:
             return
-        self.mean, self.std = self._smoothed_stats(x, max_abs(x))
+        self.mean, self.std = self._smoothed_stats(x, max_abs(x, largest))
 
     def _state(self) -> dict:
         return {"mean": hex_or_none(self.mean), "std": hex_or_none(self.std)}
@@ -191,10 +191,10 @@ class LargeGradIntervalRule(RangeRule):
         """``eps / (2**b - 1)`` with ``b`` the width of ``scale``'s format."""
         return self.params["eps"] / ((1 << scale.format().bits) - 1)
 
-    def observe(self, values: np.ndarray, scale: Scale) -> None:
+    def observe(self, values: np.ndarray, scale: Scale, largest: float | None = None) -> None:
         """Update ``gamma`` from this step's unquantized gradient ``values``."""
         x = float_values(values)
-        largest = max_abs(x)
+        largest = max_abs(x, largest)
         if largest == 0.0:
             return
         target = self.target_fraction(scale)
