@@ -84,7 +84,9 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                         help="your own primitive table CSV (repeatable; replaces the default "
                              "rows of each kind it contains)")
     parser.add_argument("--nodes", help="your own technology-node table CSV")
-    parser.add_argument("--units", help="your own unit-definition CSV")
+    parser.add_argument("--units", help="your own unit-definition CSV, or 'synth': the units "
+                                        "synthesized from fxsim's RTL by Yosys "
+                                        "(costmodel/data/synth_units.csv)")
     parser.add_argument("--csv", help="also write the per-layer table (or the MAC row) here")
     return parser
 

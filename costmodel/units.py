@@ -32,6 +32,7 @@ from fxsim.numeric.rounding import canonical_rounding, check_overflow
 from fxsim.ranges import RANGE_RULES
 
 DEFAULT_GENERATOR_BITS = 32  # state bits of the random-bit generator rounding() charges
+SYNTH = "synth"  # Units(path=SYNTH): the synthesized unit table
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
         ast.Div: operator.truediv, ast.USub: operator.neg}
@@ -67,12 +68,23 @@ def evaluate(text: str, names: dict[str, float]) -> float:
 
 
 class Units:
-    """Unit costs at a technology: ``Units(Technology(node_nm=28))``."""
+    """Unit costs at a technology: ``Units(Technology(node_nm=28))``.
+
+    ``path``: a unit-definition CSV (default ``costmodel/data/units.csv``), or ``"synth"``: the
+    units synthesized from fxsim's RTL (:mod:`costmodel.synth_units`, 45 nm, scaled to the
+    node like every primitive) wherever that table has the unit, the textbook definitions
+    elsewhere.
+    """
 
     def __init__(self, tech: Technology | None = None, path: PathLike | None = None,
                  assumptions: dict[str, float] | None = None,
                  generator_bits: int = DEFAULT_GENERATOR_BITS) -> None:
         self.tech = Technology() if tech is None else tech
+        self.synth = None
+        if path == SYNTH:
+            from costmodel.synth_units import default_synth_units
+
+            self.synth, path = default_synth_units(), None
         self.defs: dict[str, list[UnitRow]] = load_units(path)
         self._memo: dict[tuple, Cost] = {}
         given = {a.name: a.value for a in load_assumptions().values()}
@@ -90,6 +102,10 @@ class Units:
         return self._memo[key]
 
     def _evaluate(self, name: str, params: dict[str, float]) -> Cost:
+        if self.synth is not None:
+            synthesized = self.synth.cost(name, **params)
+            if synthesized is not None:
+                return synthesized.scaled(*self.tech.node_factors(45.0))
         if name not in self.defs:
             raise ValueError(f"unit {name!r} is not defined; the units table has "
                              f"{', '.join(self.defs)}")

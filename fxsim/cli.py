@@ -262,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_reproduce_parser(sub)
     add_trace_parser(sub)
+    from fxsim.rtl.cli import add_rtl_parser
+
+    add_rtl_parser(sub)
     return parser
 
 

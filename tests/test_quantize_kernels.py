@@ -41,7 +41,7 @@ def test_undecided_stochastic_elements_take_the_exact_path():
     out = np.empty(x.size, dtype=np.int8)
     key = np.uint64(stream_key(SEED, 0))
     _, flagged = loop(x, out, 1.0, 0.0, np.int64(0), key, np.int64(62), np.int64(-8),
-                      np.int64(7))
+                      np.int64(7), kernels.NO_WORDS)
     assert flagged == x.size  # every element needs the 10 lower random bits
     q = fxsim.quantize(x, fmt, "stochastic", seed=SEED)
     codes, _ = ref_quantize(x.tolist(), fmt, "stochastic", seed=SEED)

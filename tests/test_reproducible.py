@@ -1,5 +1,6 @@
-"""Stochastic rounding is a pure function of (seed, stream, element index): thread count and
-chunking of the parallel loop cannot change a bit."""
+"""Stochastic rounding is a pure function of (seed, stream, element index), from the counter
+generator or the LFSR source: thread count and chunking of the parallel loop cannot change a
+bit."""
 
 from __future__ import annotations
 
@@ -15,11 +16,14 @@ import fxsim
 
 SCRIPT = """
 import hashlib, numpy as np, fxsim
+from fxsim.numeric.lfsr import RandomSource
 x = np.random.default_rng(3).standard_normal(300_001)
 f = fxsim.QFormat(5, 2)
 parts = [fxsim.quantize(x, f, 'stochastic', seed=99).raw,
          fxsim.quantize(x, f, 'stochastic_k', seed=99, random_bits=5).raw,
-         fxsim.requantize(fxsim.quantize(x, fxsim.QFormat(16, 9)), f, 'stochastic', seed=4).raw]
+         fxsim.requantize(fxsim.quantize(x, fxsim.QFormat(16, 9)), f, 'stochastic', seed=4).raw,
+         fxsim.quantize(x, f, 'stochastic_k', seed=5, random_bits=6,
+                        random_source=RandomSource('lfsr', 32, 7)).raw]
 print(hashlib.sha256(b''.join(p.tobytes() for p in parts)).hexdigest())
 """
 

@@ -247,6 +247,14 @@ def ste(quantizers: QuantizerSet | None, grads: list[Tensor], ctx: Context) -> l
     return out
 
 
+def random_source_field(source) -> dict | None:
+    """A trace event's ``random``: the LFSR source of the random words, None for fxsim's
+    counter generator."""
+    if source is None:
+        return None
+    return {"kind": source.kind, "width": source.width, "lanes": source.lanes}
+
+
 def quantizer_event(q: TensorQuantizer, value: Tensor, out: FxArray, details: dict,
                     ctx: Context, part: int) -> tracing.TraceEvent:
     """The ``quantize`` / ``requantize`` event of one quantizer call (docs/trace-format.md)."""
@@ -256,7 +264,7 @@ def quantizer_event(q: TensorQuantizer, value: Tensor, out: FxArray, details: di
         "quantizer": q.where, "rounding": spec.rounding,
         "random_bits": (spec.random_bits or STOCHASTIC_BITS) if stochastic else None,
         "overflow": spec.overflow, "seed": out.stats.seed if stochastic else None,
-        "stream": out.stats.stream,
+        "stream": out.stats.stream, "random": random_source_field(spec.random_source),
         "code_min": details["low"], "code_max": details["high"],
         "scale": {"frac": scale.frac, "step": scale.step, "clip": scale.clip,
                   "rule": spec.range},

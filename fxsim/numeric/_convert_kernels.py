@@ -34,7 +34,7 @@ input only.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
@@ -49,12 +49,17 @@ from fxsim.numeric.threads import run_chunks
 STOCHASTIC_MODES = tuple(mode for mode in RoundingMode if mode.is_stochastic)
 
 
+NO_WORDS = np.empty(0, dtype=np.uint64)  # no random words: the counter generator
+
+
 @dataclass(frozen=True)
 class CodeTarget:
     """What a conversion makes, as the kernels take it: codes rounded by ``mode`` (a
     :class:`RoundingMode`) with ``kbits`` random bits per element from the stream ``key``
     (stochastic modes; 0 and 0 otherwise), fitted into ``[lo, hi]`` of a ``bits``-wide format
-    (two's complement if ``signed``) by saturating, or if ``wrap`` by keeping the low bits."""
+    (two's complement if ``signed``) by saturating, or if ``wrap`` by keeping the low bits.
+    ``words``: every element's random word from another source (the LFSRs of
+    :mod:`fxsim.numeric._lfsr_kernels`), or empty for the counter generator keyed by ``key``."""
 
     mode: int
     kbits: int
@@ -64,6 +69,11 @@ class CodeTarget:
     bits: int
     signed: bool
     wrap: bool
+    words: np.ndarray = field(default_factory=lambda: NO_WORDS, repr=False)
+
+    def words_of(self, start: int, stop: int) -> np.ndarray:
+        """The random words of elements ``start .. stop-1`` (empty for the counter source)."""
+        return self.words[start:stop] if self.words.size else self.words
 
     def random_args(self) -> tuple:
         """``(key, kbits, lo, hi)`` as the loops take them."""
@@ -82,18 +92,21 @@ DIRECT_CODES = (np.dtype(np.int64), np.dtype(np.int32))  # read by the integer l
 def quantize_loop(mode: int):
     """The float64 fast loop of rounding mode id ``mode`` (a compiled numba function).
 
-    ``loop(values, out, scale, step, first, key, kbits, lo, hi) -> (out_of_range, flagged)``:
+    ``loop(values, out, scale, step, first, key, kbits, lo, hi, words) -> (out_of_range,
+    flagged)``:
     ``y = values[i] / step`` if ``step > 0``, else ``values[i] * scale`` (``scale`` a power of
     two), rounded by ``mode`` and saturated to ``[lo, hi]`` into ``out[i]``. ``first`` is the
     flat index of ``values[0]`` in the whole array (it keys the random numbers); ``key`` and
-    ``kbits`` are the stream key and random bits (stochastic modes). ``flagged`` counts the
+    ``kbits`` are the stream key and random bits (stochastic modes); ``words``, if not empty,
+    holds each element's random word instead (:attr:`CodeTarget.words`), aligned with
+    ``values``. ``flagged`` counts the
     elements that :func:`needs_exact_path` leaves to :func:`exact_pass`: their code is
     unspecified and they are not counted as out of range.
     """
     stochastic = mode in STOCHASTIC_MODES
 
     @numba.njit(cache=True, nogil=True)
-    def loop(values, out, scale, step, first, key, kbits, lo, hi):  # pragma: no cover
+    def loop(values, out, scale, step, first, key, kbits, lo, hi, words):  # pragma: no cover
         lo_limit = float(lo)
         hi_limit = float(hi) + 1.0  # a power of two: exact, unlike hi itself (62-bit codes)
         k_scale = 2.0**kbits
@@ -106,7 +119,7 @@ def quantize_loop(mode: int):
             y = value / step if step > 0 else value * scale
             word = np.uint64(0)
             if stochastic:
-                word = mix64(counter)
+                word = words[i] if words.size else mix64(counter)
                 counter += np.uint64(GAMMA)
             v, exact_needed = fast_round(value, y, mode, word, k_scale, drop)
             v = 0.0 if exact_needed else v  # counted by the exact pass, not here
@@ -120,15 +133,15 @@ def quantize_loop(mode: int):
 
 @numba.njit(cache=True, nogil=True)
 def exact_pass(values, indices, codes, step, scale_exp, force, mode, kbits, key, lo, hi, bits,
-               signed, wrap):  # pragma: no cover - compiled
+               signed, wrap, words):  # pragma: no cover - compiled
     """Convert exactly the elements of ``values`` that :func:`needs_exact_path` flags (every
     element if ``force``); ``step > 0`` divides by it, else the scaling is by ``2**scale_exp``
     (``|scale_exp| <= 2**20``). Their flat indices and codes go to ``indices`` and ``codes``
     (int64, at least as long as the flagged count), for the caller to store: this way the loop
     is compiled per input dtype only. NaN gives code 0, +-inf the saturated code. Returns
     ``(count, out_of_range, nan_count, inf_count)`` with ``count`` the elements taken (only as
-    many as fit are stored). Serial: flagged elements are rare, and only the exact path takes
-    whole arrays."""
+    many as fit are stored). ``words``: the random words, or empty for the counter generator.
+    Serial: flagged elements are rare, and only the exact path takes whole arrays."""
     scale = 2.0**scale_exp if -1022 <= scale_exp <= 1023 else 1.0
     drop = np.uint64(64 - kbits)
     count = 0
@@ -137,7 +150,9 @@ def exact_pass(values, indices, codes, step, scale_exp, force, mode, kbits, key,
     infs = 0
     for i in range(values.size):
         value = values[i]
-        word = mix64(key + np.uint64(i + 1) * np.uint64(GAMMA)) if kbits > 0 else np.uint64(0)
+        word = np.uint64(0)
+        if kbits > 0:
+            word = words[i] if words.size else mix64(key + np.uint64(i + 1) * np.uint64(GAMMA))
         if force or needs_exact_path(value, value / step if step > 0 else value * scale, mode,
                                      word):
             rand = np.int64(word >> drop) if kbits > 0 else np.int64(0)
@@ -182,20 +197,20 @@ def requantize_loop(stochastic: bool):
     """The integer loop of the deterministic or of the stochastic rounding modes (a compiled
     numba function).
 
-    ``loop(values, out, multiplier, shift, *rule, first, key, kbits, lo, hi, bits, signed,
-    wrap) -> out_of_range``: the code ``m = values[i] * multiplier`` (int64, ``|m| < 2**62``:
-    the fixed-point rescale of a real step, or 1) shifted right by
+    ``loop(values, out, shift, *rule, first, key, kbits, lo, hi, bits, signed, wrap) ->
+    out_of_range``: the code ``m = values[i]`` (int64, ``|m| < 2**62``) shifted right by
     ``shift`` and rounded if ``shift > 0``, else shifted left by ``-shift``; then saturated, or
     wrapped if ``wrap``, into ``[lo, hi]`` (``bits`` wide) in ``out[i]``: :func:`scale_round_fit`
     with ``t = -shift``, element by element. ``rule`` is :func:`shift_rule` of the mode.
     Stochastic modes round up when the top ``kbits`` dropped bits plus the top ``kbits`` bits of
     the element's random word reach ``2**kbits`` (:func:`round_shift`). ``first``, ``key`` and
-    ``kbits`` as in :func:`quantize_loop`.
+    ``kbits``, ``words`` as in :func:`quantize_loop`.
     """
 
     @numba.njit(cache=True, nogil=True)
     def loop(values, out, multiplier, shift, threshold_pos, threshold_neg, tie_up, tie_odd,
-             tie_nonneg, first, key, kbits, lo, hi, bits, signed, wrap):  # pragma: no cover
+             tie_nonneg, first, key, kbits, lo, hi, bits, signed, wrap,
+             words):  # pragma: no cover
         right = shift > 0
         s = min(max(shift, 1), 63)
         low_mask = (np.int64(1) << s) - 1
@@ -228,7 +243,7 @@ def requantize_loop(stochastic: bool):
             m = np.int64(values[i]) * multiplier
             q = m >> s
             if stochastic:
-                rand = np.int64(mix64(counter) >> drop)
+                rand = np.int64((words[i] if words.size else mix64(counter)) >> drop)
                 counter += np.uint64(GAMMA)
                 top = ((m >> top_right) - (q << top_q)) << top_left
                 up = top + rand >= k_one
@@ -260,7 +275,8 @@ def quantize_floats(values: np.ndarray, out: np.ndarray, target: CodeTarget, sca
     args = target.random_args()
 
     def convert_chunk(start, stop):
-        return loop(values[start:stop], out[start:stop], scale, step, np.int64(start), *args)
+        return loop(values[start:stop], out[start:stop], scale, step, np.int64(start), *args,
+                    target.words_of(start, stop))
 
     counts = run_chunks(convert_chunk, values.size, PARALLEL_MIN)
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
@@ -274,7 +290,9 @@ def quantize_deferred(values: deferred.DeferredFloat, out: np.ndarray, target: C
     args = target.random_args()
 
     def convert_block(start, block):
-        return loop(block, out[start:start + block.size], scale, step, np.int64(start), *args)
+        stop = start + block.size
+        return loop(block, out[start:stop], scale, step, np.int64(start), *args,
+                    target.words_of(start, stop))
 
     counts = deferred.run_blocks(values, convert_block)
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
@@ -301,14 +319,15 @@ def requantize_codes(codes: np.ndarray, out: np.ndarray, target: CodeTarget, shi
     def convert_chunk(start, stop):
         if codes.dtype in DIRECT_CODES:
             return loop(codes[start:stop], out[start:stop], multiplier, shift, *rule, start,
-                        *args)
+                        *args, target.words_of(start, stop))
         buffer = np.empty(min(WIDEN_BLOCK, stop - start), dtype=np.int64)
         events = 0
         for first in range(start, stop, WIDEN_BLOCK):
             last = min(first + WIDEN_BLOCK, stop)
             wide = buffer[:last - first]
             np.copyto(wide, codes[first:last])
-            events += loop(wide, out[first:last], multiplier, shift, *rule, first, *args)
+            events += loop(wide, out[first:last], multiplier, shift, *rule, first, *args,
+                           target.words_of(first, last))
         return events
 
     return sum(run_chunks(convert_chunk, codes.size, PARALLEL_MIN))
@@ -329,7 +348,7 @@ def exact_codes(values: np.ndarray, out: np.ndarray, target: CodeTarget, flagged
     key, kbits, lo, hi = target.random_args()
     count, events, nans, infs = exact_pass(
         values, indices, codes, float(step), np.int64(scale_exp), force, target.mode, kbits, key,
-        lo, hi, *target.fit_args())
+        lo, hi, *target.fit_args(), target.words)
     if count != indices.size:
         raise AssertionError(f"internal error: the fast loop flagged {indices.size} elements, "
                              f"the exact pass {count}")

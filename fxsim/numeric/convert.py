@@ -6,23 +6,15 @@ Both functions are exact: the result is the mathematically defined rounding of t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from fxsim.numeric import _convert_kernels as kernels
+from fxsim.numeric.conversion import Conversion, check_format
 from fxsim.numeric.deferred import DeferredFloat
-from fxsim.numeric.formats import MULTIPLIER_BITS, FxArray, QFormat, check_int, check_step
+from fxsim.numeric.formats import MULTIPLIER_BITS, FxArray, QFormat, check_step
+from fxsim.numeric.lfsr import RandomSource
 from fxsim.numeric.multiplier import rescale_multiplier
-from fxsim.numeric.rng import fresh_seed, stream_key
-from fxsim.numeric.rounding import (
-    NAN_POLICIES,
-    OVERFLOW_IDS,
-    ROUNDING_IDS,
-    canonical_rounding,
-    check_overflow,
-    random_bits_for,
-)
+from fxsim.numeric.rounding import NAN_POLICIES
 from fxsim.numeric.stats import QuantStats
 
 _FRAC_CLAMP = 1 << 20  # past this, frac changes no result (|mantissa| < 2**62, exponents < 2**11)
@@ -47,60 +39,8 @@ def _float_input(x: object, name: str) -> np.ndarray:
     )
 
 
-@dataclass(frozen=True)
-class _Conversion:
-    """The checked options of one quantize/requantize call: the kernels' target, and the seed
-    and stream recorded in the result's stats."""
-
-    target: kernels.CodeTarget
-    seed: int | None
-    stream: int
-    force_exact: bool
-    clipped: bool
-
-    @classmethod
-    def checked(cls, fmt: QFormat, rounding: str, overflow: str, random_bits: int | None,
-                seed: int | None, stream: int, force_exact: bool,
-                clip: tuple[int, int] | None) -> _Conversion:
-        """Validate every option (errors name the argument) and draw a seed if one is needed."""
-        name = canonical_rounding(rounding)
-        check_overflow(overflow)
-        kbits = random_bits_for(name, random_bits)
-        stream = check_int("stream", stream, 0)
-        if kbits:
-            seed = fresh_seed() if seed is None else check_int("seed", seed, 0, 2**64 - 1)
-            key = stream_key(seed, stream)
-        else:
-            seed, key = None, 0
-        lo, hi = _clip_bounds(fmt, clip, overflow)
-        target = kernels.CodeTarget(ROUNDING_IDS[name], kbits, key, lo, hi, fmt.bits,
-                                    fmt.signed, OVERFLOW_IDS[overflow] == 1)
-        return cls(target, seed, stream, bool(force_exact), clip is not None)
-
-
-def _check_format(fmt: QFormat) -> None:
-    if not isinstance(fmt, QFormat):
-        raise TypeError(f"fmt must be a QFormat, got {fmt!r}")
-
-
-def _clip_bounds(fmt: QFormat, clip, overflow: str) -> tuple[int, int]:
-    """The saturation bounds: the format's range, or ``clip = (low, high)`` inside it."""
-    if clip is None:
-        return fmt.min_code, fmt.max_code
-    try:
-        low, high = (check_int("clip", v) for v in clip)
-    except TypeError:
-        raise TypeError(f"clip must be a pair of integer codes (low, high), got {clip!r}") from None
-    if not fmt.min_code <= low <= high <= fmt.max_code:
-        raise ValueError(f"clip must satisfy {fmt.min_code} <= low <= high <= {fmt.max_code} "
-                         f"(the range of {fmt}); got {clip!r}")
-    if overflow != "saturate":
-        raise ValueError(f"clip applies only with overflow='saturate'; got overflow={overflow!r}")
-    return low, high
-
-
 def _convert(values: np.ndarray | DeferredFloat, fmt: QFormat, step: float, scale_exp: int,
-             conversion: _Conversion,
+             conversion: Conversion,
              multiplier: int = 1) -> tuple[np.ndarray, QuantStats, int]:
     """Run the conversion kernels on ``values * 2**scale_exp`` (or ``values / step`` if
     ``step > 0``); returns (codes, QuantStats, count of +-inf inputs).
@@ -110,7 +50,7 @@ def _convert(values: np.ndarray | DeferredFloat, fmt: QFormat, step: float, scal
     the integer loop. ``force_exact`` (and ``wrap`` for floats) sends every element to the
     exact pass. A :class:`~fxsim.numeric.deferred.DeferredFloat` is computed block by block for
     the fast loop, and materialized only for the exact pass."""
-    target = conversion.target
+    target = conversion.for_values(values.size)
     out = np.empty(values.shape, dtype=fmt.dtype)
     # Kernels are compiled per output dtype; to bound that, they see signed outputs only. An
     # unsigned output is written through a signed view of the same width: the stored low bits
@@ -164,6 +104,7 @@ def quantize(
     nan: str = "raise",
     force_exact: bool = False,
     clip: tuple[int, int] | None = None,
+    random_source: RandomSource | None = None,
 ) -> FxArray:
     """Quantize the real array ``x`` to integer codes of ``fmt``.
 
@@ -206,6 +147,12 @@ def quantize(
         Saturate to the codes ``(low, high)`` instead of the format's range (inside it; with
         ``overflow="saturate"`` only): a symmetric range such as ``(-127, 127)``, or CQAT's code
         bits. Elements clamped there count as saturated.
+    random_source : RandomSource or None, default None
+        Where the stochastic modes' random integers come from: None, fxsim's counter-based
+        generator keyed by ``(seed, stream, flat element index)``; ``RandomSource("lfsr",
+        width, lanes)``, the LFSRs the RTL builds (:mod:`fxsim.numeric.lfsr`, seeded from
+        ``(seed, stream, lane)``): the random bits the hardware would use. Either way the
+        result does not depend on thread count or chunking.
 
     Returns
     -------
@@ -245,12 +192,12 @@ def quantize(
     """
     if nan not in NAN_POLICIES:
         raise ValueError(f"nan must be one of {', '.join(NAN_POLICIES)}; got {nan!r}")
-    _check_format(fmt)
+    check_format(fmt)
     values = x if isinstance(x, DeferredFloat) else _float_input(x, "x")
     if step is not None:
         step = check_step(step)
-    conversion = _Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
-                                     force_exact, clip)
+    conversion = Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
+                                     force_exact, clip, random_source)
     out, stats, infs = _convert(values, fmt, step or 0.0, fmt.frac, conversion)
     if stats.nan and nan == "raise":
         raise ValueError(
@@ -279,6 +226,7 @@ def requantize(
     multiplier_bits: int = MULTIPLIER_BITS,
     force_exact: bool = False,
     clip: tuple[int, int] | None = None,
+    random_source: RandomSource | None = None,
 ) -> FxArray:
     """Convert the codes of ``q`` to ``fmt`` with integer operations only.
 
@@ -307,7 +255,7 @@ def requantize(
         The result's real LSB (finite, > 0) replacing ``2**-fmt.frac``; None: ``fmt.lsb``.
     multiplier_bits : int, default 31
         Width of ``M`` for a real-step rescale, 2..53.
-    force_exact, clip
+    force_exact, clip, random_source
         As in :func:`quantize`.
 
     Returns
@@ -338,7 +286,7 @@ def requantize(
     """
     if not isinstance(q, FxArray):
         raise TypeError(f"q must be an FxArray, got {type(q).__name__}; use quantize for floats")
-    _check_format(fmt)
+    check_format(fmt)
     if step is not None:
         step = check_step(step)
     codes = np.ascontiguousarray(q.raw)
@@ -347,7 +295,7 @@ def requantize(
     else:  # codes times M, multiplied in the conversion loop (no int64 copy)
         multiplier, shift = rescale_multiplier(q, step if step is not None else fmt.lsb,
                                                multiplier_bits)
-    conversion = _Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
-                                     force_exact, clip)
+    conversion = Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
+                                     force_exact, clip, random_source)
     out, stats, _ = _convert(codes, fmt, 0.0, -shift, conversion, multiplier)
     return FxArray(out, fmt, stats=stats, check=False, step=step)

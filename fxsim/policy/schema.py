@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from fxsim.numeric.formats import check_int
-from fxsim.numeric.rounding import canonical_rounding, check_overflow, random_bits_for
+from fxsim.numeric.lfsr import RandomSource
+from fxsim.numeric.rounding import (
+    STOCHASTIC_BITS,
+    canonical_rounding,
+    check_overflow,
+    random_bits_for,
+)
 from fxsim.ranges import RANGE_RULES, make_rule, rule_parameters
 
 ROLES = ("weights", "activations", "act_grads", "weight_grads", "master", "accumulator")
@@ -29,8 +35,10 @@ LAYER_KINDS: tuple[str, ...] = tuple(dict.fromkeys(k for k in OP_KINDS.values() 
 MAC_KINDS = ("conv2d", "linear")  # kinds of the layers with weights and accumulators
 GROUP_ROLES = ("activations", "act_grads")  # the roles a class group may change
 LAYER_ALIASES = ("first", "last")  # [layers.first] / [layers.last]: the first and last MAC layer
-QUANTIZER_KEYS = ("bits", "frac", "signed", "rounding", "random_bits", "overflow", "range")
-MASTER_KEYS = ("float", "bits", "frac", "rounding", "random_bits", "const_frac")
+RANDOM_KEYS = ("random", "lfsr_width", "lfsr_lanes")  # where stochastic rounding's bits come from
+QUANTIZER_KEYS = ("bits", "frac", "signed", "rounding", "random_bits", *RANDOM_KEYS, "overflow",
+                  "range")
+MASTER_KEYS = ("float", "bits", "frac", "rounding", "random_bits", *RANDOM_KEYS, "const_frac")
 ACCUMULATOR_KEYS = ("bits", "overflow")
 CLASS_DIFFICULTY_KEYS = {"easy_group": None, "threshold": 0.9, "window": 100}
 DEFAULT_CONST_FRAC = 24
@@ -103,6 +111,10 @@ class RoleSpec:
         ``master``, the rounding of the update.
     random_bits : int or None, default None
         ``k`` for ``stochastic_k`` (1..32), else None.
+    random_source : RandomSource or None, default None
+        Where stochastic rounding draws its random bits: the LFSRs the RTL builds (policy keys
+        ``random = "lfsr"``, ``lfsr_width``, ``lfsr_lanes``), or None: fxsim's counter-based
+        generator.
     overflow : {"saturate", "wrap"}, default "saturate"
         As in :func:`fxsim.quantize`; for ``accumulator``, the register's
         (:class:`~fxsim.ops.Accumulator`).
@@ -124,6 +136,7 @@ class RoleSpec:
     signed: bool | None = True
     rounding: str = "nearest_even"
     random_bits: int | None = None
+    random_source: RandomSource | None = None
     overflow: str = "saturate"
     range: str = "fixed"
     params: tuple[tuple[str, Any], ...] = ()
@@ -138,9 +151,10 @@ class RoleSpec:
         Returns
         -------
         dict
-            ``{"rounding": ..., "random_bits": ...}``.
+            ``{"rounding": ..., "random_bits": ..., "random_source": ...}``.
         """
-        return {"rounding": self.rounding, "random_bits": self.random_bits}
+        return {"rounding": self.rounding, "random_bits": self.random_bits,
+                "random_source": self.random_source}
 
     def make_rule(self):
         """A fresh range rule object of this spec (each tensor needs its own: rules keep
@@ -235,26 +249,48 @@ def resolve_role(where: str, role: str, spec: dict[str, Any]) -> RoleSpec:
     signed = spec.get("signed", None if role == "activations" else True)
     if signed is not None and not isinstance(signed, bool):
         raise ValueError(f"{where}: signed must be true or false, got {signed!r}")
-    rounding, random_bits = _rounding(where, spec)
+    rounding, random_bits, source = _rounding(where, spec)
     try:
         overflow = check_overflow(spec.get("overflow", "saturate"))
         make_rule(rule, **params)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{where}: {error}") from None
     return RoleSpec(role, bits=bits, frac=frac, signed=signed, rounding=rounding,
-                    random_bits=random_bits, overflow=overflow, range=rule,
-                    params=tuple(sorted(params.items())))
+                    random_bits=random_bits, random_source=source, overflow=overflow,
+                    range=rule, params=tuple(sorted(params.items())))
 
 
-def _rounding(where: str, spec: dict[str, Any]) -> tuple[str, int | None]:
-    """The canonical ``rounding`` of ``spec`` (default ``nearest_even``) and its
-    ``random_bits`` (checked; kept for ``stochastic_k`` only, else None)."""
+def _rounding(where: str, spec: dict[str, Any]) -> tuple[str, int | None, RandomSource | None]:
+    """The canonical ``rounding`` of ``spec`` (default ``nearest_even``), its ``random_bits``
+    (checked; kept for ``stochastic_k`` only, else None) and its random source (None: the
+    counter generator)."""
     try:
         rounding = canonical_rounding(spec.get("rounding", "nearest_even"))
         random_bits = random_bits_for(rounding, spec.get("random_bits"))
+        source = _random_source(spec, rounding, random_bits)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{where}: {error}") from None
-    return rounding, random_bits if rounding == "stochastic_k" else None
+    return rounding, random_bits if rounding == "stochastic_k" else None, source
+
+
+def _random_source(spec: dict[str, Any], rounding: str, random_bits: int) -> RandomSource | None:
+    """``random = "lfsr"`` (with ``lfsr_width``, default 32, and ``lfsr_lanes``, default 1) or
+    ``"counter"`` (the default)."""
+    kind = spec.get("random", "counter")
+    if kind not in ("counter", "lfsr"):
+        raise ValueError(f"random must be 'counter' or 'lfsr', got {kind!r}")
+    given = [k for k in ("lfsr_width", "lfsr_lanes") if k in spec]
+    if kind == "counter":
+        if given:
+            raise ValueError(f"{given[0]} applies only with random = 'lfsr'")
+        return None
+    if not random_bits:
+        raise ValueError(f"random = 'lfsr' needs stochastic rounding, got rounding = {rounding!r}")
+    for key in given:
+        check_int(key, spec[key], 1)
+    source = RandomSource("lfsr", spec.get("lfsr_width", 32), spec.get("lfsr_lanes", 1))
+    source.check_bits(random_bits if rounding == "stochastic_k" else STOCHASTIC_BITS)
+    return source
 
 
 def _resolve_master(where: str, spec: dict[str, Any]) -> RoleSpec:
@@ -274,6 +310,6 @@ def _resolve_master(where: str, spec: dict[str, Any]) -> RoleSpec:
     if bits + const_frac > 60:
         raise ValueError(f"{where}: bits + const_frac must be <= 60 (int64 update arithmetic); "
                          f"got {bits} + {const_frac}")
-    rounding, random_bits = _rounding(where, spec)
+    rounding, random_bits, source = _rounding(where, spec)
     return RoleSpec("master", bits=bits, frac=frac, rounding=rounding, random_bits=random_bits,
-                    const_frac=const_frac)
+                    random_source=source, const_frac=const_frac)

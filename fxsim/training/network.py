@@ -208,25 +208,29 @@ class Network:
 
     def quantizer_table(self):
         """A DataFrame with one row per quantizer (``layer.role[.group]``): the fully resolved
-        bits, signedness, rounding, overflow, range rule and its parameters; then one row per
+        bits, signedness, rounding, overflow, range rule and its parameters, and ``random``, the
+        LFSR source of stochastic rounding's bits (empty: the counter generator); then one row per
         MAC layer's accumulator (``layer.accumulator``): its width (empty: ``wide``, the
         smallest width that never overflows) and overflow mode."""
         import pandas as pd
 
         rows = []
         for where, q in self.quantizers.items():
-            spec = q.spec
+            spec, source = q.spec, q.spec.random_source
             rows.append({"quantizer": where, "bits": spec.bits, "signed": q.signed,
                          "rounding": spec.rounding, "random_bits": spec.random_bits,
                          "overflow": spec.overflow, "range": spec.range,
-                         "params": " ".join(f"{k}={v}" for k, v in spec.params)})
+                         "params": " ".join(f"{k}={v}" for k, v in spec.params),
+                         "random": "" if source is None else
+                         f"lfsr width={source.width} lanes={source.lanes}"})
         for layer in self.mac_layers:
             if layer.acc is not None:
                 rows.append({"quantizer": f"{layer.name}.accumulator", "bits": layer.acc.bits,
                              "signed": True, "overflow": layer.acc.overflow,
                              "range": "wide" if layer.acc.bits is None else "fixed"})
         table = pd.DataFrame(rows, columns=["quantizer", "bits", "signed", "rounding",
-                                            "random_bits", "overflow", "range", "params"])
+                                            "random_bits", "overflow", "range", "params",
+                                            "random"])
         for column in ("bits", "random_bits"):
             table[column] = table[column].astype("Int64")
         return table

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fxsim.layers import tracing
-from fxsim.layers.base import Param, stream_id
+from fxsim.layers.base import Param, random_source_field, stream_id
 from fxsim.numeric.convert import quantize, requantize
 from fxsim.numeric.formats import FxArray, QFormat
 from fxsim.numeric.multiplier import fixed_point_multiplier
@@ -185,6 +185,7 @@ class SGD:
                 {"param": p.name, "const_frac": h, **consts, "rounding": spec.rounding,
                  "random_bits": (spec.random_bits or STOCHASTIC_BITS) if stochastic else None,
                  "seed": seed if stochastic else None, "streams": list(streams),
+                 "random": random_source_field(spec.random_source),
                  "bits": fmt.bits, "frac": fmt.frac, "label": label,
                  **_grad_conversion(p.grad, fmt.frac + h, fmt.bits + h - 1)},
                 {"grad": tracing.tensor(p.grad), "g_wide": tracing.wide(g, fmt.frac + h),
