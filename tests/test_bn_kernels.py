@@ -147,3 +147,22 @@ def test_gradient_histogram_counts_what_np_histogram_counts():
             out[:] = v[start:stop:step]
 
         assert np.array_equal(log2_histogram(DeferredFloat(v.shape, fill)), want)
+
+
+def test_a_deferred_tensor_takes_the_lfsr_words_of_its_blocks():
+    """Stochastic rounding with the hardware random source: block by block, each block's
+    words, the same codes as the whole array."""
+    from fxsim.numeric.deferred import BLOCK, DeferredFloat
+    from fxsim.numeric.lfsr import RandomSource
+
+    values = np.random.default_rng(6).standard_normal(2 * BLOCK + 77)
+
+    def fill(start, stop, step, out):
+        out[:] = values[start:stop:step]
+
+    source = RandomSource("lfsr", 32, 4)
+    fmt = QFormat(8, 5)
+    got = quantize(DeferredFloat(values.shape, fill), fmt, "stochastic_k", seed=3,
+                   random_bits=8, random_source=source)
+    want = quantize(values, fmt, "stochastic_k", seed=3, random_bits=8, random_source=source)
+    assert np.array_equal(got.raw, want.raw) and got.stats == want.stats
