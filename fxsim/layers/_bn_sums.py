@@ -27,6 +27,9 @@ from numba.extending import intrinsic
 from fxsim.numeric.threads import run_parallel
 
 EXACT_LIMIT = 1 << 53  # integers (times a power of two) float64 holds exactly
+# run_parallel's work per element (its threshold counts multiply-adds): a sum over 256K
+# elements or more is worth two threads
+WORK_PER_ELEMENT = 8
 
 
 def sums_are_exact(codes: np.ndarray, lsb: float, count: int, power: int) -> bool:
@@ -119,7 +122,8 @@ def channel_sums(x: np.ndarray, lsb: float) -> tuple[np.ndarray, ...]:
     ref, s1, s2, lows, highs = (np.zeros(c) for _ in range(5))
     if x.size:
         exact = sums_are_exact(x, lsb, x.size // c, 2)
-        run_parallel(_channel_sums, c, x, lsb, exact, ref, s1, s2, lows, highs, work=x.size)
+        run_parallel(_channel_sums, c, x, lsb, exact, ref, s1, s2, lows, highs,
+                     work=WORK_PER_ELEMENT * x.size)
     return ref, s1, s2, lows, highs
 
 
@@ -197,5 +201,5 @@ def backward_sums(x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu):
     if x.size:
         exact = sums_are_exact(g, g_lsb, x.size // c, 1)
         run_parallel(_backward_sums, c, x, x_lsb, g, g_lsb, mean, inv_std, scale, shift, relu,
-                     exact, dbeta, dgamma, work=x.size)
+                     exact, dbeta, dgamma, work=WORK_PER_ELEMENT * x.size)
     return dbeta, dgamma
