@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fxsim.policy import DEFAULT_GROUP, Policy, RoleSpec, check_share
+from fxsim.policy.schema import cost_spec
 
 SHARE_TOLERANCE = 1e-12
 
@@ -66,7 +67,8 @@ class CostPolicy:
     def spec(self, place: Place, role: str, group: str = DEFAULT_GROUP) -> RoleSpec:
         """The simulator's resolved settings of ``role`` at ``place`` for samples of ``group``
         (:meth:`fxsim.policy.Policy.spec`)."""
-        return self.policy.spec(place.name, role, group, place.kind, place.aliases)
+        # a user-registered rounding rule is priced as the built-in unit it names (cost_as)
+        return cost_spec(self.policy.spec(place.name, role, group, place.kind, place.aliases))
 
 
 def load_policy(policy: Any) -> Policy:

@@ -19,6 +19,7 @@ _EXPORTS = {
     "ROUNDING_MODES": "fxsim.numeric.rounding",
     "OVERFLOW_MODES": "fxsim.numeric.rounding",
     "RoundingMode": "fxsim.numeric.rounding",
+    "register_rounding": "fxsim.numeric.user_rounding",
     "quantize": "fxsim.numeric.convert",
     "requantize": "fxsim.numeric.convert",
     "fixed_point_multiplier": "fxsim.numeric.multiplier",
@@ -26,7 +27,7 @@ _EXPORTS = {
     "trace": "fxsim.tracing",
 }
 _SUBPACKAGES = ("numeric", "ranges", "ops", "layers", "training", "reproduce", "policy",
-                "tracing")
+                "tracing", "testing")
 
 __all__ = sorted([*_EXPORTS, "__version__", "ops"])
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads t
     from fxsim.numeric.multiplier import fixed_point_multiplier
     from fxsim.numeric.rounding import OVERFLOW_MODES, ROUNDING_MODES, RoundingMode
     from fxsim.numeric.stats import QuantStats
+    from fxsim.numeric.user_rounding import register_rounding
     from fxsim.ops.accumulator import Accumulator
 
 

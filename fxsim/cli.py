@@ -265,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fxsim.rtl.cli import add_rtl_parser
 
     add_rtl_parser(sub)
+    from fxsim.testing.cli import add_check_rounding_parser
+
+    add_check_rounding_parser(sub)
     return parser
 
 

@@ -9,6 +9,7 @@ import ops_reference as ref
 from hypothesis import strategies as st
 
 from fxsim.numeric.formats import FxArray, QFormat
+from fxsim.testing.strategies import qformats
 
 
 @dataclass
@@ -70,7 +71,8 @@ def conv_cases(draw, max_batch: int = 2) -> ConvCase:
 
 
 def small_formats(max_bits: int = 12):
-    return st.builds(QFormat, st.integers(2, max_bits), st.integers(-3, 10), st.booleans())
+    """Formats of 2..max_bits bits and fraction lengths -3..10, signed or not."""
+    return qformats(bits=(2, max_bits), frac=(-3, 10))
 
 
 def codes(fmt: QFormat, shape, rng: np.random.Generator, extremes: bool = False) -> FxArray:

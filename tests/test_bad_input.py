@@ -65,3 +65,20 @@ def test_seed_and_stream_validated():
         fxsim.quantize(X, FMT, "stochastic", seed=-1)
     with pytest.raises(ValueError, match=r"stream must be an integer >= 0, got -3"):
         fxsim.quantize(X, FMT, "stochastic", seed=1, stream=-3)
+
+
+def test_nan_policy():
+    x = np.array([1.0, np.nan, -2.0])
+    with pytest.raises(ValueError, match=r"x contains 1 NaN.*nan='zero'"):
+        fxsim.quantize(x, FMT)
+    q = fxsim.quantize(x, FMT, nan="zero")
+    assert q.raw.tolist() == [4, 0, -8] and q.stats.nan == 1
+    with pytest.raises(ValueError, match="nan must be one of raise, zero"):
+        fxsim.quantize(x, FMT, nan="ignore")
+
+
+def test_infinity_saturates_and_is_refused_under_wrap():
+    q = fxsim.quantize(np.array([np.inf, -np.inf, 1.0]), FMT)
+    assert q.raw.tolist() == [127, -128, 4] and q.stats.saturated == 2
+    with pytest.raises(ValueError, match=r"infinite value.*overflow='wrap'"):
+        fxsim.quantize(np.array([np.inf]), FMT, overflow="wrap")

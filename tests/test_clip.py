@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import ref_quantize, ref_requantize
-from strategies import formats
 
 from fxsim import FxArray, QFormat, quantize, requantize
+from fxsim.testing.strategies import qformats
 
 MODES = ["nearest_even", "toward_zero", "floor", "stochastic"]
 
@@ -27,7 +27,7 @@ def clamp(codes, low, high):
 
 
 @settings(max_examples=120, deadline=None)
-@given(st.data(), formats(2, 20), st.sampled_from(MODES))
+@given(st.data(), qformats(bits=(2, 20)), st.sampled_from(MODES))
 def test_quantize_clip_is_saturation_to_the_clip(data, fmt, mode):
     low, high = data.draw(clip_of(fmt))
     values = data.draw(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=30))
@@ -38,7 +38,7 @@ def test_quantize_clip_is_saturation_to_the_clip(data, fmt, mode):
 
 
 @settings(max_examples=120, deadline=None)
-@given(st.data(), formats(2, 30), formats(2, 12), st.sampled_from(MODES))
+@given(st.data(), qformats(bits=(2, 30)), qformats(bits=(2, 12)), st.sampled_from(MODES))
 def test_requantize_clip_is_saturation_to_the_clip(data, fmt_in, fmt_out, mode):
     low, high = data.draw(clip_of(fmt_out))
     codes = data.draw(st.lists(st.integers(fmt_in.min_code, fmt_in.max_code), min_size=1,

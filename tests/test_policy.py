@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
 
 from fxsim.io import toml_text
 from fxsim.policy import DEFAULT_GROUP, Policy, shipped_policies
+from fxsim.testing.strategies import policies, rounding_modes
 
 BASE = {
     "name": "t",
@@ -136,3 +138,19 @@ def test_dump_toml_quotes_and_nests():
 
     assert tomllib.loads(text) == {"a": 1, "s": 'x"y',
                                    "t": {"u": {"bits": 8}, "v": {"w.x": {"b": True}}}}
+
+
+@settings(max_examples=40, deadline=None)
+@given(policies(net="digits_cnn", modes=rounding_modes(registered=False)))
+def test_any_drawn_policy_loads_round_trips_and_binds_to_its_net(data):
+    """fxsim.testing.strategies.policies draws valid policies: they load, survive TOML, and
+    bind every quantizer of the net they were drawn for."""
+    from fxsim.training.network import Network
+    from reference_nets import build_net
+
+    loaded = Policy.load(data)
+    assert Policy.from_toml(loaded.to_toml()).to_dict() == loaded.to_dict()
+    net = Network(build_net("digits_cnn"), (1, 8, 8), 10, loaded)
+    table = net.quantizer_table()
+    assert len(table) and set(table["rounding"].dropna()) <= {
+        spec["rounding"] for spec in data["defaults"].values() if "rounding" in spec}

@@ -8,22 +8,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import fit_int, ref_quantize, ref_requantize
-from strategies import awkward_floats, formats, rounding_calls
 
 import fxsim
 from fxsim.numeric.rng import GAMMA, mix64, random_word_py, stream_key
+from fxsim.testing.strategies import float_values, qformats, rounding_modes
 
 SEEDS = st.integers(0, 2**64 - 1)
 
 
 @st.composite
 def quantize_cases(draw):
-    fmt = draw(formats())
-    mode, random_bits = draw(rounding_calls())
+    fmt = draw(qformats())
+    mode, random_bits = draw(rounding_modes(registered=False))
     overflow = draw(st.sampled_from(fxsim.OVERFLOW_MODES))
     shape = draw(st.lists(st.integers(1, 4), min_size=0, max_size=3))
     size = int(np.prod(shape)) if shape else 1
-    values = draw(st.lists(awkward_floats(fmt, allow_infinity=overflow == "saturate"),
+    values = draw(st.lists(float_values(fmt, allow_infinity=overflow == "saturate"),
                            min_size=size, max_size=size))
     return fmt, mode, random_bits, overflow, np.array(values, dtype=np.float64).reshape(shape)
 
@@ -43,9 +43,9 @@ def test_quantize_equals_reference(case, seed, stream):
 
 
 @settings(max_examples=200, deadline=None)
-@given(formats(max_bits=62, frac=st.integers(-30, 60)), st.data(), SEEDS)
+@given(qformats(frac=(-30, 60)), st.data(), SEEDS)
 def test_quantize_with_step_equals_reference(fmt, data, seed):
-    mode, random_bits = data.draw(rounding_calls())
+    mode, random_bits = data.draw(rounding_modes(registered=False))
     step = data.draw(st.floats(1e-6, 1e3))
     x = data.draw(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=20))
     q = fxsim.quantize(np.array(x), fmt, mode, seed=seed, step=step, random_bits=random_bits)
@@ -55,9 +55,9 @@ def test_quantize_with_step_equals_reference(fmt, data, seed):
 
 @st.composite
 def requantize_cases(draw):
-    fmt_in = draw(formats(frac=st.integers(-80, 140)))
-    fmt_out = draw(formats(frac=st.integers(-80, 140)))
-    mode, random_bits = draw(rounding_calls())
+    fmt_in = draw(qformats(frac=(-80, 140)))
+    fmt_out = draw(qformats(frac=(-80, 140)))
+    mode, random_bits = draw(rounding_modes(registered=False))
     overflow = draw(st.sampled_from(fxsim.OVERFLOW_MODES))
     codes = draw(st.lists(
         st.one_of(st.integers(fmt_in.min_code, fmt_in.max_code),

@@ -17,13 +17,15 @@ from fxsim.numeric.rounding import (
     check_overflow,
     random_bits_for,
 )
+from fxsim.numeric.user_rounding import RoundingRule, registered_rounding
 
 
 @dataclass(frozen=True)
 class Conversion:
     """The checked options of one quantize/requantize call: the kernels' target, the seed and
-    stream recorded in the result's stats, and the LFSR source of the random words (None: the
-    counter generator)."""
+    stream recorded in the result's stats, the LFSR source of the random words (None: the
+    counter generator), and a registered rounding rule (:mod:`fxsim.numeric.user_rounding`;
+    ``target.mode`` is then -1), None for the built-in modes."""
 
     target: kernels.CodeTarget
     seed: int | None
@@ -31,6 +33,7 @@ class Conversion:
     force_exact: bool
     clipped: bool
     random_source: RandomSource | None = None
+    rule: RoundingRule | None = None
 
     @classmethod
     def checked(cls, fmt: QFormat, rounding: str, overflow: str, random_bits: int | None,
@@ -56,9 +59,10 @@ class Conversion:
         else:
             seed, key = None, 0
         lo, hi = clip_bounds(fmt, clip, overflow)
-        target = kernels.CodeTarget(ROUNDING_IDS[name], kbits, key, lo, hi, fmt.bits,
+        target = kernels.CodeTarget(ROUNDING_IDS.get(name, -1), kbits, key, lo, hi, fmt.bits,
                                     fmt.signed, OVERFLOW_IDS[overflow] == 1)
-        return cls(target, seed, stream, bool(force_exact), clip is not None, random_source)
+        return cls(target, seed, stream, bool(force_exact), clip is not None, random_source,
+                   registered_rounding(name))
 
     def for_values(self, count: int) -> kernels.CodeTarget:
         """The target for ``count`` elements: with an LFSR source, their random words."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from fxsim.numeric import _convert_kernels as kernels
+from fxsim.numeric import _user_convert
 from fxsim.numeric.conversion import Conversion, check_format
 from fxsim.numeric.deferred import DeferredFloat
 from fxsim.numeric.formats import MULTIPLIER_BITS, FxArray, QFormat, check_step
@@ -39,6 +40,13 @@ def _float_input(x: object, name: str) -> np.ndarray:
     )
 
 
+def _flat_values(values: np.ndarray | DeferredFloat, multiplier: int) -> np.ndarray:
+    """The flat values as an array: a deferred tensor materialized, codes times
+    ``multiplier`` (int64) for a real-step rescale."""
+    flat = (values.values() if isinstance(values, DeferredFloat) else values).reshape(-1)
+    return flat.astype(np.int64) * np.int64(multiplier) if multiplier != 1 else flat
+
+
 def _convert(values: np.ndarray | DeferredFloat, fmt: QFormat, step: float, scale_exp: int,
              conversion: Conversion,
              multiplier: int = 1) -> tuple[np.ndarray, QuantStats, int]:
@@ -65,7 +73,11 @@ def _convert(values: np.ndarray | DeferredFloat, fmt: QFormat, step: float, scal
     # minus one) but not for an arbitrary clip bound beyond 2**53
     force = force or (conversion.clipped and not integer_codes and fmt.bits > 53)
     events = flagged = nans = infs = 0
-    if not force and integer_codes:
+    if conversion.rule is not None:  # a registered rule (fxsim.numeric.user_rounding)
+        events, nans, infs = _user_convert.convert(_flat_values(values, multiplier), flat_out,
+                                                   conversion.rule, target, step, scale_exp)
+        force = False
+    elif not force and integer_codes:
         events = kernels.requantize_codes(values.reshape(-1), flat_out, target, -scale_exp,
                                           multiplier)
     elif not force:
@@ -74,11 +86,9 @@ def _convert(values: np.ndarray | DeferredFloat, fmt: QFormat, step: float, scal
         events, flagged = quantize_floats(values if deferred else values.reshape(-1), flat_out,
                                           target, scale, float(step))
     if force or flagged:
-        flat_values = (values.values() if deferred else values).reshape(-1)
-        if multiplier != 1:
-            flat_values = flat_values.astype(np.int64) * np.int64(multiplier)
         extra_events, nans, infs = kernels.exact_codes(
-            flat_values, flat_out, target, None if force else flagged, step, scale_exp)
+            _flat_values(values, multiplier), flat_out, target, None if force else flagged, step,
+            scale_exp)
         events += extra_events
     stats = QuantStats(
         size=out.size,
@@ -122,7 +132,8 @@ def quantize(
     fmt : QFormat
         The target format: word length, signedness and (without ``step``) the scale.
     rounding : str, default "nearest_even"
-        A mode of :data:`~fxsim.numeric.rounding.ROUNDING_MODES`, or the alias ``rtz``.
+        A mode of :data:`~fxsim.numeric.rounding.ROUNDING_MODES`, the alias ``rtz``, or a rule
+        registered with :func:`fxsim.register_rounding` (its own path: exact, slower).
     overflow : {"saturate", "wrap"}, default "saturate"
         ``saturate`` clamps to ``[fmt.min_code, fmt.max_code]``; ``wrap`` keeps the low
         ``fmt.bits`` bits (two's complement modulo ``2**bits``).

@@ -20,6 +20,9 @@ exactly on integers; ``floor(y + u)`` is never computed in float.
 
 Overflow: ``saturate`` clamps to the format's range; ``wrap`` keeps the low ``bits`` bits
 (two's-complement modulo ``2**bits``).
+
+Users add modes with :func:`fxsim.register_rounding` (:mod:`fxsim.numeric.user_rounding`); the
+functions below accept their names too.
 """
 
 from __future__ import annotations
@@ -125,10 +128,14 @@ def canonical_rounding(rounding: str) -> str:
     """
     if not isinstance(rounding, str):
         raise TypeError(f"rounding must be a string, got {rounding!r}")
+    from fxsim.numeric.user_rounding import registered_names
+
     name = ROUNDING_ALIASES.get(rounding, rounding)
-    if name not in ROUNDING_IDS:
-        allowed = ", ".join([*ROUNDING_MODES, *ROUNDING_ALIASES])
-        raise ValueError(f"rounding must be one of {allowed}; got {rounding!r}")
+    if name not in ROUNDING_IDS and name not in registered_names():
+        allowed = ", ".join([*ROUNDING_MODES, *ROUNDING_ALIASES, *registered_names()])
+        raise ValueError(f"rounding must be one of {allowed} (or a rule registered with "
+                         "fxsim.register_rounding, named in a policy's rounding_modules); got "
+                         f"{rounding!r}")
     return name
 
 
@@ -143,12 +150,14 @@ def random_bits_for(rounding: str, random_bits: int | None) -> int:
     """How many random bits ``rounding`` consumes per element (0 for deterministic modes).
 
     ``stochastic_k`` needs ``random_bits`` in 1..32; ``stochastic`` uses 62 and refuses another
-    value; deterministic modes refuse any ``random_bits``.
+    value; deterministic modes refuse any ``random_bits``; a registered rule
+    (:func:`fxsim.register_rounding`) uses the bits it was registered with and refuses another
+    value.
 
     Parameters
     ----------
     rounding : str
-        A mode's name or alias (:func:`canonical_rounding`).
+        A mode's name or alias (:func:`canonical_rounding`), or a registered rule's name.
     random_bits : int or None
         The ``random_bits`` argument given with it (None: not given).
 
@@ -156,7 +165,7 @@ def random_bits_for(rounding: str, random_bits: int | None) -> int:
     -------
     int
         ``random_bits`` for ``stochastic_k``, 62 (:data:`STOCHASTIC_BITS`) for ``stochastic``,
-        0 for the deterministic modes.
+        0 for the deterministic modes, a registered rule's own.
 
     Raises
     ------
@@ -164,7 +173,8 @@ def random_bits_for(rounding: str, random_bits: int | None) -> int:
         ``rounding`` is not a string, or ``random_bits`` for ``stochastic_k`` not an integer.
     ValueError
         An unknown ``rounding``; ``stochastic_k`` without ``random_bits`` or with one outside
-        1..32; ``random_bits`` given with another mode (except 62 with ``stochastic``).
+        1..32; ``random_bits`` given with another mode (except 62 with ``stochastic``, and a
+        registered rule's own bits).
 
     Examples
     --------
@@ -175,8 +185,15 @@ def random_bits_for(rounding: str, random_bits: int | None) -> int:
     0
     """
     from fxsim.numeric.formats import check_int
+    from fxsim.numeric.user_rounding import registered_rounding
 
     name = canonical_rounding(rounding)
+    rule = registered_rounding(name)
+    if rule is not None:
+        if random_bits is not None and random_bits != rule.random_bits:
+            raise ValueError(f"rounding rule {name!r} was registered with random_bits="
+                             f"{rule.random_bits}; got random_bits={random_bits!r}")
+        return rule.random_bits
     if name == "stochastic_k":
         if random_bits is None:
             raise ValueError("rounding='stochastic_k' needs random_bits (an integer in 1..32)")

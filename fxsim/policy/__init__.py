@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 
 from fxsim.io import toml_text
+from fxsim.numeric.user_rounding import MODULES_KEY, load_rounding_modules
 from fxsim.policy.netcheck import check_net
 from fxsim.policy.schema import (
     CLASS_DIFFICULTY_KEYS,
@@ -50,8 +50,7 @@ from fxsim.policy.schema import (
     resolve_role,
     role_tables,
 )
-
-SHIPPED = "fxsim.policies"
+from fxsim.policy.shipped import shipped_policies, shipped_text
 
 __all__ = ["DEFAULT_GROUP", "LAYER_ALIASES", "LAYER_KINDS", "OP_KINDS", "QUANTIZER_ROLES", "ROLES",
            "NetPlace", "Policy", "RoleSpec", "check_share", "mac_aliases", "shipped_policies"]
@@ -96,6 +95,7 @@ class Policy:
     layers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     class_difficulty: dict[str, Any] | None = None
+    rounding_modules: tuple[str, ...] = ()
 
     # ---- reading ---------------------------------------------------------------------------
     @classmethod
@@ -133,14 +133,16 @@ class Policy:
         path = Path(source)
         if not path.is_file():
             if isinstance(source, str) and source in shipped_policies():
-                return cls.from_toml(_shipped_text(source), source)
+                return cls.from_toml(shipped_text(source), source)
             raise FileNotFoundError(
                 f"policy {str(source)!r} is neither a file nor a shipped policy; shipped: "
                 f"{', '.join(shipped_policies())}")
-        return cls.from_toml(path.read_text(), str(path), default_name=path.stem)
+        return cls.from_toml(path.read_text(), str(path), default_name=path.stem,
+                             base=path.parent)
 
     @classmethod
-    def from_toml(cls, text: str, where: str = "policy", default_name: str = "policy") -> Policy:
+    def from_toml(cls, text: str, where: str = "policy", default_name: str = "policy",
+                  base: str | os.PathLike | None = None) -> Policy:
         """A policy from TOML text.
 
         Parameters
@@ -151,6 +153,8 @@ class Policy:
             What the text is (a path, a name), for the message of a TOML syntax error.
         default_name : str, default "policy"
             The policy's name when the TOML has no ``name``.
+        base : path or None, default None
+            The folder of relative ``rounding_modules`` paths (None: the current directory).
 
         Returns
         -------
@@ -167,10 +171,10 @@ class Policy:
         except tomllib.TOMLDecodeError as error:
             raise ValueError(f"{where}: not valid TOML: {error}") from None
         data.setdefault("name", default_name)
-        return cls.from_dict(data)
+        return cls.from_dict(data, base)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Policy:
+    def from_dict(cls, data: dict[str, Any], base: str | os.PathLike | None = None) -> Policy:
         """A policy from a dict of the TOML's structure, every key and value checked.
 
         Each table is checked on its own: ``[defaults]`` must resolve every role (so give
@@ -182,8 +186,11 @@ class Policy:
         ----------
         data : dict
             Top-level keys :data:`~fxsim.policy.schema.TOP_KEYS`: ``name`` (default
-            ``"policy"``), ``description``, ``quantize``, ``defaults``, ``kinds``, ``layers``,
-            ``groups``, ``class_difficulty``. Not modified.
+            ``"policy"``), ``description``, ``quantize``, ``rounding_modules``, ``defaults``,
+            ``kinds``, ``layers``, ``groups``, ``class_difficulty``. Not modified.
+        base : path or None, default None
+            The folder of relative ``rounding_modules`` paths (None: the current directory):
+            the modules registering user rounding rules, imported first, stored absolute.
 
         Returns
         -------
@@ -208,6 +215,7 @@ class Policy:
             raise ValueError(f"policy name must be a non-empty string, got {name!r}")
         where = f"policy {name!r}"
         check_keys(where, data, TOP_KEYS)
+        modules = tuple(load_rounding_modules(where, data.get(MODULES_KEY, []), base))
         quantize = data.get("quantize", True)
         if not isinstance(quantize, bool):
             raise ValueError(f"{where}: quantize must be true or false, got {quantize!r}")
@@ -249,7 +257,8 @@ class Policy:
             raise ValueError(
                 f"{where}: [groups] need a [class_difficulty] table saying which samples run in "
                 f"which group (keys: {', '.join(CLASS_DIFFICULTY_KEYS)})")
-        policy = cls(name, description, quantize, defaults, kinds, layers, groups, difficulty)
+        policy = cls(name, description, quantize, defaults, kinds, layers, groups, difficulty,
+                     modules)
         if quantize:
             policy._check_resolvable()
         return policy
@@ -366,6 +375,8 @@ class Policy:
         """
         data: dict[str, Any] = {"name": self.name, "description": self.description,
                                 "quantize": self.quantize}
+        if self.rounding_modules:
+            data[MODULES_KEY] = list(self.rounding_modules)
         if self.defaults:
             data["defaults"] = self.defaults
         if self.kinds:
@@ -387,14 +398,3 @@ class Policy:
             :meth:`to_dict` as TOML (what a run's ``policy.toml`` holds).
         """
         return toml_text(self.to_dict())
-
-
-# ---- shipped policies --------------------------------------------------------------------------
-def shipped_policies() -> tuple[str, ...]:
-    """Names of the policies shipped in ``fxsim/policies`` (``fxsim policies`` lists them)."""
-    folder = resources.files(SHIPPED)
-    return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml")))
-
-
-def _shipped_text(name: str) -> str:
-    return resources.files(SHIPPED).joinpath(f"{name}.toml").read_text()

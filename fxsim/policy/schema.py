@@ -6,24 +6,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fxsim.numeric.formats import check_int
 from fxsim.numeric.lfsr import RandomSource
 from fxsim.numeric.rounding import (
-    STOCHASTIC_BITS,
     canonical_rounding,
     check_overflow,
     random_bits_for,
 )
+from fxsim.numeric.user_rounding import registered_rounding
 from fxsim.ranges import RANGE_RULES, make_rule, rule_parameters
 
 ROLES = ("weights", "activations", "act_grads", "weight_grads", "master", "accumulator")
 QUANTIZER_ROLES = ("weights", "activations", "act_grads", "weight_grads")
 DEFAULT_GROUP = "default"
-TOP_KEYS = ("name", "description", "quantize", "defaults", "kinds", "layers", "groups",
-            "class_difficulty")
+TOP_KEYS = ("name", "description", "quantize", "rounding_modules", "defaults", "kinds",
+            "layers", "groups", "class_difficulty")
 OP_KINDS: dict[str, str | None] = {
     "input": "input", "conv2d": "conv2d", "linear": "linear", "batchnorm": "batchnorm",
     "residual": "add", "avgpool": "avgpool", "global_avgpool": "avgpool", "maxpool": None,
@@ -289,7 +289,7 @@ def _random_source(spec: dict[str, Any], rounding: str, random_bits: int) -> Ran
     for key in given:
         check_int(key, spec[key], 1)
     source = RandomSource("lfsr", spec.get("lfsr_width", 32), spec.get("lfsr_lanes", 1))
-    source.check_bits(random_bits if rounding == "stochastic_k" else STOCHASTIC_BITS)
+    source.check_bits(random_bits)  # 62 for stochastic; a registered rule's own bits
     return source
 
 
@@ -313,3 +313,20 @@ def _resolve_master(where: str, spec: dict[str, Any]) -> RoleSpec:
     rounding, random_bits, source = _rounding(where, spec)
     return RoleSpec("master", bits=bits, frac=frac, rounding=rounding, random_bits=random_bits,
                     random_source=source, const_frac=const_frac)
+
+
+def cost_spec(spec: RoleSpec) -> RoleSpec:
+    """``spec`` as the cost model prices it: a registered rounding rule
+    (:func:`fxsim.register_rounding`) is replaced by the built-in mode whose unit it was
+    registered to cost as (``cost_as``; ``stochastic_k`` with the rule's random bits); a rule
+    registered without one is refused with a ValueError asking for it."""
+    rule = registered_rounding(spec.rounding)
+    if rule is None:
+        return spec
+    if rule.cost_as is None:
+        raise ValueError(
+            f"rounding rule {rule.name!r} has no hardware cost: register it with cost_as=MODE, "
+            "the built-in mode whose rounding unit prices it (a deterministic mode such as "
+            "'nearest_even', or 'stochastic_k' for a rule with random bits)")
+    bits = rule.random_bits if rule.cost_as == "stochastic_k" else None
+    return replace(spec, rounding=rule.cost_as, random_bits=bits)
