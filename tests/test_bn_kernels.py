@@ -166,3 +166,29 @@ def test_a_deferred_tensor_takes_the_lfsr_words_of_its_blocks():
                    random_bits=8, random_source=source)
     want = quantize(values, fmt, "stochastic_k", seed=3, random_bits=8, random_source=source)
     assert np.array_equal(got.raw, want.raw) and got.stats == want.stats
+
+
+def test_a_registered_rounding_rule_reads_deferred_tensors_and_real_steps():
+    """A user rule (its own conversion path) on a deferred tensor and on real-step codes (the
+    multiplier folded into the integer loop for the built-in modes) gives the codes of the
+    materialized values and of the built-in mode it clones."""
+    import user_rules  # noqa: F401  (registers nearest_even_clone)
+
+    from fxsim.numeric.deferred import DeferredFloat
+    from fxsim.numeric.formats import FxArray
+
+    values = np.random.default_rng(8).standard_normal(5000)
+
+    def fill(start, stop, step, out):
+        out[:] = values[start:stop:step]
+
+    fmt = QFormat(8, 5)
+    got = quantize(DeferredFloat(values.shape, fill), fmt, "nearest_even_clone")
+    assert np.array_equal(got.raw, quantize(values, fmt, "nearest_even").raw)
+    codes = FxArray(np.arange(-3000, 3000, dtype=np.int32), QFormat(14, 0), step=0.37)
+    from fxsim import requantize
+
+    for rounding in ("nearest_even_clone", "nearest_even"):
+        real = requantize(codes, QFormat(8, 0), rounding, step=0.05)
+        exact = requantize(codes, QFormat(8, 0), "nearest_even", step=0.05, force_exact=True)
+        assert np.array_equal(real.raw, exact.raw)
