@@ -268,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fxsim.testing.cli import add_check_rounding_parser
 
     add_check_rounding_parser(sub)
+    from fxsim.sweep.cli import add_sweep_parser
+
+    add_sweep_parser(sub)
     return parser
 
 

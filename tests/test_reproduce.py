@@ -13,12 +13,13 @@ import pytest
 
 import costmodel
 from fxsim.cli import build_parser, main
+from fxsim.io import markdown_table
 from fxsim.policy import Policy
 from fxsim.reproduce import reproduce
 from fxsim.reproduce.claims import CLAIMS, claims_markdown
 from fxsim.reproduce.cli import regenerating_command
 from fxsim.reproduce.measure import MeasureOptions
-from fxsim.reproduce.report import RUN_COLUMNS, markdown_table
+from fxsim.reproduce.report import RUN_COLUMNS
 from fxsim.reproduce.runs import (
     check_policies,
     cifar_setup,

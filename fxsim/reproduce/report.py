@@ -12,13 +12,13 @@ import datetime
 import math
 import os
 import platform
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from fxsim.io import write_atomic, write_csv
+from fxsim.io import markdown_table, write_atomic, write_csv
 from fxsim.reproduce.claims import claims_markdown, sensitivity_markdown
 from fxsim.reproduce.measure import (
     UNIT_ENERGY_COLUMNS,
@@ -146,38 +146,6 @@ def summary_table(runs: pd.DataFrame, outcomes: Sequence[Any],
                 "easy_share": share, "train_seconds": part["train_seconds"].mean(),
             })
     return pd.DataFrame(rows)
-
-
-# ---- markdown ----------------------------------------------------------------------------------
-def _cell(value: Any, fmt: str | Callable[[Any], str] | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if callable(fmt):
-        text = fmt(value)
-    elif fmt is not None:
-        text = format(value, fmt)
-    else:
-        text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(frame: pd.DataFrame,
-                   formats: Mapping[str, str | Callable[[Any], str]] | None = None,
-                   headers: Mapping[str, str] | None = None) -> str:
-    """A GitHub markdown table of ``frame`` (no index): ``formats`` maps a column to a format
-    spec (``".2f"``) or a function; ``headers`` renames columns. NaN and None show as ``-``,
-    ``|`` in a cell is escaped; numeric columns are right-aligned."""
-    formats = formats or {}
-    headers = headers or {}
-    columns = list(frame.columns)
-    head = [_cell(headers.get(c, c), None) for c in columns]
-    align = ["---:" if pd.api.types.is_numeric_dtype(frame[c])
-             and not pd.api.types.is_bool_dtype(frame[c]) else "---" for c in columns]
-    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join(align) + " |"]
-    for row in frame.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v, formats.get(c)) for c, v in
-                                       zip(columns, row, strict=True)) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def _ratio(value: float) -> str:

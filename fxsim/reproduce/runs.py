@@ -3,10 +3,10 @@
 The sweep trains each (net, policy, seed) into its own run folder
 ``RUNS_DIR/<net>/<policy>/seed<k>``. A run is a pure function of its :class:`TrainConfig`, so
 runs can be spread over worker processes, and a folder whose ``summary.json`` says finished with
-the same settings, the same resolved policy and the same fxsim source
-(:func:`fxsim.training.provenance.source_digest`) is reused, never retrained; a partly trained
-folder is resumed bit-exactly. :func:`reproduce` then writes ``RESULTS.md`` and ``results.csv``
-(:mod:`fxsim.reproduce.report`).
+the same settings, the same resolved policy and the same fxsim source is reused, never
+retrained; a partly trained folder is resumed bit-exactly (the rules of
+:mod:`fxsim.training.runs`, shared with ``fxsim sweep``). :func:`reproduce` then writes
+``RESULTS.md`` and ``results.csv`` (:mod:`fxsim.reproduce.report`).
 
 Nets: the digits CNN on the embedded 8x8 digits always; ResNet-20 on CIFAR-10 when a CIFAR
 folder is given. Baselines are added to any selection: ``fp`` (every drop is against it) and,
@@ -20,20 +20,16 @@ through callbacks.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from fxsim.io import write_atomic
 from fxsim.numeric.formats import check_int
 from fxsim.policy import Policy, shipped_policies
-from fxsim.training.loop import TrainConfig, train
-from fxsim.training.provenance import source_digest
+from fxsim.training import runs
+from fxsim.training.loop import TrainConfig
 
 FP = "fp"
 DERIVED_BASELINES = {"cdmp": "cdmp_base"}  # policy -> its own baseline, built by _derive
@@ -45,9 +41,7 @@ DEFAULT_CIFAR_EPOCHS = 30
 # One single-threaded process per core: on 2 cores, 2 workers x 1 thread trained 6 digits runs
 # in 77-87 s, 1 worker x 2 threads in 147-211 s (same runs, alternating, a loaded machine).
 DEFAULT_WORKERS = os.cpu_count() or 1
-# What a worker process sees: one numba thread and one BLAS thread, so N workers use N cores.
-WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-              "MKL_NUM_THREADS": "1"}
+WORKER_ENV = runs.WORKER_ENV  # one numba and one BLAS thread per worker process
 
 
 @dataclass(frozen=True)
@@ -99,16 +93,11 @@ class RunPlan:
 
 
 @dataclass
-class RunOutcome:
-    """A finished (or failed) run. ``status``: ``trained``, ``resumed``, ``reused`` or
-    ``diverged`` (the loss became non-finite: ``error`` says where); ``seconds`` is the wall
-    time of this call (0 for a reused run); ``summary`` the run's summary.json."""
+class RunOutcome(runs.RunResult):
+    """A finished (or diverged) run of the sweep: its :class:`~fxsim.training.runs.RunResult`
+    (``status``, ``seconds``, ``summary``, ``error``) and its ``plan``."""
 
-    plan: RunPlan
-    status: str
-    seconds: float
-    summary: dict[str, Any] = field(default_factory=dict)
-    error: str = ""
+    plan: RunPlan | None = None
 
 
 def available_policies() -> tuple[str, ...]:
@@ -173,69 +162,22 @@ def plan_runs(policies: Sequence[str] | None, seeds: int, setups: Sequence[NetSe
             for s in setups for seed in range(seeds) for label in labels]
 
 
-def _stale(plan: RunPlan, found: dict[str, Any]) -> list[str]:
-    """What differs between the plan and a run folder's config.toml settings and policy."""
-    wanted = plan.config.to_dict()
-    diff = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
-    policy_file = plan.out / "policy.toml"
-    if (policy_file.is_file()
-            and policy_file.read_text() != Policy.load(plan.config.policy).to_toml()):
-        diff.append("the policy's contents")
-    return diff
+RUNS_DIR_HINT = "delete it or choose another --runs-dir"
 
 
 def run_state(plan: RunPlan) -> str:
     """``new`` (nothing there), ``partial`` (a checkpoint to resume) or ``finished``; raises
-    ValueError if the folder holds a run made with other settings or another policy."""
-    summary = plan.out / "summary.json"
-    if summary.is_file():
-        data = json.loads(summary.read_text())
-        diff = _stale(plan, data.get("config", {}))
-        source = data.get("versions", {}).get("fxsim_source")
-        if source != source_digest():
-            diff.append(f"the fxsim source: digest {source}, now {source_digest()}")
-        if diff:
-            raise ValueError(
-                f"run folder {plan.out} holds a run made with other settings "
-                f"({', '.join(diff)} differ); delete it or choose another --runs-dir")
-        return "finished" if data.get("finished") else "partial"
-    if (plan.out / "checkpoint.npz").is_file() or (plan.out / "config.toml").is_file():
-        return "partial"  # resumed; with no checkpoint yet, --resume starts it over
-    return "new"
+    ValueError if the folder holds a run made with other settings, another policy or other
+    fxsim source (:func:`fxsim.training.runs.run_state`)."""
+    return runs.run_state(plan.config, plan.out, RUNS_DIR_HINT)
 
 
 def run_one(plan: RunPlan) -> RunOutcome:
-    """Train, resume or reuse one run. A non-finite loss is an outcome (``diverged``), not an
-    error: the sweep goes on and the report says so."""
-    state = run_state(plan)
-    if state == "finished":
-        return RunOutcome(plan, "reused", 0.0, json.loads((plan.out / "summary.json")
-                                                          .read_text()))
-    started = time.perf_counter()
-    try:
-        run = train(plan.config, plan.out, resume=state == "partial")
-    except FloatingPointError as error:
-        summary_file = plan.out / "summary.json"
-        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
-        return RunOutcome(plan, "diverged", time.perf_counter() - started, summary, str(error))
-    return RunOutcome(plan, "resumed" if state == "partial" else "trained",
-                      time.perf_counter() - started, run.summary)
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for processes started inside the block, then restore them
-    (numba and OpenBLAS read their thread counts at import, before any initializer runs)."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    """Train, resume or reuse one run (:func:`fxsim.training.runs.run_one`). A non-finite
+    loss is an outcome (``diverged``), not an error: the sweep goes on and the report says
+    so."""
+    result = runs.run_one(plan.config, plan.out, RUNS_DIR_HINT)
+    return RunOutcome(result.status, result.seconds, result.summary, result.error, plan=plan)
 
 
 def run_sweep(plans: Sequence[RunPlan], workers: int = 1,
@@ -273,7 +215,7 @@ def run_sweep(plans: Sequence[RunPlan], workers: int = 1,
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")
-    with (_environment(WORKER_ENV),
+    with (runs.worker_environment(),
           ProcessPoolExecutor(min(workers, len(todo)), mp_context=context) as pool):
         futures = {pool.submit(run_one, plans[i]): i for i in todo}
         try:

@@ -10,20 +10,27 @@ from pathlib import Path
 # the packages whose source decides a run's numbers (the engine, and the nets and data loaders)
 SOURCE_PACKAGES = ("fxsim", "reference_nets")
 SOURCE_SUFFIXES = (".py", ".toml")
+# folders of those packages that never decide a run's numbers: fxsim sweep only plans runs (each
+# a TrainConfig and a policy file, both compared on reuse) and tabulates them, so editing it or
+# its grids leaves finished runs reusable
+SOURCE_EXCLUDED = ("fxsim/sweep",)
 
 
 @functools.cache
 def source_digest() -> str:
     """SHA-256 (hex, first 16 digits) of the source files of :data:`SOURCE_PACKAGES`: every
-    ``.py`` and ``.toml`` file, in sorted relative-path order, each hashed with its path. Two
-    runs with the same digest ran the same engine code; any edit changes it."""
+    ``.py`` and ``.toml`` file outside :data:`SOURCE_EXCLUDED`, in sorted relative-path order,
+    each hashed with its path. Two runs with the same digest ran the same engine code; any edit
+    of it changes the digest."""
     import importlib
 
     digest = hashlib.sha256()
     for name in SOURCE_PACKAGES:
         root = Path(importlib.import_module(name).__file__).parent
         files = sorted(p for p in root.rglob("*") if p.suffix in SOURCE_SUFFIXES
-                       and "__pycache__" not in p.parts)
+                       and "__pycache__" not in p.parts
+                       and not any(f"{name}/{p.relative_to(root).as_posix()}".startswith(
+                           f"{folder}/") for folder in SOURCE_EXCLUDED))
         for path in files:
             digest.update(f"{name}/{path.relative_to(root).as_posix()}\0".encode())
             digest.update(path.read_bytes())

