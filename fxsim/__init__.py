@@ -22,7 +22,7 @@ _EXPORTS = {
     "register_rounding": "fxsim.numeric.user_rounding",
     "quantize": "fxsim.numeric.convert",
     "requantize": "fxsim.numeric.convert",
-    "fixed_point_multiplier": "fxsim.numeric.convert",
+    "fixed_point_multiplier": "fxsim.numeric.multiplier",
     "Accumulator": "fxsim.ops.accumulator",
     "trace": "fxsim.tracing",
 }
@@ -33,8 +33,9 @@ __all__ = sorted([*_EXPORTS, "__version__", "ops"])
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ loads them
     from fxsim import ops
-    from fxsim.numeric.convert import fixed_point_multiplier, quantize, requantize
+    from fxsim.numeric.convert import quantize, requantize
     from fxsim.numeric.formats import FxArray, QFormat
+    from fxsim.numeric.multiplier import fixed_point_multiplier
     from fxsim.numeric.rounding import OVERFLOW_MODES, ROUNDING_MODES, RoundingMode
     from fxsim.numeric.stats import QuantStats
     from fxsim.numeric.user_rounding import register_rounding

@@ -9,8 +9,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fxsim import FxArray, QFormat
-from fxsim.numeric.arith import add, multiplier_bits_for, total
+from fxsim import FxArray, QFormat, requantize
+from fxsim.numeric.arith import add, add_with_mask, multiplier_bits_for, total
 
 
 def value(x: FxArray, i: int) -> Fraction:
@@ -36,7 +36,13 @@ def operand(draw, n, real=False):
 def test_power_of_two_sum_is_exact(data, n):
     a, b = data.draw(operand(n)), data.draw(operand(n))
     s = add(a, b)
-    assert s.raw.dtype == np.int64 and s.step is None
+    assert s.raw.dtype.kind == "i" and np.iinfo(s.raw.dtype).bits >= s.fmt.bits
+    assert s.step is None
+    if s.stats is not None:  # found in the adding pass
+        assert s.stats.max_abs == np.abs(s.raw.astype(np.int64)).max()
+    relu, mask = add_with_mask(a, b, relu=True)
+    assert relu.raw.tolist() == np.maximum(s.raw, 0).tolist()
+    assert mask.tolist() == (s.raw > 0).tolist()
     lo, hi = s.fmt.min_code, s.fmt.max_code
     assert ((s.raw >= lo) & (s.raw <= hi)).all()
     for i in range(n):
@@ -60,6 +66,17 @@ def test_real_step_sum_is_within_half_an_lsb(data, n, both_real):
     assert s.step == fine
     coarse = a if a.lsb > b.lsb else b
     relative = Fraction(2) ** -(multiplier_bits_for(coarse) - 1)
+    # the definition: the finer codes plus requantize's fixed-point rescale of the coarser
+    moved = requantize(coarse, QFormat(s.fmt.bits - 1, 0), "nearest_even", step=fine,
+                       multiplier_bits=multiplier_bits_for(coarse))
+    finer = b if coarse is a else a
+    want = finer.raw.astype(np.int64) + moved.raw.astype(np.int64)
+    assert s.raw.tolist() == want.tolist()
+    relu, mask = add_with_mask(a, b, relu=True)
+    assert relu.raw.tolist() == np.maximum(want, 0).tolist()
+    assert mask.tolist() == (want > 0).tolist()
+    if relu.stats is not None:
+        assert relu.stats.max_abs == np.maximum(want, 0).max()
     for i in range(n):
         exact = value(a, i) + value(b, i)
         bound = Fraction(fine) / 2 + abs(value(coarse, i)) * relative

@@ -18,9 +18,11 @@ from fxsim.ops import (
     conv2d_backward_weight,
     explain,
 )
+from fxsim.ops._mac import result_dtype
 from fxsim.ops.accumulator import wide_bits
+from fxsim.ops.paths import int8_chunk
 
-PATHS = ("auto", "float32", "float64", "int64", "sequential")
+PATHS = ("auto", "int8", "float32", "float64", "int64", "sequential")
 SETTINGS = settings(max_examples=25, deadline=None)
 
 
@@ -45,8 +47,12 @@ def references(case, x, w, g, bits=None, overflow="saturate"):
             ref.conv2d_backward_weight(x.raw, g.raw, case.weight_shape, **kw))
 
 
-def usable(path, plans):
-    """Whether a forced path is exact for all three plans (auto tells which are)."""
+def usable(path, plans, pairs):
+    """Whether a forced path is exact for all three plans (auto tells which are; for int8,
+    whether the three operand format ``pairs`` fit bytes)."""
+    if path == "int8":
+        return all(int8_chunk(p.op, a, b, p.terms, 1) is not None
+                   for p, (a, b) in zip(plans, pairs, strict=True))
     limit = {"float32": 2**24, "float64": 2**53}.get(path)
     return limit is None or all(p.bound < limit or (p.chunk and path == "float32")
                                 for p in plans)
@@ -64,13 +70,13 @@ def test_every_path_equals_the_reference(case, fa, fb, fg):
              explain("conv2d_backward_input", g, w, case.input_shape, **case.kwargs),
              explain("conv2d_backward_weight", x, g, case.weight_shape, **case.kwargs)]
     for path in PATHS:
-        if not usable(path, plans):
+        if not usable(path, plans, ((fa, fb), (fg, fb), (fa, fg))):
             continue
         results = run_all(case, x, w, g, path=path)
         for got, (want, _, _), (fl, fr), k in zip(results, expected, ((fa, fb), (fg, fb),
                                                                       (fa, fg)), terms,
                                                   strict=True):
-            assert got.raw.dtype == np.int64
+            assert got.raw.dtype == result_dtype(got.fmt.bits)
             assert got.raw.tolist() == want.tolist(), path
             assert got.fmt == QFormat(wide_bits(fl, fr, k), fl.frac + fr.frac)
             assert got.stats.size == got.raw.size and got.stats.overflowed == 0
@@ -108,7 +114,7 @@ def test_backward_products_are_exact_adjoints(case, bits, path):
     plans = [explain("conv2d", x, w, **case.kwargs),
              explain("conv2d_backward_input", g, w, case.input_shape, **case.kwargs),
              explain("conv2d_backward_weight", x, g, case.weight_shape, **case.kwargs)]
-    if not usable(path, plans) or (bits > 16 and path == "sequential"):
+    if not usable(path, plans, [(fmt, fmt)] * 3) or (bits > 16 and path == "sequential"):
         return
     y, gx, gw = run_all(case, x, w, g, path=path)
     assert ref.inner(y.raw, g.raw) == ref.inner(x.raw, gx.raw) == ref.inner(w.raw, gw.raw)

@@ -13,6 +13,7 @@ from fxsim import FxArray, QFormat
 from fxsim.numeric.shapes import conv_out_size
 from fxsim.ops import conv2d, conv2d_backward_input, conv2d_backward_weight, explain
 from fxsim.ops._frame import forward_axis, input_grad_axis
+from fxsim.ops._mac import result_dtype
 
 
 @st.composite
@@ -125,7 +126,7 @@ def wide_cases(draw):
             padding, dilation, groups, draw(st.integers(0, 2**32 - 1)))
 
 
-def check_products(case, paths=("auto", "float64", "int64")):
+def check_products(case, paths=("auto", "int8", "float64", "int64")):
     n, c, co, hw, kernel, stride, padding, dilation, groups, seed = case
     rng = np.random.default_rng(seed)
     fmt = QFormat(6, 0)
@@ -142,7 +143,7 @@ def check_products(case, paths=("auto", "float64", "int64")):
                conv2d_backward_input(fg, fw, x.shape, path=path, **kw),
                conv2d_backward_weight(fx, fg, w.shape, path=path, **kw))
         for result, expected in zip(got, want, strict=True):
-            assert result.raw.dtype == np.int64
+            assert result.raw.dtype == result_dtype(result.fmt.bits)
             assert np.array_equal(result.raw, expected), path
 
 
@@ -161,17 +162,18 @@ def test_wide_cases_match_numpy(case):
     (2, 3, 4, (7, 8), (2, 2), (3, 3), (2, 1), (2, 1), 1, 6),
 ])
 def test_edge_shapes_match_numpy(case):
-    check_products(case, ("auto", "float32", "float64", "int64"))
+    check_products(case, ("auto", "int8", "float32", "float64", "int64"))
 
 
 def test_chunked_weight_gradient_over_many_tiles():
-    """float32 weight-gradient tiles cut at the chunk (several per image)."""
+    """float32 weight-gradient tiles cut at the chunk (several per image): forced, as 8-bit
+    codes take the int8 path."""
     rng = np.random.default_rng(8)
     fmt = QFormat(8, 0)
     x = FxArray(rng.integers(-128, 128, (3, 5, 40, 40)).astype(np.int8), fmt)
     g = FxArray(rng.integers(-128, 128, (3, 6, 40, 40)).astype(np.int8), fmt)
-    plan = explain("conv2d_backward_weight", x, g, (6, 5, 3, 3), padding=1)
+    plan = explain("conv2d_backward_weight", x, g, (6, 5, 3, 3), padding=1, path="float32")
     assert plan.path == "float32" and plan.chunk < 41 * 41
-    got = conv2d_backward_weight(x, g, (6, 5, 3, 3), padding=1)
+    got = conv2d_backward_weight(x, g, (6, 5, 3, 3), padding=1, path="float32")
     want = conv2d_backward_weight(x, g, (6, 5, 3, 3), padding=1, path="int64")
     assert np.array_equal(got.raw, want.raw)

@@ -20,6 +20,7 @@ from fxsim.ops import (
     explain,
     linear,
 )
+from fxsim.ops._simd import NATIVE_DOT
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,21 +34,132 @@ def fx(shape, bits, seed, frac=0):
 def test_explain_names_the_path_and_bound():
     x, w = fx((2, 16, 8, 8), 8, 0), fx((16, 16, 3, 3), 8, 1)
     plan = explain("conv2d", x, w, padding=1)
-    assert plan.path == "float32" and plan.terms == 144
+    assert plan.path == ("int8" if NATIVE_DOT else "float32") and plan.terms == 144
+    if NATIVE_DOT:  # the formats prove int8 exact: no scan, the formats' largest codes
+        assert (plan.bounds, plan.max_a, plan.max_b) == ("format", 128, 128)
+        assert "2**31" in plan.reason and plan.chunk == 144
     assert plan.bound == 144 * plan.max_a * plan.max_b < 2**24
-    assert plan.acc_bits == plan.wide_bits == 23 and "2**24" in plan.reason
+    assert plan.acc_bits == plan.wide_bits == 23
+    x9 = fx((2, 16, 8, 8), 9, 0)  # 9-bit codes do not fit bytes: scanned, float32
+    plan = explain("conv2d", x9, w, padding=1)
+    assert plan.path == "float32" and plan.bounds == "scan" and "2**24" in plan.reason
+    assert plan.max_a == np.abs(x9.raw.astype(int)).max() == 256
+    assert plan.max_b == np.abs(w.raw.astype(int)).max() == 128
     x16, w16 = fx((2, 16, 8, 8), 16, 0), fx((16, 16, 3, 3), 16, 1)
     assert explain("conv2d", x16, w16, padding=1).path == "float64"
     x24, w24 = fx((1, 16, 4, 4), 24, 0), fx((16, 16, 3, 3), 24, 1)
     assert explain("conv2d", x24, w24, padding=1).path == "int64"
     narrow = explain("conv2d", x, w, padding=1, acc=Accumulator(16))
-    assert narrow.path == "sequential" and narrow.may_overflow
-    assert explain("conv2d", x, w, padding=1, acc=Accumulator(16, "wrap")).path == "float32"
+    assert narrow.path == "sequential" and narrow.may_overflow and narrow.bounds == "scan"
+    wrapping = explain("conv2d", x, w, padding=1, acc=Accumulator(16, "wrap"))
+    assert wrapping.path == ("int8" if NATIVE_DOT else "float32")
     assert explain("conv2d", x.to_float(), w.to_float()).path == "float64-baseline"
 
 
+def test_int8_is_chosen_only_where_the_formats_fit_bytes():
+    """The first operand may be unsigned 8-bit or signed 8-bit, the second signed 8-bit or
+    unsigned 7-bit; anything wider is refused when forced and never chosen by auto."""
+    shape, wshape = (2, 4, 6, 6), (4, 4, 3, 3)
+    for bits_a, signed_a, bits_b, signed_b, fits in (
+            (8, False, 8, True, True), (8, True, 8, True, True), (4, True, 7, False, True),
+            (9, True, 8, True, False), (8, True, 8, False, False), (8, True, 9, True, False)):
+        a = FxArray(np.zeros(shape, dtype=np.int64), QFormat(bits_a, 0, signed_a))
+        b = FxArray(np.zeros(wshape, dtype=np.int64), QFormat(bits_b, 0, signed_b))
+        assert (explain("conv2d", a, b, path="auto").path == "int8") == (fits and NATIVE_DOT)
+        if fits:
+            assert explain("conv2d", a, b, path="int8").path == "int8"
+        else:
+            with pytest.raises(ValueError, match="'int8' is not exact"):
+                conv2d(a, b, path="int8")
+
+
+def test_int8_refuses_sums_that_may_reach_2_to_the_31():
+    """(2**31 - 1) // (255 * 128) = 65793 terms of unsigned 8-bit times signed 8-bit codes
+    fit a 32-bit lane; one more channel's worth does not (a 1x1 convolution)."""
+    u8, s8 = QFormat(8, 0, signed=False), QFormat(8, 0)
+    for channels, fits in ((65793, True), (65794, False)):
+        x = FxArray(np.zeros((1, channels, 1, 1), dtype=np.uint8), u8)
+        w = FxArray(np.zeros((1, channels, 1, 1), dtype=np.int8), s8)
+        if fits:
+            assert explain("conv2d", x, w, path="int8").chunk == channels
+        else:
+            with pytest.raises(ValueError, match="'int8' is not exact"):
+                explain("conv2d", x, w, path="int8")
+            assert explain("conv2d", x, w).path != "int8"
+
+
+def test_int8_extreme_codes_equal_the_reference():
+    """The largest sums the int8 path admits, of the extreme codes of each signedness,
+    against the Python-int reference (signed first operands are read as code + 128)."""
+    rng = np.random.default_rng(11)
+    for signed in (False, True):
+        fa = QFormat(8, 0, signed)
+        x = FxArray(rng.choice([fa.min_code, fa.max_code], (2, 9, 5, 7)).astype(fa.dtype), fa)
+        w = FxArray(rng.choice([-128, 127], (6, 3, 3, 2)).astype(np.int8), QFormat(8, 0))
+        kw = dict(stride=(2, 1), padding=(1, 2), groups=3)
+        y = conv2d(x, w, path="int8", **kw)
+        assert y.raw.tolist() == ref.conv2d(x.raw, w.raw, **kw)[0].tolist()
+        assert y.stats.max_abs == np.abs(y.raw).max()
+        g = FxArray(rng.choice([-128, 127], y.shape).astype(np.int8), QFormat(8, 0))
+        gx = conv2d_backward_input(g, w, x.shape, path="int8", **kw)
+        assert gx.raw.tolist() == ref.conv2d_backward_input(g.raw, w.raw, x.shape,
+                                                            **kw)[0].tolist()
+        gw = conv2d_backward_weight(x, g, w.shape, path="int8", **kw)
+        assert gw.raw.tolist() == ref.conv2d_backward_weight(x.raw, g.raw, w.shape,
+                                                             **kw)[0].tolist()
+
+
+def test_the_portable_byte_dot_product_equals_vpdpbusd():
+    """vdot4's portable IR (hosts without AVX-512 VNNI) against numpy, and against the host's
+    vdot4 (vpdpbusd where it exists), lanes wrapping modulo 2**32."""
+    acc, a, b = _dot_operands()
+    want = (acc.astype(np.int64) + (a.reshape(16, 4).astype(np.int64)
+                                   * b.view(np.int8).reshape(16, 4)).sum(axis=1))
+    want = ((want + 2**31) % 2**32 - 2**31).astype(np.int32)
+    assert np.array_equal(_portable_dot(acc, a, b), want)
+    assert np.array_equal(_host_dot(acc, a, b), want)
+
+
+def _dot_operands():
+    rng = np.random.default_rng(12)
+    acc = rng.integers(-2**31, 2**31, 16).astype(np.int32)
+    acc[:2] = 2**31 - 1, -2**31  # lanes that wrap
+    a = rng.integers(0, 256, 64).astype(np.uint8)
+    b = rng.integers(0, 256, 64).astype(np.uint8)
+    a[:8], b[:8] = 255, 0x80  # 255 * -128, the largest negative products
+    return acc, a, b
+
+
+def _dot_kernel(dot):
+    import numba
+
+    from fxsim.ops import _simd
+
+    @numba.njit
+    def kernel(acc, a, b, out):
+        _simd.vstore(out, 0, dot(_simd.vload(acc, 0), _simd.vload(a, 0), _simd.vload(b, 0)))
+
+    return kernel
+
+
+def _portable_dot(acc, a, b):
+    from fxsim.ops._simd import vdot4_portable
+
+    out = np.empty(16, dtype=np.int32)
+    _dot_kernel(vdot4_portable)(acc, a, b, out)
+    return out
+
+
+def _host_dot(acc, a, b):
+    from fxsim.ops._simd import vdot4
+
+    out = np.empty(16, dtype=np.int32)
+    _dot_kernel(vdot4)(acc, a, b, out)
+    return out
+
+
 def test_weight_gradient_reduction_is_chunked_in_float32():
-    x, g = fx((8, 4, 32, 32), 8, 0), fx((8, 4, 32, 32), 8, 1)
+    x, g = fx((8, 4, 32, 32), 9, 0), fx((8, 4, 32, 32), 8, 1)  # 9 bits: no int8 path
     plan = explain("conv2d_backward_weight", x, g, (4, 4, 3, 3), padding=1)
     assert plan.terms == 8 * 32 * 32 and plan.bound >= 2**24
     assert plan.path == "float32" and plan.chunk * plan.max_a * plan.max_b < 2**24
@@ -61,7 +173,7 @@ def test_weight_gradient_reduction_is_chunked_in_float32():
     ((9, 3, 17, 19), (4, 3, 5, 3), dict(stride=(1, 2), padding=(2, 1))),
 ])
 def test_chunked_float32_weight_gradient_with_ragged_rows(shape, weight, kw):
-    x = fx(shape, 8, 4)
+    x = fx(shape, 9, 4)
     y = conv2d(x, fx(weight, 8, 5), **kw)
     g = fx(y.shape, 8, 6)
     plan = explain("conv2d_backward_weight", x, g, weight, **kw)
@@ -83,7 +195,7 @@ def test_long_forward_and_input_reductions_are_chunked_in_float32(stride):
     y = conv2d(x, w, **kw)
     g = FxArray(rng.choice([253, 255], y.shape).astype(np.int16), QFormat(9, 0))
     for op, args in (("conv2d", (x, w)), ("conv2d_backward_input", (g, w, x.shape))):
-        plan = explain(op, *args, **kw)
+        plan = explain(op, *args, path="float32", **kw)  # auto: int8 for the forward
         assert plan.path == "float32" and plan.bound >= 2**24 and plan.chunk < plan.terms
     results = {p: (conv2d(x, w, path=p, **kw).raw,
                    conv2d_backward_input(g, w, x.shape, path=p, **kw).raw)
@@ -127,7 +239,7 @@ w = FxArray(rng.integers(-128, 128, (8, 3, 3, 3)).astype(np.int8), f)
 kw = dict(stride=2, padding=1, groups=2)
 g = FxArray(rng.integers(-128, 128, conv2d(x, w, **kw).shape).astype(np.int8), f)
 h = hashlib.sha256()
-for path in ("auto", "float32", "float64", "int64", "sequential"):
+for path in ("auto", "int8", "float32", "float64", "int64", "sequential"):
     for acc in (None, Accumulator(14), Accumulator(14, "wrap")):
         if acc is not None and acc.overflow == "saturate" and path != "auto":
             continue

@@ -285,3 +285,25 @@ def test_a_random_rule_draws_the_lfsr_words_when_the_policy_says_so(lanes):
                      for role in ("weights", "activations", "act_grads", "weight_grads")}
     }).spec("fc", "act_grads")
     assert spec.random_source == RandomSource("lfsr", 4, 1) and spec.rounding == "stochastic3"
+
+
+def test_editing_a_rounding_rule_makes_its_finished_runs_stale(tmp_path):
+    """The run's recorded source digest covers the policy's rounding modules: a finished run is
+    reused while the rule's file is unchanged, and refused as stale once it is edited."""
+    import shutil
+
+    from fxsim.training import TrainConfig, train
+    from fxsim.training.provenance import source_digest
+    from fxsim.training.runs import StaleRun, run_state
+
+    rules = tmp_path / "my_rules.py"
+    shutil.copy(RULES_FILE, rules)
+    policy = _policy_file(tmp_path, "stochastic_k5_clone", modules=[str(rules)])
+    config = TrainConfig(policy=str(policy), epochs=1, limit=64)
+    run = train(config, tmp_path / "run")
+    recorded = run.summary["versions"]["fxsim_source"]
+    assert recorded != source_digest()  # the rule's file is part of it
+    assert run_state(config, tmp_path / "run") == "finished"
+    rules.write_text(rules.read_text() + "\n# an edit\n")
+    with pytest.raises(StaleRun, match="rounding rules"):
+        run_state(config, tmp_path / "run")

@@ -20,8 +20,9 @@ import numpy as np
 from fxsim.layers import tracing
 from fxsim.layers.quantizer import TensorQuantizer
 from fxsim.numeric._code_kernels import keep_where
-from fxsim.numeric.convert import fixed_point_multiplier, quantize
+from fxsim.numeric.convert import quantize
 from fxsim.numeric.formats import FxArray, QFormat
+from fxsim.numeric.multiplier import fixed_point_multiplier
 from fxsim.numeric.rounding import STOCHASTIC_BITS
 from fxsim.policy import DEFAULT_GROUP, OP_KINDS, NetPlace, Policy, RoleSpec
 
@@ -295,6 +296,9 @@ class Layer:
     geometry (:meth:`shapes`) to the cost model."""
 
     name: str = ""
+    # backward accepts float gradients as a DeferredFloat (fxsim.numeric.deferred): it only
+    # quantizes them (MAC layers of a quantized net)
+    takes_deferred_grads: bool = False
     op: str = ""  # the layer's op in specs (reference_nets.specs) and fxsim.policy.OP_KINDS
     kind: str | None = None  # the policy kind of its activations quantizer (from ``op``)
 
@@ -360,6 +364,9 @@ class Sequential(Layer):
     def bind(self, binder: Binder) -> None:
         for layer in self.layers:
             layer.bind(binder)
+        for before, layer in zip(self.layers[:-1], self.layers[1:], strict=True):
+            if hasattr(layer, "deferred_grads"):  # batch norm: see Layer.takes_deferred_grads
+                layer.deferred_grads = before.takes_deferred_grads
 
     def policy_places(self) -> list[NetPlace]:
         return [place for layer in self.layers for place in layer.policy_places()]

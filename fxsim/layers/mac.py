@@ -67,6 +67,10 @@ class MacLayer(Layer):
             if spec.bits is not None:
                 self._acc_counts = {phase: [0, 0, 0] for phase in PHASES}
 
+    @property
+    def takes_deferred_grads(self) -> bool:
+        return getattr(self, "q_grad", None) is not None
+
     def params(self) -> list[Param]:
         return [self.weight]
 

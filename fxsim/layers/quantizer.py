@@ -23,6 +23,7 @@ import numpy as np
 from fxsim.numeric import _code_kernels
 from fxsim.numeric.arith import max_abs_code, multiplier_bits_for
 from fxsim.numeric.convert import quantize, requantize
+from fxsim.numeric.deferred import DeferredFloat
 from fxsim.numeric.formats import MAX_BITS, FxArray, QFormat
 from fxsim.policy import RoleSpec
 from fxsim.ranges import Scale
@@ -31,10 +32,16 @@ HISTOGRAM_EDGES = np.arange(-40.0, 9.0)  # log2 |value| bins of the gradient his
 HISTOGRAM_SAMPLES = 1 << 14
 
 
-def max_abs(value: FxArray | np.ndarray) -> float:
-    """``max |value|`` as float64 (0.0 for an empty tensor); on codes, computed on the integers."""
+def max_abs(value: FxArray | np.ndarray | DeferredFloat) -> float:
+    """``max |value|`` as float64 (0.0 for an empty tensor); on codes, computed on the integers,
+    or taken from the codes' stats when the kernel that made them found it
+    (:class:`fxsim.QuantStats`); on a deferred tensor, from what its producer knows
+    (:meth:`~fxsim.numeric.deferred.DeferredFloat.max_abs`)."""
     if isinstance(value, FxArray):
-        return float(max_abs_code(value)) * value.lsb
+        known = getattr(value.stats, "max_abs", None)
+        return float(max_abs_code(value) if known is None else known) * value.lsb
+    if isinstance(value, DeferredFloat):
+        return value.max_abs()
     return float(_code_kernels.max_abs(np.asarray(value, dtype=np.float64)))
 
 
@@ -81,9 +88,10 @@ class TensorQuantizer:
         self._calls = 0
         self._hist = np.zeros(len(HISTOGRAM_EDGES) - 1, dtype=np.int64)
 
-    def __call__(self, value: FxArray | np.ndarray, seed: int, stream: int,
+    def __call__(self, value: FxArray | np.ndarray | DeferredFloat, seed: int, stream: int,
                  observe: bool = True, details: dict | None = None) -> FxArray:
-        """The codes of ``value`` (an integer FxArray or a float array) in this role's format.
+        """The codes of ``value`` (an integer FxArray, a float array, or a deferred float
+        tensor, read block by block unless the rule needs the values) in this role's format.
 
         ``observe=False`` (evaluation) leaves adaptive rules' state and the epoch counters
         unchanged. NaN or infinite float values raise :class:`NonFiniteError`. ``details``
@@ -99,13 +107,17 @@ class TensorQuantizer:
     def _convert(self, value, seed, stream, observe, details) -> FxArray:
         spec = self.spec
         self.last_mask = None
+        largest = None  # max|value|, when a deferred tensor finds it while materializing
+        if isinstance(value, DeferredFloat) and self.rule.needs_values:
+            largest = value.max_abs()
+            value = value.values()
         if not self.rule.needs_values:
             # the rule needs only max|x|, taken straight from the codes: no float copy
             values = None
             scale = self.rule.choose(np.array([max_abs(value)]), spec.bits, self.signed)
         else:
             values = value.to_float() if isinstance(value, FxArray) else np.asarray(value)
-            scale = self.rule.choose(values, spec.bits, self.signed)
+            scale = self.rule.choose(values, spec.bits, self.signed, largest=largest)
         fmt = scale.format(spec.bits, self.signed)
         low, high = max(fmt.min_code, scale.code_min), min(fmt.max_code, scale.code_max)
         # Exact clamp mask: convert to a format two bits wider (the same rounding and random
@@ -140,7 +152,7 @@ class TensorQuantizer:
                            multiplier_bits=multiplier_bits, tracked=track)
         if observe:
             if values is not None:
-                self.rule.observe(values, scale)
+                self.rule.observe(values, scale, largest=largest)
             if self.histogram:
                 self._hist += log2_histogram(value)
             self._saturated += saturated
@@ -180,20 +192,26 @@ class TensorQuantizer:
         self.rule.load_state_dict(state["rule"])
 
 
-def log2_histogram(values: FxArray | np.ndarray) -> np.ndarray:
+def log2_histogram(values: FxArray | np.ndarray | DeferredFloat) -> np.ndarray:
     """Counts of ``log2 |v|`` over :data:`HISTOGRAM_EDGES` for the nonzero values of a fixed
-    deterministic subsample (every k-th element) of at most :data:`HISTOGRAM_SAMPLES` (of codes:
-    only the sample is turned into values)."""
-    flat = values.raw.reshape(-1) if isinstance(values, FxArray) else values.reshape(-1)
-    stride = max(1, flat.size // HISTOGRAM_SAMPLES)
-    sample = flat[::stride]
+    deterministic subsample (every k-th element) of at most :data:`HISTOGRAM_SAMPLES` (of codes,
+    or of a deferred tensor: only the sample is turned into values)."""
+    stride = max(1, values.size // HISTOGRAM_SAMPLES)
+    if isinstance(values, DeferredFloat):
+        sample = values.strided(stride)
+    else:
+        flat = values.raw.reshape(-1) if isinstance(values, FxArray) else values.reshape(-1)
+        sample = flat[::stride]
     if isinstance(values, FxArray):
         sample = values.with_raw(sample).to_float()
     sample = np.abs(sample)
     sample = sample[sample > 0]
-    counts, _ = np.histogram(np.clip(np.log2(sample), HISTOGRAM_EDGES[0], HISTOGRAM_EDGES[-1]),
-                             bins=HISTOGRAM_EDGES)
-    return counts.astype(np.int64)
+    logs = np.clip(np.log2(sample), HISTOGRAM_EDGES[0], HISTOGRAM_EDGES[-1])
+    # np.histogram's bins on these unit-spaced integer edges, without its sort: bin
+    # floor(v) - first edge, the last edge falling in the last bin (closed on the right)
+    bins = len(HISTOGRAM_EDGES) - 1
+    index = np.minimum(np.floor(logs - HISTOGRAM_EDGES[0]).astype(np.int64), bins - 1)
+    return np.bincount(index, minlength=bins).astype(np.int64)
 
 
 def _check_finite(value: np.ndarray, layer: str, role: str) -> None:

@@ -51,10 +51,10 @@ class Residual(Layer):
     def forward(self, xs, ctx):
         hs = self.branch.forward(xs, ctx)
         ss = xs if self.shortcut is None else self.shortcut.forward(xs, ctx)
-        sums = [arith.add(h, s, relu=self.relu) for h, s in zip(hs, ss, strict=True)]
-        masks = None
-        if self.relu:  # where the gradient passes the fused ReLU: sum > 0
-            masks = [(v.raw if isinstance(v, FxArray) else v) > 0 for v in sums]
+        # with the fused ReLU, where the gradient passes it (sum > 0), from the same pass
+        added = [arith.add_with_mask(h, s, relu=self.relu) for h, s in zip(hs, ss, strict=True)]
+        sums = [total for total, _ in added]
+        masks = [mask for _, mask in added] if self.relu else None
         outs = apply(self.q_out, sums, ctx)
         if ctx.training:
             self._saved = masks

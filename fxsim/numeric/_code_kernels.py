@@ -20,10 +20,12 @@ CHUNK = 1 << 16  # elements per job
 @numba.njit(cache=True, nogil=True)
 def _extremes(flat, lows, highs, start, stop):  # pragma: no cover - compiled
     for c in range(start, stop):
-        lo = flat[c * CHUNK]
+        # a slice and an index from 0: no negative-index wraparound, so the loop vectorises
+        part = flat[c * CHUNK:min(flat.size, (c + 1) * CHUNK)]
+        lo = part[0]
         hi = lo
-        for i in range(c * CHUNK, min(flat.size, (c + 1) * CHUNK)):
-            v = flat[i]
+        for i in range(part.size):
+            v = part[i]
             lo = min(lo, v)
             hi = max(hi, v)
         lows[c] = lo
@@ -58,32 +60,84 @@ def max_abs(values: np.ndarray) -> float | int:
 
 
 @numba.njit(cache=True, nogil=True)
-def _shift_add(a, shift_a, b, shift_b, relu, out, start, stop):  # pragma: no cover - compiled
+def _aligned_add(a, shift_a, b, shift_b, multiplier, lo, hi, relu, out, positive, largest,
+                 start, stop):  # pragma: no cover - compiled
+    """``(a << shift_a) + moved`` over the chunks ``start..stop``, ``moved`` being ``b <<
+    shift_b`` (``multiplier == 0``) or ``clamp(round_even(b * multiplier / 2**shift_b), lo,
+    hi)``; then the ReLU, the mask of positive sums and each chunk's largest magnitude."""
+    half = np.int64(1) << max(shift_b - 1, 0)
+    low_mask = (np.int64(1) << shift_b) - 1
     for c in range(start, stop):
-        for i in range(c * CHUNK, min(out.size, (c + 1) * CHUNK)):
-            v = (np.int64(a[i]) << shift_a) + (np.int64(b[i]) << shift_b)
-            out[i] = max(v, 0) if relu else v
+        first, last = c * CHUNK, min(out.size, (c + 1) * CHUNK)
+        part_a, part_b, part_out = a[first:last], b[first:last], out[first:last]
+        high = np.int64(0)
+        if multiplier == 0:  # exact left shifts
+            for i in range(last - first):
+                v = (np.int64(part_a[i]) << shift_a) + (np.int64(part_b[i]) << shift_b)
+                v = max(v, 0) if relu else v
+                part_out[i] = v
+                high = max(high, abs(v))
+        else:  # requantize's fixed-point rescale of b, ties to even, saturating
+            for i in range(last - first):
+                m = np.int64(part_b[i]) * multiplier
+                q = m >> shift_b
+                rest = m & low_mask
+                moved = min(max(q + ((rest > half) | ((rest == half) & ((q & 1) != 0))), lo),
+                            hi)
+                v = (np.int64(part_a[i]) << shift_a) + moved
+                v = max(v, 0) if relu else v
+                part_out[i] = v
+                high = max(high, abs(v))
+        if relu:
+            part_positive = positive[first:last]
+            for i in range(last - first):
+                part_positive[i] = part_out[i] > 0
+        largest[c] = high
 
 
-def shift_add(a: np.ndarray, shift_a: int, b: np.ndarray, shift_b: int,
-              relu: bool = False) -> np.ndarray:
-    """``(a << shift_a) + (b << shift_b)`` as int64 (shifts >= 0; the caller guarantees the sum
-    fits), then ``max(., 0)`` if ``relu``; same shape as ``a``."""
+def _add(a, shift_a, b, shift_b, multiplier, lo, hi, relu, dtype):
+    """Run :func:`_aligned_add`; returns (sums, mask or None, largest magnitude)."""
     flat_a = np.ascontiguousarray(a).reshape(-1)
     flat_b = np.ascontiguousarray(b).reshape(-1)
-    out = np.empty(flat_a.size, dtype=np.int64)
+    out = np.empty(flat_a.size, dtype=dtype)
+    positive = np.empty(flat_a.size if relu else 0, dtype=np.bool_)
+    largest = np.zeros(_jobs(out.size), dtype=np.int64)
     if out.size:
-        _run(_shift_add, out.size, flat_a, np.int64(shift_a), flat_b, np.int64(shift_b),
-             bool(relu), out)
-    return out.reshape(a.shape)
+        _run(_aligned_add, out.size, flat_a, np.int64(shift_a), flat_b, np.int64(shift_b),
+             np.int64(multiplier), np.int64(lo), np.int64(hi), bool(relu), out, positive,
+             largest)
+    mask = positive.reshape(a.shape) if relu else None
+    return out.reshape(a.shape), mask, int(largest.max(initial=0))
+
+
+def shift_add(a: np.ndarray, shift_a: int, b: np.ndarray, shift_b: int, relu: bool = False,
+              dtype=np.int64) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """``(a << shift_a) + (b << shift_b)`` in ``dtype`` (shifts >= 0; the caller guarantees
+    the sum fits it), then ``max(., 0)`` if ``relu``; same shape as ``a``. Returns the sums,
+    where they are positive (the fused ReLU's gradient mask; None without ``relu``) and their
+    largest magnitude, all from one pass."""
+    return _add(a, shift_a, b, shift_b, 0, 0, 0, relu, dtype)
+
+
+def rescale_add(fine: np.ndarray, coarse: np.ndarray, multiplier: int, shift: int, lo: int,
+                hi: int, relu: bool = False,
+                dtype=np.int64) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """``fine + clamp(round_even(coarse * multiplier / 2**shift), lo, hi)`` in ``dtype``
+    (``multiplier >= 1``, ``1 <= shift <= 62``, ``|coarse * multiplier| < 2**62``: the caller
+    checks), then ``max(., 0)`` if ``relu``: :func:`fxsim.requantize`'s fixed-point rescale of
+    ``coarse`` (ties to even, saturating) and the add, in one pass; returns as
+    :func:`shift_add`."""
+    return _add(fine, 0, coarse, shift, multiplier, lo, hi, relu, dtype)
 
 
 @numba.njit(cache=True, nogil=True)
 def _where(values, mask, out, start, stop):  # pragma: no cover - compiled
     zero = values.dtype.type(0)
     for c in range(start, stop):
-        for i in range(c * CHUNK, min(out.size, (c + 1) * CHUNK)):
-            out[i] = values[i] if mask[i] else zero
+        first, last = c * CHUNK, min(out.size, (c + 1) * CHUNK)
+        part, part_mask, part_out = values[first:last], mask[first:last], out[first:last]
+        for i in range(last - first):
+            part_out[i] = part[i] if part_mask[i] else zero
 
 
 def keep_where(values: np.ndarray, mask: np.ndarray) -> np.ndarray:

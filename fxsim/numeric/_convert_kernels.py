@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from fxsim.numeric import deferred
 from fxsim.numeric._exact_kernels import exact_code
 from fxsim.numeric._float_round import fast_round, float_to_code, needs_exact_path
 from fxsim.numeric.rng import GAMMA, mix64
@@ -84,6 +85,7 @@ class CodeTarget:
         return np.int64(self.bits), bool(self.signed), bool(self.wrap)
 PARALLEL_MIN = 1 << 16  # the smallest chunk of an array split over threads
 WIDEN_BLOCK = 1 << 15  # narrow codes are widened to int64 this many at a time (256 KB)
+DIRECT_CODES = (np.dtype(np.int64), np.dtype(np.int32))  # read by the integer loop as they are
 
 
 @functools.cache
@@ -206,8 +208,9 @@ def requantize_loop(stochastic: bool):
     """
 
     @numba.njit(cache=True, nogil=True)
-    def loop(values, out, shift, threshold_pos, threshold_neg, tie_up, tie_odd, tie_nonneg, first,
-             key, kbits, lo, hi, bits, signed, wrap, words):  # pragma: no cover
+    def loop(values, out, multiplier, shift, threshold_pos, threshold_neg, tie_up, tie_odd,
+             tie_nonneg, first, key, kbits, lo, hi, bits, signed, wrap,
+             words):  # pragma: no cover
         right = shift > 0
         s = min(max(shift, 1), 63)
         low_mask = (np.int64(1) << s) - 1
@@ -223,8 +226,21 @@ def requantize_loop(stochastic: bool):
         counter = key + np.uint64(first + 1) * np.uint64(GAMMA)
         drop = np.uint64(64 - kbits)
         events = 0
+        if not stochastic and right and not wrap:  # the common case, its operations only
+            for i in range(values.size):
+                m = np.int64(values[i]) * multiplier
+                q = m >> s
+                rest = m & low_mask
+                threshold = threshold_neg if q < 0 else threshold_pos
+                tie = tie_up | (tie_odd & q) | (tie_nonneg & (q >= 0))
+                v = q + ((rest > threshold) | ((rest == threshold) & (tie & 1 != 0)))
+                above = v > hi
+                below = v < lo
+                events += above | below
+                out[i] = hi if above else (lo if below else v)
+            return events
         for i in range(values.size):
-            m = values[i]
+            m = np.int64(values[i]) * multiplier
             q = m >> s
             if stochastic:
                 rand = np.int64((words[i] if words.size else mix64(counter)) >> drop)
@@ -266,32 +282,51 @@ def quantize_floats(values: np.ndarray, out: np.ndarray, target: CodeTarget, sca
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
-def requantize_codes(codes: np.ndarray, out: np.ndarray, target: CodeTarget, shift: int) -> int:
-    """Run :func:`requantize_loop` for ``target`` over the flat integer ``codes`` (any integer
-    dtype) shifted right by ``shift`` (left if negative) into the flat signed ``out``, in
-    parallel chunks. Returns the out-of-range count.
+def quantize_deferred(values: deferred.DeferredFloat, out: np.ndarray, target: CodeTarget,
+                      scale: float, step: float) -> tuple[int, int]:
+    """:func:`quantize_floats` of a deferred tensor, each block computed into a buffer in
+    cache and rounded there (:func:`fxsim.numeric.deferred.run_blocks`)."""
+    loop = quantize_loop(target.mode)
+    args = target.random_args()
 
-    The loop is compiled for int64 codes only. Other dtypes are widened :data:`WIDEN_BLOCK`
-    codes at a time into a buffer that stays in cache: a whole int64 copy would cost a pass over
-    memory as long as the conversion itself."""
+    def convert_block(start, block):
+        stop = start + block.size
+        return loop(block, out[start:stop], scale, step, np.int64(start), *args,
+                    target.words_of(start, stop))
+
+    counts = deferred.run_blocks(values, convert_block)
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+
+def requantize_codes(codes: np.ndarray, out: np.ndarray, target: CodeTarget, shift: int,
+                     multiplier: int = 1) -> int:
+    """Run :func:`requantize_loop` for ``target`` over the flat integer ``codes`` (any integer
+    dtype) times ``multiplier`` (a real step's fixed-point rescale), shifted right by ``shift``
+    (left if negative) into the flat signed ``out``, in parallel chunks. Returns the
+    out-of-range count.
+
+    The loop is compiled for int64 and int32 codes (the accumulators of the products and sums)
+    and reads them directly. Other dtypes are widened :data:`WIDEN_BLOCK` codes at a time into a
+    buffer that stays in cache: a whole int64 copy would cost a pass over memory as long as the
+    conversion itself."""
     loop = requantize_loop(target.mode in STOCHASTIC_MODES)
     rule = shift_rule(target.mode, shift)
     args = (*target.random_args(), *target.fit_args())
-    shift = np.int64(shift)
+    shift, multiplier = np.int64(shift), np.int64(multiplier)
     if codes.dtype == np.uint64:  # codes are below 2**62: the same bits as int64
         codes = codes.view(np.int64)
 
     def convert_chunk(start, stop):
-        if codes.dtype == np.int64:
-            return loop(codes[start:stop], out[start:stop], shift, *rule, start, *args,
-                        target.words_of(start, stop))
+        if codes.dtype in DIRECT_CODES:
+            return loop(codes[start:stop], out[start:stop], multiplier, shift, *rule, start,
+                        *args, target.words_of(start, stop))
         buffer = np.empty(min(WIDEN_BLOCK, stop - start), dtype=np.int64)
         events = 0
         for first in range(start, stop, WIDEN_BLOCK):
             last = min(first + WIDEN_BLOCK, stop)
             wide = buffer[:last - first]
             np.copyto(wide, codes[first:last])
-            events += loop(wide, out[first:last], shift, *rule, first, *args,
+            events += loop(wide, out[first:last], multiplier, shift, *rule, first, *args,
                            target.words_of(first, last))
         return events
 

@@ -21,6 +21,8 @@ import numpy as np
 from fxsim.numeric import _code_kernels
 from fxsim.numeric.convert import MULTIPLIER_BITS, requantize
 from fxsim.numeric.formats import FxArray, QFormat
+from fxsim.numeric.multiplier import rescale_multiplier
+from fxsim.numeric.stats import QuantStats
 
 INT64_CODE_BITS = 62  # codes of intermediate sums stay below 2**62
 
@@ -56,19 +58,36 @@ def _widen(x: FxArray, frac: int) -> FxArray:
     return requantize(x, QFormat(bits, frac), "nearest_even")
 
 
+def sum_dtype(bits: int) -> np.dtype:
+    """The dtype of a sum's codes of ``bits`` bits: int16, int32 or int64, the narrowest that
+    holds them (narrow codes halve the memory the next passes read)."""
+    return np.dtype(np.int16 if bits <= 16 else np.int32 if bits <= 32 else np.int64)
+
+
 def add(a: FxArray | np.ndarray, b: FxArray | np.ndarray,
         relu: bool = False) -> FxArray | np.ndarray:
-    """The sum of two tensors of the same shape, as int64 codes (see the module docstring for
-    the scale of the result and when it is exact); float64 for float operands. ``relu``:
-    ``max(sum, 0)`` (a fused ReLU, exact on the integer sum)."""
+    """The sum of two tensors of the same shape, as integer codes (of :func:`sum_dtype`; see
+    the module docstring for the scale of the result and when it is exact); float64 for float
+    operands. ``relu``: ``max(sum, 0)`` (a fused ReLU, exact on the integer sum)."""
+    return add_with_mask(a, b, relu)[0]
+
+
+def add_with_mask(a: FxArray | np.ndarray, b: FxArray | np.ndarray,
+                  relu: bool = False) -> tuple[FxArray | np.ndarray, np.ndarray | None]:
+    """:func:`add`, and where the sum is positive (the fused ReLU's gradient mask; None
+    without ``relu``), in the same pass where the shifts are exact."""
     if not isinstance(a, FxArray) or not isinstance(b, FxArray):
         if isinstance(a, FxArray) or isinstance(b, FxArray):
             raise TypeError("add: both operands must be FxArray codes, or both float arrays")
-        return np.maximum(a + b, 0.0) if relu else a + b
-    return _add_codes(a, b, relu)
+        total = np.maximum(a + b, 0.0) if relu else a + b
+        return total, (total > 0 if relu else None)
+    result = _add_codes(a, b, relu)
+    if isinstance(result, tuple):
+        return result
+    return result, (result.raw > 0 if relu else None)
 
 
-def _add_codes(a: FxArray, b: FxArray, relu: bool) -> FxArray:
+def _add_codes(a: FxArray, b: FxArray, relu: bool) -> FxArray | tuple[FxArray, np.ndarray]:
     if a.shape != b.shape:
         raise ValueError(f"add: shapes differ, {a.shape} and {b.shape}")
     if a.step is None and b.step is None:
@@ -76,11 +95,12 @@ def _add_codes(a: FxArray, b: FxArray, relu: bool) -> FxArray:
         need = max(_code_bits(a) + frac - a.fmt.frac, _code_bits(b) + frac - b.fmt.frac) + 1
         if need > INT64_CODE_BITS:  # lower the common fraction length until the sum fits
             frac -= need - INT64_CODE_BITS
-        else:  # the common case: exact left shifts, one fused pass
+        else:  # the common case: exact left shifts, one fused pass (max|sum| and mask too)
             bits = min(INT64_CODE_BITS, need)
-            raw = _code_kernels.shift_add(a.raw, frac - a.fmt.frac, b.raw, frac - b.fmt.frac,
-                                          relu)
-            return FxArray(raw, QFormat(bits, frac), check=False)
+            raw, mask, largest = _code_kernels.shift_add(
+                a.raw, frac - a.fmt.frac, b.raw, frac - b.fmt.frac, relu, sum_dtype(bits))
+            stats = QuantStats(size=raw.size, max_abs=largest)
+            return FxArray(raw, QFormat(bits, frac), stats=stats, check=False), mask
         wa, wb = _widen(a, frac), _widen(b, frac)
         bits = min(INT64_CODE_BITS, max(wa.fmt.bits, wb.fmt.bits) + 1)
         return FxArray(_relu(wa.raw + wb.raw, relu), QFormat(bits, frac), check=False)
@@ -90,11 +110,19 @@ def _add_codes(a: FxArray, b: FxArray, relu: bool) -> FxArray:
     if bits > INT64_CODE_BITS - 1:
         raise ValueError(f"add: the scales differ by a factor {coarse.lsb / fine.lsb:g}, too "
                          "much for int64 codes")
-    moved = requantize(coarse, QFormat(bits, 0), "nearest_even", step=fine.lsb,
+    moved_fmt = QFormat(bits, 0)
+    out_fmt = QFormat(min(INT64_CODE_BITS, bits + 1), 0)
+    multiplier, shift = rescale_multiplier(coarse, fine.lsb, multiplier_bits_for(coarse))
+    if 1 <= shift <= 62:  # the common case: requantize's rescale and the add, one fused pass
+        raw, mask, largest = _code_kernels.rescale_add(
+            fine.raw, coarse.raw, multiplier, shift, moved_fmt.min_code, moved_fmt.max_code,
+            relu, sum_dtype(out_fmt.bits))
+        stats = QuantStats(size=raw.size, max_abs=largest)
+        return FxArray(raw, out_fmt, stats=stats, check=False, step=fine.lsb), mask
+    moved = requantize(coarse, moved_fmt, "nearest_even", step=fine.lsb,
                        multiplier_bits=multiplier_bits_for(coarse))
     total = _relu(fine.raw.astype(np.int64) + moved.raw.astype(np.int64), relu)
-    return FxArray(total, QFormat(min(INT64_CODE_BITS, bits + 1), 0), check=False,
-                   step=fine.lsb)
+    return FxArray(total, out_fmt, check=False, step=fine.lsb)
 
 
 def _relu(raw: np.ndarray, relu: bool) -> np.ndarray:

@@ -6,15 +6,15 @@ Both functions are exact: the result is the mathematically defined rounding of t
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from fxsim.numeric import _convert_kernels as kernels
 from fxsim.numeric import _user_convert
 from fxsim.numeric.conversion import Conversion, check_format
-from fxsim.numeric.formats import MULTIPLIER_BITS, FxArray, QFormat, check_int, check_step
+from fxsim.numeric.deferred import DeferredFloat
+from fxsim.numeric.formats import MULTIPLIER_BITS, FxArray, QFormat, check_step
 from fxsim.numeric.lfsr import RandomSource
+from fxsim.numeric.multiplier import rescale_multiplier
 from fxsim.numeric.rounding import NAN_POLICIES
 from fxsim.numeric.stats import QuantStats
 
@@ -40,21 +40,31 @@ def _float_input(x: object, name: str) -> np.ndarray:
     )
 
 
-def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int,
-             conversion: Conversion) -> tuple[np.ndarray, QuantStats, int]:
+def _flat_values(values: np.ndarray | DeferredFloat, multiplier: int) -> np.ndarray:
+    """The flat values as an array: a deferred tensor materialized, codes times
+    ``multiplier`` (int64) for a real-step rescale."""
+    flat = (values.values() if isinstance(values, DeferredFloat) else values).reshape(-1)
+    return flat.astype(np.int64) * np.int64(multiplier) if multiplier != 1 else flat
+
+
+def _convert(values: np.ndarray | DeferredFloat, fmt: QFormat, step: float, scale_exp: int,
+             conversion: Conversion,
+             multiplier: int = 1) -> tuple[np.ndarray, QuantStats, int]:
     """Run the conversion kernels on ``values * 2**scale_exp`` (or ``values / step`` if
     ``step > 0``); returns (codes, QuantStats, count of +-inf inputs).
 
     Float64 ``values`` go through the float fast loop and then, for the elements it flags, the
-    exact pass; integer codes through the integer loop. ``force_exact`` (and ``wrap`` for
-    floats) sends every element to the exact pass."""
+    exact pass; integer codes, times ``multiplier`` (a real step's fixed-point rescale), through
+    the integer loop. ``force_exact`` (and ``wrap`` for floats) sends every element to the
+    exact pass. A :class:`~fxsim.numeric.deferred.DeferredFloat` is computed block by block for
+    the fast loop, and materialized only for the exact pass."""
     target = conversion.for_values(values.size)
     out = np.empty(values.shape, dtype=fmt.dtype)
     # Kernels are compiled per output dtype; to bound that, they see signed outputs only. An
     # unsigned output is written through a signed view of the same width: the stored low bits
     # are the same.
     flat_out = out.reshape(-1).view(out.dtype.str.replace("u", "i"))
-    flat_values = values.reshape(-1)
+    deferred = isinstance(values, DeferredFloat)
     scale_exp = max(-_FRAC_CLAMP, min(_FRAC_CLAMP, scale_exp))
     integer_codes = values.dtype.kind in "iu"
     scale_ok = step > 0 or -1022 <= scale_exp <= 1023  # 2**scale_exp is a normal float64
@@ -64,18 +74,21 @@ def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int,
     force = force or (conversion.clipped and not integer_codes and fmt.bits > 53)
     events = flagged = nans = infs = 0
     if conversion.rule is not None:  # a registered rule (fxsim.numeric.user_rounding)
-        events, nans, infs = _user_convert.convert(flat_values, flat_out, conversion.rule,
-                                                   target, step, scale_exp)
+        events, nans, infs = _user_convert.convert(_flat_values(values, multiplier), flat_out,
+                                                   conversion.rule, target, step, scale_exp)
         force = False
     elif not force and integer_codes:
-        events = kernels.requantize_codes(flat_values, flat_out, target, -scale_exp)
+        events = kernels.requantize_codes(values.reshape(-1), flat_out, target, -scale_exp,
+                                          multiplier)
     elif not force:
         scale = 2.0**scale_exp if step == 0 else 1.0
-        events, flagged = kernels.quantize_floats(flat_values, flat_out, target, scale,
-                                                  float(step))
+        quantize_floats = kernels.quantize_deferred if deferred else kernels.quantize_floats
+        events, flagged = quantize_floats(values if deferred else values.reshape(-1), flat_out,
+                                          target, scale, float(step))
     if force or flagged:
         extra_events, nans, infs = kernels.exact_codes(
-            flat_values, flat_out, target, None if force else flagged, step, scale_exp)
+            _flat_values(values, multiplier), flat_out, target, None if force else flagged, step,
+            scale_exp)
         events += extra_events
     stats = QuantStats(
         size=out.size,
@@ -89,7 +102,7 @@ def _convert(values: np.ndarray, fmt: QFormat, step: float, scale_exp: int,
 
 
 def quantize(
-    x: np.ndarray | float,
+    x: np.ndarray | float | DeferredFloat,
     fmt: QFormat,
     rounding: str = "nearest_even",
     overflow: str = "saturate",
@@ -111,8 +124,11 @@ def quantize(
 
     Parameters
     ----------
-    x : array_like or float
-        Real values: float64, or float32, int or bool (converted to float64 first, exactly).
+    x : array_like, float or DeferredFloat
+        Real values: float64, or float32, int or bool (converted to float64 first, exactly);
+        or a :class:`~fxsim.numeric.deferred.DeferredFloat`, whose values are computed block by
+        block and rounded in cache (materialized only where the exact pass needs them), with
+        the result of ``quantize(x.values(), ...)``, bit for bit.
     fmt : QFormat
         The target format: word length, signedness and (without ``step``) the scale.
     rounding : str, default "nearest_even"
@@ -188,7 +204,7 @@ def quantize(
     if nan not in NAN_POLICIES:
         raise ValueError(f"nan must be one of {', '.join(NAN_POLICIES)}; got {nan!r}")
     check_format(fmt)
-    values = _float_input(x, "x")
+    values = x if isinstance(x, DeferredFloat) else _float_input(x, "x")
     if step is not None:
         step = check_step(step)
     conversion = Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
@@ -206,63 +222,6 @@ def quantize(
         )
     return FxArray(out, fmt, stats=stats, check=False, step=step)
 
-
-
-def fixed_point_multiplier(ratio: float, bits: int = MULTIPLIER_BITS) -> tuple[int, int]:
-    """The fixed-point multiplier ``(M, n)`` that moves codes of LSB ``s_in`` to LSB ``s_out``.
-
-    ``M = round(ratio * 2**n)`` (ties to even) is an integer of exactly ``bits`` bits,
-    ``2**(bits-1) <= M < 2**bits``, for ``ratio = s_in / s_out``: a code ``q`` becomes
-    ``(q * M) >> n`` with a rounding shift, as integer-only inference engines do.
-    ``ratio * 2**n`` is exact in float64 (a power-of-two scaling), so ``|M - ratio * 2**n| <=
-    1/2`` and the relative error of ``M`` is at most ``2**-bits``.
-
-    Parameters
-    ----------
-    ratio : float
-        ``s_in / s_out``, finite and > 0.
-    bits : int, default 31
-        Width of ``M`` (:data:`~fxsim.numeric.formats.MULTIPLIER_BITS`), 2..53.
-
-    Returns
-    -------
-    (int, int)
-        ``(M, n)``; ``n`` is negative when ``ratio >= 2**bits - 1/2``.
-
-    Raises
-    ------
-    ValueError
-        ``ratio`` not a finite real > 0, or ``bits`` outside 2..53 (TypeError if not an int).
-
-    Examples
-    --------
-    >>> from fxsim import fixed_point_multiplier
-    >>> fixed_point_multiplier(0.75, bits=8)  # 192 / 2**8
-    (192, 8)
-    >>> fixed_point_multiplier(1000.0, bits=4)  # 8 * 2**7
-    (8, -7)
-    """
-    bits = check_int("multiplier_bits", bits, 2, 53)
-    ratio = check_step(ratio, "ratio")
-    _, exponent = math.frexp(ratio)
-    shift = bits - exponent
-    multiplier = int(np.rint(math.ldexp(ratio, shift)))
-    if multiplier == 1 << bits:  # rounded up to the next power of two
-        multiplier, shift = multiplier >> 1, shift - 1
-    return multiplier, shift
-
-
-def _rescale_codes(q: FxArray, lsb_out: float, multiplier_bits: int) -> tuple[np.ndarray, int]:
-    """Codes ``q.raw * M`` (int64, exact) and the right shift ``n`` taking them to ``lsb_out``."""
-    multiplier, shift = fixed_point_multiplier(q.lsb / lsb_out, multiplier_bits)
-    largest = int(np.abs(q.raw).max()) if q.raw.size else 0
-    if largest.bit_length() + multiplier.bit_length() > 62:
-        raise ValueError(
-            f"q's codes reach {largest} ({largest.bit_length()} bits); times a "
-            f"{multiplier_bits}-bit multiplier that exceeds 62 bits: pass a smaller "
-            "multiplier_bits"
-        )
-    return q.raw.astype(np.int64) * np.int64(multiplier), shift
 
 
 def requantize(
@@ -341,12 +300,13 @@ def requantize(
     check_format(fmt)
     if step is not None:
         step = check_step(step)
+    codes = np.ascontiguousarray(q.raw)
     if q.step is None and step is None:
-        codes = np.ascontiguousarray(q.raw)
-        shift = q.fmt.frac - fmt.frac
-    else:
-        codes, shift = _rescale_codes(q, step if step is not None else fmt.lsb, multiplier_bits)
+        multiplier, shift = 1, q.fmt.frac - fmt.frac
+    else:  # codes times M, multiplied in the conversion loop (no int64 copy)
+        multiplier, shift = rescale_multiplier(q, step if step is not None else fmt.lsb,
+                                               multiplier_bits)
     conversion = Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
                                      force_exact, clip, random_source)
-    out, stats, _ = _convert(codes, fmt, 0.0, -shift, conversion)
+    out, stats, _ = _convert(codes, fmt, 0.0, -shift, conversion, multiplier)
     return FxArray(out, fmt, stats=stats, check=False, step=step)

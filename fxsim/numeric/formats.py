@@ -62,9 +62,11 @@ def check_int(name: str, value: object, low: int | None = None, high: int | None
     Traceback (most recent call last):
     TypeError: bits must be an integer, got 8.0 (float)
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    value = int(value)
+    if type(value) is not int:  # the common case first: numbers.Integral's check is slow
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an integer, got {value!r} "
+                            f"({type(value).__name__})")
+        value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
         allowed = f"an integer in {low}..{high}" if high is not None else f"an integer >= {low}"
         raise ValueError(f"{name} must be {allowed}, got {value}")

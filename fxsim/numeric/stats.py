@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,11 @@ class QuantStats:
     stream : int, default 0
         The stream passed (recorded for every mode). Passing ``seed`` and ``stream`` back
         repeats the call bit for bit.
+    max_abs : int or None, default None
+        The largest ``|code|`` of the result when the kernel that wrote it found it on the way
+        (exact adds, the ``int8`` path's products), else None: the range statistic of a
+        min-max quantizer without another pass over the codes. Neither compared nor shown
+        (kernels differ in what they find, not in their results).
 
     Examples
     --------
@@ -46,6 +51,7 @@ class QuantStats:
     nan: int = 0
     seed: int | None = None
     stream: int = 0
+    max_abs: int | None = field(default=None, compare=False, repr=False)
 
     @property
     def overflowed(self) -> int:

@@ -69,6 +69,33 @@ def run_parallel(kernel, jobs: int, *args, work: int | None = None) -> None:
         future.result()
 
 
+def run_balanced(kernel, jobs: int, *args, work: int | None = None,
+                 per_worker: tuple = ()) -> None:
+    """Call ``kernel(*args, *[a[w] for a in per_worker], start, stop)`` over ``range(jobs)``
+    cut into about :data:`CHUNKS_PER_THREAD` contiguous parts per thread, which the threads
+    (the calling one included) take one by one until none is left: a thread slowed by other
+    work on its core takes fewer. ``per_worker`` arrays have one slice per thread
+    (:func:`thread_count`), thread ``w`` passing slice ``w``. One thread when ``work`` (the
+    multiply-adds of the call) is below :data:`SERIAL_WORK`. For kernels whose results do not
+    depend on how the range is cut (exact integer ones)."""
+    threads = 1 if work is not None and work < SERIAL_WORK else thread_count(jobs)
+    if threads == 1:
+        kernel(*args, *[a[0] for a in per_worker], 0, jobs)
+        return
+    parts = bounds(jobs, min(jobs, threads * CHUNKS_PER_THREAD))
+    taken = itertools.count()  # next() on it is atomic under the GIL
+
+    def take_parts(worker: int) -> None:
+        own = [a[worker] for a in per_worker]
+        while (j := next(taken)) < len(parts):
+            kernel(*args, *own, *parts[j])
+
+    futures = [_thread_pool().submit(take_parts, w) for w in range(1, threads)]
+    take_parts(0)
+    for future in futures:
+        future.result()
+
+
 def run_chunks(fn, size: int, min_chunk: int) -> list:
     """``fn(start, stop)`` over contiguous chunks covering ``range(size)``, on
     ``numba.get_num_threads()`` threads including the calling one (a single chunk below

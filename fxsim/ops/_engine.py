@@ -26,10 +26,10 @@ from fxsim.ops._frame import Frame, forward_frame, input_grad_frame
 from fxsim.ops.geometry import ConvGeometry
 
 DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64}
-# What each kind writes: the float32 hot path writes int64 codes directly; float64 writes
-# float64 (the float baseline's result, converted by the caller on the integer path), so
-# that each kernel has only three compiled versions.
-RESULTS = {"float32": np.int64, "float64": np.float64, "int64": np.int64}
+# What each kind writes: float32 and int64 write the caller's integer dtype (int32 or int64)
+# directly; float64 writes float64 (the float baseline's result, converted by the caller on
+# the integer path).
+RESULTS = {"float32": None, "float64": np.float64, "int64": None}  # None: the caller's dtype
 TILE = 1024  # frame positions per tile (at least a row): four result planes stay in L1
 MIN_TILES = 16  # smaller tiles on small frames when threads share the work
 WEIGHT_TILE = 1024  # positions per weight-gradient tile (fewer: the float32 chunk)
@@ -108,14 +108,15 @@ def _weights(w: np.ndarray, index: np.ndarray, dtype) -> np.ndarray:
     return flat[index]
 
 
-def _tiles(frame: Frame, n: int, tile: int, work: int) -> tuple[int, int]:
+def _tiles(frame: Frame, n: int, tile: int, work: int,
+           min_tiles: int = MIN_TILES) -> tuple[int, int]:
     """``(rows per tile, tiles)`` for ``n`` images: about ``tile`` positions per tile, but at
-    least :data:`MIN_TILES` tiles when ``work`` (multiply-adds) is shared by threads, unless
+    least ``min_tiles`` tiles when ``work`` (multiply-adds) is shared by threads, unless
     that makes tiles shorter than four halos (each tile fills its halo rows too)."""
     total = n * frame.rows.length
     rows = max(1, tile // frame.cols.length)
     if work >= SERIAL_WORK:
-        rows = max(min(rows, 4 * frame.halo), min(rows, total // MIN_TILES), 1)
+        rows = max(min(rows, 4 * frame.halo), min(rows, total // min_tiles), 1)
     return rows, -(-total // rows)
 
 
@@ -131,9 +132,9 @@ def _tap_chunk(chunk: int | None, counts: np.ndarray) -> int:
 
 
 def _correlate(op: str, x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str,
-               chunk: int | None, out_shape: tuple[int, ...]) -> np.ndarray:
+               chunk: int | None, out_shape: tuple[int, ...], dtype) -> np.ndarray:
     frame, taps, counts, index = _plan(geom, op)
-    out = np.empty(out_shape, dtype=RESULTS[kind])
+    out = np.empty(out_shape, dtype=RESULTS[kind] or dtype)
     work = geom.macs
     rows, tiles = _tiles(frame, out.shape[0], TILE, work)
     wt = _weights(w, index, DTYPES[kind])
@@ -143,29 +144,38 @@ def _correlate(op: str, x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: 
 
 
 def forward(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str,
-            chunk: int | None = None) -> np.ndarray:
+            chunk: int | None = None, dtype=np.int64) -> np.ndarray:
     """``chunk``: terms per float32 partial sum, only when shorter than the reduction (else
-    None; :class:`~fxsim.ops.paths.Plan`, :meth:`~fxsim.ops._mac.MacCall.run`)."""
-    return _correlate("forward", x, w, geom, kind, chunk, geom.output_shape)
+    None; :class:`~fxsim.ops.paths.Plan`, :meth:`~fxsim.ops._mac.MacCall.run`); ``dtype``:
+    the integer dtype of the result (float64 for ``kind="float64"``)."""
+    return _correlate("forward", x, w, geom, kind, chunk, geom.output_shape, dtype)
 
 
 def backward_input(grad: np.ndarray, w: np.ndarray, geom: ConvGeometry, kind: str,
-                   chunk: int | None = None) -> np.ndarray:
-    """``chunk``: terms per float32 partial sum, only when shorter than the reduction (else
-    None; :class:`~fxsim.ops.paths.Plan`, :meth:`~fxsim.ops._mac.MacCall.run`)."""
-    return _correlate("backward_input", grad, w, geom, kind, chunk, geom.input_shape)
+                   chunk: int | None = None, dtype=np.int64) -> np.ndarray:
+    """As :func:`forward`."""
+    return _correlate("backward_input", grad, w, geom, kind, chunk, geom.input_shape, dtype)
 
 
-def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: str,
-                    chunk: int | None = None) -> np.ndarray:
-    """``chunk``: terms per float32 partial sum, only when shorter than the reduction (else
-    None; :class:`~fxsim.ops.paths.Plan`, :meth:`~fxsim.ops._mac.MacCall.run`)."""
+def weight_plan(geom: ConvGeometry) -> tuple[Frame, np.ndarray, np.ndarray]:
+    """``(frame, taps, gindex)`` of the weight gradient: the forward frame and taps, and
+    ``gindex[g, o]`` the gradient channel of result ``o`` of group ``g`` (results padded to a
+    multiple of :data:`kernels.P` with copies of the group's last channel, dropped after)."""
     frame, taps, _, _ = _plan(geom, "forward")
-    co, cg, kh, kw = geom.weight_shape
+    co = geom.weight_shape[0]
     groups, cog = geom.groups, co // geom.groups
     cog_pad = _round_up(cog, kernels.P)
     gindex = (np.arange(groups)[:, None] * cog
               + np.minimum(np.arange(cog_pad), cog - 1)[None, :]).astype(np.int64)
+    return frame, taps, gindex
+
+
+def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: str,
+                    chunk: int | None = None, dtype=np.int64) -> np.ndarray:
+    """As :func:`forward`."""
+    frame, taps, gindex = weight_plan(geom)
+    co, cg, kh, kw = geom.weight_shape
+    groups, cog, cog_pad = geom.groups, co // geom.groups, gindex.shape[1]
     work = geom.macs
     rows, tiles = _tiles(frame, geom.input_shape[0], WEIGHT_TILE, work)
     sums = rows * frame.cols.length
@@ -178,7 +188,7 @@ def backward_weight(x: np.ndarray, grad: np.ndarray, geom: ConvGeometry, kind: s
     run_parallel(_weight_part, len(parts), *operands, gindex, taps[0], np.zeros(1, DTYPES[kind]),
                  rows, frame.halo, sums, total, parts, work=work)
     summed = total.sum(axis=0)[:, :cog, :cg * kh * kw]
-    return np.ascontiguousarray(summed.reshape(co, cg, kh, kw), dtype=RESULTS[kind])
+    return np.ascontiguousarray(summed.reshape(co, cg, kh, kw), dtype=RESULTS[kind] or dtype)
 
 
 def _weight_part(x, code, layout, grad, grad_code, gindex, taps, zero, rows, halo, sums, total,

@@ -14,7 +14,8 @@ import numpy as np
 
 from fxsim.numeric.formats import FxArray
 from fxsim.numeric.threads import run_parallel
-from fxsim.ops import _engine, _kernels_seq
+from fxsim.ops import _engine, _engine_int8, _kernels_seq
+from fxsim.ops._frame import forward_frame
 from fxsim.ops.accumulator import (
     AccStats,
     Accumulator,
@@ -31,6 +32,16 @@ PRODUCTS = {
     "backward_input": (_engine.backward_input, _kernels_seq.backward_input_seq),
     "backward_weight": (_engine.backward_weight, _kernels_seq.backward_weight_seq),
 }
+BYTE_PRODUCTS = {
+    "forward": _engine_int8.forward,
+    "backward_input": _engine_int8.backward_input,
+    "backward_weight": _engine_int8.backward_weight,
+}
+
+
+def result_dtype(acc_bits: int) -> np.dtype:
+    """The dtype of an op's accumulators: int32 for registers of at most 32 bits, else int64."""
+    return np.dtype(np.int32 if acc_bits <= 32 else np.int64)
 
 
 @dataclass
@@ -55,7 +66,8 @@ class MacCall:
         if self.mode == FLOAT:
             check_path(self.path)
             return float_plan(self.name, terms)
-        return plan_mac(self.name, self.a, self.b, terms, self.acc, self.path)
+        run = forward_frame(self.geom).cols.length if self.op == "backward_weight" else 1
+        return plan_mac(self.name, self.a, self.b, terms, self.acc, self.path, run)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -70,11 +82,23 @@ class MacCall:
             return engine(self.a, self.b, self.geom, "float64")
         if plan.path == "sequential":
             return self._run_sequential(sequential)
+        if plan.path == "int8":
+            return self._run_bytes()
         # a chunk as long as the reduction: the whole sum is exact, no partial sums needed
         chunk = plan.chunk if plan.chunk is not None and plan.chunk < plan.terms else None
-        raw = engine(self.a.raw, self.b.raw, self.geom, plan.path, chunk)
-        raw = raw.astype(np.int64, copy=False)  # float64 path: exact integers below 2**53
+        raw = engine(self.a.raw, self.b.raw, self.geom, plan.path, chunk,
+                     result_dtype(plan.acc_bits))
         return self._finish(raw, 0, 0)
+
+    def _run_bytes(self) -> FxArray:
+        """The ``int8`` path: the first operand as the unsigned side, the second as int8."""
+        first = _engine_int8.unsigned_side(self.a.raw, self.a.fmt.signed)
+        second = _engine_int8.signed_side(self.b.raw)
+        if self.op == "backward_weight":
+            raw, largest = BYTE_PRODUCTS[self.op](first, second, self.geom, self.plan.chunk), None
+        else:
+            raw, largest = BYTE_PRODUCTS[self.op](first, second, self.geom)
+        return self._finish(raw, 0, 0, largest)
 
     def _run_sequential(self, kernel) -> FxArray:
         plan = self.plan
@@ -92,12 +116,19 @@ class MacCall:
             return self._finish(out, int(np.count_nonzero(events)), int(events.sum()))
         return self._finish(out, 0, 0)
 
-    def _finish(self, raw: np.ndarray, saturated: int, events: int) -> FxArray:
+    def _finish(self, raw: np.ndarray, saturated: int, events: int,
+                largest: int | None = None) -> FxArray:
+        """The result FxArray of the exact sums ``raw`` (any integer dtype, or float64 holding
+        integers), wrapped if the register wraps; ``largest``: their largest ``|value|`` if
+        the kernel found it."""
         plan = self.plan
         wrapped = 0
         if plan.may_overflow and self.acc.overflow == "wrap":
-            raw, wrapped, events = fit_wrapped(raw, plan.acc_bits)
-        stats = AccStats(size=raw.size, saturated=saturated, wrapped=wrapped, events=events)
+            raw, wrapped, events = fit_wrapped(raw.astype(np.int64, copy=False), plan.acc_bits)
+            largest = None
+        raw = raw.astype(result_dtype(plan.acc_bits), copy=False)
+        stats = AccStats(size=raw.size, saturated=saturated, wrapped=wrapped, events=events,
+                         max_abs=largest)
         return accumulator_result(raw, plan.acc_bits, self.a, self.b, stats)
 
 

@@ -59,12 +59,12 @@ class ZScoreRule(RangeRule):
         mean, std = self._smoothed_stats(x, largest)
         return min(largest, abs(mean) + self.params["z"] * std)
 
-    def observe(self, values: np.ndarray, scale: Scale) -> None:
+    def observe(self, values: np.ndarray, scale: Scale, largest: float | None = None) -> None:
         """With ``ema > 0``: the smoothed mean and std of this step become the state."""
         x = float_values(values)
         if self.params["ema"] == 0.0 or not x.size:
             return
-        self.mean, self.std = self._smoothed_stats(x, max_abs(x))
+        self.mean, self.std = self._smoothed_stats(x, max_abs(x, largest))
 
     def _state(self) -> dict:
         return {"mean": hex_or_none(self.mean), "std": hex_or_none(self.std)}
@@ -76,11 +76,14 @@ class ZScoreRule(RangeRule):
 
 
 def _mean_and_std(x: np.ndarray, largest: float) -> tuple[float, float]:
-    """``np.mean(x), np.std(x)`` (float64, pairwise sums); where their sums overflow (values
-    near float64's maximum) they are taken on ``x * 2**-ceil(log2(largest))`` and scaled
-    back, exactly by a power of two."""
+    """``np.mean(x), np.std(x)`` (float64, pairwise sums; bit for bit by :func:`mean_and_std`
+    on contiguous arrays); where their sums overflow (values near float64's maximum) they
+    are taken on ``x * 2**-ceil(log2(largest))`` and scaled back, exactly by a power of two."""
     with np.errstate(over="ignore", invalid="ignore"):
-        mean, std = float(x.mean()), float(x.std())
+        if x.flags.c_contiguous and x.dtype == np.float64:
+            mean, std = mean_and_std(x)
+        else:
+            mean, std = float(x.mean()), float(x.std())
     if math.isfinite(mean) and math.isfinite(std):
         return mean, std
     exponent = ceil_log2(largest)
@@ -88,7 +91,53 @@ def _mean_and_std(x: np.ndarray, largest: float) -> tuple[float, float]:
     return math.ldexp(float(scaled.mean()), exponent), math.ldexp(float(scaled.std()), exponent)
 
 
+PAIRWISE_BLOCK = 128  # numpy's pairwise summation adds runs of at most this many directly
+SUBTREE = 1 << 15  # mean_and_std hands numpy summation subtrees of at most this many
+
+
+def mean_and_std(x: np.ndarray) -> tuple[float, float]:
+    """``(np.mean(x), np.std(x))`` of a C-contiguous float64 array, bit for bit, without
+    numpy's two full-size temporaries (``x - mean`` and its square).
+
+    numpy sums a contiguous array as ``0.0 + pairwise(x)``: a run of more than 128 elements
+    splits at ``n // 2`` rounded down to a multiple of 8, each half summed the same way
+    (``pairwise_sum`` in numpy's ``loops_utils.h.src``). So the sum of squares is the same
+    tree over subtrees of at most :data:`SUBTREE` elements, each one's squares formed in a
+    small buffer and summed by numpy (a subtree's sum is non-negative, so ``0.0 +`` changes
+    nothing), the subtrees' sums added as the tree adds them. ``tests/test_pairwise.py``
+    pins the equality with the installed numpy."""
+    flat = x.reshape(-1)
+    n = flat.size
+    mean = float(np.add.reduce(flat)) / n if n else float(x.mean())
+    if n <= SUBTREE:
+        return mean, float(x.std())
+    return mean, float(np.sqrt((0.0 + _sum_of_squares(flat, mean, np.empty(SUBTREE))) / n))
+
+
+def _sum_of_squares(flat: np.ndarray, mean: float, buffer: np.ndarray) -> float:
+    """numpy's pairwise sum of ``(flat - mean)**2`` (see :func:`mean_and_std`), without the
+    leading ``0.0 +``; subtrees of at most ``buffer.size`` elements are formed in ``buffer``.
+    (A module function, not a recursive closure: a closure that refers to itself is a
+    reference cycle, which would keep ``flat`` alive until the garbage collector ran.)"""
+    count = flat.size
+    if count <= buffer.size:
+        part = buffer[:count]
+        np.subtract(flat, mean, out=part)
+        np.multiply(part, part, out=part)
+        return float(np.add.reduce(part))
+    half = count // 2
+    half -= half % 8
+    return (_sum_of_squares(flat[:half], mean, buffer)
+            + _sum_of_squares(flat[half:], mean, buffer))
+
+
 GAMMA_MIN, GAMMA_MAX = 0.001, 1.0  # LBT's clamp of the clip ratio
+
+
+def _count_beyond(x: np.ndarray, threshold: float) -> int:
+    """``np.count_nonzero(np.abs(x) > threshold)`` for ``threshold >= 0``, as the elements above
+    ``threshold`` plus those below ``-threshold`` (the same elements; no float64 temporary)."""
+    return int(np.count_nonzero(x > threshold)) + int(np.count_nonzero(x < -threshold))
 
 
 @register
@@ -142,17 +191,17 @@ class LargeGradIntervalRule(RangeRule):
         """``eps / (2**b - 1)`` with ``b`` the width of ``scale``'s format."""
         return self.params["eps"] / ((1 << scale.format().bits) - 1)
 
-    def observe(self, values: np.ndarray, scale: Scale) -> None:
+    def observe(self, values: np.ndarray, scale: Scale, largest: float | None = None) -> None:
         """Update ``gamma`` from this step's unquantized gradient ``values``."""
         x = float_values(values)
-        largest = max_abs(x)
+        largest = max_abs(x, largest)
         if largest == 0.0:
             return
         target = self.target_fraction(scale)
         if self.params["init_search"] and self.observed == 0:
             gamma = self._searched_gamma(x, largest, target)
         else:
-            clipped = np.count_nonzero(np.abs(x) > self.gamma * largest) / x.size
+            clipped = _count_beyond(x, self.gamma * largest) / x.size
             gamma = self.gamma + self.params["lr_gamma"] * _sign(clipped - target)
         self.gamma = min(max(gamma, GAMMA_MIN), GAMMA_MAX)
         self.observed += 1

@@ -37,11 +37,13 @@ def float_values(values: object) -> np.ndarray:
     return arr.astype(np.float64, copy=False)
 
 
-def max_abs(x: np.ndarray) -> float:
-    """``max|x|`` (0.0 for an empty array); ValueError if ``x`` holds NaN or infinity."""
+def max_abs(x: np.ndarray, known: float | None = None) -> float:
+    """``max|x|`` (0.0 for an empty array); ValueError if ``x`` holds NaN or infinity.
+    ``known``: ``max|x|`` as the caller found it (NaN if ``x`` holds one), checked the same way
+    instead of two passes over ``x``."""
     if not x.size:
         return 0.0
-    largest = max(float(x.max()), -float(x.min()))
+    largest = max(float(x.max()), -float(x.min())) if known is None else float(known)
     if not np.isfinite(largest):
         raise ValueError(
             "values contain NaN or infinity; a range rule needs finite values "
@@ -92,10 +94,12 @@ class RangeRule:
 
     # --- choosing -------------------------------------------------------------------------
 
-    def choose(self, values: np.ndarray, bits: int, signed: bool) -> Scale:
+    def choose(self, values: np.ndarray, bits: int, signed: bool,
+               largest: float | None = None) -> Scale:
         """The scale for ``values`` (this step's real values of the tensor, float64) quantized
         to ``bits``-bit codes, ``signed`` or not. Deterministic: the same values, parameters
         and state give the same Scale; choosing changes no state (see :meth:`observe`).
+        ``largest``: ``max|values|`` when the caller knows it (see :func:`max_abs`).
 
         A tensor with no nonzero element (or none at all) gets the scale of clip 1.0 and
         ``clip = 0.0``; a rule whose clip comes out 0 on a nonzero tensor (a percentile of a
@@ -103,7 +107,7 @@ class RangeRule:
         """
         x = float_values(values)
         bits, signed = self.check_bits(bits, signed)
-        largest = max_abs(x)
+        largest = max_abs(x, largest)
         if largest == 0.0:
             return self.choose_zero(bits, signed)
         return self.choose_nonzero(x, largest, bits, signed)
@@ -159,9 +163,10 @@ class RangeRule:
 
     # --- adapting and checkpointing -------------------------------------------------------
 
-    def observe(self, values: np.ndarray, scale: Scale) -> None:
+    def observe(self, values: np.ndarray, scale: Scale, largest: float | None = None) -> None:
         """Update the rule's state after a step in which ``values`` were quantized with
-        ``scale`` (the Scale :meth:`choose` returned for them). No-op for stateless rules."""
+        ``scale`` (the Scale :meth:`choose` returned for them; ``largest`` as there). No-op
+        for stateless rules."""
         return None
 
     def state_dict(self) -> dict:

@@ -33,8 +33,9 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
         func=run_reproduce,
     )
     parser.add_argument("--data-dir", default=None,
-                        help="CIFAR-10 folder: also train ResNet-20 on CIFAR-10 (slow: about 9 "
-                             "minutes per epoch and run on 2 cores)")
+                        help="CIFAR-10 folder: also train ResNet-20 on CIFAR-10 (slow on a CPU: "
+                             "391 steps of 128 images per epoch and run; time a step with "
+                             "benchmarks/train.py)")
     parser.add_argument("--seeds", type=int_at_least(1), default=runs.DEFAULT_SEEDS,
                         help="seeds per policy (0, 1, ...; verdicts need 3 or more)")
     parser.add_argument("--epochs", type=int_at_least(1), default=runs.DEFAULT_EPOCHS,

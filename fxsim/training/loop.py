@@ -30,7 +30,7 @@ from fxsim.training.config import (
 from fxsim.training.difficulty import ClassDifficulty
 from fxsim.training.network import ACC_WARN_RATE, Network, accumulator_warning
 from fxsim.training.optim import SGD, Schedule
-from fxsim.training.provenance import source_digest, versions
+from fxsim.training.provenance import run_source_digest, versions
 from fxsim.training.runfolder import (
     CHECKPOINT,
     CONFIG,
@@ -137,7 +137,7 @@ class Trainer:
         return Checkpoint(
             self.epoch, self.config.to_dict(), self.network.state_dict(),
             self.network.rule_states(), self.rows, self.hist_names, self.hist_counts,
-            self.elapsed, source_digest(),
+            self.elapsed, run_source_digest(self.policy.rounding_modules),
             {} if self.difficulty is None else self.difficulty.state_dict())
 
     def _load_checkpoint(self) -> None:
@@ -156,9 +156,10 @@ class Trainer:
                               f"{self.config.epochs} epochs"
                               + (" (the cosine schedule continues over the new length)"
                                  if self.config.schedule == "cosine" else ""))
-        if saved.source != source_digest():
+        now = run_source_digest(self.policy.rounding_modules)
+        if saved.source != now:
             warnings.warn(f"--resume: the checkpoint in {self.out} was written by other "
-                          f"fxsim source (digest {saved.source}, now {source_digest()}): the "
+                          f"fxsim source or rounding rules (digest {saved.source}, now {now}): the "
                           "resumed run equals an uninterrupted one only if the change left the "
                           "arithmetic alone", RuntimeWarning, stacklevel=3)
         self.network.load_state_dict(saved.net)
@@ -306,7 +307,7 @@ class Trainer:
             "weights_sha256": self.network.weights_sha256(),
             "state_sha256": self.network.state_sha256(),
             "wall_time_s": self.elapsed, "config": self.config.to_dict(),
-            "versions": versions(), **extra,
+            "versions": versions(self.policy.rounding_modules), **extra,
         }
 
     def run(self, progress: Callable | None = None, stop_after: int | None = None) -> Run:

@@ -32,8 +32,9 @@ import numpy as np
 
 from fxsim.layers import tracing
 from fxsim.layers.base import Param, random_source_field, stream_id
-from fxsim.numeric.convert import fixed_point_multiplier, quantize, requantize
+from fxsim.numeric.convert import quantize, requantize
 from fxsim.numeric.formats import FxArray, QFormat
+from fxsim.numeric.multiplier import fixed_point_multiplier
 from fxsim.numeric.rounding import STOCHASTIC_BITS
 from fxsim.policy import RoleSpec
 

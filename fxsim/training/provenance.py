@@ -38,9 +38,37 @@ def source_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def versions() -> dict[str, str]:
-    """Versions of fxsim (with its :func:`source_digest`), numpy, numba, scipy, pandas and
-    Python."""
+def module_file(spec: str) -> Path:
+    """The source file of a resolved rounding module ``spec`` (an absolute ``.py`` path, or an
+    importable module name; see :func:`fxsim.numeric.user_rounding.load_rounding_module`)."""
+    import importlib.util
+
+    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+        return Path(spec)
+    found = importlib.util.find_spec(spec)
+    if found is None or not found.origin:
+        raise ValueError(f"rounding module {spec!r} has no source file to record")
+    return Path(found.origin)
+
+
+def run_source_digest(rounding_modules: tuple[str, ...] = ()) -> str:
+    """The digest of the code that decides a run's numbers: :func:`source_digest` when the
+    policy registers no rounding rule of its own; else SHA-256 (first 16 hex digits) of that
+    digest followed by the bytes of each of the policy's ``rounding_modules`` source files, in
+    order. Editing a user's rounding rule therefore makes its finished runs stale, as editing
+    fxsim does."""
+    if not rounding_modules:
+        return source_digest()
+    digest = hashlib.sha256(source_digest().encode())
+    for spec in rounding_modules:
+        digest.update(b"\0")
+        digest.update(module_file(spec).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def versions(rounding_modules: tuple[str, ...] = ()) -> dict[str, str]:
+    """Versions of fxsim (with the run's :func:`run_source_digest` as ``fxsim_source``), numpy,
+    numba, scipy, pandas and Python."""
     import numba
     import numpy as np
     import pandas as pd
@@ -48,6 +76,6 @@ def versions() -> dict[str, str]:
 
     import fxsim
 
-    return {"fxsim": fxsim.__version__, "fxsim_source": source_digest(),
+    return {"fxsim": fxsim.__version__, "fxsim_source": run_source_digest(rounding_modules),
             "numpy": np.__version__, "numba": numba.__version__, "scipy": scipy.__version__,
             "pandas": pd.__version__, "python": platform.python_version()}

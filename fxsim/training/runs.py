@@ -25,7 +25,7 @@ from typing import Any
 
 from fxsim.policy import Policy
 from fxsim.training.loop import TrainConfig, train
-from fxsim.training.provenance import source_digest
+from fxsim.training.provenance import run_source_digest
 
 # What a worker process sees: one numba thread and one BLAS thread, so N workers use N cores.
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
@@ -83,8 +83,10 @@ def run_state(config: TrainConfig, out: str | os.PathLike,
         data = json.loads(summary.read_text())
         diff = _differences(config, out, data.get("config", {}))
         source = data.get("versions", {}).get("fxsim_source")
-        if source != source_digest():
-            diff.append(f"the fxsim source: digest {source}, now {source_digest()}")
+        now = run_source_digest(_rounding_modules(config))
+        if source != now:
+            diff.append(f"the fxsim source (or the policy's rounding rules): digest {source}, "
+                        f"now {now}")
         if diff:
             raise StaleRun(out, diff, hint)
         return "finished" if data.get("finished") else "partial"
@@ -142,3 +144,10 @@ def limit_threads(threads: int = 1) -> int:
 
         threadpool_limits(threads)
     return numba.get_num_threads()
+
+
+def _rounding_modules(config: TrainConfig) -> tuple[str, ...]:
+    """The resolved ``rounding_modules`` of ``config``'s policy (empty if it names none)."""
+    from fxsim.policy import Policy
+
+    return Policy.load(config.policy).rounding_modules
