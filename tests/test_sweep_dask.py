@@ -219,7 +219,7 @@ def test_run_of_other_source_is_refused_or_moved_aside(cluster, local, grid_file
     summary["versions"]["fxsim_source"] = "0" * 16
     summary_file.write_text(json.dumps(summary))
     grid = load_grid(grid_file)
-    with pytest.raises(StaleRun, match=r"fxsim source: digest 0000000000000000.*--rerun-stale"):
+    with pytest.raises(StaleRun, match=r"fxsim source .*: digest 0000000000000000.*--rerun-stale"):
         sweep(grid, copy, scheduler=str(cluster[0]))
     listed = sweep(grid, copy, train=False)  # tabulated, never reused for training
     assert sorted(o.status for o in listed.outcomes) == ["other_source"] + ["reused"] * 5

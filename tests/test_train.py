@@ -178,7 +178,7 @@ def test_resume_under_other_fxsim_source_warns(tmp_path, monkeypatch):
 
     config = TrainConfig(**SMALL)
     train(config, tmp_path / "run", stop_after=1)
-    monkeypatch.setattr(train_module, "source_digest", lambda: "f" * 16)
+    monkeypatch.setattr(train_module, "run_source_digest", lambda modules=(): "f" * 16)
     with pytest.warns(RuntimeWarning, match="other fxsim source"):
         train(config, tmp_path / "run", resume=True)
 
