@@ -274,12 +274,8 @@ def avg_pool2d(x: Operand, kernel, stride=None, padding=0) -> Operand:
     ----------
     x : FxArray or numpy.ndarray
         Codes ``(N, C, H, W)``, or float64 values (then the float64 mean, padding counted).
-    kernel : int or (int, int)
-        Window ``(kh, kw)``, each >= 1; an int applies to both axes.
-    stride : int or (int, int) or None, default None
-        Step between windows, each >= 1; None is the kernel (non-overlapping windows).
-    padding : int or (int, int), default 0
-        Zeros (for max pooling: below every code) on each side, at most half the kernel.
+    kernel, stride, padding
+        The window, its step and the zero padding, as :func:`max_pool2d`.
 
     Returns
     -------
