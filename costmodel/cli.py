@@ -7,7 +7,7 @@ import re
 
 import pandas as pd
 
-from fxsim.cli_args import add_command, int_at_least
+from fxsim.cli_args import add_command, add_csv, add_net_policy, add_random_bits, int_at_least
 from fxsim.numeric.formats import MULTIPLIER_BITS
 
 DEFAULT_ACC_BITS = 32
@@ -36,9 +36,7 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
         ),
         func=run_cost,
     )
-    parser.add_argument("--net", help=f"reference net name ({', '.join(NETS)})")
-    parser.add_argument("--policy", help="shipped policy name (fxsim policies) or policy TOML "
-                                         "file (docs/policy-schema.md)")
+    add_net_policy(parser, NETS, net_help="reference net name")
     parser.add_argument("--baseline", help="baseline policy to compare against (a shipped name "
                                            "such as fp, or a TOML file)")
     parser.add_argument("--run", metavar="RUN_DIR",
@@ -56,8 +54,7 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                              "of its own (--lfsr-width)")
     parser.add_argument("--out", type=int_at_least(1), default=DEFAULT_OUT_BITS,
                         help="result bits for --rounding")
-    parser.add_argument("--random-bits", type=int_at_least(1),
-                        help="random bits of --rounding stochastic_k")
+    add_random_bits(parser, "with --rounding")
     parser.add_argument("--lfsr-width", type=int_at_least(1), default=32,
                         help="state bits of the LFSR of --rounding (a policy's lfsr_width)")
     parser.add_argument("--node", type=float, default=45.0,
@@ -101,7 +98,7 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
                                         "synthesized from fxsim's RTL by Yosys "
                                         "(costmodel/data/synth_units.csv), or 'textbook' (or "
                                         "'default'): the default, costmodel/data/units.csv")
-    parser.add_argument("--csv", help="also write the per-layer table (or the MAC row) here")
+    add_csv(parser, "the per-layer table (or the MAC row)")
     return parser
 
 

@@ -7,7 +7,15 @@ import sys
 
 import numpy as np
 
-from fxsim.cli_args import add_command, int_at_least
+from fxsim.cli_args import (
+    POLICY_HELP,
+    add_command,
+    add_csv,
+    add_limit,
+    add_net_policy,
+    add_seed,
+    int_at_least,
+)
 
 
 def _modes_table(bits: int, frac: int, samples: int, seed: int):
@@ -175,13 +183,12 @@ def _add_train_parser(sub) -> None:
         func=_cmd_train,
     )
     d = TrainConfig()  # the defaults, shown in --help; None marks an option not given
-    train.add_argument("--net", choices=list(NETS), help=f"reference net (default: {d.net})")
+    add_net_policy(train, NETS, net_help=f"reference net (default: {d.net})",
+                   policy_help=f"{POLICY_HELP}; default: {d.policy}")
     train.add_argument("--data", default=None,
                        help="dataset: digits, mnist, mnist5k, cifar10, cifar100, random "
                             "(default: the net's own)")
     train.add_argument("--data-dir", default=None, help="folder of mnist/cifar files")
-    train.add_argument("--policy", help="shipped policy name (fxsim policies) or TOML file "
-                                        f"(default: {d.policy})")
     train.add_argument("--epochs", type=int_at_least(1),
                        help=f"epochs to train (default: {d.epochs}); with --resume, more "
                             "epochs than the run has extend it")
@@ -198,10 +205,8 @@ def _add_train_parser(sub) -> None:
                             "0.1 (increasing, below --epochs)")
     train.add_argument("--warmup-epochs", type=int_at_least(0),
                        help="epochs of linear learning-rate warm-up (default: 0)")
-    train.add_argument("--seed", type=int_at_least(0),
-                       help="seed of split, order, init and stochastic rounding (default: 0)")
-    train.add_argument("--limit", type=int_at_least(1), default=None,
-                       help="use only this many train and test samples")
+    add_seed(train, "split, order, init and stochastic rounding (default: 0)", default=None)
+    add_limit(train)
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                        help="random crop and flip (default: on for CIFAR)")
     train.add_argument("--out", default=None,
@@ -225,8 +230,8 @@ def _add_train_parser(sub) -> None:
                     "lists that net's layer names and every quantizer under --policy.",
         func=_cmd_policies)
     policies.add_argument("--show", metavar="POLICY", help="print this policy as TOML")
-    policies.add_argument("--net", choices=list(NETS), help="list this net's layers")
-    policies.add_argument("--policy", default="int8", help="policy for --net")
+    add_net_policy(policies, NETS, net_help="list this net's layers",
+                   policy_help="policy for --net", policy_default="int8")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -252,8 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     modes.add_argument("--bits", type=int, default=4, help="word length in bits")
     modes.add_argument("--frac", type=int, default=2, help="fraction length")
     modes.add_argument("--samples", type=int_at_least(1), default=1_000_000, help="sample count")
-    modes.add_argument("--seed", type=int_at_least(0), default=0, help="seed of data and rounding")
-    modes.add_argument("--csv", help="also write the table to this CSV file")
+    add_seed(modes, "data and rounding")
+    add_csv(modes)
     from costmodel.cli import add_cost_parser
 
     add_cost_parser(sub)

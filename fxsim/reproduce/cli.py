@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fxsim.cli_args import add_command, int_at_least
+from fxsim.cli_args import add_command, add_limit, add_workers, int_at_least
 from fxsim.reproduce import runs
 from fxsim.reproduce.main import reproduce
 from fxsim.reproduce.report import MeasureOptions
@@ -50,10 +50,9 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
                              "regenerated with --out docs)")
     parser.add_argument("--runs-dir", default=runs.DEFAULT_RUNS_DIR,
                         help="folder of the run folders (NET/POLICY/seedK)")
-    parser.add_argument("--workers", type=int_at_least(1), default=runs.DEFAULT_WORKERS,
-                        help="runs trained at once, each in its own process with one thread")
-    parser.add_argument("--limit", type=int_at_least(1), default=None,
-                        help="use only this many train and test samples (quick checks)")
+    add_workers(parser, runs.DEFAULT_WORKERS,
+                "runs trained at once, each in its own process with one thread")
+    add_limit(parser, "quick checks")
     parser.add_argument("--latency-elements", type=int_at_least(0), default=10**7,
                         help="float64 values quantized to time toward_zero against stochastic "
                              "rounding (0: skip)")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fxsim.cli_args import DefaultsFormatter
+from fxsim.cli_args import add_command, add_csv, add_out_folder, add_seed
 
 UNIT_HELP = ("a unit as KIND:key=value,... (repeatable), KIND one of mac, requant, rescale, "
              "lfsr, minmax, zscore, interval; e.g. requant:in=32,out=8,rounding=stochastic_k,"
@@ -166,8 +166,9 @@ def _cmd_size(args: argparse.Namespace) -> int:
 
 def add_rtl_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``rtl`` (with export, check, vectors, size) on an argparse subparsers object."""
-    rtl = subparsers.add_parser(
-        "rtl", help="Verilog of fxsim's arithmetic units: export, co-simulate, synthesize",
+    rtl = add_command(
+        subparsers, "rtl",
+        help="Verilog of fxsim's arithmetic units: export, co-simulate, synthesize",
         description="Write synthesizable Verilog-2005 of the units fxsim simulates (MAC, "
                     "requantizer, stochastic rounding with an LFSR, real-step rescale, "
                     "statistics units), check it bit for bit against fxsim's kernels in Icarus "
@@ -185,22 +186,21 @@ def add_rtl_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
         parser.add_argument("--count", type=int, default=10_000,
                             help="vectors per unit (results: reductions of a MAC, tensors of a "
                                  "statistics unit)")
-        parser.add_argument("--seed", type=int, default=0,
-                            help="seed of vectors and random bits")
+        add_seed(parser, "vectors and random bits")
 
-    export = sub.add_parser("export", help="write the Verilog of units",
-                            description="Write each unit's Verilog-2005 to OUT/<module>.v.",
-                            epilog=KEYS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    export = add_command(sub, "export", help="write the Verilog of units",
+                         description="Write each unit's Verilog-2005 to OUT/<module>.v.",
+                         func=_cmd_export, epilog=KEYS_HELP,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     unit_args(export)
-    export.add_argument("--out", required=True, help="output folder")
-    export.set_defaults(func=_cmd_export)
+    add_out_folder(export, "the Verilog files")
 
-    check = sub.add_parser(
-        "check", help="co-simulate units in Icarus Verilog against fxsim's kernels",
+    check = add_command(
+        sub, "check", help="co-simulate units in Icarus Verilog against fxsim's kernels",
         description="Build each unit with a generated testbench in Icarus Verilog and compare "
                     "every output with fxsim's kernels, bit for bit, on random and edge vectors "
                     "(or on a vector folder). Without --unit/--set: the 'check' set. Exits 1 if "
-                    "any unit mismatches.", formatter_class=DefaultsFormatter)
+                    "any unit mismatches.", func=_cmd_check)
     unit_args(check)
     count_args(check)
     check.add_argument("--vectors", metavar="DIR",
@@ -216,36 +216,31 @@ def add_rtl_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
                        help="with --trace: outputs per MAC event fed to the unit")
     check.add_argument("--show", type=int, default=10, help="mismatches listed per unit")
     check.add_argument("--keep", metavar="DIR", help="keep the Verilog, testbench and vectors")
-    check.add_argument("--csv", help="also write the per-unit results here")
-    check.set_defaults(func=_cmd_check)
+    add_csv(check, "the per-unit results")
 
-    vectors = sub.add_parser(
-        "vectors", help="write test vectors and fxsim's expected outputs as hex files",
+    vectors = add_command(
+        sub, "vectors", help="write test vectors and fxsim's expected outputs as hex files",
         description="Write, per unit, hex files ($readmemh: one word a line, two's complement "
                     "at the port's width) of every input and of fxsim's expected outputs, an "
-                    "NPZ and a manifest.json, for your own RTL's testbench.",
-        formatter_class=DefaultsFormatter)
+                    "NPZ and a manifest.json, for your own RTL's testbench.", func=_cmd_vectors)
     unit_args(vectors)
     count_args(vectors)
-    vectors.add_argument("--out", required=True,
-                         help="output folder (one subfolder per unit when several)")
-    vectors.set_defaults(func=_cmd_vectors)
+    add_out_folder(vectors, "the vectors", "one subfolder per unit when several")
 
-    size = sub.add_parser(
-        "size", help="synthesize units with Yosys: cells, transistors, um^2, pJ",
+    size = add_command(
+        sub, "size", help="synthesize units with Yosys: cells, transistors, um^2, pJ",
         description="Synthesize each unit with Yosys to NAND/NOR/NOT gates and D flip-flops "
                     "and report cells, transistors (stat -tech cmos), area and energy per "
                     "operation at 45 nm (calibrated on Horowitz's 8-bit adder and 8x8 "
                     "multiplier), beside the cost model's textbook estimate. --table "
                     "regenerates the synthesized unit table the cost model reads with "
-                    "--units synth.", formatter_class=DefaultsFormatter)
+                    "--units synth.", func=_cmd_size)
     unit_args(size)
     size.add_argument("--table", metavar="CSV",
                       help="regenerate the synthesized unit table (costmodel/data/"
                            "synth_units.csv) instead")
-    size.add_argument("--seed", type=int, default=0, help="seed of the activity vectors")
-    size.add_argument("--csv", help="also write the table here")
-    size.set_defaults(func=_cmd_size)
+    add_seed(size, "the activity vectors")
+    add_csv(size)
     return rtl
 
 

@@ -8,7 +8,7 @@ import signal
 import sys
 import textwrap
 
-from fxsim.cli_args import DefaultsFormatter, add_command, int_at_least
+from fxsim.cli_args import DefaultsFormatter, add_command, add_workers, int_at_least
 
 DEFAULT_WORKERS = os.cpu_count() or 1
 SEARCHES = ("nsga2",)
@@ -46,8 +46,8 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                              "an estimated 1.3 hours of 2 free cores; quick: digits, 50 runs, "
                              "minutes)")
     parser.add_argument("--out", default=None, help="the sweep folder (default: runs/sweep-NAME)")
-    parser.add_argument("--workers", type=int_at_least(1), default=DEFAULT_WORKERS,
-                        help="worker processes of the local Dask cluster, one thread each")
+    add_workers(parser, DEFAULT_WORKERS,
+                "worker processes of the local Dask cluster, one thread each")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="use this running Dask scheduler (tcp://host:8786 or a "
                              "scheduler file) and its workers instead of a local cluster")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fxsim.cli_args import add_command, int_at_least
+from fxsim.cli_args import add_command, add_csv, add_random_bits, int_at_least
 
 
 def _expectation(text: str) -> str | list[str]:
@@ -42,15 +42,14 @@ def add_check_rounding_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-examples", type=int_at_least(1), default=100,
                         help="examples per invariant (the statistical and thread checks use "
                              "proportionally fewer)")
-    parser.add_argument("--random-bits", type=int_at_least(1), default=None,
-                        help="random bits of stochastic_k (default 8)")
+    add_random_bits(parser, "default 8")
     parser.add_argument("--expect", type=_expectation, default=None,
                         help="invariants the mode must keep besides its defaults "
                              "(comma-separated), or a built-in mode whose invariants it must "
                              "keep (e.g. nearest_even)")
     parser.add_argument("--all", action="store_true",
                         help="instead: the table of every built-in mode's verdicts")
-    parser.add_argument("--csv", default=None, help="also write the table to this CSV file")
+    add_csv(parser)
 
 
 def run_check_rounding(args: argparse.Namespace) -> int:

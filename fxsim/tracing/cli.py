@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-from fxsim.cli_args import add_command, int_at_least
+from fxsim.cli_args import add_command, add_out_folder, int_at_least
 from fxsim.layers.tracing import EVENT_KINDS
 
 
@@ -35,7 +35,7 @@ def add_trace_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                              "weight_grads, bias_grads, accumulator, bias, master")
     parser.add_argument("--kind", action="append", choices=EVENT_KINDS,
                         help="only this event kind (repeatable)")
-    parser.add_argument("--out", required=True, help="folder to write the trace into")
+    add_out_folder(parser, "the trace")
     parser.add_argument("--hex", action=argparse.BooleanOptionalAction, default=True,
                         help="also write hex/*.hex files")
     return parser
