@@ -112,7 +112,7 @@ class Policy:
         Returns
         -------
         Policy
-            The validated policy.
+            The policy read and validated by :meth:`from_dict` (``source`` itself if a Policy).
 
         Raises
         ------
