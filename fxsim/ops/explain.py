@@ -43,15 +43,20 @@ def explain(op_name: str, *args, **kwargs) -> Plan:
 
     Examples
     --------
+    A layer of 300 inputs on 8-bit codes at their extremes: byte dot products in 32-bit lanes;
+    a 16-bit saturating register forces the sequential path; float operands the float64 one.
+
     >>> import numpy as np
     >>> from fxsim import FxArray, QFormat, ops
-    >>> x = FxArray(np.arange(16, dtype=np.int8).reshape(1, 1, 4, 4), QFormat(8, 4))
-    >>> w = FxArray(np.ones((1, 1, 2, 2), dtype=np.int8), QFormat(8, 0))
-    >>> plan = ops.explain("conv2d", x, w, stride=2)
-    >>> plan.path, plan.reason, plan.acc_bits
-    ('float32', 'exact in float32: bound 60 < 2**24', 18)
-    >>> ops.explain("conv2d", x, w, stride=2, acc=ops.Accumulator(6)).path
+    >>> x = FxArray(np.full((2, 300), 127, dtype=np.int8), QFormat(8, 7))
+    >>> w = FxArray(np.full((4, 300), -128, dtype=np.int8), QFormat(8, 7))
+    >>> plan = ops.explain("linear", x, w)
+    >>> plan.path, plan.reason.split(":")[0], plan.acc_bits
+    ('int8', 'exact in 32-bit lanes', 24)
+    >>> ops.explain("linear", x, w, acc=ops.Accumulator(16)).path
     'sequential'
+    >>> ops.explain("linear", x.to_float(), w.to_float()).path
+    'float64-baseline'
     """
     if op_name not in _CALLS:
         raise ValueError(f"op_name must be one of {', '.join(OPS)}; got {op_name!r}")
