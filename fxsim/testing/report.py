@@ -4,6 +4,7 @@ mode and tell which it keeps and which it breaks, with minimal counterexamples.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -46,44 +47,52 @@ class Invariant:
         return True
 
 
-INVARIANTS: tuple[Invariant, ...] = (
-    Invariant("error_below_one_lsb", elementwise.check_error_below_one_lsb, "all",
-              "|q - y| < 1 LSB: q is floor(y) or ceil(y)"),
-    Invariant("error_half_lsb", elementwise.check_error_half_lsb, "all",
-              "|q - y| <= 1/2 LSB: a nearest rounding"),
-    Invariant("monotone", elementwise.check_monotone, "all",
-              "x1 <= x2 gives q(x1) <= q(x2) (random modes: for the same random integer)"),
-    Invariant("idempotent", elementwise.check_idempotent, "all",
-              "a representable value keeps its code (quantize and requantize)"),
-    Invariant("sign_symmetric", elementwise.check_sign_symmetric, "deterministic",
-              "q(-y) = -q(y)"),
-    Invariant("rounds_down", elementwise.check_rounds_down, "all", "q <= y"),
-    Invariant("rounds_up", elementwise.check_rounds_up, "all", "q >= y"),
-    Invariant("toward_zero", elementwise.check_toward_zero, "all",
-              "|q| <= |y|, sign kept or zero"),
-    Invariant("ties", elementwise.check_ties, "ties",
-              "y = n + 1/2 rounds by the declared tie rule"),
-    Invariant("composes", compose.check_composes, "deterministic",
-              "rounding via a finer grid equals rounding once"),
-    Invariant("double_rounding", compose.check_double_rounding, "deterministic",
-              "via a finer grid differs only at ties the first rounding made, by 1"),
-    Invariant("requantize_matches_quantize", compose.check_requantize_matches_quantize, "all",
-              "requantize(codes) = quantize(their values), codes and counts"),
-    Invariant("saturate", compose.check_saturate, "all",
-              "saturate clamps the rounded integer and counts it"),
-    Invariant("wrap", compose.check_wrap, "all",
-              "wrap keeps the rounded integer's low bits and counts it"),
-    Invariant("unbiased", statistics.check_unbiased, "random",
-              "E[q] = y (within 2**-k off the k-bit grid)", 60),
-    Invariant("variance_bound", statistics.check_variance_bound, "random",
-              "E[(q - y)^2] <= f(1 - f), that of exact stochastic rounding", 60),
-    Invariant("thread_independent", system.check_thread_independent, "all",
-              "codes depend on value and index only: not threads, chunks, size", 25),
-    Invariant("reproducible", system.check_reproducible, "all",
-              "the seed repeats a call; another seed or stream changes it", 30),
-    Invariant("compiled_matches_numpy", system.check_compiled_matches_numpy, "compiled",
-              "a numba-compiled registered rule equals its numpy form", 60),
-)
+# The report's rows in order: the invariant (its check is ``check_<name>`` in one of the
+# modules below), the modes it applies to, what it says.
+_TABLE = """
+error_below_one_lsb          all            |q - y| < 1 LSB: q is floor(y) or ceil(y)
+error_half_lsb               all            |q - y| <= 1/2 LSB: a nearest rounding
+monotone                     all            x1 <= x2 gives q(x1) <= q(x2) (random modes: for \
+the same random integer)
+idempotent                   all            a representable value keeps its code (quantize \
+and requantize)
+sign_symmetric               deterministic  q(-y) = -q(y)
+rounds_down                  all            q <= y
+rounds_up                    all            q >= y
+toward_zero                  all            |q| <= |y|, sign kept or zero
+ties                         ties           y = n + 1/2 rounds by the declared tie rule
+composes                     deterministic  rounding via a finer grid equals rounding once
+double_rounding              deterministic  via a finer grid differs only at ties the first \
+rounding made, by 1
+requantize_matches_quantize  all            requantize(codes) = quantize(their values), codes \
+and counts
+saturate                     all            saturate clamps the rounded integer and counts it
+wrap                         all            wrap keeps the rounded integer's low bits and \
+counts it
+unbiased                     random         E[q] = y (within 2**-k off the k-bit grid)
+variance_bound               random         E[(q - y)^2] <= f(1 - f), that of exact \
+stochastic rounding
+thread_independent           all            codes depend on value and index only: not \
+threads, chunks, size
+reproducible                 all            the seed repeats a call; another seed or stream \
+changes it
+compiled_matches_numpy       compiled       a numba-compiled registered rule equals its numpy \
+form
+"""
+
+
+def _invariant(row: str) -> Invariant:
+    """The invariant of a row of :data:`_TABLE`: its check function found by name, its
+    ``max_examples`` the function's default."""
+    name, applies, meaning = row.split(maxsplit=2)
+    check = next(getattr(module, f"check_{name}")
+                 for module in (elementwise, compose, statistics, system)
+                 if hasattr(module, f"check_{name}"))
+    default = inspect.signature(check).parameters["max_examples"].default
+    return Invariant(name, check, applies, meaning, default)
+
+
+INVARIANTS: tuple[Invariant, ...] = tuple(_invariant(row) for row in _TABLE.strip().splitlines())
 BY_NAME = {inv.name: inv for inv in INVARIANTS}
 
 _EVERY_MODE = ("error_below_one_lsb", "monotone", "idempotent", "requantize_matches_quantize",
