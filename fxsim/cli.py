@@ -94,7 +94,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from fxsim.cli_progress import ProgressBar
     from fxsim.training.loop import train
 
+    from fxsim.policy import Policy
+
     config = _train_config(args)
+    Policy.load(config.policy)  # a bad policy is refused before anything is announced
     out = args.out or _default_out(config.net, config.policy, config.seed)
     verb = "resuming" if args.resume else "training"
     print(f"{verb} {config.net} on {config.data or 'its default data'} under policy "

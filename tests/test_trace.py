@@ -179,6 +179,8 @@ def test_trace_errors_are_clear(tmp_path, capsys):
     assert main(["trace", str(run), "--step", "0", "--layer", "nope",
                  "--out", str(tmp_path / "t")]) == 2
     assert "recorded no event" in capsys.readouterr().err
+    assert main(["trace", str(tmp_path / "none"), "--step", "0", "--out", str(tmp_path / "t")]) == 2
+    assert "is not a run folder of fxsim train" in capsys.readouterr().err
     with pytest.raises(RuntimeError, match="do not nest"), fxsim.trace(), fxsim.trace():
         pass
 

@@ -79,4 +79,7 @@ def trace_run(run: str | Path, step: int, layers: Iterable[str] | None = None,
     to ``step`` run untraced and ``step`` itself (forward, backward, update) traced."""
     from fxsim.tracing.replay import replay_step
 
+    if not (Path(run) / "config.toml").is_file():
+        raise FileNotFoundError(f"{run} is not a run folder of fxsim train (it has no "
+                                "config.toml): trace a folder that fxsim train wrote")
     return replay_step(Path(run), step, layers, roles, kinds)
