@@ -92,9 +92,8 @@ def _train_config(args: argparse.Namespace):
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from fxsim.cli_progress import ProgressBar
-    from fxsim.training.loop import train
-
     from fxsim.policy import Policy
+    from fxsim.training.loop import train
 
     config = _train_config(args)
     Policy.load(config.policy)  # a bad policy is refused before anything is announced
