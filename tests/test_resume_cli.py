@@ -116,3 +116,48 @@ def test_bad_schedules_are_refused_before_anything_is_written(args, message, tmp
     assert main(["train", *args, "--out", str(tmp_path / "x")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def _policy_file(folder, bits: int):
+    from fxsim.policy import Policy
+
+    folder.mkdir(parents=True, exist_ok=True)
+    text = Policy.load("int8").to_toml().replace("[defaults.act_grads]\nbits = 8",
+                                                 f"[defaults.act_grads]\nbits = {bits}")
+    assert f"[defaults.act_grads]\nbits = {bits}" in text
+    path = folder / "policy.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_moved_run_folder_resumes_with_its_own_policy(tmp_path, capsys):
+    """A sweep folder moved (or mounted at another path) names its policy files by paths that
+    no longer hold them: the run resumes, judged by the policy it recorded, bit-exactly."""
+    policy = _policy_file(tmp_path / "a" / "policies", 6)
+    config = TrainConfig(policy=str(policy), limit=64, batch=16, epochs=2)
+    with pytest.raises(Interrupted):
+        train(config, tmp_path / "a" / "run", progress=_stop_at("train", 2))
+    (tmp_path / "a").rename(tmp_path / "b")
+    moved = tmp_path / "b" / "run"
+    # from Python, naming the policy where it is now
+    resumed = train(TrainConfig(policy=str(tmp_path / "b" / "policies" / "policy.toml"),
+                                limit=64, batch=16, epochs=2), moved, resume=True)
+    whole = train(TrainConfig(policy=str(_policy_file(tmp_path / "c", 6)), limit=64, batch=16,
+                              epochs=2), tmp_path / "whole")
+    assert resumed.summary["state_sha256"] == whole.summary["state_sha256"]
+    assert "b/policies/policy.toml" in (moved / "config.toml").read_text()
+    # from the command line, whose config.toml names a file that is gone: the recorded policy
+    (tmp_path / "b" / "policies" / "policy.toml").unlink()
+    assert main(["train", "--out", str(moved), "--resume", "--epochs", "3"]) == 0
+    assert _summary(moved)["epochs_done"] == 3
+    assert str(moved / "policy.toml") in (moved / "config.toml").read_text()
+
+
+def test_resume_refuses_an_edited_policy_file(tmp_path):
+    policy = _policy_file(tmp_path, 6)
+    config = TrainConfig(policy=str(policy), limit=64, batch=16, epochs=2)
+    with pytest.raises(Interrupted):
+        train(config, tmp_path / "run", progress=_stop_at("train", 2))
+    _policy_file(tmp_path, 5)  # same name, other policy
+    with pytest.raises(ValueError, match="made with another policy than"):
+        train(config, tmp_path / "run", resume=True)

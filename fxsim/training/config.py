@@ -164,8 +164,10 @@ class Diverged(FloatingPointError):
 def resume_config(out: str | Path, given: dict[str, Any] | None = None) -> TrainConfig:
     """The config to resume the run in ``out`` with: its own ``config.toml``, extended to
     ``given["epochs"]`` if that is larger. Any other setting in ``given`` (what a user typed)
-    must equal the saved one: a ValueError names each that differs."""
-    from fxsim.training.runfolder import read_config
+    must equal the saved one: a ValueError names each that differs. A run whose policy file
+    is gone (the folder was moved, or mounted elsewhere) resumes with the policy it recorded,
+    ``out/policy.toml``."""
+    from fxsim.training.runfolder import POLICY, read_config
 
     saved = TrainConfig.from_dict(read_config(Path(out)))
     given = dict(given or {})
@@ -178,4 +180,7 @@ def resume_config(out: str | Path, given: dict[str, Any] | None = None) -> Train
         raise ValueError(f"--resume: {out} was made with other settings: {'; '.join(differ)}. "
                          "Resume with `--out DIR --resume` alone (plus --epochs N to extend), "
                          "or start a new run")
+    recorded = Path(out) / POLICY
+    if saved.policy.endswith(".toml") and not Path(saved.policy).is_file() and recorded.is_file():
+        saved = replace(saved, policy=str(recorded))
     return saved if epochs is None else saved.extended_to(epochs)

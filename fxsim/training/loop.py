@@ -36,6 +36,7 @@ from fxsim.training.runfolder import (
     CONFIG,
     Checkpoint,
     clear_interrupted_writes,
+    judged_by_policy,
     legacy_rows,
     write_records,
     write_settings,
@@ -143,19 +144,22 @@ class Trainer:
     def _load_checkpoint(self) -> None:
         saved = Checkpoint.load(self.out)
         wanted = self.config.to_dict()
-        if saved.config != wanted:
-            if not self.config.is_extension_of(saved.config):
-                diff = sorted(k for k in set(saved.config) | set(wanted)
-                              if saved.config.get(k) != wanted.get(k))
+        saved_config = judged_by_policy(self.out, saved.config, self.policy.to_toml(),
+                                        wanted["policy"])
+        if saved_config != wanted:
+            if not self.config.is_extension_of(saved_config):
+                diff = sorted(k for k in set(saved_config) | set(wanted)
+                              if saved_config.get(k) != wanted.get(k))
                 raise ValueError(f"--resume: the run in {self.out} was made with other "
                                  f"settings ({', '.join(diff)} differ); resume with the same "
                                  "settings (only --epochs may grow)")
-            write_settings(self.out, wanted, self.policy.to_toml(),
-                           self.network.quantizer_table())
-            self.notes.append(f"extended from {saved.config['epochs']} to "
+            self.notes.append(f"extended from {saved_config['epochs']} to "
                               f"{self.config.epochs} epochs"
                               + (" (the cosine schedule continues over the new length)"
                                  if self.config.schedule == "cosine" else ""))
+        if saved.config != wanted:  # more epochs, or the policy named by another path
+            write_settings(self.out, wanted, self.policy.to_toml(),
+                           self.network.quantizer_table())
         now = run_source_digest(self.policy.rounding_modules)
         if saved.source != now:
             warnings.warn(f"--resume: the checkpoint in {self.out} was written by other "

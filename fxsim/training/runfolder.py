@@ -121,6 +121,24 @@ def write_settings(out: Path, config: dict[str, Any], policy_toml: str,
     write_csv(quantizers, out / QUANTIZERS)
 
 
+def judged_by_policy(out: Path, saved: dict[str, Any], policy_toml: str,
+                     policy_name: str) -> dict[str, Any]:
+    """A checkpoint's settings ``saved`` judged by the policy itself, not by its name: the
+    policy the run in ``out`` was started with (its ``policy.toml``, as resolved then) must be
+    ``policy_toml``, whatever file or name gives it now (a sweep folder moved or mounted at
+    another path names its policy files by other paths; an edited policy file keeps its name).
+    Returns ``saved`` with the policy named ``policy_name``; raises ValueError when the policy
+    differs."""
+    recorded = out / POLICY
+    if not recorded.is_file():  # a folder written before policy.toml was kept
+        return saved
+    if recorded.read_text() != policy_toml:
+        raise ValueError(f"--resume: the run in {out} was made with another policy than "
+                         f"{policy_name!r} ({recorded} holds the one it was started with); "
+                         "resume with that policy")
+    return {**saved, "policy": policy_name}
+
+
 def histogram_frame(names: list[str], counts: np.ndarray) -> pd.DataFrame:
     """``grad_histograms.csv``: one row per epoch, quantizer and bin (``log2_lo``, ``count``)."""
     epochs, quantizers, bins = counts.shape
