@@ -37,6 +37,7 @@ from fxsim.sweep.run import GRID_FILE
 from fxsim.sweep.table import read_table
 
 GREY = "#b8b8b8"
+FAR = 1.5  # a reference costing more than this times the other points is drawn off-axis
 
 
 def _figure_png(fig) -> bytes:
@@ -56,10 +57,21 @@ def _short(row: pd.Series, blocks: Blocks) -> str:
     return f"{row['block']}: {', '.join(parts)}" if parts else str(row["block"])
 
 
+def _far_references(frame: pd.DataFrame, cost: str) -> pd.DataFrame:
+    """The reference configurations (fp) costing over :data:`FAR` times the dearest other one:
+    named under the axis instead of drawn as a point that squeezes the rest."""
+    ref = frame["block"] == REFERENCE_BLOCK
+    if ref.all() or not ref.any():
+        return frame.iloc[:0]
+    return frame[ref & (frame[cost] > FAR * frame.loc[~ref, cost].max())]
+
+
 def plot_pareto(frame: pd.DataFrame, blocks: Blocks, title: str) -> bytes:
     """Accuracy against energy and against area; front points coloured by scheme and
     numbered (the key below each plot names them), dominated ones grey; configurations that
-    fail to train (:func:`fxsim.sweep.analysis.trains`) are left out and counted."""
+    fail to train (:func:`fxsim.sweep.analysis.trains`) are left out and counted. A reference
+    far dearer than every other point is named under the axis, not drawn. The cost axis
+    is logarithmic where the points span more than a decade."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,7 +81,7 @@ def plot_pareto(frame: pd.DataFrame, blocks: Blocks, title: str) -> bytes:
     learns = trains(unique)
     schemes = sorted(unique["scheme"].unique())
     colours = {s: plt.get_cmap("tab10")(i % 10) for i, s in enumerate(schemes)}
-    from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import EngFormatter, LogLocator, MaxNLocator, NullFormatter
 
     fronts = int(unique["front_energy"].sum() + unique["front_area"].sum())
     fig = plt.figure(figsize=(15, 7 + 0.16 * (fronts + 4)))
@@ -81,10 +93,11 @@ def plot_pareto(frame: pd.DataFrame, blocks: Blocks, title: str) -> bytes:
             (fig.add_subplot(layout[0, 0]), "energy_pj", "front_energy",
              "energy per training step (pJ, 45 nm)"),
             (fig.add_subplot(layout[0, 1]), "area_um2", "front_area", "area (um$^2$, 45 nm)")):
-        off = unique[~unique[front] & learns]
+        far = _far_references(unique[learns], cost)
+        off = unique[~unique[front] & learns & ~unique.index.isin(far.index)]
         ax.scatter(off[cost], 100 * off["acc_mean"], color=GREY, s=18, zorder=2,
                    label="dominated")
-        on = unique[unique[front]].sort_values(cost)
+        on = unique[unique[front] & ~unique.index.isin(far.index)].sort_values(cost)
         ax.plot(on[cost], 100 * on["acc_mean"], color="black", lw=0.8, zorder=3,
                 drawstyle="steps-post")
         for scheme in schemes:
@@ -96,7 +109,7 @@ def plot_pareto(frame: pd.DataFrame, blocks: Blocks, title: str) -> bytes:
         lines = [f"{unit.split(' (')[0]}: the front"]
         for i, (_, row) in enumerate(on.iterrows(), 1):
             ax.annotate(str(i), (row[cost], 100 * row["acc_mean"]), textcoords="offset points",
-                        xytext=(4, 4), fontsize=8, weight="bold")
+                        xytext=(4, 4 if i % 2 else -11), fontsize=8, weight="bold")
             lines.append(f"{i}. {_short(row, blocks)} [{row['scheme']}]: "
                          f"{100 * row['acc_mean']:.1f}%, {row[cost]:.3g}")
         failing = int((~learns).sum())
@@ -106,11 +119,18 @@ def plot_pareto(frame: pd.DataFrame, blocks: Blocks, title: str) -> bytes:
             ax.text(0.5, 0.5, "no configuration trains (all below twice chance)",
                     ha="center", transform=ax.transAxes)
             continue
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        shown = unique[learns & ~unique.index.isin(far.index)][cost]
+        if shown.max() > 10 * shown.min():  # a log axis only where it spans a decade
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(6))
         ax.xaxis.set_major_formatter(EngFormatter())
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel(unit)
+        notes = [f"{_short(row, blocks)} off the axis: {100 * row['acc_mean']:.1f}% at "
+                 f"{row[cost]:.3g}" + (" (on the front)" if row[front] else "")
+                 for _, row in far.iterrows()]
+        ax.set_xlabel("\n".join([unit, *notes]))
         ax.set_ylabel("test accuracy (%), mean over seeds")
         ax.grid(True, which="both", alpha=0.3)
         ax.set_title(f"accuracy against {cost.split('_')[0]}: the Pareto front numbered"
