@@ -43,8 +43,8 @@ def add_sweep_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
                         help="a grid TOML file; or 'report' and a sweep folder")
     parser.add_argument("--preset", choices=preset_names(), default=None,
                         help="a shipped grid instead of GRID (breakpoints: mnist5k, 213 runs, "
-                             "an estimated 1.3 hours of 2 free cores; quick: digits, 50 runs, "
-                             "minutes)")
+                             "about an hour on 2 cores (measured); quick: digits, 50 runs, "
+                             "about 1.5 minutes)")
     parser.add_argument("--out", default=None, help="the sweep folder (default: runs/sweep-NAME)")
     add_workers(parser, DEFAULT_WORKERS,
                 "worker processes of the local Dask cluster, one thread each")
