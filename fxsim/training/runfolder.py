@@ -134,8 +134,8 @@ def judged_by_policy(out: Path, saved: dict[str, Any], policy_toml: str,
         return saved
     if recorded.read_text() != policy_toml:
         raise ValueError(f"--resume: the run in {out} was made with another policy than "
-                         f"{policy_name!r} ({recorded} holds the one it was started with); "
-                         "resume with that policy")
+                         f"{policy_name!r} now holds; {recorded} is the one it was started with: "
+                         f"put it back in {policy_name!r}, or start a new run")
     return {**saved, "policy": policy_name}
 
 
