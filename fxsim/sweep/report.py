@@ -57,13 +57,15 @@ def _short(row: pd.Series, blocks: Blocks) -> str:
     return f"{row['block']}: {', '.join(parts)}" if parts else str(row["block"])
 
 
-def _far_references(frame: pd.DataFrame, cost: str) -> pd.DataFrame:
-    """The reference configurations (fp) costing over :data:`FAR` times the dearest other one:
-    named under the axis instead of drawn as a point that squeezes the rest."""
-    ref = frame["block"] == REFERENCE_BLOCK
-    if ref.all() or not ref.any():
-        return frame.iloc[:0]
-    return frame[ref & (frame[cost] > FAR * frame.loc[~ref, cost].max())]
+def _far_references(frame: pd.DataFrame, learns: pd.Series, cost: str) -> pd.Series:
+    """Where a reference configuration (fp) that trains costs over :data:`FAR` times the
+    dearest other one that trains: named under the axis instead of drawn as a point that
+    squeezes the rest."""
+    ref = (frame["block"] == REFERENCE_BLOCK) & learns
+    others = frame.loc[learns & ~ref, cost]
+    if others.empty:
+        return ref & False
+    return ref & (frame[cost] > FAR * others.max())
 
 
 def plot_pareto(frame: pd.DataFrame, blocks: Blocks, title: str) -> bytes:
@@ -93,11 +95,12 @@ def plot_pareto(frame: pd.DataFrame, blocks: Blocks, title: str) -> bytes:
             (fig.add_subplot(layout[0, 0]), "energy_pj", "front_energy",
              "energy per training step (pJ, 45 nm)"),
             (fig.add_subplot(layout[0, 1]), "area_um2", "front_area", "area (um$^2$, 45 nm)")):
-        far = _far_references(unique[learns], cost)
-        off = unique[~unique[front] & learns & ~unique.index.isin(far.index)]
+        far = _far_references(unique, learns, cost)
+        drawn = learns & ~far
+        off = unique[drawn & ~unique[front]]
         ax.scatter(off[cost], 100 * off["acc_mean"], color=GREY, s=18, zorder=2,
                    label="dominated")
-        on = unique[unique[front] & ~unique.index.isin(far.index)].sort_values(cost)
+        on = unique[unique[front] & ~far].sort_values(cost)
         ax.plot(on[cost], 100 * on["acc_mean"], color="black", lw=0.8, zorder=3,
                 drawstyle="steps-post")
         for scheme in schemes:
@@ -119,7 +122,7 @@ def plot_pareto(frame: pd.DataFrame, blocks: Blocks, title: str) -> bytes:
             ax.text(0.5, 0.5, "no configuration trains (all below twice chance)",
                     ha="center", transform=ax.transAxes)
             continue
-        shown = unique[learns & ~unique.index.isin(far.index)][cost]
+        shown = unique.loc[drawn, cost]
         if shown.max() > 10 * shown.min():  # a log axis only where it spans a decade
             ax.set_xscale("log")
             ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
@@ -129,7 +132,7 @@ def plot_pareto(frame: pd.DataFrame, blocks: Blocks, title: str) -> bytes:
         ax.xaxis.set_major_formatter(EngFormatter())
         notes = [f"{_short(row, blocks)} off the axis: {100 * row['acc_mean']:.1f}% at "
                  f"{row[cost]:.3g}" + (" (on the front)" if row[front] else "")
-                 for _, row in far.iterrows()]
+                 for _, row in unique[far].iterrows()]
         ax.set_xlabel("\n".join([unit, *notes]))
         ax.set_ylabel("test accuracy (%), mean over seeds")
         ax.grid(True, which="both", alpha=0.3)
