@@ -66,7 +66,8 @@ def run_source_digest(rounding_modules: tuple[str, ...] = ()) -> str:
     return digest.hexdigest()[:16]
 
 
-def versions(rounding_modules: tuple[str, ...] = ()) -> dict[str, str]:
+def versions(rounding_modules: tuple[str, ...] = (), source: str | None = None
+             ) -> dict[str, str]:
     """Versions of fxsim (with the run's :func:`run_source_digest` as ``fxsim_source``), numpy,
     numba, scipy, pandas and Python."""
     import numba
@@ -76,6 +77,8 @@ def versions(rounding_modules: tuple[str, ...] = ()) -> dict[str, str]:
 
     import fxsim
 
-    return {"fxsim": fxsim.__version__, "fxsim_source": run_source_digest(rounding_modules),
+    if source is None:
+        source = run_source_digest(rounding_modules)
+    return {"fxsim": fxsim.__version__, "fxsim_source": source,
             "numpy": np.__version__, "numba": numba.__version__, "scipy": scipy.__version__,
             "pandas": pd.__version__, "python": platform.python_version()}

@@ -104,13 +104,17 @@ def plain(value: Any) -> Any:
     return value
 
 
-def read_config(out: Path) -> dict[str, Any]:
-    """The settings in ``out/config.toml``, or FileNotFoundError if no run was started there."""
-    path = Path(out) / CONFIG
-    if not path.is_file():
+def require_run(out: Path) -> None:
+    """FileNotFoundError unless a run was started in ``out`` (its ``config.toml`` exists)."""
+    if not (Path(out) / CONFIG).is_file():
         raise FileNotFoundError(f"--resume: nothing to resume in {out}: no run was started there "
                                 f"({CONFIG} does not exist); run without --resume to start one")
-    return tomllib.loads(path.read_text())
+
+
+def read_config(out: Path) -> dict[str, Any]:
+    """The settings in ``out/config.toml``, or FileNotFoundError if no run was started there."""
+    require_run(out)
+    return tomllib.loads((Path(out) / CONFIG).read_text())
 
 
 def write_settings(out: Path, config: dict[str, Any], policy_toml: str,
@@ -121,6 +125,14 @@ def write_settings(out: Path, config: dict[str, Any], policy_toml: str,
     write_csv(quantizers, out / QUANTIZERS)
 
 
+def recorded_policy_differs(out: Path, policy_toml: str) -> bool | None:
+    """Whether the policy the run in ``out`` recorded (its ``policy.toml``, as resolved when it
+    started) differs from ``policy_toml``; None when ``out`` holds no ``policy.toml`` (a folder
+    written before it was kept)."""
+    recorded = out / POLICY
+    return recorded.read_text() != policy_toml if recorded.is_file() else None
+
+
 def judged_by_policy(out: Path, saved: dict[str, Any], policy_toml: str,
                      policy_name: str) -> dict[str, Any]:
     """A checkpoint's settings ``saved`` judged by the policy itself, not by its name: the
@@ -129,10 +141,11 @@ def judged_by_policy(out: Path, saved: dict[str, Any], policy_toml: str,
     another path names its policy files by other paths; an edited policy file keeps its name).
     Returns ``saved`` with the policy named ``policy_name``; raises ValueError when the policy
     differs."""
-    recorded = out / POLICY
-    if not recorded.is_file():  # a folder written before policy.toml was kept
+    differs = recorded_policy_differs(out, policy_toml)
+    if differs is None:  # a folder written before policy.toml was kept
         return saved
-    if recorded.read_text() != policy_toml:
+    if differs:
+        recorded = out / POLICY
         raise ValueError(f"--resume: the run in {out} was made with another policy than "
                          f"{policy_name!r} now holds; {recorded} is the one it was started with: "
                          f"put it back in {policy_name!r}, or start a new run")

@@ -26,6 +26,7 @@ from typing import Any
 from fxsim.policy import Policy
 from fxsim.training.loop import TrainConfig, train
 from fxsim.training.provenance import run_source_digest
+from fxsim.training.runfolder import CHECKPOINT, CONFIG, SUMMARY, recorded_policy_differs
 
 # What a worker process sees: one numba thread and one BLAS thread, so N workers use N cores.
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
@@ -57,19 +58,40 @@ class RunResult:
     error: str = ""
 
 
-def _differences(config: TrainConfig, out: Path, found: dict[str, Any]) -> list[str]:
-    """What differs between ``config`` and a run folder's recorded settings and policy (the
-    policy by its resolved contents, so the same policy read from another path is the same)."""
+def _differences(config: TrainConfig, out: Path, found: dict[str, Any],
+                 policy_toml: str) -> list[str]:
+    """What differs between ``config`` (whose resolved policy is ``policy_toml``) and a run
+    folder's recorded settings and policy (the policy by its resolved contents, so the same
+    policy read from another path is the same)."""
     wanted = config.to_dict()
     diff = sorted(k for k in set(found) | set(wanted)
                   if k != "policy" and found.get(k) != wanted.get(k))
-    policy_file = out / "policy.toml"
-    if policy_file.is_file():
-        if policy_file.read_text() != Policy.load(config.policy).to_toml():
-            diff.append("the policy's contents")
-    elif found.get("policy") != wanted.get("policy"):
+    differs = recorded_policy_differs(out, policy_toml)
+    if differs:
+        diff.append("the policy's contents")
+    elif differs is None and found.get("policy") != wanted.get("policy"):
         diff.append("policy")
     return diff
+
+
+def _state(config: TrainConfig, out: Path, hint: str) -> tuple[str, dict[str, Any] | None]:
+    """:func:`run_state` and the folder's summary (None when it has none)."""
+    summary = out / SUMMARY
+    if summary.is_file():
+        data = json.loads(summary.read_text())
+        policy = Policy.load(config.policy)
+        diff = _differences(config, out, data.get("config", {}), policy.to_toml())
+        source = data.get("versions", {}).get("fxsim_source")
+        now = run_source_digest(policy.rounding_modules)
+        if source != now:
+            diff.append(f"the fxsim source (or the policy's rounding rules): digest {source}, "
+                        f"now {now}")
+        if diff:
+            raise StaleRun(out, diff, hint)
+        return ("finished" if data.get("finished") else "partial"), data
+    if (out / CHECKPOINT).is_file() or (out / CONFIG).is_file():
+        return "partial", None  # resumed; with no checkpoint yet, --resume starts it over
+    return "new", None
 
 
 def run_state(config: TrainConfig, out: str | os.PathLike,
@@ -77,22 +99,7 @@ def run_state(config: TrainConfig, out: str | os.PathLike,
     """``new`` (nothing there), ``partial`` (a checkpoint to resume) or ``finished``; raises
     :class:`StaleRun` (a ValueError ending in ``hint``) if the folder holds a run made with
     other settings, another policy or other fxsim source."""
-    out = Path(out)
-    summary = out / "summary.json"
-    if summary.is_file():
-        data = json.loads(summary.read_text())
-        diff = _differences(config, out, data.get("config", {}))
-        source = data.get("versions", {}).get("fxsim_source")
-        now = run_source_digest(_rounding_modules(config))
-        if source != now:
-            diff.append(f"the fxsim source (or the policy's rounding rules): digest {source}, "
-                        f"now {now}")
-        if diff:
-            raise StaleRun(out, diff, hint)
-        return "finished" if data.get("finished") else "partial"
-    if (out / "checkpoint.npz").is_file() or (out / "config.toml").is_file():
-        return "partial"  # resumed; with no checkpoint yet, --resume starts it over
-    return "new"
+    return _state(config, Path(out), hint)[0]
 
 
 def run_one(config: TrainConfig, out: str | os.PathLike,
@@ -100,14 +107,14 @@ def run_one(config: TrainConfig, out: str | os.PathLike,
     """Train, resume or reuse one run (see :func:`run_state`). A non-finite loss is an
     outcome (``diverged``), not an error: a sweep goes on and its report says so."""
     out = Path(out)
-    state = run_state(config, out, hint)
+    state, summary = _state(config, out, hint)
     if state == "finished":
-        return RunResult("reused", 0.0, json.loads((out / "summary.json").read_text()))
+        return RunResult("reused", 0.0, summary)
     started = time.perf_counter()
     try:
         run = train(config, out, resume=state == "partial")
     except FloatingPointError as error:
-        summary_file = out / "summary.json"
+        summary_file = out / SUMMARY
         summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
         return RunResult("diverged", time.perf_counter() - started, summary, str(error))
     return RunResult("resumed" if state == "partial" else "trained",
@@ -145,9 +152,3 @@ def limit_threads(threads: int = 1) -> int:
         threadpool_limits(threads)
     return numba.get_num_threads()
 
-
-def _rounding_modules(config: TrainConfig) -> tuple[str, ...]:
-    """The resolved ``rounding_modules`` of ``config``'s policy (empty if it names none)."""
-    from fxsim.policy import Policy
-
-    return Policy.load(config.policy).rounding_modules
