@@ -12,7 +12,8 @@ from trace_model import TAPS, lfsr_draws, lfsr_steps, random_top_bits, read_hex,
 
 import fxsim
 from fxsim.cli import main
-from fxsim.training.loop import TrainConfig, train
+from fxsim.policy import Policy
+from fxsim.training.loop import Interrupted, TrainConfig, train
 
 # stochastic_k master rounding, a saturating narrow accumulator, percentile (clipping)
 # activations after batch norm, real-step weights: every kind of event and arithmetic
@@ -122,6 +123,28 @@ def test_tracing_changes_no_bit_of_the_run(tmp_path):
     with fxsim.trace() as recorded:
         traced = train(config, tmp_path / "traced")
     assert recorded.events and traced.summary["state_sha256"] == plain.summary["state_sha256"]
+
+
+def test_tracing_a_moved_run_leaves_its_folder_untouched(tmp_path):
+    """A run whose policy file is gone is traced with the policy it recorded, and writes
+    nothing into its folder (before, replaying rewrote the folder's settings)."""
+    policy = tmp_path / "p.toml"
+    policy.write_text(Policy.load("sr8").to_toml())
+    run = tmp_path / "run"
+
+    def stop_in_epoch_2(event):
+        if event["phase"] == "train" and event.get("epoch") == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted):  # a checkpoint of epoch 1 that the replay continues
+        train(TrainConfig(policy=str(policy), limit=24, batch=8, epochs=2), run,
+              progress=stop_in_epoch_2)
+    policy.unlink()
+    before = {f.name: f.read_bytes() for f in run.iterdir()}
+    traced = fxsim.tracing.trace_run(run, 4, layers=["l2_conv"])  # step 4: in epoch 2
+    assert traced.events and traced.run["fxsim_source"] == json.loads(
+        (run / "summary.json").read_text())["versions"]["fxsim_source"]
+    assert {f.name: f.read_bytes() for f in run.iterdir()} == before
 
 
 def test_random_words_match_the_documented_generator():

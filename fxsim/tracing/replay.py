@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from fxsim.training.loop import Trainer, resume_config
-from fxsim.training.provenance import source_digest
 from fxsim.training.runfolder import CHECKPOINT, Checkpoint
 
 
@@ -30,9 +29,7 @@ def replay_step(run: Path, step: int, layers: Iterable[str] | None,
         if checkpoint.is_file():
             saved = Checkpoint.load(run)
             if saved.epoch <= epoch:
-                trainer.out = run
-                trainer._load_checkpoint()
-                trainer.out = Path(scratch)
+                trainer._load_checkpoint(run, saved, write=False)
         while trainer.epoch < epoch:
             trainer.train_epoch(None)
             trainer.network.take_accumulator_stats()
@@ -49,7 +46,7 @@ def replay_step(run: Path, step: int, layers: Iterable[str] | None,
         trainer.train_epoch(None, stop_step=within + 1, around=around)
     info = {"folder": str(run), "config": config.to_dict(), "seed": config.seed,
             "steps_per_epoch": trainer.steps_per_epoch, "epoch": epoch + 1,
-            "step_in_epoch": within, "fxsim_source": source_digest()}
+            "step_in_epoch": within, "fxsim_source": trainer.source}
     return Trace(recorded[-1]._recorder, info)
 
 

@@ -38,6 +38,7 @@ from fxsim.training.runfolder import (
     clear_interrupted_writes,
     judged_by_policy,
     legacy_rows,
+    require_run,
     write_records,
     write_settings,
     write_summary,
@@ -80,6 +81,7 @@ class Trainer:
         self.out = Path(out)
         data_name = config.data or default_dataset(config.net)
         self.policy = Policy.load(config.policy)
+        self.source = run_source_digest(self.policy.rounding_modules)  # rules imported by now
         self.dataset = load_dataset(data_name, config.data_dir, seed=config.seed,
                                     limit=config.limit).normalize()
         self.augment = data_name.startswith("cifar") if config.augment is None else config.augment
@@ -115,10 +117,7 @@ class Trainer:
         first epoch) starts over."""
         checkpoint = self.out / CHECKPOINT
         if resume:
-            if not (self.out / CONFIG).is_file():
-                raise FileNotFoundError(
-                    f"--resume: nothing to resume in {self.out}: no run was started there "
-                    f"({CONFIG} does not exist); run without --resume to start one")
+            require_run(self.out)
             clear_interrupted_writes(self.out)
             if checkpoint.is_file():
                 self._load_checkpoint()
@@ -138,45 +137,46 @@ class Trainer:
         return Checkpoint(
             self.epoch, self.config.to_dict(), self.network.state_dict(),
             self.network.rule_states(), self.rows, self.hist_names, self.hist_counts,
-            self.elapsed, run_source_digest(self.policy.rounding_modules),
+            self.elapsed, self.source,
             {} if self.difficulty is None else self.difficulty.state_dict())
 
-    def _load_checkpoint(self) -> None:
-        saved = Checkpoint.load(self.out)
+    def _load_checkpoint(self, run: Path | None = None, saved: Checkpoint | None = None,
+                         write: bool = True) -> None:
+        """Continue from the checkpoint ``saved`` (default: read) of the run in ``run`` (default:
+        this trainer's folder), checked against its settings; ``write=False`` writes nothing."""
+        run = self.out if run is None else run
+        saved = Checkpoint.load(run) if saved is None else saved
         wanted = self.config.to_dict()
-        saved_config = judged_by_policy(self.out, saved.config, self.policy.to_toml(),
+        saved_config = judged_by_policy(run, saved.config, self.policy.to_toml(),
                                         wanted["policy"])
         if saved_config != wanted:
             if not self.config.is_extension_of(saved_config):
                 diff = sorted(k for k in set(saved_config) | set(wanted)
                               if saved_config.get(k) != wanted.get(k))
-                raise ValueError(f"--resume: the run in {self.out} was made with other "
+                raise ValueError(f"--resume: the run in {run} was made with other "
                                  f"settings ({', '.join(diff)} differ); resume with the same "
                                  "settings (only --epochs may grow)")
             self.notes.append(f"extended from {saved_config['epochs']} to "
                               f"{self.config.epochs} epochs"
                               + (" (the cosine schedule continues over the new length)"
                                  if self.config.schedule == "cosine" else ""))
-        if saved.config != wanted:  # more epochs, or the policy named by another path
-            write_settings(self.out, wanted, self.policy.to_toml(),
-                           self.network.quantizer_table())
-        now = run_source_digest(self.policy.rounding_modules)
-        if saved.source != now:
-            warnings.warn(f"--resume: the checkpoint in {self.out} was written by other "
-                          f"fxsim source or rounding rules (digest {saved.source}, now {now}): the "
-                          "resumed run equals an uninterrupted one only if the change left the "
-                          "arithmetic alone", RuntimeWarning, stacklevel=3)
+        if write and saved.config != wanted:  # more epochs, or the policy named otherwise
+            write_settings(run, wanted, self.policy.to_toml(), self.network.quantizer_table())
+        if saved.source != self.source:
+            warnings.warn(f"--resume: the checkpoint in {run} was written by other fxsim "
+                          f"source or rounding rules (digest {saved.source}, now "
+                          f"{self.source}): the resumed run equals an uninterrupted one only if "
+                          "the change left the arithmetic alone", RuntimeWarning, stacklevel=3)
         self.network.load_state_dict(saved.net)
         if self.difficulty is not None:
             self.difficulty.load_state_dict(saved.difficulty)
         self.network.load_rule_states(saved.rules)
-        self.epoch, self.elapsed = saved.epoch, saved.elapsed
-        self.saved = saved.epoch
+        self.epoch, self.saved, self.elapsed = saved.epoch, saved.epoch, saved.elapsed
         self.rows = list(saved.rows)
         if saved.hist_names == self.hist_names:
             self.hist_counts = saved.hist_counts
         if self.epoch and not self.rows:  # written before the rows lived in the checkpoint
-            self.rows, self.hist_counts = legacy_rows(self.out, self.epoch, self.hist_names)
+            self.rows, self.hist_counts = legacy_rows(run, self.epoch, self.hist_names)
 
     # ---- one epoch -------------------------------------------------------------------------
     def class_groups(self) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -311,7 +311,7 @@ class Trainer:
             "weights_sha256": self.network.weights_sha256(),
             "state_sha256": self.network.state_sha256(),
             "wall_time_s": self.elapsed, "config": self.config.to_dict(),
-            "versions": versions(self.policy.rounding_modules), **extra,
+            "versions": versions(source=self.source), **extra,
         }
 
     def run(self, progress: Callable | None = None, stop_after: int | None = None) -> Run:
