@@ -70,17 +70,15 @@ def _default_out(net: str, policy: str, seed: int) -> str:
     return out
 
 
-TRAIN_OPTIONS = ("net", "data", "data_dir", "policy", "epochs", "batch", "lr", "momentum",
-                 "weight_decay", "schedule", "milestones", "warmup_epochs", "seed", "limit",
-                 "augment")
-
-
 def _train_config(args: argparse.Namespace):
     """The run's TrainConfig: the options given over TrainConfig's defaults, or with
     ``--resume`` the run's own config.toml (options given must agree; ``--epochs`` extends)."""
+    from dataclasses import fields
+
     from fxsim.training.loop import TrainConfig, resume_config
 
-    given = {k: getattr(args, k) for k in TRAIN_OPTIONS if getattr(args, k) is not None}
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig)  # the options typed
+             if getattr(args, f.name, None) is not None}
     if "milestones" in given:
         given["milestones"] = tuple(given["milestones"])
     if args.resume:

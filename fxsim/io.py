@@ -22,6 +22,9 @@ def _umask() -> int:
     return mask
 
 
+UMASK = _umask()  # read once: setting it (to read it) in a threaded process races other writes
+
+
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder
     (``.NAME.XXXXXXXX.tmp``), fsync it, then rename it over ``path``: a reader (or an
@@ -34,7 +37,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
                                suffix=TEMPORARY_SUFFIX)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, 0o666 & ~UMASK)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()

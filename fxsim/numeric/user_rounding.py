@@ -264,6 +264,11 @@ def registered_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
+def is_module_path(spec: str) -> bool:
+    """Whether a rounding-module ``spec`` names a ``.py`` file (else an importable module)."""
+    return spec.endswith(".py") or "/" in spec or "\\" in spec
+
+
 def load_rounding_module(spec: str, base: str | Path | None = None) -> str:
     """Import the module ``spec`` so that the rules it registers become known; returns the
     resolved spec (an absolute path for a file, else the module name).
@@ -276,7 +281,7 @@ def load_rounding_module(spec: str, base: str | Path | None = None) -> str:
     """
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"a rounding module must be a module name or a .py path, got {spec!r}")
-    is_path = spec.endswith(".py") or "/" in spec or "\\" in spec
+    is_path = is_module_path(spec)
     with _LOAD_LOCK:
         if not is_path:
             try:

@@ -41,7 +41,6 @@ DEFAULT_CIFAR_EPOCHS = 30
 # One single-threaded process per core: on 2 cores, 2 workers x 1 thread trained 6 digits runs
 # in 77-87 s, 1 worker x 2 threads in 147-211 s (same runs, alternating, a loaded machine).
 DEFAULT_WORKERS = os.cpu_count() or 1
-WORKER_ENV = runs.WORKER_ENV  # one numba and one BLAS thread per worker process
 
 
 @dataclass(frozen=True)

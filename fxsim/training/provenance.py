@@ -7,6 +7,8 @@ import hashlib
 import platform
 from pathlib import Path
 
+from fxsim.numeric.user_rounding import is_module_path
+
 # the packages whose source decides a run's numbers (the engine, and the nets and data loaders)
 SOURCE_PACKAGES = ("fxsim", "reference_nets")
 SOURCE_SUFFIXES = (".py", ".toml")
@@ -43,7 +45,7 @@ def module_file(spec: str) -> Path:
     importable module name; see :func:`fxsim.numeric.user_rounding.load_rounding_module`)."""
     import importlib.util
 
-    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+    if is_module_path(spec):
         return Path(spec)
     found = importlib.util.find_spec(spec)
     if found is None or not found.origin:
