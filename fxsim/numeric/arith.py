@@ -112,7 +112,8 @@ def _add_codes(a: FxArray, b: FxArray, relu: bool) -> FxArray | tuple[FxArray, n
                          "much for int64 codes")
     moved_fmt = QFormat(bits, 0)
     out_fmt = QFormat(min(INT64_CODE_BITS, bits + 1), 0)
-    multiplier, shift = rescale_multiplier(coarse, fine.lsb, multiplier_bits_for(coarse))
+    multiplier_bits = multiplier_bits_for(coarse)
+    multiplier, shift = rescale_multiplier(coarse, fine.lsb, multiplier_bits)
     if 1 <= shift <= 62:  # the common case: requantize's rescale and the add, one fused pass
         raw, mask, largest = _code_kernels.rescale_add(
             fine.raw, coarse.raw, multiplier, shift, moved_fmt.min_code, moved_fmt.max_code,
@@ -120,7 +121,7 @@ def _add_codes(a: FxArray, b: FxArray, relu: bool) -> FxArray | tuple[FxArray, n
         stats = QuantStats(size=raw.size, max_abs=largest)
         return FxArray(raw, out_fmt, stats=stats, check=False, step=fine.lsb), mask
     moved = requantize(coarse, moved_fmt, "nearest_even", step=fine.lsb,
-                       multiplier_bits=multiplier_bits_for(coarse))
+                       multiplier_bits=multiplier_bits)
     total = _relu(fine.raw.astype(np.int64) + moved.raw.astype(np.int64), relu)
     return FxArray(total, out_fmt, check=False, step=fine.lsb)
 
