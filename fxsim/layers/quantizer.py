@@ -27,6 +27,8 @@ from fxsim.numeric.deferred import DeferredFloat
 from fxsim.numeric.formats import MAX_BITS, FxArray, QFormat
 from fxsim.policy import RoleSpec
 from fxsim.ranges import Scale
+from fxsim.ranges.base import float_values
+from fxsim.ranges.base import max_abs as rule_max_abs
 
 HISTOGRAM_EDGES = np.arange(-40.0, 9.0)  # log2 |value| bins of the gradient histograms
 HISTOGRAM_SAMPLES = 1 << 14
@@ -117,6 +119,8 @@ class TensorQuantizer:
             scale = self.rule.choose(np.array([max_abs(value)]), spec.bits, self.signed)
         else:
             values = value.to_float() if isinstance(value, FxArray) else np.asarray(value)
+            # max|x| once, as the rule takes it (same NaN check), for choose and observe
+            largest = rule_max_abs(float_values(values), largest)
             scale = self.rule.choose(values, spec.bits, self.signed, largest=largest)
         fmt = scale.format(spec.bits, self.signed)
         low, high = max(fmt.min_code, scale.code_min), min(fmt.max_code, scale.code_max)
