@@ -23,7 +23,7 @@ from fxsim.numeric._code_kernels import keep_where
 from fxsim.numeric.convert import quantize
 from fxsim.numeric.formats import FxArray, QFormat
 from fxsim.numeric.multiplier import fixed_point_multiplier
-from fxsim.numeric.rounding import STOCHASTIC_BITS
+from fxsim.numeric.rounding import random_bits_for
 from fxsim.policy import DEFAULT_GROUP, OP_KINDS, NetPlace, Policy, RoleSpec
 
 Tensor = FxArray | np.ndarray
@@ -259,11 +259,11 @@ def quantizer_event(q: TensorQuantizer, value: Tensor, out: FxArray, details: di
                     ctx: Context, part: int) -> tracing.TraceEvent:
     """The ``quantize`` / ``requantize`` event of one quantizer call (docs/trace-format.md)."""
     spec, scale, fmt = q.spec, details["scale"], details["fmt"]
-    stochastic = spec.rounding in ("stochastic", "stochastic_k")
+    random_bits = random_bits_for(spec.rounding, spec.random_bits)  # 0: deterministic
     fields = {
         "quantizer": q.where, "rounding": spec.rounding,
-        "random_bits": (spec.random_bits or STOCHASTIC_BITS) if stochastic else None,
-        "overflow": spec.overflow, "seed": out.stats.seed if stochastic else None,
+        "random_bits": random_bits or None,
+        "overflow": spec.overflow, "seed": out.stats.seed if random_bits else None,
         "stream": out.stats.stream, "random": random_source_field(spec.random_source),
         "code_min": details["low"], "code_max": details["high"],
         "scale": {"frac": scale.frac, "step": scale.step, "clip": scale.clip,
