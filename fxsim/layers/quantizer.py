@@ -165,7 +165,7 @@ class TensorQuantizer:
             self._calls += 1
         return out
 
-    def ste_mask(self, codes: FxArray | None = None) -> np.ndarray | None:
+    def ste_mask(self) -> np.ndarray | None:
         """Where the straight-through estimator passes the gradient of the last training
         call's output: False exactly at the elements that call clamped (their rounded code lay
         outside ``[code_min, code_max]``), as PyTorch's fake-quantize does; codes that rounded
