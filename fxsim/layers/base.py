@@ -277,9 +277,9 @@ def quantizer_event(q: TensorQuantizer, kind: str, value: Tensor, out: FxArray,
         fields.update(multiplier=multiplier, shift=shift,
                       multiplier_bits=details["multiplier_bits"])
     if details["tracked"]:
-        clamped = q.last_mask
-        tensors["clamped"] = tracing.mask(np.zeros(out.shape, dtype=bool) if clamped is None
-                                          else ~clamped)
+        passed = q.last_mask
+        tensors["clamped"] = tracing.mask(np.zeros(out.shape, dtype=bool) if passed is None
+                                          else ~passed)
     return tracing.TraceEvent(kind, q.layer, q.label, tracing.ROLE_PHASES.get(q.label, ""),
                               ctx.step, ctx.training, part, ctx.part_groups[part], fields,
                               tensors)

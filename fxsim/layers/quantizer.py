@@ -80,7 +80,8 @@ class TensorQuantizer:
         self.histogram = histogram
         self.keep_mask = keep_mask
         self.last_scale: Scale | None = None
-        self.last_mask: np.ndarray | None = None  # True where the last training call clamped
+        # True where the last training call passes the gradient (did not clamp); None: all pass
+        self.last_mask: np.ndarray | None = None
         self.train_scale: Scale | None = None  # the scale of the last observed (training) call
         self._reset_epoch()
 
