@@ -20,10 +20,9 @@ import numpy as np
 from fxsim.layers import tracing
 from fxsim.layers.quantizer import TensorQuantizer
 from fxsim.numeric._code_kernels import keep_where
-from fxsim.numeric.convert import quantize
+from fxsim.numeric.convert import quantize, requantize_scaling
 from fxsim.numeric.formats import FxArray, QFormat
-from fxsim.numeric.multiplier import fixed_point_multiplier
-from fxsim.numeric.rounding import STOCHASTIC_BITS
+from fxsim.numeric.rounding import random_bits_for
 from fxsim.policy import DEFAULT_GROUP, OP_KINDS, NetPlace, Policy, RoleSpec
 
 Tensor = FxArray | np.ndarray
@@ -193,7 +192,7 @@ class QuantizerSet:
             return q(value, ctx.seed, stream, observe=ctx.training)
         details: dict = {}
         out = q(value, ctx.seed, stream, observe=ctx.training, details=details)
-        rec.add(quantizer_event(q, value, out, details, ctx, part))
+        rec.add(quantizer_event(q, kind, value, out, details, ctx, part))
         return out
 
     def mask(self, ctx: Context, part: int) -> np.ndarray | None:
@@ -255,15 +254,16 @@ def random_source_field(source) -> dict | None:
     return {"kind": source.kind, "width": source.width, "lanes": source.lanes}
 
 
-def quantizer_event(q: TensorQuantizer, value: Tensor, out: FxArray, details: dict,
-                    ctx: Context, part: int) -> tracing.TraceEvent:
-    """The ``quantize`` / ``requantize`` event of one quantizer call (docs/trace-format.md)."""
+def quantizer_event(q: TensorQuantizer, kind: str, value: Tensor, out: FxArray,
+                    details: dict, ctx: Context, part: int) -> tracing.TraceEvent:
+    """The ``kind`` event (``quantize``, or ``requantize`` when ``value`` is codes) of one
+    quantizer call (docs/trace-format.md)."""
     spec, scale, fmt = q.spec, details["scale"], details["fmt"]
-    stochastic = spec.rounding in ("stochastic", "stochastic_k")
+    random_bits = random_bits_for(spec.rounding, spec.random_bits)  # 0: deterministic
     fields = {
         "quantizer": q.where, "rounding": spec.rounding,
-        "random_bits": (spec.random_bits or STOCHASTIC_BITS) if stochastic else None,
-        "overflow": spec.overflow, "seed": out.stats.seed if stochastic else None,
+        "random_bits": random_bits or None,
+        "overflow": spec.overflow, "seed": out.stats.seed if random_bits else None,
         "stream": out.stats.stream, "random": random_source_field(spec.random_source),
         "code_min": details["low"], "code_max": details["high"],
         "scale": {"frac": scale.frac, "step": scale.step, "clip": scale.clip,
@@ -271,20 +271,15 @@ def quantizer_event(q: TensorQuantizer, value: Tensor, out: FxArray, details: di
         "saturated": out.stats.saturated, "wrapped": out.stats.wrapped,
     }
     tensors = {"x": tracing.tensor(value), "q": tracing.codes(out)}
-    if isinstance(value, FxArray):
-        if value.step is None and scale.step is None:
-            multiplier, shift = 1, value.fmt.frac - fmt.frac
-        else:
-            lsb_out = scale.step if scale.step is not None else fmt.lsb
-            multiplier, shift = fixed_point_multiplier(value.lsb / lsb_out,
-                                                       details["multiplier_bits"])
+    if kind == "requantize":
+        multiplier, shift = requantize_scaling(value, fmt, scale.step,
+                                               details["multiplier_bits"])
         fields.update(multiplier=multiplier, shift=shift,
                       multiplier_bits=details["multiplier_bits"])
     if details["tracked"]:
-        clamped = q.last_mask
-        tensors["clamped"] = tracing.mask(np.zeros(out.shape, dtype=bool) if clamped is None
-                                          else ~clamped)
-    kind = "requantize" if isinstance(value, FxArray) else "quantize"
+        passed = q.last_mask
+        tensors["clamped"] = tracing.mask(np.zeros(out.shape, dtype=bool) if passed is None
+                                          else ~passed)
     return tracing.TraceEvent(kind, q.layer, q.label, tracing.ROLE_PHASES.get(q.label, ""),
                               ctx.step, ctx.training, part, ctx.part_groups[part], fields,
                               tensors)

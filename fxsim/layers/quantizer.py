@@ -27,6 +27,8 @@ from fxsim.numeric.deferred import DeferredFloat
 from fxsim.numeric.formats import MAX_BITS, FxArray, QFormat
 from fxsim.policy import RoleSpec
 from fxsim.ranges import Scale
+from fxsim.ranges.base import float_values
+from fxsim.ranges.base import max_abs as rule_max_abs
 
 HISTOGRAM_EDGES = np.arange(-40.0, 9.0)  # log2 |value| bins of the gradient histograms
 HISTOGRAM_SAMPLES = 1 << 14
@@ -78,7 +80,8 @@ class TensorQuantizer:
         self.histogram = histogram
         self.keep_mask = keep_mask
         self.last_scale: Scale | None = None
-        self.last_mask: np.ndarray | None = None  # True where the last training call clamped
+        # True where the last training call passes the gradient (did not clamp); None: all pass
+        self.last_mask: np.ndarray | None = None
         self.train_scale: Scale | None = None  # the scale of the last observed (training) call
         self._reset_epoch()
 
@@ -117,6 +120,8 @@ class TensorQuantizer:
             scale = self.rule.choose(np.array([max_abs(value)]), spec.bits, self.signed)
         else:
             values = value.to_float() if isinstance(value, FxArray) else np.asarray(value)
+            # max|x| once, as the rule takes it (same NaN check), for choose and observe
+            largest = rule_max_abs(float_values(values), largest)
             scale = self.rule.choose(values, spec.bits, self.signed, largest=largest)
         fmt = scale.format(spec.bits, self.signed)
         low, high = max(fmt.min_code, scale.code_min), min(fmt.max_code, scale.code_max)
@@ -161,7 +166,7 @@ class TensorQuantizer:
             self._calls += 1
         return out
 
-    def ste_mask(self, codes: FxArray | None = None) -> np.ndarray | None:
+    def ste_mask(self) -> np.ndarray | None:
         """Where the straight-through estimator passes the gradient of the last training
         call's output: False exactly at the elements that call clamped (their rounded code lay
         outside ``[code_min, code_max]``), as PyTorch's fake-quantize does; codes that rounded

@@ -81,13 +81,10 @@ def add_with_mask(a: FxArray | np.ndarray, b: FxArray | np.ndarray,
             raise TypeError("add: both operands must be FxArray codes, or both float arrays")
         total = np.maximum(a + b, 0.0) if relu else a + b
         return total, (total > 0 if relu else None)
-    result = _add_codes(a, b, relu)
-    if isinstance(result, tuple):
-        return result
-    return result, (result.raw > 0 if relu else None)
+    return _add_codes(a, b, relu)
 
 
-def _add_codes(a: FxArray, b: FxArray, relu: bool) -> FxArray | tuple[FxArray, np.ndarray]:
+def _add_codes(a: FxArray, b: FxArray, relu: bool) -> tuple[FxArray, np.ndarray | None]:
     if a.shape != b.shape:
         raise ValueError(f"add: shapes differ, {a.shape} and {b.shape}")
     if a.step is None and b.step is None:
@@ -103,7 +100,7 @@ def _add_codes(a: FxArray, b: FxArray, relu: bool) -> FxArray | tuple[FxArray, n
             return FxArray(raw, QFormat(bits, frac), stats=stats, check=False), mask
         wa, wb = _widen(a, frac), _widen(b, frac)
         bits = min(INT64_CODE_BITS, max(wa.fmt.bits, wb.fmt.bits) + 1)
-        return FxArray(_relu(wa.raw + wb.raw, relu), QFormat(bits, frac), check=False)
+        return _relu(FxArray(wa.raw + wb.raw, QFormat(bits, frac), check=False), relu)
     fine, coarse = (a, b) if a.lsb <= b.lsb else (b, a)
     span = _code_bits(coarse) + int(np.ceil(np.log2(coarse.lsb / fine.lsb))) + 1
     bits = max(span, _code_bits(fine))
@@ -112,7 +109,8 @@ def _add_codes(a: FxArray, b: FxArray, relu: bool) -> FxArray | tuple[FxArray, n
                          "much for int64 codes")
     moved_fmt = QFormat(bits, 0)
     out_fmt = QFormat(min(INT64_CODE_BITS, bits + 1), 0)
-    multiplier, shift = rescale_multiplier(coarse, fine.lsb, multiplier_bits_for(coarse))
+    multiplier_bits = multiplier_bits_for(coarse)
+    multiplier, shift = rescale_multiplier(coarse, fine.lsb, multiplier_bits)
     if 1 <= shift <= 62:  # the common case: requantize's rescale and the add, one fused pass
         raw, mask, largest = _code_kernels.rescale_add(
             fine.raw, coarse.raw, multiplier, shift, moved_fmt.min_code, moved_fmt.max_code,
@@ -120,13 +118,17 @@ def _add_codes(a: FxArray, b: FxArray, relu: bool) -> FxArray | tuple[FxArray, n
         stats = QuantStats(size=raw.size, max_abs=largest)
         return FxArray(raw, out_fmt, stats=stats, check=False, step=fine.lsb), mask
     moved = requantize(coarse, moved_fmt, "nearest_even", step=fine.lsb,
-                       multiplier_bits=multiplier_bits_for(coarse))
-    total = _relu(fine.raw.astype(np.int64) + moved.raw.astype(np.int64), relu)
-    return FxArray(total, out_fmt, check=False, step=fine.lsb)
+                       multiplier_bits=multiplier_bits)
+    total = fine.raw.astype(np.int64) + moved.raw.astype(np.int64)
+    return _relu(FxArray(total, out_fmt, check=False, step=fine.lsb), relu)
 
 
-def _relu(raw: np.ndarray, relu: bool) -> np.ndarray:
-    return np.maximum(raw, 0) if relu else raw
+def _relu(x: FxArray, relu: bool) -> tuple[FxArray, np.ndarray | None]:
+    """``(max(x, 0), where it is positive)`` if ``relu``, else ``(x, None)``."""
+    if not relu:
+        return x, None
+    out = x.with_raw(np.maximum(x.raw, 0))
+    return out, out.raw > 0
 
 
 def total(tensors: list) -> FxArray | np.ndarray:

@@ -301,12 +301,20 @@ def requantize(
     if step is not None:
         step = check_step(step)
     codes = np.ascontiguousarray(q.raw)
-    if q.step is None and step is None:
-        multiplier, shift = 1, q.fmt.frac - fmt.frac
-    else:  # codes times M, multiplied in the conversion loop (no int64 copy)
-        multiplier, shift = rescale_multiplier(q, step if step is not None else fmt.lsb,
-                                               multiplier_bits)
+    multiplier, shift = requantize_scaling(q, fmt, step, multiplier_bits)
     conversion = Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
                                      force_exact, clip, random_source)
     out, stats, _ = _convert(codes, fmt, 0.0, -shift, conversion, multiplier)
     return FxArray(out, fmt, stats=stats, check=False, step=step)
+
+
+def requantize_scaling(q: FxArray, fmt: QFormat, step: float | None = None,
+                       multiplier_bits: int = MULTIPLIER_BITS) -> tuple[int, int]:
+    """The ``(multiplier, shift)`` that :func:`requantize` applies to ``q``'s codes for
+    ``fmt`` and ``step`` (code times multiplier, then a rounding right shift by ``shift``):
+    ``(1, q.fmt.frac - fmt.frac)`` between power-of-two LSBs, else the checked fixed-point
+    multiplier of :func:`~fxsim.numeric.multiplier.rescale_multiplier` (multiplied in the
+    conversion loop, no int64 copy)."""
+    if q.step is None and step is None:
+        return 1, q.fmt.frac - fmt.frac
+    return rescale_multiplier(q, step if step is not None else fmt.lsb, multiplier_bits)

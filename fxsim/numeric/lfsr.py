@@ -158,7 +158,7 @@ class RandomSource:
         if self.kind not in RANDOM_KINDS:
             raise ValueError(f"random source kind must be one of {', '.join(RANDOM_KINDS)}; "
                              f"got {self.kind!r}")
-        check_int("LFSR width", self.width, min(TAPS), max(TAPS))
+        check_width(self.width)
         check_int("LFSR lanes", self.lanes, 1, 1 << 20)
 
     def check_bits(self, kbits: int) -> None:

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from fxsim.numeric import _code_kernels
 from fxsim.numeric.formats import MULTIPLIER_BITS, FxArray, check_int, check_step
 
 
@@ -61,7 +62,7 @@ def rescale_multiplier(q: FxArray, lsb_out: float, multiplier_bits: int) -> tupl
     multiplier, shift = fixed_point_multiplier(q.lsb / lsb_out, multiplier_bits)
     if q.fmt.bits + multiplier.bit_length() <= 62:  # |code| < 2**bits: no scan needed
         return multiplier, shift
-    largest = int(np.abs(q.raw.astype(np.int64)).max()) if q.raw.size else 0
+    largest = int(_code_kernels.max_abs(q.raw))  # 0 when empty
     if largest.bit_length() + multiplier.bit_length() > 62:
         raise ValueError(
             f"q's codes reach {largest} ({largest.bit_length()} bits); times a "

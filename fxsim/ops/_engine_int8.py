@@ -50,10 +50,11 @@ def signed_side(raw: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=256)
-def _quad_plan(geom: ConvGeometry, op: str) -> tuple[Frame, int, np.ndarray, np.ndarray,
+def _quad_plan(geom: ConvGeometry, op: str) -> tuple[Frame, int, int, np.ndarray, np.ndarray,
                                                       np.ndarray]:
-    """``(frame, quads, taps, counts, index)`` of the correlation ``op`` (``forward`` or
-    ``backward_input``) on quad planes: ``taps[f, g, t] = (plane, shift)`` for the taps
+    """``(frame, quads, read, taps, counts, index)`` of the correlation ``op`` (``forward`` or
+    ``backward_input``) on quad planes: ``read`` channels of the operand per group in
+    ``quads`` quads, ``taps[f, g, t] = (plane, shift)`` for the taps
     ``t = j * K + k`` (channel quad ``j``, kernel position ``k`` of result phase ``f``),
     ``counts[a, b]`` taps per result phase, and ``index[f, g, t, o, i]`` the flat OIHW weight
     of channel ``4j + i`` of tap ``t`` for result channel ``o`` (a zero appended at the end
@@ -92,7 +93,7 @@ def _quad_plan(geom: ConvGeometry, op: str) -> tuple[Frame, int, np.ndarray, np.
             full = flat[:, None, :, :] + tap_k[None, :, None, None]
             full = np.where(flat[:, None, :, :] < 0, zero, full)
             index[f, g, :counts[f], :result] = full.reshape(quads * k, result, 4)
-    return frame, quads, taps, counts.reshape(sh, sw), index
+    return frame, quads, read, taps, counts.reshape(sh, sw), index
 
 
 def _packed_weights(w: np.ndarray, index: np.ndarray, flip: bool) -> tuple[np.ndarray,
@@ -115,12 +116,10 @@ INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 def _correlate(op: str, a: ByteOperand, w: np.ndarray, geom: ConvGeometry,
                out_shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
-    frame, quads, taps, counts, index = _quad_plan(geom, op)
+    frame, quads, cg, taps, counts, index = _quad_plan(geom, op)
     out = np.empty(out_shape, dtype=np.int32)
     rows, tiles = _tiles(frame, out.shape[0], TILE, geom.macs)
     packed, corr = _packed_weights(w, index, a.flip)
-    cg = geom.input_shape[1] // geom.groups if op == "forward" else \
-        geom.weight_shape[0] // geom.groups
     extremes = np.empty((thread_count(tiles), 2), dtype=np.int64)
     extremes[:] = INT32_MAX, INT32_MIN
     run_balanced(kernels.correlate, tiles, a.raw, a.flip, cg, quads, frame.layout(), taps,

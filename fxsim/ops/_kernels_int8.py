@@ -45,8 +45,7 @@ from fxsim.ops._simd import (
 P = 4  # result channels per pass (both kernels)
 BLOCK = 4 * LANES  # positions per correlation pass: four vectors
 R = 3  # taps per weight-gradient pass
-FLIP = 0x80  # the byte added to signed codes (XOR of the sign bit)
-QUAD_FLIP = 0x80808080
+QUAD_FLIP = 0x80808080  # the byte 0x80 added to four signed codes (XOR of each sign bit)
 
 
 @numba.njit(nogil=True, cache=True, inline="always")

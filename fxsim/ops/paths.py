@@ -150,8 +150,8 @@ def plan_mac(op: str, a: FxArray, b: FxArray, terms: int, acc: Accumulator,
     byte_chunk = int8_chunk(op, a.fmt, b.fmt, terms, longest_run)
     max_a, max_b = format_max_abs(a.fmt), format_max_abs(b.fmt)
     saturating = terms * max_a * max_b > high and acc.overflow == "saturate"
-    by_format = (byte_chunk is not None and not saturating
-                 and (path == "int8" or (path == "auto" and NATIVE_DOT)))
+    int8 = byte_chunk is not None and (path == "int8" or (path == "auto" and NATIVE_DOT))
+    by_format = int8 and not saturating
     if not by_format:
         max_a, max_b = max_abs_code(a), max_abs_code(b)
     bound = terms * max_a * max_b
@@ -173,7 +173,7 @@ def plan_mac(op: str, a: FxArray, b: FxArray, terms: int, acc: Accumulator,
         raise ValueError(f"{op}: the exact sums may reach {bound} (62 bits or more), which the "
                          "kernels cannot hold; use narrower operands or a saturating "
                          "accumulator")
-    if byte_chunk is not None and (path == "int8" or (path == "auto" and NATIVE_DOT)):
+    if int8:
         how = ("requested" if path == "int8" else
                "exact in 32-bit lanes: byte codes (from the formats), every 32-bit sum below "
                f"2**31 ({'tiles of' if byte_chunk < terms else 'sums of'} at most {byte_chunk} "

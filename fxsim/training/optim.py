@@ -35,7 +35,7 @@ from fxsim.layers.base import Param, random_source_field, stream_id
 from fxsim.numeric.convert import quantize, requantize
 from fxsim.numeric.formats import FxArray, QFormat
 from fxsim.numeric.multiplier import fixed_point_multiplier
-from fxsim.numeric.rounding import STOCHASTIC_BITS
+from fxsim.numeric.rounding import random_bits_for
 from fxsim.policy import RoleSpec
 
 OPTIMIZER_SITE_BASE = 1 << 19  # random-stream sites of the optimizer (quantizers use fewer)
@@ -179,12 +179,12 @@ class SGD:
                                       stream=streams[2], **spec.rounding_options()))
         if trace is not None:
             rec, layer, label, step = trace
-            stochastic = spec.rounding in ("stochastic", "stochastic_k")
+            random_bits = random_bits_for(spec.rounding, spec.random_bits)  # 0: deterministic
             rec.add(tracing.TraceEvent(
                 "update", layer, "master", "update", step, True, 0, 0,
                 {"param": p.name, "const_frac": h, **consts, "rounding": spec.rounding,
-                 "random_bits": (spec.random_bits or STOCHASTIC_BITS) if stochastic else None,
-                 "seed": seed if stochastic else None, "streams": list(streams),
+                 "random_bits": random_bits or None, "seed": seed if random_bits else None,
+                 "streams": list(streams),
                  "random": random_source_field(spec.random_source),
                  "bits": fmt.bits, "frac": fmt.frac, "label": label,
                  **_grad_conversion(p.grad, fmt.frac + h, fmt.bits + h - 1)},
