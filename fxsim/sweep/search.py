@@ -29,6 +29,7 @@ from fxsim.sweep.execute import (
 from fxsim.sweep.grid import Axis, AxisValue, Block, Grid
 from fxsim.sweep.points import Point, plan_points, point_at
 from fxsim.sweep.run import GRID_FILE, SweepResult, TableWriter, grid_record
+from fxsim.sweep.table import CostCache
 
 SEARCH_BLOCK = "search"
 
@@ -99,7 +100,7 @@ def search(grid: Grid, out: str | Path, *, trials: int = 20, workers: int = 2,
             _run_references(client, references, out, rerun_stale, record)
             _run_trials(client, study, space, axes, searched, out, trials,
                         max(1, workers if scheduler is None else _worker_count(client)),
-                        rerun_stale, points, record)
+                        rerun_stale, points, record, writer.costs)
     finally:
         frame, files = writer.write()
     return SweepResult(frame, outcomes, files, link)
@@ -140,7 +141,8 @@ def _run_references(client: Any, references: list[Point], out: Path, rerun_stale
 
 def _run_trials(client: Any, study: Any, space: dict[str, Any], axes: tuple[Axis, ...],
                 grid: Grid, out: Path, trials: int, concurrency: int, rerun_stale: bool,
-                points: list[Point], record: Callable[[Outcome], None]) -> None:
+                points: list[Point], record: Callable[[Outcome], None],
+                costs: CostCache) -> None:
     """Ask, run and tell ``trials`` trials, ``concurrency`` at a time."""
     from distributed import wait
 
@@ -175,21 +177,21 @@ def _run_trials(client: Any, study: Any, space: dict[str, Any], axes: tuple[Axis
                 future = running.pop(point.key, None)
                 if future is not None:
                     note(outcome_of(future, point))
-            _tell(study, trial, [results[p.key] for p in trial_points if p.key in results])
+            _tell(study, trial, [results[p.key] for p in trial_points if p.key in results],
+                  out, costs)
         pending = still
 
 
-def _tell(study: Any, trial: Any, outcomes: list[Outcome]) -> None:
+def _tell(study: Any, trial: Any, outcomes: list[Outcome], out: Path,
+          cache: CostCache) -> None:
     """Tell the study a trial's objectives: mean test accuracy (a diverged run counts with
     its last accuracy, or 0), energy and area; a failed run fails the trial."""
     import optuna
-
-    from fxsim.sweep.table import CostCache
 
     if not outcomes or any(o.status not in FINISHED for o in outcomes):
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return
     accuracy = sum(o.summary.get("test_acc") or 0.0 for o in outcomes) / len(outcomes)
     point = outcomes[0].point
-    costs = CostCache().columns(point, Path(point.run_dir(".")))
+    costs = cache.columns(point, point.run_dir(out))
     study.tell(trial, [accuracy, costs["energy_pj"], costs["area_um2"]])
