@@ -24,6 +24,7 @@ from fxsim.sweep.execute import (
     dask_client,
     outcome_of,
     reuse,
+    run_points,
     submit,
 )
 from fxsim.sweep.grid import Axis, AxisValue, Block, Grid
@@ -97,7 +98,8 @@ def search(grid: Grid, out: str | Path, *, trials: int = 20, workers: int = 2,
             runs = trials * len(grid.seeds) + len(references)
             if on_start is not None:
                 on_start(runs, runs, link)
-            _run_references(client, references, out, rerun_stale, record)
+            run_points(client, references, out, check_runs(references, out, rerun_stale),
+                       record)
             _run_trials(client, study, space, axes, searched, out, trials,
                         max(1, workers if scheduler is None else _worker_count(client)),
                         rerun_stale, points, record, writer.costs)
@@ -124,19 +126,6 @@ def _start(client: Any, trial_points: list[Point], out: Path, rerun_stale: bool,
             running[point.key] = submit(client, point, out)
             futures.append(running[point.key])
     return futures
-
-
-def _run_references(client: Any, references: list[Point], out: Path, rerun_stale: bool,
-                    record: Callable[[Outcome], None]) -> None:
-    from distributed import as_completed
-
-    by_future: dict[Any, Point] = {}
-    running: dict[str, Any] = {}
-    for point in references:
-        for future in _start(client, [point], out, rerun_stale, record, running):
-            by_future[future] = point
-    for future in as_completed(list(by_future)):
-        record(outcome_of(future, by_future[future]))
 
 
 def _run_trials(client: Any, study: Any, space: dict[str, Any], axes: tuple[Axis, ...],
