@@ -13,6 +13,7 @@ search into the same folder) reuses them. The points land in the same results ta
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -67,14 +68,10 @@ def search(grid: Grid, out: str | Path, *, trials: int = 20, workers: int = 2,
         raise ValueError(f"grid {grid.name!r} has no axes to search")
     space = {a.name: optuna.distributions.CategoricalDistribution(
         [v.label for v in a.values]) for a in axes}
-    searched = Grid(grid.name, grid.description, grid.seeds, grid.base, grid.base_sets,
-                    (Block(SEARCH_BLOCK, axes),), grid.reference, grid.scheme,
-                    grid.tolerance, grid.folder)
+    searched = replace(grid, blocks=(Block(SEARCH_BLOCK, axes),))
     out = Path(out)
-    references = [p for p in plan_points(Grid(
-        grid.name, grid.description, grid.seeds, grid.base, grid.base_sets,
-        (Block(SEARCH_BLOCK, ()),), grid.reference, grid.scheme, grid.tolerance,
-        grid.folder)) if p.block != SEARCH_BLOCK]
+    references = [p for p in plan_points(replace(grid, blocks=(Block(SEARCH_BLOCK, ()),)))
+                  if p.block != SEARCH_BLOCK]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         directions=["maximize", "minimize", "minimize"],
