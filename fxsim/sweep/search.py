@@ -30,7 +30,7 @@ from fxsim.sweep.execute import (
 )
 from fxsim.sweep.grid import Axis, AxisValue, Block, Grid
 from fxsim.sweep.points import Point, plan_points, point_at
-from fxsim.sweep.run import GRID_FILE, SweepResult, TableWriter, grid_record
+from fxsim.sweep.run import SweepResult, TableWriter, write_grid_record
 from fxsim.sweep.table import CostCache
 
 SEARCH_BLOCK = "search"
@@ -55,11 +55,7 @@ def search(grid: Grid, out: str | Path, *, trials: int = 20, workers: int = 2,
            table_interval: float = 5.0) -> SweepResult:
     """Run ``trials`` NSGA-II trials over the grid's axes into ``out`` (see the module);
     returns the table and outcomes as :func:`fxsim.sweep.run.sweep` does."""
-    import json
-
     import optuna
-
-    from fxsim.io import write_atomic
 
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ValueError(f"trials must be an integer >= 1, got {trials!r}")
@@ -79,7 +75,7 @@ def search(grid: Grid, out: str | Path, *, trials: int = 20, workers: int = 2,
                                               population_size=min(50, max(4, trials // 4))))
     points: list[Point] = list(references)
     writer = TableWriter(searched, points, out, table_interval)
-    write_atomic(out / GRID_FILE, json.dumps(grid_record(searched), indent=2) + "\n")
+    write_grid_record(searched, out)
     outcomes: list[Outcome] = []
     link = None
 
