@@ -25,6 +25,7 @@ import pandas as pd
 from fxsim.sweep.execute import COMPLETED
 from fxsim.sweep.grid import REFERENCE_BLOCK
 from fxsim.sweep.paths import UNSET
+from fxsim.sweep.table import PER_RUN_COLUMNS
 
 SETTING_COLUMNS = ("net", "data", "epochs", "batch", "lr", "limit")
 
@@ -40,10 +41,8 @@ def configurations(table: pd.DataFrame, tolerance: float) -> pd.DataFrame:
     count (``seeds`` says how many)."""
     done = table[table["status"].isin(COMPLETED)].copy()
     done["setting"] = _setting(done)
-    keys = [c for c in done.columns if c not in (
-        "seed", "key", "status", "test_acc", "test_loss", "train_acc", "train_loss",
-        "epochs_done", "wall_time_s", "weights_sha256", "run_dir", "error", "fxsim_source")
-        and not c.startswith("sat_")]
+    keys = [c for c in done.columns
+            if c not in PER_RUN_COLUMNS and not c.startswith("sat_")]
     grouped = done.groupby(keys, dropna=False, sort=False)
     frame = grouped["test_acc"].agg(["mean", "std", "count"]).reset_index()
     frame = frame.rename(columns={"mean": "acc_mean", "std": "acc_std", "count": "seeds"})

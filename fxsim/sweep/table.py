@@ -33,6 +33,10 @@ RESULTS = "results"  # results.parquet and results.csv
 RUN_COLUMNS = ("net", "data", "epochs", "batch", "lr", "limit", "seed")
 METRIC_COLUMNS = ("test_acc", "test_loss", "train_acc", "train_loss")
 COST_COLUMNS = ("energy_pj", "area_um2", "traffic_bits", "energy_saving", "area_saving")
+RECORD_COLUMNS = ("wall_time_s", "fxsim_source", "weights_sha256", "run_dir", "error")
+TAIL_COLUMNS = (*COST_COLUMNS, *RECORD_COLUMNS)  # the table's last columns, in this order
+# what differs between the runs (seeds) of one configuration, besides the sat_* columns
+PER_RUN_COLUMNS = ("seed", "key", "status", *METRIC_COLUMNS, "epochs_done", *RECORD_COLUMNS)
 
 
 def axis_value(grid: Grid, point: Point, name: str) -> str:
@@ -174,10 +178,9 @@ def build_table(grid: Grid, points: Sequence[Point], out: str | Path,
             for p in points]
     frame = pd.DataFrame(rows)
     sat = sorted(c for c in frame.columns if c.startswith("sat_"))
-    first = [c for c in frame.columns if not c.startswith("sat_") and c not in (
-        *COST_COLUMNS, "wall_time_s", "fxsim_source", "weights_sha256", "run_dir", "error")]
-    tail = [c for c in (*COST_COLUMNS, "wall_time_s", "fxsim_source", "weights_sha256",
-                        "run_dir", "error") if c in frame.columns]
+    first = [c for c in frame.columns
+             if not c.startswith("sat_") and c not in TAIL_COLUMNS]
+    tail = [c for c in TAIL_COLUMNS if c in frame.columns]
     return frame[first + sat + tail]
 
 
