@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -24,6 +25,7 @@ import pandas as pd
 from fxsim.sweep.execute import COMPLETED
 from fxsim.sweep.grid import REFERENCE_BLOCK
 from fxsim.sweep.paths import UNSET
+from fxsim.sweep.table import PER_RUN_COLUMNS
 
 SETTING_COLUMNS = ("net", "data", "epochs", "batch", "lr", "limit")
 
@@ -39,10 +41,8 @@ def configurations(table: pd.DataFrame, tolerance: float) -> pd.DataFrame:
     count (``seeds`` says how many)."""
     done = table[table["status"].isin(COMPLETED)].copy()
     done["setting"] = _setting(done)
-    keys = [c for c in done.columns if c not in (
-        "seed", "key", "status", "test_acc", "test_loss", "train_acc", "train_loss",
-        "epochs_done", "wall_time_s", "weights_sha256", "run_dir", "error", "fxsim_source")
-        and not c.startswith("sat_")]
+    keys = [c for c in done.columns
+            if c not in PER_RUN_COLUMNS and not c.startswith("sat_")]
     grouped = done.groupby(keys, dropna=False, sort=False)
     frame = grouped["test_acc"].agg(["mean", "std", "count"]).reset_index()
     frame = frame.rename(columns={"mean": "acc_mean", "std": "acc_std", "count": "seeds"})
@@ -117,6 +117,17 @@ def curves(frame: pd.DataFrame, block: str, axis: str, blocks: Blocks
     return out
 
 
+def break_index(within: Sequence[bool]) -> int | None:
+    """The index of a curve's break point (widths in increasing order): the lowest from which
+    every wider width is within tolerance; None when the widest is not (or there is none)."""
+    ok = None
+    for i in range(len(within) - 1, -1, -1):
+        if not within[i]:
+            break
+        ok = i
+    return ok
+
+
 def break_points(frame: pd.DataFrame, blocks: Blocks) -> pd.DataFrame:
     """One row per curve of every bits axis: the break point (``break_bits``: the lowest
     width from which all wider ones are within tolerance; NaN when even the widest is not),
@@ -126,11 +137,7 @@ def break_points(frame: pd.DataFrame, blocks: Blocks) -> pd.DataFrame:
     for block, axis in bits_axes(blocks):
         for label, group in curves(frame, block, axis, blocks):
             widths, within = group["bits"].to_numpy(), group["within"].to_numpy()
-            ok = None
-            for i in range(len(widths) - 1, -1, -1):
-                if not within[i]:
-                    break
-                ok = i
+            ok = break_index(within)
             fails = [i for i, w_in in enumerate(within) if not w_in]
             rows.append({
                 "block": block, "axis": axis, "curve": label,

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fxsim.sweep.points import Point
+from fxsim.sweep.points import Point, unique_runs
 from fxsim.training import runs as runstate
 from fxsim.training.loop import TrainConfig
+from fxsim.training.runfolder import SUMMARY
 
 # statuses of a run that ended: with a final accuracy (a run made by other fxsim source only
 # when tabulating, never training), and those plus a diverged one
@@ -70,16 +71,14 @@ def check_runs(points: Sequence[Point], out: str | Path, rerun_stale: bool = Fal
     ``other_source`` (tabulating, never training), a run that differs only by the fxsim
     source that made it is ``other_source`` if finished, else ``partial``."""
     states: dict[str, str] = {}
-    for point in points:
-        if point.key in states:
-            continue
+    for point in unique_runs(points):
         point.write_policy(out)
         folder = point.run_dir(out)
         try:
             states[point.key] = runstate.run_state(point.config(out), folder, STALE_HINT)
         except runstate.StaleRun as stale:
             if other_source and stale.source_only:
-                summary = json.loads((folder / "summary.json").read_text())
+                summary = json.loads((folder / SUMMARY).read_text())
                 states[point.key] = OTHER_SOURCE if summary.get("finished") else "partial"
                 continue
             if not rerun_stale:
@@ -164,17 +163,14 @@ def run_points(client: Any, points: Sequence[Point], out: str | Path,
         if on_done is not None:
             on_done(outcome)
 
-    by_key: dict[str, Point] = {}
-    for point in points:
-        by_key.setdefault(point.key, point)
     futures = {}
-    for key, point in by_key.items():
-        if states[key] == "finished":
+    for point in unique_runs(points):
+        state = states[point.key]
+        if state == "finished":
             done(reuse(point, out))
-        elif states[key] == OTHER_SOURCE:
-            summary = json.loads((point.run_dir(out) / "summary.json").read_text())
-            done(Outcome(point, OTHER_SOURCE, 0.0, summary))
-        elif states[key] != "skip":
+        elif state == OTHER_SOURCE:
+            done(reuse(point, out, OTHER_SOURCE))
+        elif state != "skip":
             futures[submit(client, point, out, threads)] = point
     if not futures:
         return outcomes
@@ -187,10 +183,11 @@ def run_points(client: Any, points: Sequence[Point], out: str | Path,
     return outcomes
 
 
-def reuse(point: Point, out: str | Path) -> Outcome:
-    """The outcome of a finished run, read from its folder (no task)."""
-    result = runstate.run_one(point.config(out), point.run_dir(out), STALE_HINT)
-    return Outcome(point, result.status, result.seconds, result.summary)
+def reuse(point: Point, out: str | Path, status: str = "reused") -> Outcome:
+    """The outcome of a run :func:`check_runs` found finished (or ``other_source``), read from
+    its summary (no task): what :func:`fxsim.training.runs.run_one` returns for it."""
+    summary = json.loads((point.run_dir(out) / SUMMARY).read_text())
+    return Outcome(point, status, 0.0, summary)
 
 
 def submit(client: Any, point: Point, out: str | Path, threads: int = 1) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,7 +200,7 @@ def plan_points(grid: Grid) -> list[Point]:
     return points
 
 
-def unique_runs(points: list[Point]) -> list[Point]:
+def unique_runs(points: Sequence[Point]) -> list[Point]:
     """The points with distinct keys, first occurrence kept (one run each)."""
     seen: dict[str, Point] = {}
     for p in points:

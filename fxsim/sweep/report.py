@@ -25,6 +25,7 @@ from fxsim.io import write_atomic, write_csv
 from fxsim.sweep.analysis import (
     Blocks,
     bits_axes,
+    break_index,
     break_points,
     configurations,
     curves,
@@ -174,12 +175,8 @@ def plot_break_points(frame: pd.DataFrame, blocks: Blocks, tolerance: float,
             colour = plt.get_cmap("tab10")(i % 10)
             ax.errorbar(x, 100 * group["acc_mean"], yerr=100 * group["acc_std"].fillna(0),
                         marker="o", ms=4, capsize=2, label=label, color=colour)
-            broke = group["within"].to_numpy()
-            for j in range(len(x) - 1, -1, -1):  # the break point: a star
-                if not broke[j]:
-                    break
-                star = j
-            if broke[-1]:
+            star = break_index(group["within"].to_numpy())  # the break point: a star
+            if star is not None:
                 ax.plot(x[star], 100 * group["acc_mean"].iloc[star], marker="*", ms=13,
                         color=colour, markeredgecolor="black", zorder=5)
             lowest = min(lowest, 100 * (group["acc_mean"] - group["acc_std"].fillna(0)).min())

@@ -56,6 +56,11 @@ def grid_record(grid: Grid) -> dict[str, Any]:
             "axes": {a.name: [v.label for v in a.values] for a in grid.axes}}
 
 
+def write_grid_record(grid: Grid, out: Path) -> Path:
+    """Write :func:`grid_record` to ``out/grid.json``, atomically."""
+    return write_atomic(out / GRID_FILE, json.dumps(grid_record(grid), indent=2) + "\n")
+
+
 class TableWriter:
     """Rewrites the results table as outcomes arrive (at most every ``interval`` s)."""
 
@@ -96,7 +101,7 @@ def sweep(grid: Grid, out: str | Path, *, workers: int = 2, scheduler: str | Non
     out = Path(out)
     points = plan_points(grid) if points is None else points
     states = check_runs(points, out, rerun_stale, other_source=not train)
-    write_atomic(out / GRID_FILE, json.dumps(grid_record(grid), indent=2) + "\n")
+    write_grid_record(grid, out)
     writer = TableWriter(grid, points, out, table_interval)
     outcomes: list[Outcome] = []
     if not train:

@@ -13,6 +13,7 @@ search into the same folder) reuses them. The points land in the same results ta
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,13 @@ from fxsim.sweep.execute import (
     dask_client,
     outcome_of,
     reuse,
+    run_points,
     submit,
 )
 from fxsim.sweep.grid import Axis, AxisValue, Block, Grid
 from fxsim.sweep.points import Point, plan_points, point_at
-from fxsim.sweep.run import GRID_FILE, SweepResult, TableWriter, grid_record
+from fxsim.sweep.run import SweepResult, TableWriter, write_grid_record
+from fxsim.sweep.table import CostCache
 
 SEARCH_BLOCK = "search"
 
@@ -52,11 +55,7 @@ def search(grid: Grid, out: str | Path, *, trials: int = 20, workers: int = 2,
            table_interval: float = 5.0) -> SweepResult:
     """Run ``trials`` NSGA-II trials over the grid's axes into ``out`` (see the module);
     returns the table and outcomes as :func:`fxsim.sweep.run.sweep` does."""
-    import json
-
     import optuna
-
-    from fxsim.io import write_atomic
 
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ValueError(f"trials must be an integer >= 1, got {trials!r}")
@@ -65,14 +64,10 @@ def search(grid: Grid, out: str | Path, *, trials: int = 20, workers: int = 2,
         raise ValueError(f"grid {grid.name!r} has no axes to search")
     space = {a.name: optuna.distributions.CategoricalDistribution(
         [v.label for v in a.values]) for a in axes}
-    searched = Grid(grid.name, grid.description, grid.seeds, grid.base, grid.base_sets,
-                    (Block(SEARCH_BLOCK, axes),), grid.reference, grid.scheme,
-                    grid.tolerance, grid.folder)
+    searched = replace(grid, blocks=(Block(SEARCH_BLOCK, axes),))
     out = Path(out)
-    references = [p for p in plan_points(Grid(
-        grid.name, grid.description, grid.seeds, grid.base, grid.base_sets,
-        (Block(SEARCH_BLOCK, ()),), grid.reference, grid.scheme, grid.tolerance,
-        grid.folder)) if p.block != SEARCH_BLOCK]
+    references = [p for p in plan_points(replace(grid, blocks=(Block(SEARCH_BLOCK, ()),)))
+                  if p.block != SEARCH_BLOCK]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         directions=["maximize", "minimize", "minimize"],
@@ -80,7 +75,7 @@ def search(grid: Grid, out: str | Path, *, trials: int = 20, workers: int = 2,
                                               population_size=min(50, max(4, trials // 4))))
     points: list[Point] = list(references)
     writer = TableWriter(searched, points, out, table_interval)
-    write_atomic(out / GRID_FILE, json.dumps(grid_record(searched), indent=2) + "\n")
+    write_grid_record(searched, out)
     outcomes: list[Outcome] = []
     link = None
 
@@ -96,10 +91,11 @@ def search(grid: Grid, out: str | Path, *, trials: int = 20, workers: int = 2,
             runs = trials * len(grid.seeds) + len(references)
             if on_start is not None:
                 on_start(runs, runs, link)
-            _run_references(client, references, out, rerun_stale, record)
+            run_points(client, references, out, check_runs(references, out, rerun_stale),
+                       record)
             _run_trials(client, study, space, axes, searched, out, trials,
                         max(1, workers if scheduler is None else _worker_count(client)),
-                        rerun_stale, points, record)
+                        rerun_stale, points, record, writer.costs)
     finally:
         frame, files = writer.write()
     return SweepResult(frame, outcomes, files, link)
@@ -125,22 +121,10 @@ def _start(client: Any, trial_points: list[Point], out: Path, rerun_stale: bool,
     return futures
 
 
-def _run_references(client: Any, references: list[Point], out: Path, rerun_stale: bool,
-                    record: Callable[[Outcome], None]) -> None:
-    from distributed import as_completed
-
-    by_future: dict[Any, Point] = {}
-    running: dict[str, Any] = {}
-    for point in references:
-        for future in _start(client, [point], out, rerun_stale, record, running):
-            by_future[future] = point
-    for future in as_completed(list(by_future)):
-        record(outcome_of(future, by_future[future]))
-
-
 def _run_trials(client: Any, study: Any, space: dict[str, Any], axes: tuple[Axis, ...],
                 grid: Grid, out: Path, trials: int, concurrency: int, rerun_stale: bool,
-                points: list[Point], record: Callable[[Outcome], None]) -> None:
+                points: list[Point], record: Callable[[Outcome], None],
+                costs: CostCache) -> None:
     """Ask, run and tell ``trials`` trials, ``concurrency`` at a time."""
     from distributed import wait
 
@@ -175,21 +159,21 @@ def _run_trials(client: Any, study: Any, space: dict[str, Any], axes: tuple[Axis
                 future = running.pop(point.key, None)
                 if future is not None:
                     note(outcome_of(future, point))
-            _tell(study, trial, [results[p.key] for p in trial_points if p.key in results])
+            _tell(study, trial, [results[p.key] for p in trial_points if p.key in results],
+                  out, costs)
         pending = still
 
 
-def _tell(study: Any, trial: Any, outcomes: list[Outcome]) -> None:
+def _tell(study: Any, trial: Any, outcomes: list[Outcome], out: Path,
+          cache: CostCache) -> None:
     """Tell the study a trial's objectives: mean test accuracy (a diverged run counts with
     its last accuracy, or 0), energy and area; a failed run fails the trial."""
     import optuna
-
-    from fxsim.sweep.table import CostCache
 
     if not outcomes or any(o.status not in FINISHED for o in outcomes):
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return
     accuracy = sum(o.summary.get("test_acc") or 0.0 for o in outcomes) / len(outcomes)
     point = outcomes[0].point
-    costs = CostCache().columns(point, Path(point.run_dir(".")))
+    costs = cache.columns(point, point.run_dir(out))
     study.tell(trial, [accuracy, costs["energy_pj"], costs["area_um2"]])

@@ -27,11 +27,16 @@ from fxsim.sweep.grid import Grid
 from fxsim.sweep.paths import UNSET, parse_path
 from fxsim.sweep.points import Point, digest
 from fxsim.training.loop import TrainConfig
+from fxsim.training.runfolder import METRICS, SUMMARY
 
 RESULTS = "results"  # results.parquet and results.csv
 RUN_COLUMNS = ("net", "data", "epochs", "batch", "lr", "limit", "seed")
 METRIC_COLUMNS = ("test_acc", "test_loss", "train_acc", "train_loss")
 COST_COLUMNS = ("energy_pj", "area_um2", "traffic_bits", "energy_saving", "area_saving")
+RECORD_COLUMNS = ("wall_time_s", "fxsim_source", "weights_sha256", "run_dir", "error")
+TAIL_COLUMNS = (*COST_COLUMNS, *RECORD_COLUMNS)  # the table's last columns, in this order
+# what differs between the runs (seeds) of one configuration, besides the sat_* columns
+PER_RUN_COLUMNS = ("seed", "key", "status", *METRIC_COLUMNS, "epochs_done", *RECORD_COLUMNS)
 
 
 def axis_value(grid: Grid, point: Point, name: str) -> str:
@@ -82,17 +87,20 @@ def scheme_label(grid: Grid, point: Point, row: dict[str, Any]) -> str:
     return "/".join(parts) or point.base_policy  # a float policy (fp) sets none of them
 
 
-def _saturation(run_dir: Path) -> dict[str, float]:
+def _last_epoch(run_dir: Path) -> pd.Series | None:
+    """The last row of the run's metrics.csv (None without one)."""
+    metrics = run_dir / METRICS
+    return pd.read_csv(metrics).iloc[-1] if metrics.is_file() else None
+
+
+def _saturation(last: pd.Series | None) -> dict[str, float]:
     """Per quantizer role, the mean and the largest saturation rate of the last epoch."""
-    metrics = run_dir / "metrics.csv"
     out: dict[str, float] = {}
-    if not metrics.is_file():
+    if last is None:
         return out
-    last = pd.read_csv(metrics).iloc[-1]
     for role in QUANTIZER_ROLES:
         rates = [float(last[c]) for c in last.index
-                 if c.endswith(".sat_rate") and f".{role}" in c
-                 and c.split(".")[1] == role]
+                 if c.endswith(".sat_rate") and c.split(".")[1] == role]
         if rates:
             out[f"sat_{role}_mean"] = sum(rates) / len(rates)
             out[f"sat_{role}_max"] = max(rates)
@@ -111,7 +119,7 @@ class CostCache:
 
         net, batch = point.train["net"], point.train.get("batch", TrainConfig.batch)
         shares = None
-        if point.policy.get("groups") and (run_dir / "metrics.csv").is_file():
+        if point.policy.get("groups") and (run_dir / METRICS).is_file():
             shares = costmodel.shares_from_run(run_dir) or None
         key = digest([net, batch, point.policy_key, shares])
         if key not in self._costs:
@@ -136,14 +144,15 @@ def point_row(grid: Grid, point: Point, out: Path, status: str, error: str,
         row[name] = getattr(settings, name)
     row["data"] = row["data"] or _default_data(settings.net)
     row.update(key=point.key, config=point.config_key, status=status)
-    summary_file = run_dir / "summary.json"
+    summary_file = run_dir / SUMMARY
     summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
     for name in METRIC_COLUMNS:
         row[name] = summary.get(name)
-    if row["train_loss"] is None and (run_dir / "metrics.csv").is_file():
-        row["train_loss"] = float(pd.read_csv(run_dir / "metrics.csv")["train_loss"].iloc[-1])
+    last = _last_epoch(run_dir)
+    if row["train_loss"] is None and last is not None:
+        row["train_loss"] = float(last["train_loss"])
     row["epochs_done"] = summary.get("epochs_done", 0)
-    row.update(_saturation(run_dir))
+    row.update(_saturation(last))
     row.update(costs.columns(point, run_dir))
     row["wall_time_s"] = summary.get("wall_time_s")
     row["fxsim_source"] = summary.get("versions", {}).get("fxsim_source")
@@ -169,10 +178,9 @@ def build_table(grid: Grid, points: Sequence[Point], out: str | Path,
             for p in points]
     frame = pd.DataFrame(rows)
     sat = sorted(c for c in frame.columns if c.startswith("sat_"))
-    first = [c for c in frame.columns if not c.startswith("sat_") and c not in (
-        *COST_COLUMNS, "wall_time_s", "fxsim_source", "weights_sha256", "run_dir", "error")]
-    tail = [c for c in (*COST_COLUMNS, "wall_time_s", "fxsim_source", "weights_sha256",
-                        "run_dir", "error") if c in frame.columns]
+    first = [c for c in frame.columns
+             if not c.startswith("sat_") and c not in TAIL_COLUMNS]
+    tail = [c for c in TAIL_COLUMNS if c in frame.columns]
     return frame[first + sat + tail]
 
 

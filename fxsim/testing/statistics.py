@@ -57,13 +57,18 @@ def _samples(m: Mode, case):
     return fmt, x, y, allowance, codes
 
 
-def _where(m: Mode, fmt: QFormat, x: float, y: Fraction, seed: int) -> str:
+def _where(fmt: QFormat, x: float, y: Fraction, seed: int) -> str:
     return (f"y = {_show(y)} LSB (x = {x!r} in {fmt}), {SAMPLES} copies, seed {seed}")
 
 
-def _spread(codes: np.ndarray, y: Fraction) -> tuple[int, str]:
+def _tally(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct codes, ascending, and how many samples have each."""
+    return np.unique(codes, return_counts=True)
+
+
+def _spread(tally: tuple[np.ndarray, np.ndarray], y: Fraction) -> tuple[int, str]:
     """The width ``R`` of the samples' range (1 when faithful) and a summary of the codes."""
-    values, counts = np.unique(codes, return_counts=True)
+    values, counts = tally
     low = min(int(values[0]), math.floor(y))
     width = max(1, int(values[-1]) - low)
     shown = ", ".join(f"{int(v)}: {int(c)}" for v, c in list(zip(values, counts, strict=True))[:4])
@@ -79,12 +84,12 @@ def check_unbiased(mode: str, *, random_bits: int | None = None,
     def prop(case) -> None:
         fmt, x, y, allowance, codes = _samples(m, case)
         mean = Fraction(int(codes.sum()), SAMPLES)
-        width, shown = _spread(codes, y)
+        width, shown = _spread(_tally(codes), y)
         tolerance = hoeffding(width)
         if abs(mean - y) > allowance + Fraction(tolerance):
             grid = "" if not allowance else f" + {_show(allowance)} off the {m.kbits}-bit grid"
             raise InvariantBroken(
-                "unbiased", m.label, _where(m, fmt, x, y, case[-1]),
+                "unbiased", m.label, _where(fmt, x, y, case[-1]),
                 f"an unbiased rounding has mean y; the sample mean is {float(mean):.5f} (codes "
                 f"{shown}), off by {float(mean - y):+.5f} LSB, beyond the tolerance "
                 f"{tolerance:.4f}{grid} (false alarm <= {FALSE_ALARM:g})")
@@ -104,12 +109,13 @@ def check_variance_bound(mode: str, *, random_bits: int | None = None,
         fmt, x, y, allowance, codes = _samples(m, case)
         f = y - math.floor(y)
         bound = f * (1 - f)
-        mse = _mean_square(codes, y)
-        width, shown = _spread(codes, y)
+        tally = _tally(codes)
+        mse = _mean_square(tally, y)
+        width, shown = _spread(tally, y)
         tolerance = hoeffding(width * width)
         if mse > bound + allowance + Fraction(tolerance):
             raise InvariantBroken(
-                "variance_bound", m.label, _where(m, fmt, x, y, case[-1]),
+                "variance_bound", m.label, _where(fmt, x, y, case[-1]),
                 f"the mean squared error {float(mse):.5f} LSB^2 (codes {shown}) exceeds "
                 f"f(1 - f) = {float(bound):.5f}, that of exact stochastic rounding, by more than "
                 f"the tolerance {tolerance:.4f}" + (f" + {_show(allowance)}" if allowance else ""))
@@ -117,8 +123,8 @@ def check_variance_bound(mode: str, *, random_bits: int | None = None,
     falsify(_cases(), prop, max_examples)
 
 
-def _mean_square(codes: np.ndarray, y: Fraction) -> Fraction:
+def _mean_square(tally: tuple[np.ndarray, np.ndarray], y: Fraction) -> Fraction:
     """``mean((codes - y)**2)`` exactly, from the counts of each code."""
-    values, counts = np.unique(codes, return_counts=True)
+    values, counts = tally
     total = sum(int(c) * (int(v) - y) ** 2 for v, c in zip(values, counts, strict=True))
-    return total / len(codes)
+    return total / int(counts.sum())

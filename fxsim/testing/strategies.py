@@ -24,6 +24,7 @@ from hypothesis.strategies import SearchStrategy, data  # noqa: F401  (re-export
 from fxsim.numeric.formats import MAX_BITS, QFormat
 from fxsim.numeric.rounding import MAX_RANDOM_BITS, ROUNDING_MODES
 from fxsim.numeric.user_rounding import registered_names
+from fxsim.policy import QUANTIZER_ROLES as QUANTIZED_ROLES
 
 SMALLEST_SUBNORMAL = 5e-324
 SMALLEST_NORMAL = 2.2250738585072014e-308
@@ -188,7 +189,6 @@ def steps() -> SearchStrategy[float]:
 
 
 # ---- policies -----------------------------------------------------------------------------------
-QUANTIZED_ROLES = ("weights", "activations", "act_grads", "weight_grads")
 _RANGES = ("minmax", "percentile", "mse", "zscore", "fixed", "large_grad_interval", "dorefa")
 
 
