@@ -89,7 +89,7 @@ class Pricer:
         units = self.units
         for r in requants:
             spec = r.spec
-            rounded = r.in_bits + (self.multiplier_bits if r.real else 0)
+            rounded = r.rounded_bits(self.multiplier_bits)
             if r.real:
                 energy["rescale"] += r.elements * units.rescale(
                     r.in_bits, self.multiplier_bits).energy_pj
