@@ -160,13 +160,6 @@ def mac_inputs(spec: MacSpec, count: int, rng: np.random.Generator) -> dict[str,
     return rows
 
 
-def mac_groups(count: int) -> list[tuple[int, int]]:
-    """``(length, reductions)`` of each group of :func:`mac_inputs`."""
-    lengths = [1, 2, 3, 7, 16, 64]
-    return [(length, count // len(lengths) + (1 if i < count % len(lengths) else 0))
-            for i, length in enumerate(lengths)]
-
-
 def lfsr_inputs(spec: LfsrSpec, count: int, rng: np.random.Generator,
                 seed: int) -> dict[str, np.ndarray]:
     """``count`` clocks: loads of the documented seeds of lanes 0, 1, ... and of 0, 1 and all
