@@ -147,7 +147,7 @@ class Pricer:
                 f"rounding 'stochastic' ({spec.role}) uses 62 random bits per element in the "
                 f"simulator but is priced with {priced} random bits: simulate rounding "
                 f"'stochastic_k' with random_bits = {priced} to train with what is priced")
-        elif simulated > priced:
+        else:
             self.warnings.add(
                 f"{spec.role} rounds with {simulated} random bits in the simulator but is "
                 f"priced with {priced} (--sr-bits): simulate stochastic_k with random_bits = "

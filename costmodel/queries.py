@@ -35,7 +35,6 @@ from costmodel.workload import Work, workload
 from fxsim.numeric.formats import MULTIPLIER_BITS, check_int
 from fxsim.numeric.shapes import LayerShape
 
-ENERGY_COMPONENTS = COMPONENTS
 AREA_COLUMNS = ("area_um2", "array_area_um2", "mac_lane_area_um2", "shared_area_um2",
                 "buffer_area_um2", "update_area_um2")
 FP32_BASELINE = "fp"  # the shipped float baseline, priced as float32 training
@@ -192,7 +191,7 @@ def summarize(frame: pd.DataFrame) -> dict[str, float]:
     arch = frame.attrs["arch"]
     macs = frame[frame["kind"] == "mac"]
     cycles = float(frame["cycles"].sum())
-    busy = float((macs["macs"] * 0 + macs["utilization"] * macs["cycles"]).sum())
+    busy = float((macs["utilization"] * macs["cycles"]).sum())
     return {
         "energy_pj": float(frame["energy_pj"].sum()),
         "energy_per_image_pj": float(frame["energy_pj"].sum()) / frame.attrs["batch"],
