@@ -278,7 +278,7 @@ def rounding_unit(mode: str, acc_bits: int = 32, out_bits: int = 8, random_bits:
     62 for ``stochastic``). ``units``: a unit table, ``"synth"`` or ``"textbook"``.
     """
     from fxsim.numeric.lfsr import RandomSource
-    from fxsim.numeric.rounding import canonical_rounding
+    from fxsim.numeric.rounding import STOCHASTIC_BITS, canonical_rounding
 
     for label, value in (("acc_bits", acc_bits), ("out_bits", out_bits)):
         check_int(label, value, 1, 62)
@@ -291,13 +291,14 @@ def rounding_unit(mode: str, acc_bits: int = 32, out_bits: int = 8, random_bits:
              u.rounder(mode, acc_bits, out_bits, random_bits))]
     if mode in ("stochastic", "stochastic_k"):
         source = RandomSource("lfsr", lfsr_width, 1)
-        simulated = 62 if mode == "stochastic" else random_bits
-        source.check_bits(u.priced_random_bits(simulated))
+        simulated = STOCHASTIC_BITS if mode == "stochastic" else random_bits
+        leap = u.priced_random_bits(simulated)
+        source.check_bits(leap)
         rows += [(f"{mode} + {used} random bits of shared {u.generator_bits}-bit leap-forward "
                   "generators (counter source)",
                   u.rounding(mode, acc_bits, out_bits, random_bits)),
                  (f"{mode} + its own {lfsr_width}-bit LFSR leaping "
-                  f"{u.priced_random_bits(simulated)} steps an element (random = \"lfsr\")",
+                  f"{leap} steps an element (random = \"lfsr\")",
                   u.rounding(mode, acc_bits, out_bits, simulated, source=source))]
     return pd.DataFrame([{"unit": name, "energy_pj": c.energy_pj, "area_um2": c.area_um2,
                           "energy_x": c.energy_pj / ref.energy_pj,
