@@ -183,14 +183,15 @@ def scheme_area(works: Sequence[Work], units: Units, arch, pricer, memsys,
     statistics) on ``arch`` (see the module docstring); items of zero area are left out."""
     lane, shared, update = (_Design(units, multiplier_bits) for _ in range(3))
     for work in works:
-        design = update if work.phase == "update" else lane
-        if work.phase == "update":
+        is_update = work.phase == "update"
+        side = update if is_update else shared  # where its requantizers and statistics go
+        if is_update:
             update.add_mac(work)
         for r in work.requants:
-            (update if work.phase == "update" else shared).add_requant(r)
+            side.add_requant(r)
         for s in work.stats:
-            (update if work.phase == "update" else shared).add_stats(s)
-        if design is lane:
+            side.add_stats(s)
+        if not is_update:
             lane.add_mac(work)
     for r in node_requants:
         shared.add_requant(r)
@@ -214,9 +215,7 @@ def scheme_area(works: Sequence[Work], units: Units, arch, pricer, memsys,
                                           for rule in shared.stats})
     generators = _count("auto", peaks.get("generators", 0))
     if generators:
-        items.append(AreaItem("shared", "random-bit generator", "rng_leap_forward",
-                              f"n {units.generator_bits}", generators,
-                              units.generator().area_um2))
+        items.append(_generator_item("shared", generators, units))
     items += lfsr_items(pricer, units)
     if floats:
         items.append(AreaItem("shared", "float unit", "mac_fp32", "float32",
@@ -226,10 +225,15 @@ def scheme_area(works: Sequence[Work], units: Units, arch, pricer, memsys,
     items += [*update.macs("update", 1), *update.requantizer("update", "requantizer", 1),
               *update.statistics("update")]
     if update.random:
-        items.append(AreaItem("update", "random-bit generator", "rng_leap_forward",
-                              f"n {units.generator_bits}", 1, units.generator().area_um2))
+        items.append(_generator_item("update", 1, units))
     items += lfsr_items(pricer, units, "update")
     return Area(arch.lanes, tuple(item for item in items if item.area_um2 > 0 and item.count))
+
+
+def _generator_item(part: str, count: int, units: Units) -> AreaItem:
+    """``count`` shared leap-forward random-bit generators in ``part``."""
+    return AreaItem(part, "random-bit generator", "rng_leap_forward",
+                    f"n {units.generator_bits}", count, units.generator().area_um2)
 
 
 def lfsr_items(pricer, units: Units, part: str = "shared") -> list[AreaItem]:

@@ -103,8 +103,10 @@ def add_cost_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
 
 
 def _table_name(units: str | None) -> str:
-    return "synthesized" if units == "synth" else (
-        "textbook" if units in (None, "textbook", "default") else units)
+    from costmodel.units import SYNTH, TEXTBOOK
+
+    return "synthesized" if units == SYNTH else (
+        "textbook" if units in (None, *TEXTBOOK) else units)
 
 
 def _fmt(frame: pd.DataFrame) -> str:

@@ -138,7 +138,7 @@ def _spec_nodes(name: str, shape: tuple[int, int, int], num_classes: int
     found = places(net_spec(name, shape, num_classes), shape)
     sites = {s.shape.name: s for s in _spec_sites(name, shape, num_classes)}
     nodes, source = [], INPUT
-    for _i, place in enumerate(found):
+    for place in found:
         here = Place(place.name, place.kind, sites[place.name].aliases
                      if place.name in sites else ())
         if place.op in NODE_KINDS:

@@ -110,13 +110,8 @@ def footprint_sum(problem: Problem, tensor: str, tile: dict[str, int]) -> int:
     """Sum, over every position of a child tile of extents ``tile`` (each dividing its dim),
     of the elements of ``tensor`` it holds (for ``In``: clipped to the image)."""
     if tensor != "In":
-        return _whole(problem, tensor)
+        return problem.elements(tensor)
     return _in_footprint_sum(problem, tile["P"], tile["R"], tile["Q"], tile["S"])
-
-
-@lru_cache(maxsize=4096)
-def _whole(problem: Problem, tensor: str) -> int:
-    return math.prod(problem.size(d) for d in RELEVANT[tensor])
 
 
 @lru_cache(maxsize=65536)

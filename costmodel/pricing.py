@@ -37,6 +37,7 @@ from fxsim.policy import DEFAULT_GROUP
 LEVELS = ("dram", "glb", "network", "rf", "reg")
 COMPONENTS = ("mac", "dram", "glb", "network", "rf", "reg", "rescale", "rounding", "rng",
               "saturation", "stats", "float", "elementwise")
+ISLAND_KINDS = ("batchnorm", "input")  # layers without MACs whose values are float32
 
 
 @dataclass
@@ -89,7 +90,7 @@ class Pricer:
         units = self.units
         for r in requants:
             spec = r.spec
-            rounded = r.in_bits + (self.multiplier_bits if r.real else 0)
+            rounded = r.rounded_bits(self.multiplier_bits)
             if r.real:
                 energy["rescale"] += r.elements * units.rescale(
                     r.in_bits, self.multiplier_bits).energy_pj
@@ -147,7 +148,7 @@ class Pricer:
                 f"rounding 'stochastic' ({spec.role}) uses 62 random bits per element in the "
                 f"simulator but is priced with {priced} random bits: simulate rounding "
                 f"'stochastic_k' with random_bits = {priced} to train with what is priced")
-        elif simulated > priced:
+        else:
             self.warnings.add(
                 f"{spec.role} rounds with {simulated} random bits in the simulator but is "
                 f"priced with {priced} (--sr-bits): simulate stochastic_k with random_bits = "
@@ -252,11 +253,8 @@ class Pricer:
         units, energy = self.units, dict.fromkeys(COMPONENTS, 0.0)
         quantize = policy.quantize
         spec = policy.spec(node.place, "activations", group) if node.quantizes else None
-        in_bits = max((producer_bits.get(p.name, FLOAT_BITS) for p in node.inputs),
-                      default=FLOAT_BITS)
+        in_bits = _input_bits(node, producer_bits) if quantize else FLOAT_BITS
         out_bits = width(spec) if spec is not None and quantize else FLOAT_BITS
-        if not quantize:
-            in_bits = FLOAT_BITS
         elems_in, elems_out = n * node.in_elements, n * node.out_elements
         requants, stats = (), ()
         if phase == "forward":
@@ -265,7 +263,7 @@ class Pricer:
             traffic = reads * elems_in * in_bits + elems_out * out_bits
             if node.kind == "input":
                 traffic = elems_in * FLOAT_BITS + elems_out * out_bits
-            wide = in_bits + (1 if node.kind == "add" else math.ceil(math.log2(node.window)))
+            wide = _sum_bits(node, in_bits)
             if node.kind == "batchnorm":
                 energy["float"] += elems_in * units.node("bn_forward").energy_pj
             elif node.kind == "loss":
@@ -276,9 +274,8 @@ class Pricer:
                     "residual_add_fp32" if node.kind == "add" else "pool_fp32")
                 energy["elementwise"] += elems_in * units.node(name, wide).energy_pj
             if spec is not None and quantize:
-                source = FLOAT_BITS if node.kind in ("batchnorm", "input") else wide
-                requants, stats = quantized(elems_out, source, spec,
-                                            island=node.kind in ("batchnorm", "input"))
+                requants, stats = quantized(elems_out, _node_source_bits(node, producer_bits),
+                                            spec, island=node.kind in ISLAND_KINDS)
         else:
             if node.kind == "input":
                 return None
@@ -327,6 +324,24 @@ def lane_mac(works: list[Work], given: tuple[int, int] | None,
     return min(macs, key=area_time)
 
 
+def _input_bits(node: NodeSite, widths: dict[str, int]) -> int:
+    """Width of the widest input of a layer without MACs (32 for a float one, and for none)."""
+    return max((widths.get(p.name, FLOAT_BITS) for p in node.inputs), default=FLOAT_BITS)
+
+
+def _sum_bits(node: NodeSite, in_bits: int) -> int:
+    """Width of the integer sum of an add (one carry bit) or a pool (log2 of its window)."""
+    return in_bits + (1 if node.kind == "add" else math.ceil(math.log2(node.window)))
+
+
+def _node_source_bits(node: NodeSite, widths: dict[str, int]) -> int:
+    """Width a quantizing layer without MACs rounds from, given its producers' ``widths``:
+    32-bit island values for batch norm and the input, else the integer sum of its inputs."""
+    if node.kind in ISLAND_KINDS:
+        return FLOAT_BITS
+    return _sum_bits(node, _input_bits(node, widths))
+
+
 def node_quantizers(nodes: list[NodeSite], policy: CostPolicy, widths: dict[str, int]
                     ) -> tuple[list[Requant], list[Stats]]:
     """One requantization and statistics use per quantizing layer without MACs, at the widths
@@ -339,13 +354,8 @@ def node_quantizers(nodes: list[NodeSite], policy: CostPolicy, widths: dict[str,
     for node in nodes:
         if not node.quantizes:
             continue
-        if node.kind in ("batchnorm", "input"):
-            source = FLOAT_BITS
-        else:
-            source = max(widths.get(p.name, FLOAT_BITS) for p in node.inputs) + (
-                1 if node.kind == "add" else math.ceil(math.log2(node.window)))
-        req, st = quantized(1.0, source, policy.spec(node.place, "activations"),
-                            node.kind in ("batchnorm", "input"))
+        req, st = quantized(1.0, _node_source_bits(node, widths),
+                            policy.spec(node.place, "activations"), node.kind in ISLAND_KINDS)
         requants += req
         stats += st
     return requants, stats

@@ -18,7 +18,7 @@ import pandas as pd
 from costmodel.arch import Architecture, load_arch
 from costmodel.area import Area, scheme_area
 from costmodel.dataflow import MacSite, net_nodes, resolve_sites, training_batch
-from costmodel.memory import memory_system
+from costmodel.memory import MemorySystem, memory_system
 from costmodel.policy import load_policy, read_policy
 from costmodel.pricing import (
     COMPONENTS,
@@ -31,11 +31,10 @@ from costmodel.pricing import (
 from costmodel.scaling import Cost, Technology
 from costmodel.tables import PathLike, TablePaths, load_assumptions
 from costmodel.units import Units
-from costmodel.workload import workload
+from costmodel.workload import Work, workload
 from fxsim.numeric.formats import MULTIPLIER_BITS, check_int
 from fxsim.numeric.shapes import LayerShape
 
-ENERGY_COMPONENTS = COMPONENTS
 AREA_COLUMNS = ("area_um2", "array_area_um2", "mac_lane_area_um2", "shared_area_um2",
                 "buffer_area_um2", "update_area_um2")
 FP32_BASELINE = "fp"  # the shipped float baseline, priced as float32 training
@@ -46,6 +45,16 @@ def _technology(node_nm: float, primitives: TablePaths, nodes: PathLike | None,
                 scales: Mapping[str, float] | None, register_calibration: bool) -> Technology:
     return Technology(node_nm, primitives=primitives, nodes=nodes, scales=dict(scales or {}),
                       register_calibration=register_calibration)
+
+
+def _memory(tech: Technology, design: Architecture, unit_costs: Units,
+            lane: tuple[int, int] | None, works: list[Work]) -> MemorySystem:
+    """The memory system beside a MAC lane of ``lane`` operand widths (the float32 MAC if
+    None), at the SRAM array efficiency ``unit_costs`` assumes."""
+    lane_logic = (unit_costs.mac(*lane, max(w.acc_bits for w in works)).area_um2
+                  if lane else unit_costs.mac_fp32().area_um2)
+    return memory_system(tech, design.glb_bytes, design.rf_bytes, design.dram, lane_logic,
+                         design.lanes, unit_costs.assumptions["sram_array_efficiency"])
 
 
 def estimate(net: Net, policy: Any, batch: int | None = None, *, node_nm: float = 45,
@@ -102,31 +111,23 @@ def estimate(net: Net, policy: Any, batch: int | None = None, *, node_nm: float 
     batch = training_batch(net) if batch is None else batch
     pol = read_policy(policy, shares)
     tech = _technology(node_nm, primitives, nodes, scales, register_calibration)
-    unknown = sorted(set(assumptions or {}) - set(load_assumptions()))
+    known = load_assumptions()
+    unknown = sorted(set(assumptions or {}) - set(known))
     if unknown:
         raise ValueError(f"unknown assumption(s) {', '.join(unknown)}; known: "
-                         f"{', '.join(load_assumptions())}")
+                         f"{', '.join(known)}")
     unit_costs = Units(tech, units, dict(assumptions or {}), design.random_bits_per_generator)
     unit_costs.sr_override = sr_bits
     pol.policy.check_net(_policy_places(net, sites))  # the simulator's own check, one path
     works = workload(sites, pol, batch, input_grad_first_layer)
     node_sites = net_nodes(net) if isinstance(net, str) else []
     lane = lane_mac(works, design.mac, unit_costs)
-    lane_logic = (unit_costs.mac(*lane, max(w.acc_bits for w in works)).area_um2
-                  if lane else unit_costs.mac_fp32().area_um2)
-    efficiency = (assumptions or {}).get(
-        "sram_array_efficiency", load_assumptions()["sram_array_efficiency"].value)
-    memsys = memory_system(tech, design.glb_bytes, design.rf_bytes, design.dram, lane_logic,
-                           design.lanes, efficiency)
+    memsys = _memory(tech, design, unit_costs, lane, works)
     map_costs = None
     if not remap:
         base = _technology(node_nm, primitives, nodes, None, True)
         base_units = Units(base, units, None, design.random_bits_per_generator)
-        logic = (base_units.mac(*lane, max(w.acc_bits for w in works)).area_um2 if lane
-                 else base_units.mac_fp32().area_um2)
-        map_costs = memory_system(base, design.glb_bytes, design.rf_bytes, design.dram, logic,
-                                  design.lanes,
-                                  load_assumptions()["sram_array_efficiency"].value).costs
+        map_costs = _memory(base, design, base_units, lane, works).costs
     pricer = Pricer(design, unit_costs, memsys.costs, lane, multiplier_bits, map_costs)
     rows = []
     for work in works:
@@ -190,7 +191,7 @@ def summarize(frame: pd.DataFrame) -> dict[str, float]:
     arch = frame.attrs["arch"]
     macs = frame[frame["kind"] == "mac"]
     cycles = float(frame["cycles"].sum())
-    busy = float((macs["macs"] * 0 + macs["utilization"] * macs["cycles"]).sum())
+    busy = float((macs["utilization"] * macs["cycles"]).sum())
     return {
         "energy_pj": float(frame["energy_pj"].sum()),
         "energy_per_image_pj": float(frame["energy_pj"].sum()) / frame.attrs["batch"],
@@ -277,7 +278,7 @@ def rounding_unit(mode: str, acc_bits: int = 32, out_bits: int = 8, random_bits:
     62 for ``stochastic``). ``units``: a unit table, ``"synth"`` or ``"textbook"``.
     """
     from fxsim.numeric.lfsr import RandomSource
-    from fxsim.numeric.rounding import canonical_rounding
+    from fxsim.numeric.rounding import STOCHASTIC_BITS, canonical_rounding
 
     for label, value in (("acc_bits", acc_bits), ("out_bits", out_bits)):
         check_int(label, value, 1, 62)
@@ -290,13 +291,14 @@ def rounding_unit(mode: str, acc_bits: int = 32, out_bits: int = 8, random_bits:
              u.rounder(mode, acc_bits, out_bits, random_bits))]
     if mode in ("stochastic", "stochastic_k"):
         source = RandomSource("lfsr", lfsr_width, 1)
-        simulated = 62 if mode == "stochastic" else random_bits
-        source.check_bits(u.priced_random_bits(simulated))
+        simulated = STOCHASTIC_BITS if mode == "stochastic" else random_bits
+        leap = u.priced_random_bits(simulated)
+        source.check_bits(leap)
         rows += [(f"{mode} + {used} random bits of shared {u.generator_bits}-bit leap-forward "
                   "generators (counter source)",
                   u.rounding(mode, acc_bits, out_bits, random_bits)),
                  (f"{mode} + its own {lfsr_width}-bit LFSR leaping "
-                  f"{u.priced_random_bits(simulated)} steps an element (random = \"lfsr\")",
+                  f"{leap} steps an element (random = \"lfsr\")",
                   u.rounding(mode, acc_bits, out_bits, simulated, source=source))]
     return pd.DataFrame([{"unit": name, "energy_pj": c.energy_pj, "area_um2": c.area_um2,
                           "energy_x": c.energy_pj / ref.energy_pj,

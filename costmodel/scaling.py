@@ -140,13 +140,14 @@ class Technology:
         e1, a1 = self._target if to_nm is None else self._node_point(float(to_nm))
         return e1 / e0, a1 / a0
 
-    def _to_node(self, p: Primitive) -> Cost:
-        """A row at this node, times its kind's ``scales`` factor. DRAM is off chip: its
-        energy per access does not follow the logic node (it is a separate DRAM process)."""
+    def _to_node(self, p: Primitive, scaled: bool = True) -> Cost:
+        """A row at this node, times its kind's ``scales`` factor (unless ``scaled`` is
+        false). DRAM is off chip: its energy per access does not follow the logic node (it
+        is a separate DRAM process)."""
         fe, fa = self.node_factors(p.node_nm)
         if p.kind == "dram_read":
             fe = 1.0
-        k = self.scales.get(p.kind, 1.0)
+        k = self.scales.get(p.kind, 1.0) if scaled else 1.0
         return Cost(p.energy_pj * fe * k, p.area_um2 * fa * k)
 
     # --- primitive laws ---------------------------------------------------------------------
@@ -177,10 +178,11 @@ class Technology:
         if not self.register_calibration or not refs or "int_add" not in self._laws:
             return cost
         ref = refs[0]
-        own, law = self._to_node(ref), self.adder(ref.bits)
-        k = self.scales.get("ref_add", 1.0)  # a scaled ref_add moves the calibration only
-        return Cost(cost.energy_pj * law.energy_pj / own.energy_pj * k,
-                    cost.area_um2 * law.area_um2 / own.area_um2 * k)
+        # unscaled: a ``ref_add`` scale would divide out of the ratio and multiply back in
+        # (the calibration is relative), so it has no effect and is not applied
+        own, law = self._to_node(ref, scaled=False), self.adder(ref.bits)
+        return Cost(cost.energy_pj * law.energy_pj / own.energy_pj,
+                    cost.area_um2 * law.area_um2 / own.area_um2)
 
     def sram_cell_area(self) -> float:
         """um^2 of one SRAM bit cell at this node (a ``sram_cell`` row)."""

@@ -199,9 +199,7 @@ class Units:
     def random_bit(self) -> Cost:
         """One random bit a cycle from a shared leap-forward LFSR of ``generator_bits`` state
         bits: the generator's energy per cycle and area, divided by the bits it gives."""
-        n = self.generator_bits
-        gen = self.unit("rng_leap_forward", n=n, x=self.assumptions["rng_xor_per_bit"])
-        return gen.scaled(1 / n)
+        return self.generator().scaled(1 / self.generator_bits)
 
     def lfsr_leap(self, width: int, leap: int) -> Cost:
         """A ``width``-bit LFSR leaping ``leap`` steps a clock (a policy's ``random = "lfsr"``
@@ -210,8 +208,7 @@ class Units:
 
     def generator(self) -> Cost:
         """One shared leap-forward LFSR (energy per cycle, area)."""
-        return self.unit("rng_leap_forward", n=self.generator_bits,
-                         x=self.assumptions["rng_xor_per_bit"])
+        return self.unit("rng_leap_forward", n=self.generator_bits)
 
     def rounder(self, mode: str, acc_bits: int, out_bits: int,
                 random_bits: int | None = None) -> Cost:
@@ -247,7 +244,7 @@ class Units:
         """Per-element cost of a layer without MACs (units ``bn_forward``, ``bn_backward``,
         ``loss_per_class``, ``residual_add``, ``pool_sum``, ``pool_max`` and their fp32
         forms): ``w`` its integer width, ``e`` the exp assumption."""
-        return self.unit(name, w=width, e=self.assumptions["exp_fp32_macs"])
+        return self.unit(name, w=width)
 
     def rescale(self, acc_bits: int, multiplier_bits: int = MULTIPLIER_BITS) -> Cost:
         """Per-element fixed-point multiplier of a real-step requantization: ``acc_bits`` by

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from costmodel.arch import load_arch
+from costmodel.arch import Architecture, load_arch
 from costmodel.mapper import map_phase
-from costmodel.memory import BITS_PER_BYTE, memory_system
+from costmodel.memory import BITS_PER_BYTE, MemorySystem, memory_system
 from costmodel.problems import phase_problem, phase_widths
-from costmodel.scaling import Technology
-from costmodel.tables import DATA_DIR, load_assumptions
+from costmodel.scaling import Cost, Technology
+from costmodel.tables import DATA_DIR
 from costmodel.units import Units
 from fxsim.numeric.shapes import LayerShape
 
@@ -51,20 +51,24 @@ VGG16 = [_conv(f"conv{i}", cin, cout, 3, 1, 1, hw) for i, (cin, cout, hw) in enu
      (512, 512, 14), (512, 512, 14), (512, 512, 14)], start=1)]
 
 
-def _setting():
+Setting = tuple[Architecture, Cost, MemorySystem]  # the design, its MAC, its memory levels
+
+
+def _setting() -> Setting:
     arch = load_arch()
     tech = Technology(EYERISS_NODE_NM)
     units = Units(tech)
     mac = units.mac(WORD, WORD, WORD)
-    efficiency = load_assumptions()["sram_array_efficiency"].value
+    efficiency = units.assumptions["sram_array_efficiency"]
     memsys = memory_system(tech, arch.glb_bytes, arch.rf_bytes, arch.dram,
                            mac.area_um2, arch.lanes, efficiency)
     return arch, mac, memsys
 
 
-def _forward(layers: list[LayerShape], batch: int) -> tuple[float, float, float]:
-    """(MACs, DRAM bits, on-chip pJ) of the forward convolutions of ``layers``."""
-    arch, mac, memsys = _setting()
+def _forward(layers: list[LayerShape], batch: int, setting: Setting) -> tuple[float, float, float]:
+    """(MACs, DRAM bits, on-chip pJ) of the forward convolutions of ``layers`` in
+    ``setting`` (what :func:`_setting` gives)."""
+    arch, mac, memsys = setting
     macs = dram = chip = 0.0
     widths = phase_widths("forward", WORD, WORD, WORD, WORD)
     for shape in layers:
@@ -82,7 +86,8 @@ def _forward(layers: list[LayerShape], batch: int) -> tuple[float, float, float]
 
 def model_values() -> dict[str, float]:
     """What the model gives for each row of ``data/validation.csv``."""
-    _, mac, memsys = _setting()
+    setting = _setting()
+    _, mac, memsys = setting
     c = memsys.costs
     out = {
         "eyeriss_rf_vs_mac": c.rf * WORD / mac.energy_pj,
@@ -90,10 +95,10 @@ def model_values() -> dict[str, float]:
         "eyeriss_glb_vs_mac": c.glb * WORD / mac.energy_pj,
         "eyeriss_dram_vs_mac": c.dram * WORD / mac.energy_pj,
     }
-    macs, dram, chip = _forward(ALEXNET, 4)
+    macs, dram, chip = _forward(ALEXNET, 4, setting)
     out["alexnet_dram_per_mac"] = dram / WORD / macs
     out["alexnet_chip_mj_per_frame"] = chip / 4 / 1e9
-    macs, dram, _ = _forward(VGG16, 3)
+    macs, dram, _ = _forward(VGG16, 3, setting)
     out["vgg16_dram_per_mac"] = dram / WORD / macs
     return out
 

@@ -94,6 +94,21 @@ def _requantize(spec, codes: np.ndarray, shift: int, mult: int | None, out: fxsi
                             random_source=source)
 
 
+def _row_shifts(spec, inputs: dict[str, np.ndarray], rows: int) -> np.ndarray:
+    """Each row's shift: the ``shift`` input of a runtime shift, else the spec's fixed one."""
+    if spec.runtime_shift:
+        return np.asarray(inputs["shift"], dtype=np.int64)
+    return np.full(rows, spec.shift, dtype=np.int64)
+
+
+def _output(spec) -> tuple[int, int, fxsim.QFormat, tuple[int, int] | None]:
+    """``(lo, hi, out_fmt, clip)``: the output range, its format and the clip bounds a
+    requantize call takes (None when the spec sets neither clip_lo nor clip_hi)."""
+    lo, hi = spec.out_range
+    clip = None if (spec.clip_lo, spec.clip_hi) == (None, None) else (lo, hi)
+    return lo, hi, fxsim.QFormat(spec.out_bits, 0, spec.out_signed), clip
+
+
 def requant_golden(spec, inputs: dict[str, np.ndarray], seed: int, stream: int,
                    source: RandomSource | None = None) -> Expected:
     """Requantizer and rescale: vectors are grouped by (shift, multiplier); each group is one
@@ -105,17 +120,14 @@ def requant_golden(spec, inputs: dict[str, np.ndarray], seed: int, stream: int,
     generator)."""
     x = np.asarray(inputs["x"], dtype=np.int64)
     rows = x.size
-    shift = np.asarray(inputs["shift"], dtype=np.int64) if spec.runtime_shift else \
-        np.full(rows, spec.shift, dtype=np.int64)
+    shift = _row_shifts(spec, inputs, rows)
     rescale = isinstance(spec, RescaleSpec)
     if rescale:
         mult = (np.asarray(inputs["mult"], dtype=np.int64) if spec.multiplier == "runtime"
                 else np.full(rows, spec.multiplier, dtype=np.int64))
     else:
         mult = np.zeros(rows, dtype=np.int64)
-    lo, hi = spec.out_range
-    out_fmt = fxsim.QFormat(spec.out_bits, 0, spec.out_signed)
-    clip = None if (spec.clip_lo, spec.clip_hi) == (None, None) else (lo, hi)
+    lo, hi, out_fmt, clip = _output(spec)
     wide_ok = lo - 1 >= WIDE.min_code and hi + 1 <= WIDE.max_code
     y, ovf, r = empty(rows), empty(rows), np.zeros(rows, dtype=object)
     checks = []
@@ -153,12 +165,9 @@ def requant_lfsr_golden(spec, inputs: dict[str, np.ndarray], seed: int,
     en = np.asarray(inputs["en"], dtype=np.int64)
     x = np.asarray(inputs["x"], dtype=np.int64)
     rows = x.size
-    shift = np.asarray(inputs["shift"], dtype=np.int64) if spec.runtime_shift else \
-        np.full(rows, spec.shift, dtype=np.int64)
+    shift = _row_shifts(spec, inputs, rows)
     source = RandomSource("lfsr", spec.lfsr_width, 1)
-    lo, hi = spec.out_range
-    out_fmt = fxsim.QFormat(spec.out_bits, 0, spec.out_signed)
-    clip = None if (spec.clip_lo, spec.clip_hi) == (None, None) else (lo, hi)
+    lo, hi, out_fmt, clip = _output(spec)
     y, ovf, seeds, checks = empty(rows), empty(rows), np.zeros(rows, dtype=object), []
     starts = np.flatnonzero(load)
     for g, begin in enumerate(starts.tolist()):

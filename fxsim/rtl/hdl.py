@@ -23,9 +23,7 @@ class Port:
     signed: bool = False
 
     def declaration(self) -> str:
-        rng = f"[{self.width - 1}:0] " if self.width > 1 else ""
-        text = f"{self.direction:6s} wire {rng}{self.name}"
-        return text
+        return f"{self.direction:6s} wire {vec(self.width)}{self.name}"
 
 
 @dataclass(frozen=True)

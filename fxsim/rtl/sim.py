@@ -85,8 +85,7 @@ def simulate(module: Module, inputs: dict[str, np.ndarray], workdir: Path) -> di
     """Run ``module`` on the input rows in Icarus Verilog; returns the output rows per port."""
     vectors = workdir / "vectors"
     rows = len(next(iter(inputs.values())))
-    for port in module.inputs:
-        write_atomic(vectors / f"{port.name}.hex", vecio.to_hex(inputs[port.name], port.width))
+    vecio.write_input_hex(vectors, module, inputs)
     write_atomic(workdir / f"{module.name}.v", module.source)
     write_atomic(workdir / "tb.v", testbench(module))
     run_tool([tool("iverilog"), "-g2005", "-Wall", "-s", TB_NAME, "-o", "tb.vvp",

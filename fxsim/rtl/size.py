@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -29,15 +30,21 @@ SIZE_COLUMNS = ("unit", "cells", "flip_flops", "transistors", "area_um2", "energ
                 "textbook_area_um2", "textbook_energy_pj", "textbook")
 
 
+@cache
+def _textbook_units():
+    """The cost model's textbook units at 45 nm, built once (its tables are read once)."""
+    from costmodel.units import Units
+
+    return Units()
+
+
 def textbook(spec: UnitSpec) -> tuple[float, float, str]:
     """``(area um^2, energy pJ, which units)`` of the cost model's definitions at 45 nm; NaN
     where the cost model has none."""
-    from costmodel.units import Units
-
     units = cost_units(spec)
     if not units:
         return float("nan"), float("nan"), ""
-    table = Units()
+    table = _textbook_units()
     costs = [table.unit(name, **params) for name, params in units]
     what = " + ".join(f"{n}({', '.join(f'{k}={v}' for k, v in p.items())})" for n, p in units)
     return sum(c.area_um2 for c in costs), sum(c.energy_pj for c in costs), what

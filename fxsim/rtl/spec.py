@@ -258,12 +258,13 @@ def _check_shift(spec, widest: int) -> None:
                              "shift=runtime")
 
 
-def _format_range(bits: int, signed: bool) -> tuple[int, int]:
+def code_range(bits: int, signed: bool) -> tuple[int, int]:
+    """(lowest, highest) code of a ``bits``-bit two's-complement or unsigned integer."""
     return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
 
 
 def _out_range(spec) -> tuple[int, int]:
-    lo, hi = _format_range(spec.out_bits, spec.out_signed)
+    lo, hi = code_range(spec.out_bits, spec.out_signed)
     return (lo if spec.clip_lo is None else spec.clip_lo,
             hi if spec.clip_hi is None else spec.clip_hi)
 
@@ -271,7 +272,7 @@ def _out_range(spec) -> tuple[int, int]:
 def _check_clip(spec) -> None:
     if spec.clip_lo is None and spec.clip_hi is None:
         return
-    lo, hi = _format_range(spec.out_bits, spec.out_signed)
+    lo, hi = code_range(spec.out_bits, spec.out_signed)
     low, high = _out_range(spec)
     if not lo <= low <= high <= hi:
         raise ValueError(f"{spec.kind} keys clip_lo, clip_hi must satisfy {lo} <= clip_lo <= "

@@ -134,8 +134,7 @@ def switching(module: Module, synthesis: Synthesis, inputs: dict[str, np.ndarray
     module docstring): sum over net bits of (toggles x transistor gates driven) / rows."""
     vectors = workdir / "activity"
     rows = len(next(iter(inputs.values())))
-    for port in module.inputs:
-        write_atomic(vectors / f"{port.name}.hex", vecio.to_hex(inputs[port.name], port.width))
+    vecio.write_input_hex(vectors, module, inputs)
     write_atomic(workdir / "netlist.v", unit_delay(synthesis.netlist))
     write_atomic(workdir / "tb_dump.v", testbench(module, dump=True))
     run_tool([tool("iverilog"), "-g2005", "-s", TB_NAME, "-o", "gate.vvp", "netlist.v",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from costmodel.synth_units import PARAMS
 from fxsim.io import write_atomic
 from fxsim.rtl.calibrate import calibrate
 from fxsim.rtl.costunits import grid, rtl_unit
@@ -22,7 +23,6 @@ from fxsim.rtl.size import ACTIVITY_ROWS, size_unit
 from fxsim.rtl.spec import unit_text
 from fxsim.rtl.synth import ABC_SCRIPT, yosys_version
 
-PARAMS = ("a", "b", "acc", "out", "drop", "high", "k", "w", "m", "n")
 TABLE_COLUMNS = ("unit", *PARAMS, "rtl", "cells", "flip_flops", "transistors", "area_um2",
                  "energy_pj", "energy_area_pj", "node_nm", "source")
 COMMAND = "fxsim rtl size --table costmodel/data/synth_units.csv"

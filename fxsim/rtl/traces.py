@@ -24,8 +24,7 @@ import numpy as np
 
 from fxsim.numeric.lfsr import RandomSource
 from fxsim.rtl.golden import Check
-from fxsim.rtl.spec import MacSpec, RequantSpec, RescaleSpec, UnitSpec
-from fxsim.rtl.vectors import code_range
+from fxsim.rtl.spec import MacSpec, RequantSpec, RescaleSpec, UnitSpec, code_range
 
 TRACE_FORMAT = "fxsim-trace"
 

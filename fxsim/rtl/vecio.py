@@ -67,6 +67,13 @@ def from_hex(text: str, port: Port, name: str) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
+def write_input_hex(folder: Path, module: Module, inputs: dict[str, np.ndarray]) -> None:
+    """``P.hex`` in ``folder`` for every input port ``P`` of ``module``: the rows of
+    ``inputs[P]`` (see the module docstring)."""
+    for port in module.inputs:
+        write_atomic(folder / f"{port.name}.hex", to_hex(inputs[port.name], port.width))
+
+
 def _npz_array(values: np.ndarray, port: Port) -> np.ndarray:
     if port.width <= 63 and all(v is not None for v in values):
         return np.array([int(v) for v in values], dtype=np.int64)
@@ -78,9 +85,9 @@ def write_vectors(out: str | Path, module: Module, unit: str, inputs: dict[str, 
                   expected: Expected, seed: int, stream: int) -> Path:
     """Write a vector folder (see the module docstring); returns its path."""
     out = Path(out)
+    write_input_hex(out, module, inputs)
     arrays = {}
     for port in module.inputs:
-        write_atomic(out / f"{port.name}.hex", to_hex(inputs[port.name], port.width))
         arrays[port.name] = _npz_array(np.asarray(inputs[port.name], dtype=object), port)
     for port in module.outputs:
         values = expected.outputs[port.name]

@@ -20,17 +20,14 @@ from __future__ import annotations
 import numpy as np
 
 from fxsim.numeric import lfsr
+from fxsim.rtl import spec as rtl_spec
 from fxsim.rtl.spec import LfsrSpec, MacSpec, RequantSpec, RescaleSpec, StatSpec, UnitSpec
-
-
-def code_range(bits: int, signed: bool) -> tuple[int, int]:
-    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
 
 
 def random_codes(rng: np.random.Generator, n: int, bits: int, signed: bool) -> np.ndarray:
     """``n`` codes: a third uniform, a third of log-uniform magnitude, a third small or
     extreme (0, +-1, the range ends)."""
-    lo, hi = code_range(bits, signed)
+    lo, hi = rtl_spec.code_range(bits, signed)
     uniform = rng.integers(lo, hi, n, endpoint=True, dtype=np.int64)
     length = rng.integers(0, bits + 1, n)
     mags = np.array([int(rng.integers(0, 1 << int(b))) if b else 0 for b in length],
@@ -61,7 +58,7 @@ def _edge_codes(rng: np.random.Generator, shift: np.ndarray, in_bits: int, in_si
     the output range with random dropped bits, a third on ties ``q * 2**s + 2**(s-1)`` or one
     off, a third round onto the bounds ``LO``, ``HI`` or one past them. With ``M``, the code
     is the nearest one whose product lands there."""
-    lo, hi = code_range(in_bits, in_signed)
+    lo, hi = rtl_spec.code_range(in_bits, in_signed)
     out_lo, out_hi = out_range
     out = []
     for i, s in enumerate(shift.tolist()):
@@ -160,13 +157,6 @@ def mac_inputs(spec: MacSpec, count: int, rng: np.random.Generator) -> dict[str,
     return rows
 
 
-def mac_groups(count: int) -> list[tuple[int, int]]:
-    """``(length, reductions)`` of each group of :func:`mac_inputs`."""
-    lengths = [1, 2, 3, 7, 16, 64]
-    return [(length, count // len(lengths) + (1 if i < count % len(lengths) else 0))
-            for i, length in enumerate(lengths)]
-
-
 def lfsr_inputs(spec: LfsrSpec, count: int, rng: np.random.Generator,
                 seed: int) -> dict[str, np.ndarray]:
     """``count`` clocks: loads of the documented seeds of lanes 0, 1, ... and of 0, 1 and all
@@ -192,7 +182,7 @@ def stat_inputs(spec: StatSpec, count: int, rng: np.random.Generator) -> dict[st
     """``count`` tensors of 1..40 codes each (all-zero ones, one-element ones and ones at the
     range ends among them), one code a clock, then an idle clock."""
     xs, first = [], []
-    lo, hi = code_range(spec.in_bits, spec.in_signed)
+    lo, hi = rtl_spec.code_range(spec.in_bits, spec.in_signed)
     for t in range(count):
         size = 1 if t % 7 == 1 else int(rng.integers(1, 41))
         if t % 11 == 2:
@@ -231,8 +221,8 @@ def activity_inputs(spec: UnitSpec, rows: int, seed: int) -> dict[str, np.ndarra
     a MAC array's steady state) and the LFSR (one leap a clock)."""
     rng = np.random.default_rng([seed, 0xE7E7])
     if isinstance(spec, MacSpec):
-        lo_a, hi_a = code_range(spec.a, spec.a_signed)
-        lo_b, hi_b = code_range(spec.b, spec.b_signed)
+        lo_a, hi_a = rtl_spec.code_range(spec.a, spec.a_signed)
+        lo_b, hi_b = rtl_spec.code_range(spec.b, spec.b_signed)
         first = (np.arange(rows) % 64 == 0).astype(np.int64)
         return {"en": np.ones(rows, dtype=np.int64), "first": first,
                 "a": rng.integers(lo_a, hi_a, rows, endpoint=True, dtype=np.int64),
