@@ -13,10 +13,19 @@ SCOPE = " @ "  # between a breakdown label and the conv product it ran in
 MAC_SELF = "mac: operand checks, result dtype"  # a conv product's own time
 
 
+def working_cpu() -> float:
+    """CPU seconds of the process, every thread, less the pool's spinning."""
+    from fxsim.numeric.threads import spin_seconds
+
+    return time.process_time() - spin_seconds()
+
+
 class ExclusiveTimer:
     """Exclusive (self) wall and CPU time per label of nested wrapped calls: time spent inside a
     wrapped call that another wrapped call nested in it takes is charged to the inner label only.
-    CPU time is the process's (``time.process_time``: every thread, numba's and BLAS's too).
+    CPU time is the process's (``time.process_time``: every thread, numba's and BLAS's too),
+    less the time fxsim's pool threads spent spinning while they waited for work
+    (:func:`fxsim.numeric.threads.spin_seconds`): CPU time that did no work.
     A call wrapped with a ``scope`` (a conv product of one stage) also tags the time of every
     call nested in it: totals are kept per ``"label" + SCOPE + "scope"`` key."""
 
@@ -34,11 +43,11 @@ class ExclusiveTimer:
         key = label + SCOPE + (self._scopes[-1] if self._scopes else "")
         frame = [0.0, 0.0]  # wall and CPU time of the sections nested in this one
         self._stack.append(frame)
-        start, cpu_start = time.perf_counter(), time.process_time()
+        start, cpu_start = time.perf_counter(), working_cpu()
         try:
             yield
         finally:
-            wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+            wall, cpu = time.perf_counter() - start, working_cpu() - cpu_start
             self._stack.pop()
             if scope is not None:
                 self._scopes.pop()

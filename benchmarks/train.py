@@ -12,18 +12,20 @@ Data: CIFAR-10-shaped (or 8x8 digits-shaped) standard-normal images and uniform 
 
 Every configuration runs in its own child process (``sys.executable``), one after another, so
 each one's peak memory is its own: the peak resident set size (``resource.getrusage
-(RUSAGE_SELF).ru_maxrss``, which counts numpy, numba and BLAS buffers alike), also shown as
-the growth over the resident set after building the net and the data ("step"). Timing: after
+(RUSAGE_SELF).ru_maxrss``, which counts numpy, numba and BLAS buffers alike), also shown as the
+growth over the resident set after building the net and the data ("step"). Timing: after
 ``--warmup`` untimed steps (the first loads or compiles the numba kernels), ``--steps`` timed
-steps; images per second are ``batch / median step time`` (the best step is printed too, and
-the median CPU time of the process per step, all threads, ``time.process_time``: wall time well
-above CPU time / threads means the process waited for a core; the ``cpu/wall`` column is
-that ratio). The machine's load average is printed at the start and before and after each
-configuration: these machines are shared and noisy, so compare ratios from one run, and use
-``--repeat N`` to run every configuration N times taking turns (each repetition's table, then
-the median and range of every ratio over the repetitions). Ratios are images per second over
-the baseline's: ``x torch`` (PyTorch fp32), ``x fp``, and ``x int8`` when int8 is timed (the
-other policies' speed relative to it).
+steps; images per second are ``batch / median step time`` (the best step is printed too, and the
+median CPU time of the process per step, all threads, ``time.process_time``, less the time
+fxsim's pool threads spent spinning while they waited for work, which is shown apart as ``spin
+s``: wall time well above CPU time / threads means the process waited for a core; the
+``cpu/wall`` column is that ratio. PyTorch's CPU time includes its OpenMP threads' spinning,
+which it does not report). The machine's load average is printed at the start and before and
+after each configuration: these machines are shared and noisy, so compare ratios from one run,
+and use ``--repeat N`` to run every configuration N times taking turns (each repetition's table,
+then the median and range of every ratio over the repetitions). Ratios are images per second
+over the baseline's: ``x torch`` (PyTorch fp32), ``x fp``, and ``x int8`` when int8 is timed
+(the other policies' speed relative to it).
 
 ``--threads`` (default: all cores) sets ``NUMBA_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS``
 (``--blas-threads`` if given) of the fxsim children unless they are set in the environment, and
@@ -141,14 +143,17 @@ def measure(step, args, timer: ExclusiveTimer | None) -> dict:
     losses = [step(i) for i in range(args.warmup)]
     if timer is not None:
         install_breakdown(timer)
-    times, cpu_times = [], []
+    pool = sys.modules.get("fxsim.numeric.threads")  # None in the torch child
+    spun = pool.spin_seconds if pool is not None else float
+    times, cpu_times, spin_times = [], [], []
     for i in range(args.warmup, args.warmup + args.steps):
-        start, cpu_start = time.perf_counter(), time.process_time()
+        start, cpu_start, spin_start = time.perf_counter(), time.process_time(), spun()
         losses.append(step(i))
         times.append(time.perf_counter() - start)
-        cpu_times.append(time.process_time() - cpu_start)
-    result = {"times": times, "cpu_times": cpu_times, "losses": losses, "setup_kib": setup_kib,
-              "peak_kib": rss_kib()}
+        spin_times.append(spun() - spin_start)
+        cpu_times.append(time.process_time() - cpu_start - spin_times[-1])
+    result = {"times": times, "cpu_times": cpu_times, "spin_times": spin_times,
+              "losses": losses, "setup_kib": setup_kib, "peak_kib": rss_kib()}
     if timer is not None:
         result["breakdown"] = {k: (v / args.steps, timer.cpu[k] / args.steps)
                                for k, v in timer.wall.items()}
@@ -208,14 +213,16 @@ def print_table(results: dict, batch: int) -> None:
     """One repetition: times, CPU/wall, images/s, the ratios, memory and the load."""
     table = ratios(results, batch)
     names = [k for k in next(iter(table.values())) if k != "img/s"]
-    print(f"{'config':<20}{'median s':>9}{'best s':>8}{'cpu s':>7}{'cpu/wall':>9}{'img/s':>8}"
+    print(f"{'config':<20}{'median s':>9}{'best s':>8}{'cpu s':>7}{'cpu/wall':>9}{'spin s':>7}"
+          f"{'img/s':>8}"
           + "".join(f"{n:>9}" for n in names)
           + f"{'peak MB':>9}{'step MB':>8}  threads  load 1/5/15 min before -> after")
     for config, r in results.items():
         median, cpu = statistics.median(r["times"]), statistics.median(r["cpu_times"])
         peak, step_mb = r["peak_kib"] / 1024, (r["peak_kib"] - r["setup_kib"]) / 1024
+        spin = statistics.median(r["spin_times"])
         print(f"{config:<20}{median:9.3f}{min(r['times']):8.3f}{cpu:7.2f}{cpu / median:9.2f}"
-              f"{table[config]['img/s']:8.1f}"
+              f"{spin:7.2f}{table[config]['img/s']:8.1f}"
               + "".join(f"{table[config][n]:9.3f}" for n in names)
               + f"{peak:9.0f}{step_mb:8.0f}  {r['threads']:>7}  {r['load']}")
 

@@ -122,7 +122,7 @@ def _correlate(op: str, a: ByteOperand, w: np.ndarray, geom: ConvGeometry,
     packed, corr = _packed_weights(w, index, a.flip)
     extremes = np.empty((thread_count(tiles), 2), dtype=np.int64)
     extremes[:] = INT32_MAX, INT32_MIN
-    run_balanced(kernels.correlate, tiles, a.raw, a.flip, cg, quads, frame.layout(), taps,
+    run_balanced(kernels.correlate_parts, tiles, a.raw, a.flip, cg, quads, frame.layout(), taps,
                  counts, packed, corr, rows, frame.halo, out, work=geom.macs,
                  per_worker=(extremes,))
     if out.size == 0:
@@ -157,8 +157,9 @@ def backward_weight(x: ByteOperand, grad: np.ndarray, geom: ConvGeometry,
                              f"{rows * frame.cols.length} positions exceed {chunk}")
     workers = thread_count(tiles)
     total = np.zeros((workers, groups, cog_pad, taps.shape[2]), dtype=np.int64)
-    run_balanced(kernels.weight_dots, tiles, x.raw, x.flip, frame.layout(), grad.view(np.uint8),
-                 gindex, taps[0], rows, frame.halo, work=geom.macs, per_worker=(total,))
+    run_balanced(kernels.weight_dots_parts, tiles, x.raw, x.flip, frame.layout(),
+                 grad.view(np.uint8), gindex, taps[0], rows, frame.halo, work=geom.macs,
+                 per_worker=(total,))
     summed = total.sum(axis=0)[:, :cog, :cg * kh * kw]
     if x.flip:  # each tap's total holds 128 * sum(grad) too
         grad_sums = grad.sum(axis=(0, 2, 3), dtype=np.int64).reshape(groups, cog, 1)

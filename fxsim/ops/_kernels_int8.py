@@ -20,8 +20,9 @@ The dot product multiplies an *unsigned* byte by a *signed* one, four at a time:
 
 Lanes are computed modulo 2**32; the plan (:mod:`fxsim.ops.paths`, path ``int8``) admits the
 path only where every sum a lane or a lane total stands for is below 2**31 in magnitude, so
-every result is exact. Kernels are serial and ``nogil``; :mod:`fxsim.numeric.threads` runs them
-over tile ranges.
+every result is exact. Kernels are serial and ``nogil``, over a range of tiles; their
+``_parts`` forms take tile ranges one by one, the drivers that
+:func:`fxsim.numeric.threads.run_balanced` runs on several threads.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from fxsim.numeric._spin import end_part, start_parts, take_part
 from fxsim.ops._simd import (
     LANES,
     VECTOR_BYTES,
@@ -310,3 +312,33 @@ def weight_dots(x, flip, layout, grad, gindex, taps, rows_per_tile, halo, total,
                     tot[ob + 3, t] += vsum(s30)
                     tot[ob + 3, t + 1] += vsum(s31)
                     tot[ob + 3, t + 2] += vsum(s32)
+
+
+@numba.njit(nogil=True, cache=True)
+def correlate_parts(x, flip, cg, quads, layout, taps, counts, wt, corr, rows_per_tile, halo, out,
+                    extremes, parts, progress, go):  # pragma: no cover - compiled
+    """:func:`correlate` over the tile ranges ``parts[j]`` that this thread takes: the driver
+    of :func:`fxsim.numeric.threads.run_balanced`."""
+    start_parts(go)
+    while True:
+        j = take_part(progress, parts.shape[0])
+        if j < 0:
+            return
+        correlate(x, flip, cg, quads, layout, taps, counts, wt, corr, rows_per_tile, halo, out,
+                  extremes, parts[j, 0], parts[j, 1])
+        end_part(progress)
+
+
+@numba.njit(nogil=True, cache=True)
+def weight_dots_parts(x, flip, layout, grad, gindex, taps, rows_per_tile, halo, total, parts,
+                      progress, go):  # pragma: no cover - compiled
+    """:func:`weight_dots` over the tile ranges ``parts[j]`` that this thread takes: the
+    driver of :func:`fxsim.numeric.threads.run_balanced`."""
+    start_parts(go)
+    while True:
+        j = take_part(progress, parts.shape[0])
+        if j < 0:
+            return
+        weight_dots(x, flip, layout, grad, gindex, taps, rows_per_tile, halo, total,
+                    parts[j, 0], parts[j, 1])
+        end_part(progress)
