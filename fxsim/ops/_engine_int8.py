@@ -24,7 +24,7 @@ from fxsim.ops.geometry import ConvGeometry
 
 TILE = 1024  # frame positions per correlation tile: the quad planes stay in L1/L2
 WEIGHT_TILE = 4096  # positions per weight-gradient tile: fewer lane reductions per product
-WEIGHT_MIN_TILES = 6  # at least this many weight-gradient tiles to share between threads
+WEIGHT_MIN_TILES = 16  # at least this many weight-gradient tiles: short tails on 2 threads
 OFFSET = 128  # what flipping the sign bit of a signed byte adds to its value
 
 
