@@ -37,7 +37,8 @@ import numpy as np
 from fxsim.numeric._spin import iterations_per_second, spin_until
 
 SERIAL_WORK = 1 << 21  # below this many multiply-adds, one thread (dispatch costs ~0.2 ms)
-CHUNKS_PER_THREAD = 8  # run_chunks cuts a range into this many chunks per thread
+CHUNKS_PER_THREAD = 2  # run_chunks cuts a range into this many chunks per thread (memory-bound
+# conversions: more chunks only add Python calls; 2 still lets a slowed thread take fewer)
 NATIVE_PARTS_PER_THREAD = 16  # run_balanced's parts per thread (taking one costs ~10 ns)
 CHUNK_ALIGN = 64  # run_chunks' chunk boundaries are multiples of this (whole cache lines)
 IDLE_SPIN_SECONDS = 1e-3  # a worker waits this long for its next part on its core, then sleeps
