@@ -6,7 +6,8 @@ to compile (no parallel-loop transformation). The number of threads is numba's
 
 * :func:`run_parallel` cuts a range of jobs into one contiguous part per thread (the ops'
   products, whose results are exact, so they do not depend on how the range is cut);
-* :func:`run_balanced` cuts it into several parts per thread, taken one by one;
+* :func:`run_balanced` cuts it into many parts that the threads take one by one in compiled
+  code, without the GIL (the ``int8`` products' ``_parts`` drivers);
 * :func:`run_chunks` cuts a range of elements into many chunks that the threads take one by
   one (the quantizers, whose random numbers depend on the flat element index only).
 
@@ -36,7 +37,7 @@ import numpy as np
 
 from fxsim.numeric._spin import iterations_per_second, spin_until
 
-SERIAL_WORK = 1 << 21  # below this many multiply-adds, one thread (dispatch costs ~0.2 ms)
+SERIAL_WORK = 1 << 21  # below this many multiply-adds, one thread: a second saves too little
 CHUNKS_PER_THREAD = 2  # run_chunks cuts a range into this many chunks per thread (memory-bound
 # conversions: more chunks only add Python calls; 2 still lets a slowed thread take fewer)
 NATIVE_PARTS_PER_THREAD = 16  # run_balanced's parts per thread (taking one costs ~10 ns)
