@@ -10,6 +10,12 @@ code_max]`` (symmetric formats, CQAT's code bits). Saturated elements are counte
 quantizer remembers exactly which elements it clamped, for the straight-through estimator's
 mask (:meth:`TensorQuantizer.ste_mask`).
 
+A deferred float tensor (a batch-norm gradient) whose ``max|x|`` nobody knows is rounded in one
+pass with the scale of the quantizer's last call, the pass finding ``max|x|`` on the way
+(:func:`fxsim.numeric.deferred.run_blocks`); if the scale that ``max|x|`` gives rounds alike
+(the same format, step and code range) the codes are kept, else the tensor is rounded again
+with it. The result is the same either way; a right guess saves a pass over the values.
+
 Random numbers of stochastic rounding are keyed by the run's seed and a stream that the caller
 derives from (step, site, class group): see :class:`fxsim.layers.base.Context`.
 """
@@ -114,15 +120,50 @@ class TensorQuantizer:
         if isinstance(value, DeferredFloat) and self.rule.needs_values:
             largest = value.max_abs()
             value = value.values()
+        done = None
         if not self.rule.needs_values:
             # the rule needs only max|x|, taken straight from the codes: no float copy
             values = None
+            if (isinstance(value, DeferredFloat) and not value.knows_max_abs()
+                    and self.last_scale is not None):
+                # one pass instead of two: round with the last call's scale while the pass
+                # finds max|x|; keep the codes if max|x| gives a scale that rounds the same
+                guess = self.last_scale
+                try:
+                    done = self._round(value, guess, seed, stream, observe)
+                except ValueError:
+                    done = None  # NaN or infinities: the ordinary path reports them
             scale = self.rule.choose(np.array([max_abs(value)]), spec.bits, self.signed)
+            if done is not None and not _rounds_alike(scale, guess, spec.bits, self.signed):
+                done = None
         else:
             values = value.to_float() if isinstance(value, FxArray) else np.asarray(value)
             # max|x| once, as the rule takes it (same NaN check), for choose and observe
             largest = rule_max_abs(float_values(values), largest)
             scale = self.rule.choose(values, spec.bits, self.signed, largest=largest)
+        out, mask, conversion = done or self._round(value, scale, seed, stream, observe)
+        self.last_mask = mask
+        saturated = out.stats.overflowed
+        self.last_scale = scale
+        if details is not None:
+            details.update(scale=scale, **conversion)
+        if observe:
+            if values is not None:
+                self.rule.observe(values, scale, largest=largest)
+            if self.histogram:
+                self._hist += log2_histogram(value)
+            self._saturated += saturated
+            self.train_scale = scale
+            self._size += out.size
+            self._calls += 1
+        return out
+
+    def _round(self, value, scale: Scale, seed: int, stream: int,
+               observe: bool) -> tuple[FxArray, np.ndarray | None, dict]:
+        """``value`` converted to ``scale``: the codes, the clamp mask for the straight-through
+        estimator (None: nothing clamped, or not tracked) and what the conversion used (format,
+        saturation bounds, multiplier bits, whether the mask was tracked)."""
+        spec = self.spec
         fmt = scale.format(spec.bits, self.signed)
         low, high = max(fmt.min_code, scale.code_min), min(fmt.max_code, scale.code_max)
         # Exact clamp mask: convert to a format two bits wider (the same rounding and random
@@ -143,28 +184,16 @@ class TensorQuantizer:
             out = requantize(value, target, multiplier_bits=multiplier_bits, **options)
         else:
             out = quantize(value, target, **options)
+        mask = None
         if track:
             inside = (out.raw >= low) & (out.raw <= high)
             clamped = out.size - int(np.count_nonzero(inside))
             out = FxArray(np.clip(out.raw, low, high).astype(fmt.dtype), fmt, check=False,
                           step=out.step, stats=replace(out.stats, saturated=clamped))
             if clamped:
-                self.last_mask = inside
-        saturated = out.stats.overflowed
-        self.last_scale = scale
-        if details is not None:
-            details.update(scale=scale, fmt=fmt, low=low, high=high,
-                           multiplier_bits=multiplier_bits, tracked=track)
-        if observe:
-            if values is not None:
-                self.rule.observe(values, scale, largest=largest)
-            if self.histogram:
-                self._hist += log2_histogram(value)
-            self._saturated += saturated
-            self.train_scale = scale
-            self._size += out.size
-            self._calls += 1
-        return out
+                mask = inside
+        return out, mask, {"fmt": fmt, "low": low, "high": high,
+                           "multiplier_bits": multiplier_bits, "tracked": track}
 
     def ste_mask(self) -> np.ndarray | None:
         """Where the straight-through estimator passes the gradient of the last training
@@ -195,6 +224,13 @@ class TensorQuantizer:
 
     def load_state_dict(self, state: dict) -> None:
         self.rule.load_state_dict(state["rule"])
+
+
+def _rounds_alike(a: Scale, b: Scale, bits: int, signed: bool) -> bool:
+    """Do ``a`` and ``b`` convert every value alike: the same format, real step and code
+    range (their clip values may differ: the conversion does not read them)?"""
+    return (a.format(bits, signed) == b.format(bits, signed) and a.step == b.step
+            and (a.code_min, a.code_max) == (b.code_min, b.code_max))
 
 
 def log2_histogram(values: FxArray | np.ndarray | DeferredFloat) -> np.ndarray:

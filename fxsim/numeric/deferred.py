@@ -74,6 +74,7 @@ class DeferredFloat:
         self.fill = fill
         self._max_abs = max_abs
         self._values: np.ndarray | None = None
+        self._largest_bits: int | None = None  # max|x|'s bits, once a full pass has found them
 
     @property
     def size(self) -> int:
@@ -110,13 +111,21 @@ class DeferredFloat:
 
     def max_abs(self) -> float:
         """``max |x|`` (0.0 when empty; NaN if a value is NaN), exact: from the producer when it
-        knows it, else found while the values are materialized (they are then kept for the
-        quantizer: computing them twice costs more than storing them)."""
+        knows it, else from a pass already made over the blocks (:func:`run_blocks`), else
+        found while the values are materialized (and kept)."""
         if self._values is not None or self.size == 0:
             return _largest_magnitude(self.values().reshape(-1))
         if self._max_abs is not None:
             return float(self._max_abs())
-        return float(np.array(self._materialize(True), dtype=np.int64).view(np.float64))
+        if self._largest_bits is None:
+            self._largest_bits = self._materialize(True)
+        return float(np.array(self._largest_bits, dtype=np.int64).view(np.float64))
+
+    def knows_max_abs(self) -> bool:
+        """Is :meth:`max_abs` known without a pass over the values (from the producer, or
+        from a pass already made)?"""
+        return (self._max_abs is not None or self._largest_bits is not None
+                or self._values is not None or self.size == 0)
 
     def strided(self, stride: int) -> np.ndarray:
         """The flat elements ``0, stride, 2 * stride, ...`` (a deterministic subsample)."""
@@ -132,15 +141,24 @@ def run_blocks(x: DeferredFloat, consume: Callable[[int, np.ndarray], object]) -
     """``consume(start, values)`` for consecutive blocks of at most :data:`BLOCK` elements
     of ``x`` (``start``: the flat index of ``values[0]``), computed into a per-thread buffer,
     over the threads of :func:`fxsim.numeric.threads.run_chunks`. Returns the results, in no
-    particular order."""
+    particular order. Unless ``x`` knows its ``max|x|`` already (:meth:`DeferredFloat.
+    knows_max_abs`), each block's is taken while it is in cache, and the whole tensor's kept
+    for :meth:`DeferredFloat.max_abs`: a quantizer may round with a scale guessed before it
+    knew ``max|x|``, and keep the codes when the scale ``max|x|`` gives is the same."""
+    find = not x.knows_max_abs()
 
-    def chunk(start: int, stop: int) -> list:
-        results = []
+    def chunk(start: int, stop: int) -> tuple[list, int]:
+        results, largest = [], 0
         for first in range(start, stop, BLOCK):
             last = min(first + BLOCK, stop)
             values = block_buffer(last - first)
             x.fill(first, last, 1, values)
+            if find:
+                largest = max(largest, _largest_magnitude_bits(values))
             results.append(consume(first, values))
-        return results
+        return results, largest
 
-    return [r for part in run_chunks(chunk, x.size, PARALLEL_MIN) for r in part]
+    parts = run_chunks(chunk, x.size, PARALLEL_MIN)
+    if find:
+        x._largest_bits = max(largest for _, largest in parts)
+    return [r for part, _ in parts for r in part]
