@@ -5,6 +5,7 @@ benchmark's child process (imported as ``_breakdown``)."""
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -14,18 +15,22 @@ MAC_SELF = "mac: operand checks, result dtype"  # a conv product's own time
 
 
 def working_cpu() -> float:
-    """CPU seconds of the process, every thread, less the pool's spinning."""
-    from fxsim.numeric.threads import spin_seconds
+    """CPU seconds of work so far: this thread's CPU time less its spinning, plus the time
+    fxsim's pool workers spent running parts (:func:`fxsim.numeric.threads.part_seconds`)."""
+    from fxsim.numeric import threads
 
-    return time.process_time() - spin_seconds()
+    return (time.thread_time() - threads.spin_seconds(threading.get_ident())
+            + threads.part_seconds())
 
 
 class ExclusiveTimer:
     """Exclusive (self) wall and CPU time per label of nested wrapped calls: time spent inside a
     wrapped call that another wrapped call nested in it takes is charged to the inner label only.
-    CPU time is the process's (``time.process_time``: every thread, numba's and BLAS's too),
-    less the time fxsim's pool threads spent spinning while they waited for work
-    (:func:`fxsim.numeric.threads.spin_seconds`): CPU time that did no work.
+    CPU time is :func:`working_cpu`: the calling thread's (``time.thread_time``) less its
+    spinning, plus the time fxsim's pool workers spent running parts. The process's CPU clock
+    (``time.process_time``) is not used here: it learns other threads' time late (at their
+    scheduler ticks), which moves seconds between short sections; fxsim's kernels call no BLAS
+    threads, whose time would be missed.
     A call wrapped with a ``scope`` (a conv product of one stage) also tags the time of every
     call nested in it: totals are kept per ``"label" + SCOPE + "scope"`` key."""
 

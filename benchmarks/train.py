@@ -16,16 +16,17 @@ each one's peak memory is its own: the peak resident set size (``resource.getrus
 growth over the resident set after building the net and the data ("step"). Timing: after
 ``--warmup`` untimed steps (the first loads or compiles the numba kernels), ``--steps`` timed
 steps; images per second are ``batch / median step time`` (the best step is printed too, and the
-median CPU time of the process per step, all threads, ``time.process_time``, less the time
-fxsim's pool threads spent spinning while they waited for work, which is shown apart as ``spin
-s``: wall time well above CPU time / threads means the process waited for a core; the
-``cpu/wall`` column is that ratio. PyTorch's CPU time includes its OpenMP threads' spinning,
-which it does not report). The machine's load average is printed at the start and before and
-after each configuration: these machines are shared and noisy, so compare ratios from one run,
-and use ``--repeat N`` to run every configuration N times taking turns (each repetition's table,
-then the median and range of every ratio over the repetitions). Ratios are images per second
-over the baseline's: ``x torch`` (PyTorch fp32), ``x fp``, and ``x int8`` when int8 is timed
-(the other policies' speed relative to it).
+median CPU time per step: PyTorch's is the process's, ``time.process_time``, which includes its
+OpenMP threads' spinning; fxsim's is the main thread's CPU time less its spinning plus the time
+its pool's workers spent running parts (``_breakdown.working_cpu``), and the seconds spent
+spinning while waiting for work are shown apart as ``spin s``. Wall time well above CPU time /
+threads means the process waited for a core; the ``cpu/wall`` column is that ratio). The
+machine's load average is printed at the start and before and after each configuration: these
+machines are shared and noisy, so compare ratios from one run, and use ``--repeat N`` to run
+every configuration N times taking turns (each repetition's table, then the median and range of
+every ratio over the repetitions). Ratios are images per second over the baseline's: ``x torch``
+(PyTorch fp32), ``x fp``, and ``x int8`` when int8 is timed (the other policies' speed relative
+to it).
 
 ``--threads`` (default: all cores) sets ``NUMBA_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS``
 (``--blas-threads`` if given) of the fxsim children unless they are set in the environment, and
@@ -58,7 +59,7 @@ import sys
 import time
 from pathlib import Path
 
-from _breakdown import ExclusiveTimer, install_breakdown, print_breakdown
+from _breakdown import ExclusiveTimer, install_breakdown, print_breakdown, working_cpu
 from _torch_net import torch_net
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,13 +146,14 @@ def measure(step, args, timer: ExclusiveTimer | None) -> dict:
         install_breakdown(timer)
     pool = sys.modules.get("fxsim.numeric.threads")  # None in the torch child
     spun = pool.spin_seconds if pool is not None else float
+    cpu_clock = working_cpu if pool is not None else time.process_time
     times, cpu_times, spin_times = [], [], []
     for i in range(args.warmup, args.warmup + args.steps):
-        start, cpu_start, spin_start = time.perf_counter(), time.process_time(), spun()
+        start, cpu_start, spin_start = time.perf_counter(), cpu_clock(), spun()
         losses.append(step(i))
         times.append(time.perf_counter() - start)
         spin_times.append(spun() - spin_start)
-        cpu_times.append(time.process_time() - cpu_start - spin_times[-1])
+        cpu_times.append(cpu_clock() - cpu_start)
     result = {"times": times, "cpu_times": cpu_times, "spin_times": spin_times,
               "losses": losses, "setup_kib": setup_kib, "peak_kib": rss_kib()}
     if timer is not None:
@@ -280,8 +282,9 @@ def main() -> None:
           f"OPENBLAS_NUM_THREADS={blas}; {args.warmup} warm-up + {args.steps} timed steps per "
           f"run, {args.repeat} run(s) of each configuration taking turns. img/s of the median "
           "step; x NAME = img/s over NAME's in the same repetition (above 1: faster); cpu/wall "
-          "= CPU time of all threads over wall time (2.0 keeps two cores busy); peak RSS = "
-          "ru_maxrss of each child process")
+          "= CPU time of all threads over wall time (2.0 keeps two cores busy; fxsim's "
+          "without the pool's spinning, shown as spin s); peak RSS = ru_maxrss of each child "
+          "process")
     if not has_torch:
         print("(torch not importable in this Python: no PyTorch column)")
     repetitions = []

@@ -152,13 +152,17 @@ def test_callers_on_two_threads_and_nested_calls_get_their_own_results(pool):
     assert nested == [[1, 2], 3]
 
 
-def test_spinning_is_counted():
+def test_spinning_and_working_are_counted_per_thread():
     pool = threads.SpinPool(1)
-    before = pool.spin_seconds()
-    pool.run([lambda: time.sleep(0.01), lambda: None])  # the worker ends first, then idles
-    time.sleep(0.002)
-    assert pool.spin_seconds() > before
-    assert threads.spin_seconds() >= 0.0
+    spun, worked = pool.spinning.seconds(), pool.working.seconds()
+    caller = threading.get_ident()
+    caller_spun = pool.spinning.seconds(caller)
+    pool.run([lambda: None, lambda: time.sleep(0.02)])  # the caller waits for the worker
+    assert pool.working.seconds() - worked >= 0.02
+    assert pool.spinning.seconds(caller) - caller_spun > 0.0
+    time.sleep(0.002)  # the worker spins, idle
+    assert pool.spinning.seconds() - spun > pool.spinning.seconds(caller) - caller_spun
+    assert threads.spin_seconds() >= 0.0 and threads.part_seconds() >= 0.0
 
 
 def test_spin_until_sees_a_store_from_another_thread():

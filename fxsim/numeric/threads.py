@@ -46,6 +46,32 @@ IDLE_SPIN_SECONDS = 1e-3  # a worker waits this long for its next part on its co
 RESULT_SPIN_SECONDS = 20e-3  # the caller waits this long for a worker's result, then sleeps
 
 
+class ActivityTimer:
+    """Seconds spent in one activity, per thread, by :func:`time.perf_counter`: the spells
+    that have ended and the one under way."""
+
+    def __init__(self) -> None:
+        self.ended: dict[int, float] = {}
+        self.since: dict[int, float] = {}
+
+    def start(self) -> None:
+        self.since[threading.get_ident()] = time.perf_counter()
+
+    def stop(self) -> None:
+        thread = threading.get_ident()
+        spell = time.perf_counter() - self.since.pop(thread)
+        self.ended[thread] = self.ended.get(thread, 0.0) + spell
+
+    def seconds(self, thread: int | None = None) -> float:
+        """The seconds of every thread, or of ident ``thread``."""
+        now = time.perf_counter()
+        ongoing = dict(self.since)
+        ended = dict(self.ended)
+        threads = set(ongoing) | set(ended) if thread is None else {thread}
+        return sum(ended.get(t, 0.0) + (now - ongoing[t] if t in ongoing else 0.0)
+                   for t in threads)
+
+
 class SpinPool:
     """``workers`` threads that run parts handed to them by :meth:`run` and :meth:`run_native`.
 
@@ -67,8 +93,8 @@ class SpinPool:
         self.wake = threading.Condition()
         self.sleepers = 0
         self.busy = threading.Lock()
-        self.spun = 0.0  # seconds of spinning, all threads, spins that have ended
-        self.spinning: dict[int, float] = {}  # thread id: when its spin under way began
+        self.spinning = ActivityTimer()  # waiting for work on the core, every thread
+        self.working = ActivityTimer()  # the workers running parts
         rate = iterations_per_second()
         self.idle_spins = int(IDLE_SPIN_SECONDS * rate)
         self.result_spins = int(RESULT_SPIN_SECONDS * rate)
@@ -86,17 +112,10 @@ class SpinPool:
                 self.wake.notify_all()
 
     def _spin(self, counts: np.ndarray, index: int, target: int, spins: int) -> bool:
-        thread = threading.get_ident()
-        self.spinning[thread] = start = time.perf_counter()
+        self.spinning.start()
         arrived = spin_until(counts, index, target, spins)
-        self.spun += time.perf_counter() - start
-        del self.spinning[thread]
+        self.spinning.stop()
         return arrived
-
-    def spin_seconds(self) -> float:
-        """Seconds spent spinning by all threads so far, the spins under way included."""
-        now = time.perf_counter()
-        return self.spun + sum(now - start for start in list(self.spinning.values()))
 
     def _sleep_until(self, ready: Callable[[], bool]) -> None:
         with self.wake:
@@ -119,10 +138,9 @@ class SpinPool:
             if slot is None:
                 continue
             job, part = slot
-            try:
-                self.results[w] = (part(), None)
-            except BaseException as error:  # handed to the caller
-                self.results[w] = (None, error)
+            self.working.start()
+            self.results[w] = _outcome(part)  # an error is raised by the caller
+            self.working.stop()
             self.finished[w] = job
             self._notify()
 
@@ -236,10 +254,18 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
-def spin_seconds() -> float:
-    """Seconds the pool's threads have spent spinning (waiting on their cores) so far: CPU
-    time that did no work, for measurements that leave it out."""
-    return _pool.spin_seconds() if _pool is not None else 0.0
+def spin_seconds(thread: int | None = None) -> float:
+    """Seconds the pool's threads (or the one of ident ``thread``, a caller's) have spent
+    spinning so far, those under way included: CPU time that did no work, for measurements
+    that leave it out."""
+    return _pool.spinning.seconds(thread) if _pool is not None else 0.0
+
+
+def part_seconds() -> float:
+    """Seconds the pool's workers have spent running parts so far (wall time; those under way
+    included): with the calling thread's CPU time less its spinning, the CPU time of fxsim's
+    work, measured without the lag of other threads' CPU clocks."""
+    return _pool.working.seconds() if _pool is not None else 0.0
 
 
 def thread_count(jobs: int) -> int:
