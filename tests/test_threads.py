@@ -153,7 +153,7 @@ def test_callers_on_two_threads_and_nested_calls_get_their_own_results(pool):
 
 
 def test_spinning_and_working_are_counted_per_thread():
-    pool = threads.SpinPool(1)
+    pool = threads.SpinPool(1, cores=2)  # spins, whatever this machine has
     spun, worked = pool.spinning.seconds(), pool.working.seconds()
     caller = threading.get_ident()
     caller_spun = pool.spinning.seconds(caller)
@@ -163,6 +163,13 @@ def test_spinning_and_working_are_counted_per_thread():
     time.sleep(0.002)  # the worker spins, idle
     assert pool.spinning.seconds() - spun > pool.spinning.seconds(caller) - caller_spun
     assert threads.spin_seconds() >= 0.0 and threads.part_seconds() >= 0.0
+
+
+def test_no_spinning_with_more_threads_than_cores():
+    assert threads.SpinPool(1, cores=2).idle_spins > 0
+    crowded = threads.SpinPool(2, cores=2)
+    assert crowded.idle_spins == 0 and crowded.result_spins == 0
+    assert finishes(lambda: crowded.run([lambda k=k: k for k in range(3)])) == [0, 1, 2]
 
 
 def test_spin_until_sees_a_store_from_another_thread():

@@ -16,6 +16,8 @@ thread, made on first use (a forked child, which has none of its parent's thread
 own). A worker that has finished its part keeps its core for :data:`IDLE_SPIN_SECONDS`,
 watching for the next part with the GIL released (:mod:`fxsim.numeric._spin`), before it
 sleeps: a sleeping thread takes 20-100 us to wake here, a large share of a 1 ms product call.
+With more threads than usable cores nobody spins (a spinning thread would hold up one with
+work).
 The time spent spinning is counted (:func:`spin_seconds`) so that measurements of CPU time can
 leave it out. One caller uses the pool at a time; a call from another thread while it is busy
 (or from inside a part) runs its parts on the calling thread, one after the other, which gives
@@ -44,6 +46,13 @@ NATIVE_PARTS_PER_THREAD = 16  # run_balanced's parts per thread (taking one cost
 CHUNK_ALIGN = 64  # run_chunks' chunk boundaries are multiples of this (whole cache lines)
 IDLE_SPIN_SECONDS = 1e-3  # a worker waits this long for its next part on its core, then sleeps
 RESULT_SPIN_SECONDS = 20e-3  # the caller waits this long for a worker's result, then sleeps
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class ActivityTimer:
@@ -84,7 +93,7 @@ class SpinPool:
     for the GIL sleeps, and pays the wake-up this pool is here to avoid.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, cores: int | None = None) -> None:
         self.go = np.zeros(1, dtype=np.int64)
         self.finished = np.zeros(workers + 1, dtype=np.int64)  # job number last ended
         self.slots: list[tuple[int, Callable[[], Any]] | None] = [None] * (workers + 1)
@@ -96,8 +105,10 @@ class SpinPool:
         self.spinning = ActivityTimer()  # waiting for work on the core, every thread
         self.working = ActivityTimer()  # the workers running parts
         rate = iterations_per_second()
-        self.idle_spins = int(IDLE_SPIN_SECONDS * rate)
-        self.result_spins = int(RESULT_SPIN_SECONDS * rate)
+        # more threads than cores: a spinning thread would take the core of one with work
+        spin = workers + 1 <= (usable_cores() if cores is None else cores)
+        self.idle_spins = int(IDLE_SPIN_SECONDS * rate) if spin else 0
+        self.result_spins = int(RESULT_SPIN_SECONDS * rate) if spin else 0
         for w in range(1, workers + 1):
             threading.Thread(target=self._serve, args=(w,), name=f"fxsim-{w}",
                              daemon=True).start()
