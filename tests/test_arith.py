@@ -91,3 +91,24 @@ def test_float_operands_and_total():
     s = total([a, b, a])
     assert s.fmt.frac == 3
     assert s.to_float().tolist() == [1 / 2 + 3 / 8 + 1 / 2, -1 + 4 / 8 - 1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([np.int8, np.int16, np.int32, np.int64]), st.integers(0, 300_000),
+       st.integers(0, 2**32 - 1), st.data())
+def test_tracked_clamp_is_numpy_clip_mask_and_count(dtype, size, seed, data):
+    from fxsim.numeric._code_kernels import clamp_tracked
+
+    info = np.iinfo(dtype)
+    low = data.draw(st.integers(max(info.min, -2**20), 0))
+    high = data.draw(st.integers(0, min(info.max, 2**20)))
+    rng = np.random.default_rng(seed)
+    values = rng.integers(info.min, info.max, size, dtype=dtype, endpoint=True)
+    values = values.reshape((1, size)) if size % 2 else values
+    out_dtype = np.int8 if (low, high) == (max(low, -128), min(high, 127)) else dtype
+    codes, inside, clamped = clamp_tracked(values, low, high, out_dtype)
+    want_inside = (values >= low) & (values <= high)
+    assert codes.dtype == out_dtype and codes.shape == values.shape
+    assert np.array_equal(codes, np.clip(values, low, high).astype(out_dtype))
+    assert np.array_equal(inside, want_inside) and inside.shape == values.shape
+    assert clamped == sum(1 for v in values.reshape(-1).tolist() if not low <= v <= high)

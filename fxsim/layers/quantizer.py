@@ -186,10 +186,9 @@ class TensorQuantizer:
             out = quantize(value, target, **options)
         mask = None
         if track:
-            inside = (out.raw >= low) & (out.raw <= high)
-            clamped = out.size - int(np.count_nonzero(inside))
-            out = FxArray(np.clip(out.raw, low, high).astype(fmt.dtype), fmt, check=False,
-                          step=out.step, stats=replace(out.stats, saturated=clamped))
+            codes, inside, clamped = _code_kernels.clamp_tracked(out.raw, low, high, fmt.dtype)
+            out = FxArray(codes, fmt, check=False, step=out.step,
+                          stats=replace(out.stats, saturated=clamped))
             if clamped:
                 mask = inside
         return out, mask, {"fmt": fmt, "low": low, "high": high,

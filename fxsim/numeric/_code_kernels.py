@@ -1,6 +1,7 @@
 """Element-wise numba kernels on code tensors that the layers run every step: the largest
 magnitude of a tensor (range statistics), the aligned sum of two code tensors (residual adds,
-gradient forks) and masking (ReLU and straight-through estimator masks).
+gradient forks), masking (ReLU and straight-through estimator masks) and a quantizer's
+tracked clamp.
 
 The kernels are serial and ``nogil``; :func:`fxsim.numeric.threads.run_parallel` spreads them over
 numba's thread count in contiguous ranges. Every result is exact (integers, or a maximum), so it
@@ -148,3 +149,32 @@ def keep_where(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if out.size:
         _run(_where, out.size, flat, flat_mask, out)
     return out.reshape(values.shape)
+
+
+@numba.njit(cache=True, nogil=True)
+def _clamp(values, low, high, out, inside, outside, start, stop):  # pragma: no cover - compiled
+    for c in range(start, stop):
+        first, last = c * CHUNK, min(out.size, (c + 1) * CHUNK)
+        part, part_inside, part_out = values[first:last], inside[first:last], out[first:last]
+        count = 0
+        for i in range(last - first):
+            v = part[i]
+            ok = (v >= low) & (v <= high)
+            part_inside[i] = ok
+            part_out[i] = min(max(v, low), high)
+            count += 1 - ok
+        outside[c] = count
+
+
+def clamp_tracked(values: np.ndarray, low: int, high: int,
+                  dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(np.clip(values, low, high).astype(dtype), (values >= low) & (values <= high), the
+    count of False in that mask)`` for integer ``values`` and bounds that ``dtype`` holds, in
+    one pass: the clamp of a quantizer that tracks what it clamped (the straight-through mask)."""
+    flat = np.ascontiguousarray(values).reshape(-1)
+    out = np.empty(flat.size, dtype=dtype)
+    inside = np.empty(flat.size, dtype=np.bool_)
+    outside = np.zeros(_jobs(flat.size), dtype=np.int64)
+    if flat.size:
+        _run(_clamp, flat.size, flat, np.int64(low), np.int64(high), out, inside, outside)
+    return out.reshape(values.shape), inside.reshape(values.shape), int(outside.sum())
