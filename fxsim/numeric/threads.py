@@ -13,15 +13,14 @@ to compile (no parallel-loop transformation). The number of threads is numba's
 
 All three use one :class:`SpinPool` of ``NUMBA_NUM_THREADS - 1`` workers besides the calling
 thread, made on first use (a forked child, which has none of its parent's threads, makes its
-own). A worker that has finished its part keeps its core for :data:`IDLE_SPIN_SECONDS`,
-watching for the next part with the GIL released (:mod:`fxsim.numeric._spin`), before it
-sleeps: a sleeping thread takes 20-100 us to wake here, a large share of a 1 ms product call.
-With more threads than usable cores nobody spins (a spinning thread would hold up one with
-work).
-The time spent spinning is counted (:func:`spin_seconds`) so that measurements of CPU time can
-leave it out. One caller uses the pool at a time; a call from another thread while it is busy
-(or from inside a part) runs its parts on the calling thread, one after the other, which gives
-the same results.
+own). A worker that has finished its part keeps its core for :data:`IDLE_SPIN_SECONDS`, watching
+for the next part with the GIL released (:mod:`fxsim.numeric._spin`), before it sleeps: a
+sleeping thread takes 20-100 us to wake here, a large share of a 1 ms product call. With more
+threads than usable cores nobody spins (a spinning thread would hold up one with work). The time
+spent spinning is counted (:func:`spin_seconds`) so that measurements of CPU time can leave it
+out. One caller uses the pool at a time; a call from another thread while it is busy (or from
+inside a part) runs its parts on the calling thread, one after the other, which gives the same
+results.
 """
 
 from __future__ import annotations
