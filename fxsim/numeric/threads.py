@@ -8,8 +8,9 @@ to compile (no parallel-loop transformation). The number of threads is numba's
   products, whose results are exact, so they do not depend on how the range is cut);
 * :func:`run_balanced` cuts it into many parts that the threads take one by one in compiled
   code, without the GIL (the ``int8`` products' ``_parts`` drivers);
-* :func:`run_chunks` cuts a range of elements into many chunks that the threads take one by
-  one (the quantizers, whose random numbers depend on the flat element index only).
+* :func:`run_chunks` cuts a range of elements into a few chunks per thread that the threads
+  take one by one (the quantizers, whose random numbers depend on the flat element index
+  only).
 
 All three use one :class:`SpinPool` of ``NUMBA_NUM_THREADS - 1`` workers besides the calling
 thread, made on first use (a forked child, which has none of its parent's threads, makes its
