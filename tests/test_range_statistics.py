@@ -69,3 +69,18 @@ def test_a_known_max_chooses_what_the_values_choose():
         assert rule.choose(x, 8, True, largest=float(np.abs(x).max())) == rule.choose(x, 8, True)
         with pytest.raises(ValueError, match="NaN or infinity"):
             rule.choose(x, 8, True, largest=float("nan"))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 600_000), st.integers(0, 2**32 - 1),
+       st.sampled_from([0.0, 1e-300, 0.5, 1.5, 3.0, np.inf]))
+def test_count_beyond_on_large_and_two_dimensional_tensors(n, seed, threshold):
+    from fxsim.ranges.adaptive import _count_beyond
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n) * rng.uniform(0.1, 3)
+    specials = np.array([np.inf, -np.inf, np.nan, -0.0, 0.0, threshold, -threshold])
+    x[rng.integers(0, max(n, 1), min(n, 50))] = rng.choice(specials, min(n, 50))
+    for shape in ((n,), (1, n)):
+        assert _count_beyond(x.reshape(shape), threshold) == np.count_nonzero(
+            np.abs(x) > threshold)
