@@ -180,3 +180,36 @@ def test_spin_until_sees_a_store_from_another_thread():
     assert spin_until(counters, 0, 3, spins)
     assert not spin_until(counters, 0, 4, 1000)
     assert spin_until(counters, 0, 3, 0)  # zero spins still look once
+
+
+def test_thread_count_is_numbas_and_needs_no_launch_lock():
+    from numba.np.ufunc import parallel
+
+    for count in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+        numba.set_num_threads(count)
+        try:
+            assert threads.numba_threads() == numba.get_num_threads() == count
+            other = finishes(threads.numba_threads)  # on another thread: numba's count is
+            assert other == numba.config.NUMBA_NUM_THREADS  # per thread, that one's the default
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    # a forked child killed while it held numba's launch lock leaves it held: reading the
+    # count must not wait for it
+    lock = parallel._backend_init_process_lock
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold():
+        with lock:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    held.wait(30)
+    try:
+        assert finishes(threads.numba_threads, 10) == numba.config.NUMBA_NUM_THREADS
+        assert finishes(lambda: threads.thread_count(10**6), 10) >= 1
+    finally:
+        release.set()
+        holder.join(30)

@@ -36,6 +36,7 @@ from typing import Any
 
 import numba
 import numpy as np
+from numba.np.ufunc import parallel as _numba_parallel
 
 from fxsim.numeric._spin import iterations_per_second, spin_until
 
@@ -279,9 +280,23 @@ def part_seconds() -> float:
     return _pool.working.seconds() if _pool is not None else 0.0
 
 
+def numba_threads() -> int:
+    """``numba.get_num_threads()``: numba's thread count for the calling thread, read without
+    numba's launch lock once its threading layer is up. ``get_num_threads`` takes that lock, a
+    multiprocessing RLock that forked children share, on every call: a forked child killed
+    while it held it (SIGKILL at a random point, as tests/kill_resume.py does) left the next
+    child waiting on it forever."""
+    if numba.config.NUMBA_NUM_THREADS == 1:
+        return 1
+    count = getattr(_numba_parallel, "_get_num_threads", None)
+    if getattr(_numba_parallel, "_is_initialized", False) and count is not None:
+        return int(count())
+    return numba.get_num_threads()
+
+
 def thread_count(jobs: int) -> int:
     """Threads used for ``jobs`` jobs: numba's thread count, at most one per job."""
-    return max(1, min(numba.get_num_threads(), jobs))
+    return max(1, min(numba_threads(), jobs))
 
 
 def bounds(jobs: int, parts: int) -> list[tuple[int, int]]:
@@ -329,7 +344,7 @@ def run_chunks(fn, size: int, min_chunk: int) -> list:
     core takes fewer. Returns the results, in no particular order."""
     if size < 2 * min_chunk:
         return [fn(0, size)]
-    threads = numba.get_num_threads()
+    threads = numba_threads()
     chunk = max(min_chunk, size // (threads * CHUNKS_PER_THREAD) // CHUNK_ALIGN * CHUNK_ALIGN)
     starts = range(0, size, chunk)
     taken = itertools.count()  # next() on it is atomic under the GIL
