@@ -89,7 +89,7 @@ def spin_until(counters: np.ndarray, index: int, target: int, spins: int) -> boo
     return False
 
 
-@functools.lru_cache(maxsize=1)
+@functools.cache
 def iterations_per_second() -> float:
     """Iterations of :func:`spin_until` per second on this machine (measured once, after
     compiling it)."""

@@ -179,11 +179,11 @@ class SpinPool:
 
     def run(self, parts: list[Callable[[], Any]]) -> list[Any]:
         """``parts[0]()`` on the calling thread and ``parts[w]()`` on worker ``w``; their
-        results in that order. All parts are run on the caller, one after the other, when
-        the pool is busy with another caller. An exception from a part is raised after every
-        part has ended."""
+        results in that order. A single part, or all parts when the pool is busy with another
+        caller, run on the caller, one after the other. An exception from a part is raised
+        after every part has ended."""
         self._check(len(parts))
-        if not self.busy.acquire(blocking=False):
+        if len(parts) == 1 or not self.busy.acquire(blocking=False):
             return [part() for part in parts]
         try:
             jobs = self._post(parts[1:])
@@ -201,18 +201,20 @@ class SpinPool:
         (:func:`fxsim.numeric._spin.take_part`) until none is left, counting those it ends in
         ``progress[1]`` (:func:`fxsim.numeric._spin.end_part`). Returns once every part has
         ended, without waiting for the workers to return from their drivers (a worker that
-        comes late finds no part left). Runs everything on the caller when the pool is busy."""
+        comes late finds no part left). With one thread, or when the pool is busy, the caller
+        takes every part."""
         self._check(threads)
         progress = np.zeros(2, dtype=np.int64)
-        if not self.busy.acquire(blocking=False):
-            driver(*args, *[a[0] for a in per_worker], parts, progress, np.zeros(1, np.int64))
+        alone = threads == 1 or not self.busy.acquire(blocking=False)
+        go = np.zeros(1, dtype=np.int64) if alone else self.go  # alone: nobody to wake
+        calls = [functools.partial(driver, *args, *[a[w] for a in per_worker], parts, progress,
+                                   go) for w in range(threads)]
+        if alone:
+            calls[0]()
             return
         try:
-            jobs = self._post([functools.partial(driver, *args, *[a[w] for a in per_worker],
-                                                 parts, progress, self.go)
-                               for w in range(1, threads)])
-            outcome = _outcome(lambda: driver(*args, *[a[0] for a in per_worker], parts,
-                                              progress, self.go))
+            jobs = self._post(calls[1:])
+            outcome = _outcome(calls[0])
             if outcome[1] is not None:  # a part may never end: wait for the drivers
                 _values([outcome, *self._join(jobs)])
             while not self._spin(progress, 1, len(parts), self.result_spins):
@@ -328,10 +330,6 @@ def run_balanced(driver, jobs: int, *args, work: int | None = None,
     threads = 1 if work is not None and work < SERIAL_WORK else thread_count(jobs)
     parts = np.array(bounds(jobs, min(jobs, threads * NATIVE_PARTS_PER_THREAD)),
                      dtype=np.int64).reshape(-1, 2)
-    if threads == 1:
-        driver(*args, *[a[0] for a in per_worker], parts, np.zeros(2, dtype=np.int64),
-               np.zeros(1, dtype=np.int64))
-        return
     _thread_pool().run_native(driver, threads, args, per_worker, parts)
 
 
