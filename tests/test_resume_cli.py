@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from interrupts import stop_at
 
 from fxsim.cli import _interrupted_message, main
 from fxsim.training.loop import Diverged, Interrupted, TrainConfig, train
@@ -41,18 +42,11 @@ def test_resume_needs_only_the_folder_and_epochs_extends(tmp_path, capsys):
     assert "nothing to resume" in capsys.readouterr().err
 
 
-def _stop_at(phase: str, epoch: int):
-    def progress(event):
-        if event["phase"] == phase and event.get("epoch") == epoch:
-            raise KeyboardInterrupt
-    return progress
-
-
 def test_interrupts_say_what_is_saved(tmp_path):
     config = TrainConfig(limit=64, batch=16, epochs=2)
     first = tmp_path / "first"
     with pytest.raises(Interrupted) as stop:
-        train(config, first, progress=_stop_at("train", 1))
+        train(config, first, progress=stop_at("train", 1))
     message = _interrupted_message("train", stop.value)
     assert "interrupted in epoch 1, before the first checkpoint" in message
     assert f"fxsim train --out {first} --resume` starts the run over" in message
@@ -61,7 +55,7 @@ def test_interrupts_say_what_is_saved(tmp_path):
     assert resumed.summary["state_sha256"] == whole.summary["state_sha256"]
     later = tmp_path / "later"
     with pytest.raises(Interrupted) as stop:
-        train(config, later, progress=_stop_at("train", 2))
+        train(config, later, progress=stop_at("train", 2))
     message = _interrupted_message("train", stop.value)
     assert "interrupted in epoch 2; epochs 1-1 are saved" in message
     assert "continues from epoch 2, bit-exactly" in message
@@ -136,7 +130,7 @@ def test_a_moved_run_folder_resumes_with_its_own_policy(tmp_path, capsys):
     policy = _policy_file(tmp_path / "a" / "policies", 6)
     config = TrainConfig(policy=str(policy), limit=64, batch=16, epochs=2)
     with pytest.raises(Interrupted):
-        train(config, tmp_path / "a" / "run", progress=_stop_at("train", 2))
+        train(config, tmp_path / "a" / "run", progress=stop_at("train", 2))
     (tmp_path / "a").rename(tmp_path / "b")
     moved = tmp_path / "b" / "run"
     # from Python, naming the policy where it is now
@@ -157,7 +151,7 @@ def test_resume_refuses_an_edited_policy_file(tmp_path):
     policy = _policy_file(tmp_path, 6)
     config = TrainConfig(policy=str(policy), limit=64, batch=16, epochs=2)
     with pytest.raises(Interrupted):
-        train(config, tmp_path / "run", progress=_stop_at("train", 2))
+        train(config, tmp_path / "run", progress=stop_at("train", 2))
     _policy_file(tmp_path, 5)  # same name, other policy
     with pytest.raises(ValueError, match="made with another policy than"):
         train(config, tmp_path / "run", resume=True)

@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from interrupts import stop_at
 from trace_model import TAPS, lfsr_draws, lfsr_steps, random_top_bits, read_hex, replay
 
 import fxsim
@@ -132,13 +133,9 @@ def test_tracing_a_moved_run_leaves_its_folder_untouched(tmp_path):
     policy.write_text(Policy.load("sr8").to_toml())
     run = tmp_path / "run"
 
-    def stop_in_epoch_2(event):
-        if event["phase"] == "train" and event.get("epoch") == 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(Interrupted):  # a checkpoint of epoch 1 that the replay continues
         train(TrainConfig(policy=str(policy), limit=24, batch=8, epochs=2), run,
-              progress=stop_in_epoch_2)
+              progress=stop_at("train", 2))
     policy.unlink()
     before = {f.name: f.read_bytes() for f in run.iterdir()}
     traced = fxsim.tracing.trace_run(run, 4, layers=["l2_conv"])  # step 4: in epoch 2

@@ -68,10 +68,10 @@ def run_source_digest(rounding_modules: tuple[str, ...] = ()) -> str:
     return digest.hexdigest()[:16]
 
 
-def versions(rounding_modules: tuple[str, ...] = (), source: str | None = None
-             ) -> dict[str, str]:
-    """Versions of fxsim (with the run's :func:`run_source_digest` as ``fxsim_source``), numpy,
-    numba, scipy, pandas and Python."""
+def versions(source: str | None = None) -> dict[str, str]:
+    """Versions of fxsim (with ``source``, the run's :func:`run_source_digest`, as
+    ``fxsim_source``; fxsim's own :func:`source_digest` by default), numpy, numba, scipy, pandas
+    and Python."""
     import numba
     import numpy as np
     import pandas as pd
@@ -80,7 +80,7 @@ def versions(rounding_modules: tuple[str, ...] = (), source: str | None = None
     import fxsim
 
     if source is None:
-        source = run_source_digest(rounding_modules)
+        source = source_digest()
     return {"fxsim": fxsim.__version__, "fxsim_source": source,
             "numpy": np.__version__, "numba": numba.__version__, "scipy": scipy.__version__,
             "pandas": pd.__version__, "python": platform.python_version()}
