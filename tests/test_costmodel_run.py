@@ -64,3 +64,27 @@ def test_cost_run_uses_measured_shares(capsys, tmp_path):
     # --net/--policy/--batch given explicitly win over the run's
     assert fxsim.cli.main(["cost", "--run", str(run), "--net", "mnist_cnn", "--batch", "2"]) == 0
     assert "Policy 'cdmp' on mnist_cnn, batch 2" in capsys.readouterr().out
+
+
+def test_sweep_table_prices_a_grouped_run_with_its_shares_read_once_per_version(tmp_path,
+                                                                                  monkeypatch):
+    from types import SimpleNamespace
+
+    from fxsim.sweep.table import CostCache
+
+    run = write_run(tmp_path / "run")
+    policy = Policy.load("cdmp").to_dict()
+    point = SimpleNamespace(train={"net": "digits_cnn", "batch": 8}, policy=policy,
+                            policy_key="cdmp")
+    reads = []
+    real = costmodel.shares_from_run
+    monkeypatch.setattr(costmodel, "shares_from_run", lambda d: reads.append(d) or real(d))
+    costs = CostCache()
+    first = costs.columns(point, run)
+    assert costs.columns(point, run) == first and len(reads) == 1  # unchanged metrics.csv
+    (run / "metrics.csv").write_text(METRICS.replace(",0.45,", ",0.95,"))  # a later epoch
+    later = costs.columns(point, run)
+    assert len(reads) == 2 and later != first
+    priced = costmodel.compare({"point": policy}, net="digits_cnn", batch=8,
+                               shares=real(run)).iloc[-1]
+    assert all(later[c] == float(priced[c]) for c in later)

@@ -113,14 +113,27 @@ class CostCache:
 
     def __init__(self) -> None:
         self._costs: dict[str, dict[str, float]] = {}
+        self._shares: dict[tuple[str, int, int], dict | None] = {}
+
+    def _measured_shares(self, run_dir: Path) -> dict | None:
+        """The class-group shares the run's metrics.csv measured (read again only when the
+        file changed: the table is rewritten while runs go on)."""
+        import costmodel
+
+        metrics = run_dir / METRICS
+        if not metrics.is_file():
+            return None
+        stat = metrics.stat()
+        version = (str(metrics), stat.st_mtime_ns, stat.st_size)
+        if version not in self._shares:
+            self._shares[version] = costmodel.shares_from_run(run_dir) or None
+        return self._shares[version]
 
     def columns(self, point: Point, run_dir: Path) -> dict[str, float]:
         import costmodel
 
         net, batch = point.train["net"], point.train.get("batch", TrainConfig.batch)
-        shares = None
-        if point.policy.get("groups") and (run_dir / METRICS).is_file():
-            shares = costmodel.shares_from_run(run_dir) or None
+        shares = self._measured_shares(run_dir) if point.policy.get("groups") else None
         key = digest([net, batch, point.policy_key, shares])
         if key not in self._costs:
             frame = costmodel.compare({"point": point.policy}, net=net, batch=batch,
