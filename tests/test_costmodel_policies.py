@@ -127,9 +127,9 @@ def test_operand_widths_are_what_the_simulator_multiplies(net):
     seen = {}
     for layer in network.body.walk():
         if isinstance(layer, MacLayer):
-            def product(x, w, _layer=layer, _product=layer.product):
+            def product(x, w, rounding=None, _layer=layer, _product=layer.product):
                 seen[_layer.name] = (x.fmt.bits, w.fmt.bits)
-                return _product(x, w)
+                return _product(x, w, rounding)
 
             layer.product = product
     images = np.random.default_rng(0).standard_normal((2, *shape))

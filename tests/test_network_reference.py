@@ -49,8 +49,8 @@ def checking(calls: list[str]):
     def same(result: FxArray, values) -> None:
         assert np.array_equal(result.raw.astype(object), np.asarray(values, dtype=object))
 
-    def conv2d(x, w, acc=None, **geom):
-        out = real["conv2d"](x, w, acc=acc, **geom)
+    def conv2d(x, w, acc=None, output_rounding=None, **geom):
+        out = real["conv2d"](x, w, acc=acc, output_rounding=output_rounding, **geom)
         same(out, ref.conv2d(x.raw, w.raw, **geom, **_with_bits(acc))[0])
         calls.append("conv2d")
         return out

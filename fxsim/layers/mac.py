@@ -29,6 +29,7 @@ from fxsim.layers.base import Binder, Context, Layer, Param, apply, ste
 from fxsim.numeric import arith
 from fxsim.numeric.convert import quantize, requantize
 from fxsim.numeric.formats import FxArray, QFormat
+from fxsim.numeric.fused import OutputRounding
 from fxsim.numeric.shapes import LayerShape
 from fxsim.ops.geometry import as_pair
 
@@ -86,8 +87,16 @@ class MacLayer(Layer):
             return self.weight.master
         return self.q_weights(self.weight.master, ctx, 0)
 
+    def _rounding(self, ctx: Context, part: int) -> OutputRounding | None:
+        """The output quantizer's likely conversion of ``part``'s accumulators, for the
+        product's output pass (:mod:`fxsim.numeric.fused`; it changes no result)."""
+        if self.q_out is None:
+            return None
+        return self.q_out.pick(ctx, part).output_rounding(ctx.training)
+
     # the three products; subclasses bind them to fxsim.ops
-    def product(self, x, w):
+    def product(self, x, w, rounding: OutputRounding | None = None):
+        """The forward product; ``rounding``: a requantization hint (ignored by default)."""
         raise NotImplementedError
 
     def product_input(self, g, w, x_shape):
@@ -138,7 +147,8 @@ class MacLayer(Layer):
 
     def forward(self, xs, ctx):
         w = self.quantized_weight(ctx)
-        accs = [self.preload(self._counted("forward", self.product(x, w), x, w, ctx, p), ctx, p)
+        accs = [self.preload(self._counted("forward", self.product(x, w, self._rounding(ctx, p)),
+                                           x, w, ctx, p), ctx, p)
                 for p, x in enumerate(xs)]
         outs = apply(self.q_out, accs, ctx)
         if ctx.training:
@@ -181,8 +191,8 @@ class Conv2d(MacLayer):
                          "dilation": as_pair("dilation", dilation, 1), "groups": groups}
         LayerShape(name, "conv2d", in_channels, out_channels, groups=groups)  # validates groups
 
-    def product(self, x, w):
-        return ops.conv2d(x, w, acc=self.acc, **self.geometry)
+    def product(self, x, w, rounding=None):
+        return ops.conv2d(x, w, acc=self.acc, output_rounding=rounding, **self.geometry)
 
     def product_input(self, g, w, x_shape):
         return ops.conv2d_backward_input(g, w, x_shape, acc=self.acc, **self.geometry)
@@ -231,7 +241,7 @@ class Linear(MacLayer):
     def params(self) -> list[Param]:
         return [self.weight] + ([self.bias] if self.bias is not None else [])
 
-    def product(self, x, w):
+    def product(self, x, w, rounding=None):  # a bias preload follows: no output pass
         return ops.linear(x, w, acc=self.acc)
 
     def preload(self, acc, ctx, part):

@@ -31,6 +31,7 @@ from fxsim.numeric.arith import max_abs_code, multiplier_bits_for
 from fxsim.numeric.convert import quantize, requantize
 from fxsim.numeric.deferred import DeferredFloat
 from fxsim.numeric.formats import MAX_BITS, FxArray, QFormat
+from fxsim.numeric.fused import OutputRounding
 from fxsim.policy import RoleSpec
 from fxsim.ranges import Scale
 from fxsim.ranges.base import float_values
@@ -164,18 +165,7 @@ class TensorQuantizer:
         estimator (None: nothing clamped, or not tracked) and what the conversion used (format,
         saturation bounds, multiplier bits, whether the mask was tracked)."""
         spec = self.spec
-        fmt = scale.format(spec.bits, self.signed)
-        low, high = max(fmt.min_code, scale.code_min), min(fmt.max_code, scale.code_max)
-        # Exact clamp mask: convert to a format two bits wider (the same rounding and random
-        # numbers; anything it saturates lies outside [low, high] too), note which codes fall
-        # outside [low, high], then clamp.
-        track = (self.keep_mask and observe and spec.overflow == "saturate"
-                 and self.rule.clips)
-        target = QFormat(min(MAX_BITS, fmt.bits + 2), fmt.frac) if track else fmt
-        clip = None
-        if not track and spec.overflow == "saturate" and (low, high) != (fmt.min_code,
-                                                                         fmt.max_code):
-            clip = (low, high)
+        fmt, low, high, track, target, clip = self._conversion(scale, observe)
         options = {**spec.rounding_options(), "overflow": spec.overflow, "seed": seed,
                    "stream": stream, "step": scale.step, "clip": clip}
         multiplier_bits = None
@@ -193,6 +183,41 @@ class TensorQuantizer:
                 mask = inside
         return out, mask, {"fmt": fmt, "low": low, "high": high,
                            "multiplier_bits": multiplier_bits, "tracked": track}
+
+    def _conversion(self, scale: Scale, observe: bool) -> tuple[QFormat, int, int, bool,
+                                                                QFormat, tuple[int, int] | None]:
+        """``(fmt, low, high, track, target, clip)`` of a conversion to ``scale``: the codes'
+        format and saturation bounds, whether the clamp mask is tracked, the format converted
+        to and the ``clip`` passed to it."""
+        spec = self.spec
+        fmt = scale.format(spec.bits, self.signed)
+        low, high = max(fmt.min_code, scale.code_min), min(fmt.max_code, scale.code_max)
+        # Exact clamp mask: convert to a format two bits wider (the same rounding and random
+        # numbers; anything it saturates lies outside [low, high] too), note which codes fall
+        # outside [low, high], then clamp.
+        track = (self.keep_mask and observe and spec.overflow == "saturate"
+                 and self.rule.clips)
+        target = QFormat(min(MAX_BITS, fmt.bits + 2), fmt.frac) if track else fmt
+        clip = None
+        if not track and spec.overflow == "saturate" and (low, high) != (fmt.min_code,
+                                                                         fmt.max_code):
+            clip = (low, high)
+        return fmt, low, high, track, target, clip
+
+    def output_rounding(self, observe: bool) -> OutputRounding | None:
+        """The conversion of the next call if it gets the last call's scale (the same
+        ``observe``), for a product kernel to make in its output pass
+        (:mod:`fxsim.numeric.fused`); None before the first call, for rules that read the
+        values, for real steps and for wrapping (and stochastic rounding gets no output pass:
+        :meth:`OutputRounding.target`). Only a hint:
+        :func:`fxsim.requantize` takes the codes made with it only if the call's conversion is
+        the same."""
+        scale, spec = self.last_scale, self.spec
+        if (scale is None or self.rule.needs_values or scale.step is not None
+                or spec.overflow != "saturate"):
+            return None
+        _, _, _, _, target, clip = self._conversion(scale, observe)
+        return OutputRounding(target, spec.rounding, clip)
 
     def ste_mask(self) -> np.ndarray | None:
         """Where the straight-through estimator passes the gradient of the last training

@@ -192,6 +192,33 @@ def shift_rule(mode: int, shift: int) -> tuple[int, int, int, int, int]:
     return never, never, 0, 0, 0  # floor; the stochastic modes do not use the rule
 
 
+def round_shift_args(target: CodeTarget, shift: int) -> np.ndarray:
+    """The arguments of :func:`round_shift_saturate` after ``m``, for a right shift by
+    ``shift`` (1..62) to the deterministic ``target``: int64 ``[s, low_mask, *shift_rule,
+    lo, hi]``."""
+    s = min(max(shift, 1), 63)
+    return np.array([s, (1 << s) - 1, *shift_rule(target.mode, shift), target.lo, target.hi],
+                    dtype=np.int64)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def round_shift_saturate(m, s, low_mask, threshold_pos, threshold_neg, tie_up, tie_odd,
+                         tie_nonneg, lo, hi):  # pragma: no cover - compiled
+    """``(code, clamped)``: the int64 ``m`` shifted right by ``s`` (1..63; ``low_mask`` is
+    ``2**s - 1``), rounded by the deterministic rule :func:`shift_rule` gives (its five
+    constants), saturated to ``[lo, hi]``; ``clamped`` is 1 if the rounded value lay outside.
+    The element rule of :func:`requantize_loop`'s common case, and of the product kernels that
+    requantize in their output pass (:mod:`fxsim.numeric.fused`)."""
+    q = m >> s
+    rest = m & low_mask
+    threshold = threshold_neg if q < 0 else threshold_pos
+    tie = tie_up | (tie_odd & q) | (tie_nonneg & (q >= 0))
+    v = q + ((rest > threshold) | ((rest == threshold) & (tie & 1 != 0)))
+    above = v > hi
+    below = v < lo
+    return (hi if above else (lo if below else v)), np.int64(above | below)
+
+
 @functools.cache
 def requantize_loop(stochastic: bool):
     """The integer loop of the deterministic or of the stochastic rounding modes (a compiled
@@ -228,16 +255,11 @@ def requantize_loop(stochastic: bool):
         events = 0
         if not stochastic and right and not wrap:  # the common case, its operations only
             for i in range(values.size):
-                m = np.int64(values[i]) * multiplier
-                q = m >> s
-                rest = m & low_mask
-                threshold = threshold_neg if q < 0 else threshold_pos
-                tie = tie_up | (tie_odd & q) | (tie_nonneg & (q >= 0))
-                v = q + ((rest > threshold) | ((rest == threshold) & (tie & 1 != 0)))
-                above = v > hi
-                below = v < lo
-                events += above | below
-                out[i] = hi if above else (lo if below else v)
+                code, event = round_shift_saturate(
+                    np.int64(values[i]) * multiplier, s, low_mask, threshold_pos,
+                    threshold_neg, tie_up, tie_odd, tie_nonneg, lo, hi)
+                events += event
+                out[i] = code
             return events
         for i in range(values.size):
             m = np.int64(values[i]) * multiplier

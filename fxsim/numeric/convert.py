@@ -247,6 +247,10 @@ def requantize(
     whenever the latter is exact, for every mode (including the stochastic ones, given the same
     seed and stream). Codes of any integer dtype are shifted as they are (no int64 copy).
 
+    When ``q.stats.rounded`` holds codes that the kernel which made ``q`` already converted
+    (:mod:`fxsim.numeric.fused`) and the conversion asked for is exactly theirs, they are
+    returned instead of converting again: the same codes and counts.
+
     Real steps: when ``q`` carries a ``step`` or a target ``step`` is given, the codes are
     multiplied by the integer ``M = round(q.lsb / lsb_out * 2**n)`` of ``multiplier_bits`` bits
     (:func:`fixed_point_multiplier`; ``lsb_out`` is ``step``, else ``fmt.lsb``) and shifted
@@ -304,6 +308,13 @@ def requantize(
     multiplier, shift = requantize_scaling(q, fmt, step, multiplier_bits)
     conversion = Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
                                      force_exact, clip, random_source)
+    ahead = getattr(q.stats, "rounded", None)  # converted in the output pass of q's kernel
+    if (ahead is not None and conversion.rule is None and not conversion.force_exact
+            and ahead.codes.shape == q.shape and ahead.codes.dtype == fmt.dtype
+            and ahead.fits(conversion.target, shift, multiplier)):
+        stats = QuantStats(size=q.size, saturated=ahead.saturated, seed=conversion.seed,
+                           stream=conversion.stream)
+        return FxArray(ahead.codes, fmt, stats=stats, check=False, step=step)
     out, stats, _ = _convert(codes, fmt, 0.0, -shift, conversion, multiplier)
     return FxArray(out, fmt, stats=stats, check=False, step=step)
 

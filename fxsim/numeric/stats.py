@@ -36,6 +36,11 @@ class QuantStats:
         (exact adds, the ``int8`` path's products), else None: the range statistic of a
         min-max quantizer without another pass over the codes. Neither compared nor shown
         (kernels differ in what they find, not in their results).
+    rounded : fxsim.numeric.fused.RoundedCodes or None, default None
+        These codes already converted to another format by the kernel that wrote them (the
+        ``int8`` products' output pass, asked with ``output_rounding``):
+        :func:`fxsim.requantize` returns them when asked for exactly that conversion
+        (:mod:`fxsim.numeric.fused`). Neither compared nor shown.
 
     Examples
     --------
@@ -52,6 +57,9 @@ class QuantStats:
     seed: int | None = None
     stream: int = 0
     max_abs: int | None = field(default=None, compare=False, repr=False)
+    # a fxsim.numeric.fused.RoundedCodes (not imported: the cost model reads these stats'
+    # module without the kernels that one needs)
+    rounded: object = field(default=None, compare=False, repr=False)
 
     @property
     def overflowed(self) -> int:

@@ -114,33 +114,51 @@ def _packed_weights(w: np.ndarray, index: np.ndarray, flip: bool) -> tuple[np.nd
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
 
+NO_CODES = np.empty((0, 0, 0, 0), dtype=np.int8)  # no requantization in the output pass
+NO_RULE = np.zeros(9, dtype=np.int64)
+
+
+class Correlation(NamedTuple):
+    """A correlation's exact sums (int32), their largest magnitude, and, when the output pass
+    requantized them, the codes (int8: the target's low bytes) and how many were clamped."""
+
+    sums: np.ndarray
+    largest: int
+    codes: np.ndarray | None = None
+    clamped: int = 0
+
+
 def _correlate(op: str, a: ByteOperand, w: np.ndarray, geom: ConvGeometry,
-               out_shape: tuple[int, ...]) -> tuple[np.ndarray, int]:
+               out_shape: tuple[int, ...], rule: np.ndarray | None) -> Correlation:
     frame, quads, cg, taps, counts, index = _quad_plan(geom, op)
     out = np.empty(out_shape, dtype=np.int32)
+    codes = NO_CODES if rule is None else np.empty(out_shape, dtype=np.int8)
     rows, tiles = _tiles(frame, out.shape[0], TILE, geom.macs)
     packed, corr = _packed_weights(w, index, a.flip)
-    extremes = np.empty((thread_count(tiles), 2), dtype=np.int64)
-    extremes[:] = INT32_MAX, INT32_MIN
+    extremes = np.empty((thread_count(tiles), 3), dtype=np.int64)
+    extremes[:] = INT32_MAX, INT32_MIN, 0
     run_balanced(kernels.correlate_parts, tiles, a.raw, a.flip, cg, quads, frame.layout(), taps,
-                 counts, packed, corr, rows, frame.halo, out, work=geom.macs,
-                 per_worker=(extremes,))
-    if out.size == 0:
-        return out, 0
-    return out, max(-int(extremes[:, 0].min()), int(extremes[:, 1].max()))
+                 counts, packed, corr, rows, frame.halo, out, codes,
+                 NO_RULE if rule is None else rule, work=geom.macs, per_worker=(extremes,))
+    largest = max(-int(extremes[:, 0].min()), int(extremes[:, 1].max())) if out.size else 0
+    if rule is None:
+        return Correlation(out, largest)
+    return Correlation(out, largest, codes, int(extremes[:, 2].sum()))
 
 
-def forward(x: ByteOperand, w: np.ndarray, geom: ConvGeometry) -> tuple[np.ndarray, int]:
-    """``conv2d`` of the bytes ``x`` with the int8 weights ``w``: the exact sums (int32) and
-    their largest magnitude."""
-    return _correlate("forward", x, w, geom, geom.output_shape)
+def forward(x: ByteOperand, w: np.ndarray, geom: ConvGeometry,
+            rule: np.ndarray | None = None) -> Correlation:
+    """``conv2d`` of the bytes ``x`` with the int8 weights ``w``: the exact sums and their
+    largest magnitude; with ``rule`` (:func:`~fxsim.numeric._convert_kernels.round_shift_args`
+    of a target of at most 8 bits), also the sums requantized by it in the output pass."""
+    return _correlate("forward", x, w, geom, geom.output_shape, rule)
 
 
-def backward_input(grad: ByteOperand, w: np.ndarray,
-                   geom: ConvGeometry) -> tuple[np.ndarray, int]:
+def backward_input(grad: ByteOperand, w: np.ndarray, geom: ConvGeometry,
+                   rule: np.ndarray | None = None) -> Correlation:
     """``conv2d_backward_input`` of the bytes ``grad`` with the int8 weights ``w``, as
     :func:`forward`."""
-    return _correlate("backward_input", grad, w, geom, geom.input_shape)
+    return _correlate("backward_input", grad, w, geom, geom.input_shape, rule)
 
 
 def backward_weight(x: ByteOperand, grad: np.ndarray, geom: ConvGeometry,

@@ -30,6 +30,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from fxsim.numeric._convert_kernels import round_shift_saturate
 from fxsim.numeric._spin import end_part, start_parts, take_part
 from fxsim.ops._simd import (
     LANES,
@@ -114,9 +115,39 @@ def fill_quads(x, flip, cg, quads, top, left, sh, sw, rows, cols, row0, count,
                             r, n = 0, n + 1
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def store_row(acc, src, out, codes, dst, step, count, low, high, clamped, rounding,
+              rule):  # pragma: no cover - compiled
+    """Store ``acc[src + k]`` at ``out[dst + k * step]`` for ``k < count``, lowering ``low`` and
+    raising ``high`` to the values' extremes; if ``rounding``, also each value requantized by
+    :func:`~fxsim.numeric._convert_kernels.round_shift_saturate` with ``rule`` into
+    ``codes[dst + k * step]``, counting the clamped ones into ``clamped``. Returns ``(low,
+    high, clamped)``. Two loops, so that the plain one stays as short as it was."""
+    if not rounding:
+        for k in range(count):
+            v = acc[src + np.uint64(k)]
+            out[dst + np.uint64(k) * step] = v
+            low = min(low, v)
+            high = max(high, v)
+        return low, high, clamped
+    s, low_mask, t_pos, t_neg, tie_up, tie_odd, tie_nonneg, lo, hi = (
+        rule[0], rule[1], rule[2], rule[3], rule[4], rule[5], rule[6], rule[7], rule[8])
+    for k in range(count):
+        v = acc[src + np.uint64(k)]
+        at = dst + np.uint64(k) * step
+        out[at] = v
+        low = min(low, v)
+        high = max(high, v)
+        code, event = round_shift_saturate(np.int64(v), s, low_mask, t_pos, t_neg, tie_up,
+                                           tie_odd, tie_nonneg, lo, hi)
+        codes[at] = code
+        clamped += event
+    return low, high, clamped
+
+
 @numba.njit(nogil=True, cache=True)
 def correlate(x, flip, cg, quads, layout, taps, counts, wt, corr, rows_per_tile, halo, out,
-              extremes, start, stop):  # pragma: no cover - compiled
+              codes, rule, extremes, start, stop):  # pragma: no cover - compiled
     """The flat-frame correlation of :func:`fxsim.ops._kernels_flat.correlate` on quad planes:
     ``result[f, g*Cog + o][q] = sum over t < counts[f] of dot4(planes[taps[f, g, t, 0]][q +
     taps[f, g, t, 1]], wt[f, g, t, o]) - corr[f, g, o]`` for the tiles ``start..stop``, written
@@ -125,7 +156,11 @@ def correlate(x, flip, cg, quads, layout, taps, counts, wt, corr, rows_per_tile,
     weight bytes of a tap (channel ``4j + i`` in byte ``i``); ``corr`` int32, ``128 *`` the sum
     of the weight bytes of the result phase's taps when ``flip`` (else zero). ``out`` is int32;
     ``extremes`` (int64) gets the smallest and the largest result written (its ``[0]`` and
-    ``[1]`` lowered and raised): the range statistics of the result, found in the output pass."""
+    ``[1]`` lowered and raised): the range statistics of the result, found in the output pass.
+    If ``codes`` (int8, ``out``'s size; else empty) is given, each result is also requantized
+    into it by :func:`fxsim.numeric._convert_kernels.round_shift_saturate` with the arguments
+    ``rule`` (:func:`~fxsim.numeric._convert_kernels.round_shift_args`), the clamped ones
+    counted in ``extremes[2]``: the output pass of :mod:`fxsim.numeric.fused`."""
     top, left, sh, sw, rows, cols = layout
     phase_rows, phase_cols = counts.shape
     _, groups, _, cog_pad = wt.shape
@@ -140,8 +175,10 @@ def correlate(x, flip, cg, quads, layout, taps, counts, wt, corr, rows_per_tile,
     span_max = -(-rows_per_tile * cols // BLOCK) * BLOCK
     acc = np.empty((P, span_max), dtype=np.int32)
     # flat arrays indexed by unsigned offsets: no views per row, no negative-index wraparound
-    acc_flat, out_flat = acc.reshape(-1), out.reshape(-1)
+    acc_flat, out_flat, codes_flat = acc.reshape(-1), out.reshape(-1), codes.reshape(-1)
     low, high = np.int32(extremes[0]), np.int32(extremes[1])
+    rounding = codes.size > 0
+    clamped = np.int64(0)
     for tile in range(start, stop):
         r0 = tile * rows_per_tile
         r1 = min(r0 + rows_per_tile, row_total)
@@ -223,14 +260,13 @@ def correlate(x, flip, cg, quads, layout, taps, counts, wt, corr, rows_per_tile,
                                     src = np.uint64(p * span_max + (r - r0) * cols)
                                     dst = np.uint64(((n * c_total + channel) * h_total + h)
                                                     * w_total + b)
-                                    step = np.uint64(phase_cols)
-                                    for k in range(cols_out):
-                                        v = acc_flat[src + np.uint64(k)]
-                                        out_flat[dst + np.uint64(k) * step] = v
-                                        low = min(low, v)
-                                        high = max(high, v)
+                                    low, high, clamped = store_row(
+                                        acc_flat, src, out_flat, codes_flat, dst,
+                                        np.uint64(phase_cols), cols_out, low, high, clamped,
+                                        rounding, rule)
     extremes[0] = min(extremes[0], low)
     extremes[1] = max(extremes[1], high)
+    extremes[2] += clamped
 
 
 @numba.njit(nogil=True, cache=True)
@@ -316,7 +352,7 @@ def weight_dots(x, flip, layout, grad, gindex, taps, rows_per_tile, halo, total,
 
 @numba.njit(nogil=True, cache=True)
 def correlate_parts(x, flip, cg, quads, layout, taps, counts, wt, corr, rows_per_tile, halo, out,
-                    extremes, parts, progress, go):  # pragma: no cover - compiled
+                    codes, rule, extremes, parts, progress, go):  # pragma: no cover - compiled
     """:func:`correlate` over the tile ranges ``parts[j]`` that this thread takes: the driver
     of :func:`fxsim.numeric.threads.run_balanced`."""
     start_parts(go)
@@ -325,7 +361,7 @@ def correlate_parts(x, flip, cg, quads, layout, taps, counts, wt, corr, rows_per
         if j < 0:
             return
         correlate(x, flip, cg, quads, layout, taps, counts, wt, corr, rows_per_tile, halo, out,
-                  extremes, parts[j, 0], parts[j, 1])
+                  codes, rule, extremes, parts[j, 0], parts[j, 1])
         end_part(progress)
 
 

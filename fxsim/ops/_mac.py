@@ -12,7 +12,9 @@ from functools import cached_property
 
 import numpy as np
 
+from fxsim.numeric._convert_kernels import CodeTarget, round_shift_args
 from fxsim.numeric.formats import FxArray
+from fxsim.numeric.fused import OutputRounding, RoundedCodes
 from fxsim.numeric.threads import run_parallel
 from fxsim.ops import _engine, _engine_int8, _kernels_seq
 from fxsim.ops._frame import forward_frame
@@ -49,6 +51,8 @@ class MacCall:
     """``op`` (a key of :data:`PRODUCTS`) on operands ``a`` and ``b`` with geometry ``geom``.
 
     ``name`` is the public function's name, used in messages and :class:`Plan`.
+    ``output_rounding``: a requantization the caller expects to apply to the result, which the
+    ``int8`` path's correlations make in their output pass (:mod:`fxsim.numeric.fused`).
     """
 
     name: str
@@ -59,6 +63,7 @@ class MacCall:
     acc: Accumulator
     path: str
     mode: str
+    output_rounding: OutputRounding | None = None
 
     @cached_property
     def plan(self) -> Plan:
@@ -95,10 +100,29 @@ class MacCall:
         first = _engine_int8.unsigned_side(self.a.raw, self.a.fmt.signed)
         second = _engine_int8.signed_side(self.b.raw)
         if self.op == "backward_weight":
-            raw, largest = BYTE_PRODUCTS[self.op](first, second, self.geom, self.plan.chunk), None
-        else:
-            raw, largest = BYTE_PRODUCTS[self.op](first, second, self.geom)
-        return self._finish(raw, 0, 0, largest)
+            raw = BYTE_PRODUCTS[self.op](first, second, self.geom, self.plan.chunk)
+            return self._finish(raw, 0, 0)
+        ahead = self._output_pass()
+        result = BYTE_PRODUCTS[self.op](first, second, self.geom,
+                                        None if ahead is None else round_shift_args(*ahead))
+        rounded = None
+        if ahead is not None:
+            codes = result.codes.view(self.output_rounding.fmt.dtype)
+            rounded = RoundedCodes(codes, ahead[1], ahead[0], result.clamped)
+        return self._finish(result.sums, 0, 0, result.largest, rounded)
+
+    def _output_pass(self) -> tuple[CodeTarget, int] | None:
+        """``(target, shift)`` of the requantization :attr:`output_rounding` asks of the
+        correlation's output pass, or None where the pass cannot apply it: a stochastic or
+        registered rounding, a target wider than 8 bits, operands with a real step (a
+        multiplier, not a shift), no right shift, a register that may wrap the sums."""
+        hint = self.output_rounding
+        if hint is None or self.plan.may_overflow or self.a.step is not None \
+                or self.b.step is not None or hint.fmt.dtype.itemsize != 1:
+            return None
+        target = hint.target()
+        shift = self.a.fmt.frac + self.b.fmt.frac - hint.fmt.frac
+        return None if target is None or not 1 <= shift <= 62 else (target, shift)
 
     def _run_sequential(self, kernel) -> FxArray:
         plan = self.plan
@@ -117,10 +141,10 @@ class MacCall:
         return self._finish(out, 0, 0)
 
     def _finish(self, raw: np.ndarray, saturated: int, events: int,
-                largest: int | None = None) -> FxArray:
+                largest: int | None = None, rounded: RoundedCodes | None = None) -> FxArray:
         """The result FxArray of the exact sums ``raw`` (any integer dtype, or float64 holding
         integers), wrapped if the register wraps; ``largest``: their largest ``|value|`` if
-        the kernel found it."""
+        the kernel found it; ``rounded``: the sums requantized by the output pass."""
         plan = self.plan
         wrapped = 0
         if plan.may_overflow and self.acc.overflow == "wrap":
@@ -128,14 +152,20 @@ class MacCall:
             largest = None
         raw = raw.astype(result_dtype(plan.acc_bits), copy=False)
         stats = AccStats(size=raw.size, saturated=saturated, wrapped=wrapped, events=events,
-                         max_abs=largest)
+                         max_abs=largest, rounded=rounded)
         return accumulator_result(raw, plan.acc_bits, self.a, self.b, stats)
 
 
 def make_call(name: str, op: str, a: object, b: object, names: tuple[str, str],
-              geom_args: tuple, acc: object, path: str) -> MacCall:
+              geom_args: tuple, acc: object, path: str,
+              output_rounding: object = None) -> MacCall:
     """Validate a call and build it: ``a`` and ``b`` are the operands called ``names``;
     ``geom_args`` are the arguments of :meth:`ConvGeometry.build`."""
     mode = operand_mode(**dict(zip(names, (a, b), strict=True)))
     geom = ConvGeometry.build(*geom_args)
-    return MacCall(name, op, a, b, geom, check_accumulator(acc), path, mode)
+    if output_rounding is not None:
+        if not isinstance(output_rounding, OutputRounding):
+            raise TypeError(f"output_rounding must be an fxsim.numeric.fused.OutputRounding or "
+                            f"None, got {output_rounding!r}")
+        output_rounding.target()  # its options checked now, as requantize would
+    return MacCall(name, op, a, b, geom, check_accumulator(acc), path, mode, output_rounding)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from fxsim.numeric.formats import FxArray
+from fxsim.numeric.fused import OutputRounding
 from fxsim.ops._mac import MacCall, make_call
 from fxsim.ops.accumulator import Accumulator
 
@@ -31,20 +32,20 @@ def _shape(value: object) -> tuple[int, ...]:
 
 
 def conv2d_call(x, w, stride=1, padding=0, dilation=1, groups=1, acc=None,
-                path="auto") -> MacCall:
+                path="auto", output_rounding=None) -> MacCall:
     """The validated call behind :func:`conv2d` (also what :func:`explain` inspects)."""
-    call = make_call("conv2d", "forward", x, w, ("x", "w"),
+    return make_call("conv2d", "forward", x, w, ("x", "w"),
                      (_shape(x), _shape(w), stride, padding, dilation, groups, "x", "w"), acc,
-                     path)
-    return call
+                     path, output_rounding)
 
 
 def conv2d_backward_input_call(grad_out, w, input_shape, stride=1, padding=0, dilation=1,
-                               groups=1, acc=None, path="auto") -> MacCall:
+                               groups=1, acc=None, path="auto",
+                               output_rounding=None) -> MacCall:
     """The validated call behind :func:`conv2d_backward_input`."""
     call = make_call("conv2d_backward_input", "backward_input", grad_out, w, ("grad_out", "w"),
                      (input_shape, _shape(w), stride, padding, dilation, groups, "input_shape",
-                      "w"), acc, path)
+                      "w"), acc, path, output_rounding)
     call.geom.check_grad(_shape(grad_out))
     return call
 
@@ -61,7 +62,7 @@ def conv2d_backward_weight_call(x, grad_out, weight_shape, stride=1, padding=0, 
 
 def conv2d(x: Operand, w: Operand, stride: PairArg = 1, padding: PairArg = 0,
            dilation: PairArg = 1, groups: int = 1, acc: Accumulator | None = None,
-           path: str = "auto") -> Operand:
+           path: str = "auto", output_rounding: OutputRounding | None = None) -> Operand:
     """2-D cross-correlation of codes, as PyTorch's ``conv2d`` without bias, summed exactly.
 
     ``x (N, C, H, W)`` and ``w (C_out, C/groups, KH, KW)`` give ``out (N, C_out, OH, OW)``:
@@ -92,6 +93,12 @@ def conv2d(x: Operand, w: Operand, stride: PairArg = 1, padding: PairArg = 0,
     path : str, default "auto"
         ``auto`` or one of :data:`fxsim.ops.PATHS` to force (refused where not exact): see
         :mod:`fxsim.ops.paths` and :func:`fxsim.ops.explain`. Every path gives the same codes.
+    output_rounding : OutputRounding or None, default None
+        A requantization the caller expects to apply to the result (a hint; it changes no
+        result). The ``int8`` path makes it in its output pass, when the target is at most 8
+        bits wide, the rounding deterministic and the rescale a right shift, and attaches the
+        codes to ``.stats.rounded``; :func:`fxsim.requantize` asked for exactly that conversion
+        returns them instead of another pass over the sums (:mod:`fxsim.numeric.fused`).
 
     Returns
     -------
@@ -125,13 +132,15 @@ def conv2d(x: Operand, w: Operand, stride: PairArg = 1, padding: PairArg = 0,
     >>> narrow.raw.tolist(), narrow.stats.saturated, narrow.stats.events
     ([[[[10, 18], [31, 31]]]], 2, 3)
     """
-    return conv2d_call(x, w, stride, padding, dilation, groups, acc, path).run()
+    return conv2d_call(x, w, stride, padding, dilation, groups, acc, path,
+                       output_rounding).run()
 
 
 def conv2d_backward_input(grad_out: Operand, w: Operand, input_shape: tuple[int, ...],
                           stride: PairArg = 1, padding: PairArg = 0, dilation: PairArg = 1,
                           groups: int = 1, acc: Accumulator | None = None,
-                          path: str = "auto") -> Operand:
+                          path: str = "auto",
+                          output_rounding: OutputRounding | None = None) -> Operand:
     """Gradient with respect to the input: the adjoint of :func:`conv2d` in ``x``.
 
     Each element of the result, of shape ``input_shape (N, C, H, W)`` (needed: a stride > 1
@@ -147,7 +156,7 @@ def conv2d_backward_input(grad_out: Operand, w: Operand, input_shape: tuple[int,
         The forward weight codes ``(C_out, C/groups, KH, KW)``, or float64 values.
     input_shape : tuple of int
         ``(N, C, H, W)`` of the forward input.
-    stride, padding, dilation, groups, acc, path
+    stride, padding, dilation, groups, acc, path, output_rounding
         Those of the forward :func:`conv2d`.
 
     Returns
@@ -173,7 +182,7 @@ def conv2d_backward_input(grad_out: Operand, w: Operand, input_shape: tuple[int,
     ([[1, 1, -1, -1], [1, 1, -1, -1], [2, 2, 0, 0], [2, 2, 0, 0]], 's18.6')
     """
     return conv2d_backward_input_call(grad_out, w, input_shape, stride, padding, dilation,
-                                      groups, acc, path).run()
+                                      groups, acc, path, output_rounding).run()
 
 
 def conv2d_backward_weight(x: Operand, grad_out: Operand, weight_shape: tuple[int, ...],

@@ -1,0 +1,72 @@
+"""Requantization done ahead, in the output pass of the kernel that made the codes.
+
+A product kernel writes each exact sum once; converting it to the next layer's format in that
+same pass saves a later pass over the int32 sums. The kernel cannot know the conversion for
+sure: with a current-tensor range rule (min-max) the scale depends on ``max|sum|`` over the
+whole output, known only once the last sum is written. So the caller asks for a likely
+conversion (:class:`OutputRounding`, in practice its quantizer's previous one); the kernel
+applies it and attaches the codes to its result (:class:`RoundedCodes`, in the result's
+``stats.rounded``), and :func:`fxsim.requantize` returns them only when the conversion it is
+asked for is exactly the one they were made with: the same kernel target (rounding mode,
+saturation bounds, format) and shift, no multiplier. Otherwise it converts the sums as usual.
+The result is the same either way, bit for bit: the kernel applies :func:`fxsim.numeric.
+_convert_kernels.round_shift_saturate`, the very rule of :func:`fxsim.requantize`'s integer
+loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fxsim.numeric._convert_kernels import CodeTarget
+from fxsim.numeric.conversion import Conversion
+from fxsim.numeric.formats import QFormat
+from fxsim.numeric.rounding import ROUNDING_IDS, RoundingMode, canonical_rounding
+
+
+@dataclass(frozen=True)
+class OutputRounding:
+    """A conversion to ask of a product's output pass: to ``fmt`` by the deterministic mode
+    ``rounding``, saturating to ``clip`` (``(low, high)`` codes; None: the format's range).
+    Only a hint: a kernel that cannot apply it ignores it."""
+
+    fmt: QFormat
+    rounding: str = "nearest_even"
+    clip: tuple[int, int] | None = None
+
+    def target(self) -> CodeTarget | None:
+        """The kernels' target of this conversion, or None when no output pass can apply it
+        (a stochastic mode or a registered rounding rule: random words or Python code per
+        element). Invalid options raise as :func:`fxsim.requantize` would."""
+        name = canonical_rounding(self.rounding)  # checks the name
+        if name not in ROUNDING_IDS or RoundingMode(ROUNDING_IDS[name]).is_stochastic:
+            return None  # registered rules may need options a hint does not carry
+        conversion = Conversion.checked(self.fmt, self.rounding, "saturate", None, 0, 0, False,
+                                        self.clip)
+        if conversion.rule is not None or conversion.target.kbits:
+            return None
+        return conversion.target
+
+
+@dataclass(frozen=True)
+class RoundedCodes:
+    """Codes that a kernel's output pass made from its sums ``m``: ``m`` shifted right by
+    ``shift >= 1``, rounded and saturated as ``target`` says (into ``codes``, of the target
+    format's dtype and the sums' shape), ``saturated`` of them clamped."""
+
+    codes: np.ndarray
+    shift: int
+    target: CodeTarget
+    saturated: int
+
+    def fits(self, target: CodeTarget, shift: int, multiplier: int) -> bool:
+        """Are these the codes of the conversion ``(target, shift, multiplier)`` of the same
+        sums? Every field the integer loop reads is compared; random words never match (the
+        output pass makes none)."""
+        mine = self.target
+        return (multiplier == 1 and shift == self.shift and not target.words.size
+                and not target.kbits and target.wrap == mine.wrap
+                and (target.mode, target.lo, target.hi, target.bits, target.signed)
+                == (mine.mode, mine.lo, mine.hi, mine.bits, mine.signed))
