@@ -118,7 +118,7 @@ class TensorQuantizer:
         self.last_mask = None
         largest = None  # max|value|, when a deferred tensor finds it while materializing
         if isinstance(value, DeferredFloat) and self.rule.needs_values:
-            largest = value.max_abs()
+            largest = value.max_abs(keep_values=True)
             value = value.values()
         done = None
         if not self.rule.needs_values:

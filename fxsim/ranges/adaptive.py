@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from fxsim.numeric.pairwise import array_mean_and_std
 from fxsim.ranges.base import (
     RangeRule,
     float_or_none,
@@ -76,12 +77,13 @@ class ZScoreRule(RangeRule):
 
 
 def _mean_and_std(x: np.ndarray, largest: float) -> tuple[float, float]:
-    """``np.mean(x), np.std(x)`` (float64, pairwise sums; bit for bit by :func:`mean_and_std`
-    on contiguous arrays); where their sums overflow (values near float64's maximum) they
-    are taken on ``x * 2**-ceil(log2(largest))`` and scaled back, exactly by a power of two."""
+    """``np.mean(x), np.std(x)`` (float64, pairwise sums; bit for bit by
+    :func:`fxsim.numeric.pairwise.array_mean_and_std` on contiguous arrays); where their sums
+    overflow (values near float64's maximum) they are taken on ``x * 2**-ceil(log2(largest))``
+    and scaled back, exactly by a power of two."""
     with np.errstate(over="ignore", invalid="ignore"):
         if x.flags.c_contiguous and x.dtype == np.float64:
-            mean, std = mean_and_std(x)
+            mean, std = array_mean_and_std(x)
         else:
             mean, std = float(x.mean()), float(x.std())
     if math.isfinite(mean) and math.isfinite(std):
@@ -91,55 +93,14 @@ def _mean_and_std(x: np.ndarray, largest: float) -> tuple[float, float]:
     return math.ldexp(float(scaled.mean()), exponent), math.ldexp(float(scaled.std()), exponent)
 
 
-PAIRWISE_BLOCK = 128  # numpy's pairwise summation adds runs of at most this many directly
-SUBTREE = 1 << 16  # mean_and_std hands numpy summation subtrees of at most this many (a
-# 512 KiB buffer, in L2: 2**15 took 2.65 ms on 2M values, 2**16 1.6 ms, fewer Python calls)
-
-
-def mean_and_std(x: np.ndarray) -> tuple[float, float]:
-    """``(np.mean(x), np.std(x))`` of a C-contiguous float64 array, bit for bit, without
-    numpy's two full-size temporaries (``x - mean`` and its square).
-
-    numpy sums a contiguous array as ``0.0 + pairwise(x)``: a run of more than 128 elements
-    splits at ``n // 2`` rounded down to a multiple of 8, each half summed the same way
-    (``pairwise_sum`` in numpy's ``loops_utils.h.src``). So the sum of squares is the same
-    tree over subtrees of at most :data:`SUBTREE` elements, each one's squares formed in a
-    small buffer and summed by numpy (a subtree's sum is non-negative, so ``0.0 +`` changes
-    nothing), the subtrees' sums added as the tree adds them. ``tests/test_pairwise.py``
-    pins the equality with the installed numpy."""
-    flat = x.reshape(-1)
-    n = flat.size
-    mean = float(np.add.reduce(flat)) / n if n else float(x.mean())
-    if n <= SUBTREE:
-        return mean, float(x.std())
-    return mean, float(np.sqrt((0.0 + _sum_of_squares(flat, mean, np.empty(SUBTREE))) / n))
-
-
-def _sum_of_squares(flat: np.ndarray, mean: float, buffer: np.ndarray) -> float:
-    """numpy's pairwise sum of ``(flat - mean)**2`` (see :func:`mean_and_std`), without the
-    leading ``0.0 +``; subtrees of at most ``buffer.size`` elements are formed in ``buffer``.
-    (A module function, not a recursive closure: a closure that refers to itself is a
-    reference cycle, which would keep ``flat`` alive until the garbage collector ran.)"""
-    count = flat.size
-    if count <= buffer.size:
-        part = buffer[:count]
-        np.subtract(flat, mean, out=part)
-        np.multiply(part, part, out=part)
-        return float(np.add.reduce(part))
-    half = count // 2
-    half -= half % 8
-    return (_sum_of_squares(flat[:half], mean, buffer)
-            + _sum_of_squares(flat[half:], mean, buffer))
-
-
 GAMMA_MIN, GAMMA_MAX = 0.001, 1.0  # LBT's clamp of the clip ratio
 
 
 def _count_beyond(x: np.ndarray, threshold: float) -> int:
     """``np.count_nonzero(np.abs(x) > threshold)`` for ``threshold >= 0``, in one compiled pass
-    (:func:`fxsim.ranges._beyond_kernel.count_beyond`; no temporary). The kernel loads on
+    (:func:`fxsim.numeric._beyond_kernel.count_beyond`; no temporary). The kernel loads on
     first use: the cost model reads the rules without it."""
-    from fxsim.ranges._beyond_kernel import count_beyond
+    from fxsim.numeric._beyond_kernel import count_beyond
 
     return count_beyond(x, threshold)
 
