@@ -160,11 +160,33 @@ def test_a_nan_in_blocks_reports_as_the_values_would(policy):
 
 
 def test_stats_make_three_passes_and_keep_no_values():
-    """zscore: the mean's pass (which finds max|x|), the squares' pass; large_grad_interval:
-    the max|x| pass, the count's pass; the quantizer's rounding one more each."""
+    """zscore: the mean's pass (which finds max|x|), the squares' pass, the quantizer's
+    rounding; large_grad_interval (which does not read blocks) computes the values once."""
     values = np.random.default_rng(5).standard_normal((4, 3 * SUBTREE + 7))
-    for name in ("arc8", "int4_interval"):
+    for name, passes, kept in (("arc8", 3, False), ("int4_interval", 1, True)):
         spec = act_grads_spec(name)
         x = Filled(values)
         TensorQuantizer(spec, "l.act_grads", keep_mask=True)(x, 0, 0)
-        assert x.filled == 3 * values.size and x._values is None
+        assert x.filled == passes * values.size and (x._values is not None) == kept
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 3 * 128 + 9) | st.integers(0, 5000), st.floats(-30, 30),
+       st.integers(0, 2**32 - 1))
+def test_the_compiled_leaf_sums_are_numpys(size, spread, seed):
+    """Every shape of numpy's pairwise loop (fewer than 8 terms, one block of eight partial
+    sums with a tail, runs split in halves): the sum and the squares around a mean, as
+    np.add.reduce gives them, signed zeros included."""
+    from fxsim.numeric import _pairwise_kernels as compiled
+
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal(size) * np.exp(rng.uniform(-abs(spread), abs(spread), size))
+    if size and seed % 5 == 0:
+        values[rng.integers(0, size, size // 3 + 1)] = -0.0
+    mean = float(np.add.reduce(values)) / size if size else 0.0
+    squares = values - mean
+    squares *= squares
+    assert hexes(compiled.add_reduce(values, 0.0, False)) == hexes(np.add.reduce(values))
+    assert hexes(compiled.add_reduce(values, mean, True)) == hexes(np.add.reduce(squares))
+    assert hexes(compiled.add_reduce(-np.zeros(size), 0.0, False)) == hexes(
+        np.add.reduce(-np.zeros(size)))

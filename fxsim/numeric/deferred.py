@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 import numba
 import numpy as np
 
-from fxsim.numeric import pairwise
+from fxsim.numeric import _pairwise_kernels, pairwise
 from fxsim.numeric.threads import run_chunks
 
 BLOCK = 1 << 17  # elements per block: 1 MB of float64, in L2
@@ -162,7 +162,9 @@ class DeferredFloat:
         (:func:`fxsim.numeric.pairwise.mean_and_std`); the first finds ``max|x|`` too, unless
         known. Computed once (cached). Overflow gives infinities or NaN, silently."""
         if self._moments is None:
-            self._moments = pairwise.mean_and_std(self.size, self._map_leaves)
+            self._moments = pairwise.mean_and_std(self.size, self._map_leaves,
+                                                  _pairwise_kernels.leaf_sum,
+                                                  _pairwise_kernels.leaf_squares)
         return self._moments
 
     def count_beyond(self, threshold: float) -> int:

@@ -99,15 +99,20 @@ def leaf_squares(mean: float, values: np.ndarray, scratch: np.ndarray) -> float:
         return float(np.add.reduce(scratch))
 
 
-def mean_and_std(size: int, map_leaves: LeafMap) -> tuple[float, float]:
+def mean_and_std(size: int, map_leaves: LeafMap, sum_leaf: LeafReduce = leaf_sum,
+                 squares_leaf: Callable[[float, np.ndarray, np.ndarray], float] = leaf_squares,
+                 ) -> tuple[float, float]:
     """``(np.mean(x), np.std(x))`` bit for bit (float64, population std) of a tensor of
     ``size`` float64 values read leaf by leaf by ``map_leaves``, in two passes: the sum, then
     the sum of squares around the mean, each combined in numpy's order (see the module
-    docstring). NaN for both when ``size`` is 0. Overflow gives infinities or NaN silently."""
+    docstring). NaN for both when ``size`` is 0. Overflow gives infinities or NaN silently.
+    ``sum_leaf`` and ``squares_leaf`` sum one leaf, as :func:`leaf_sum` and
+    :func:`leaf_squares` do (the compiled ones of :mod:`fxsim.numeric._pairwise_kernels`
+    give the same floats)."""
     if size == 0:
         return math.nan, math.nan
-    mean = (0.0 + combine(size, map_leaves(leaf_sum))) / size
-    squares = combine(size, map_leaves(partial(leaf_squares, mean)))
+    mean = (0.0 + combine(size, map_leaves(sum_leaf))) / size
+    squares = combine(size, map_leaves(partial(squares_leaf, mean)))
     with np.errstate(invalid="ignore"):
         return mean, float(np.sqrt((0.0 + squares) / size))
 
