@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fxsim.ranges.adaptive import SUBTREE, mean_and_std
+from fxsim.numeric.pairwise import SUBTREE
+from fxsim.numeric.pairwise import array_mean_and_std as mean_and_std
 
 
 def same(a: float, b: float) -> bool:

@@ -118,8 +118,9 @@ class TensorQuantizer:
         spec = self.spec
         self.last_mask = None
         largest = None  # max|value|, when a deferred tensor finds it while materializing
-        if isinstance(value, DeferredFloat) and self.rule.needs_values:
-            largest = value.max_abs()
+        reads_blocks = self.rule.needs_values and self.rule.reads_blocks
+        if isinstance(value, DeferredFloat) and self.rule.needs_values and not reads_blocks:
+            largest = value.max_abs(keep_values=True)
             value = value.values()
         done = None
         if not self.rule.needs_values:
@@ -137,6 +138,13 @@ class TensorQuantizer:
             scale = self.rule.choose(np.array([max_abs(value)]), spec.bits, self.signed)
             if done is not None and not _rounds_alike(scale, guess, spec.bits, self.signed):
                 done = None
+        elif reads_blocks:
+            # the rule takes its statistics (max|x| among them) from passes over the blocks,
+            # on the threads; a deferred tensor is not materialized, and known values are
+            # read in slices
+            values = value if isinstance(value, DeferredFloat) else DeferredFloat.of_values(
+                float_values(value.to_float() if isinstance(value, FxArray) else value))
+            scale = self.rule.choose(values, spec.bits, self.signed)
         else:
             values = value.to_float() if isinstance(value, FxArray) else np.asarray(value)
             # max|x| once, as the rule takes it (same NaN check), for choose and observe

@@ -10,17 +10,23 @@ block of values into a buffer that stays in cache and rounds it there, instead o
 
 Every value is computed by the same ``fill`` whether it is materialized (:meth:`values`) or
 consumed block by block, so both give the same floats, bit for bit; anything that needs the
-whole array (``np.asarray``, rules that read the values) gets :meth:`values`.
+whole array (``np.asarray``, rules that read the values) gets :meth:`values`. The range rules
+that need more than ``max|x|`` but not the values themselves take their statistics from the
+tensor's methods instead (:meth:`DeferredFloat.mean_and_std`, :meth:`DeferredFloat.
+count_beyond`: the ``fxsim.ranges.base.BlockTensor`` protocol), each a parallel pass over the
+blocks; a tensor whose values are known already (:meth:`DeferredFloat.of_values`) gives the
+same statistics from slices of them.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numba
 import numpy as np
 
+from fxsim.numeric import _pairwise_kernels, pairwise
 from fxsim.numeric.threads import run_chunks
 
 BLOCK = 1 << 17  # elements per block: 1 MB of float64, in L2
@@ -53,18 +59,22 @@ def _largest_magnitude_bits(values):  # pragma: no cover - compiled
     return largest
 
 
-def _largest_magnitude(values: np.ndarray) -> float:
-    """``max |v|`` of a float64 array (NaN if any value is NaN; 0.0 when empty)."""
-    return float(np.array(_largest_magnitude_bits(values), dtype=np.int64).view(np.float64))
+def _float_of_bits(bits: int) -> float:
+    """The float64 whose bits are the int64 ``bits``."""
+    return float(np.array(bits, dtype=np.int64).view(np.float64))
 
 
 class DeferredFloat:
     """A float64 tensor of ``shape`` whose values ``fill(start, stop, step, out)`` computes:
-    flat (C-order) elements ``start, start + step, ... < stop`` into ``out``.
+    flat (C-order) elements ``start, start + step, ... < stop`` into ``out``; ``fill`` may run
+    on several threads at once.
 
     ``max_abs``: a function giving the exact ``max|x|`` without the values, when the producer
-    knows one (else it is found block by block). The tensor is read-only; :meth:`values`
-    materializes it once (cached), and ``np.asarray`` does the same."""
+    knows one (else it is found on the first pass over the blocks). The tensor is read-only;
+    :meth:`values` materializes it once (cached), and ``np.asarray`` does the same. Its
+    statistics (:meth:`max_abs`, :meth:`mean_and_std`, :meth:`count_beyond`) are passes over
+    its blocks on the threads of :func:`fxsim.numeric.threads.run_chunks`, none of which keeps
+    the values."""
 
     dtype = np.dtype(np.float64)
 
@@ -75,6 +85,21 @@ class DeferredFloat:
         self._max_abs = max_abs
         self._values: np.ndarray | None = None
         self._largest_bits: int | None = None  # max|x|'s bits, once a full pass has found them
+        self._moments: tuple[float, float] | None = None  # (mean, std), once computed
+
+    @classmethod
+    def of_values(cls, values: np.ndarray) -> DeferredFloat:
+        """The tensor of the known float64 ``values`` (made C-contiguous): its statistics are
+        taken over the threads as a deferred tensor's are, from slices of the values."""
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        flat = values.reshape(-1)
+
+        def fill(start: int, stop: int, step: int, out: np.ndarray) -> None:
+            out[:] = flat[start:stop:step]
+
+        tensor = cls(values.shape, fill)
+        tensor._values = values
+        return tensor
 
     @property
     def size(self) -> int:
@@ -90,8 +115,8 @@ class DeferredFloat:
             self._materialize(False)
         return self._values
 
-    def _materialize(self, magnitude: bool) -> int:
-        """Compute and keep the values, chunk by chunk; with ``magnitude``, return the bits of
+    def _materialize(self, magnitude: bool) -> None:
+        """Compute and keep the values, chunk by chunk; with ``magnitude``, keep the bits of
         their ``max|x|`` (:func:`_largest_magnitude_bits`), taken from each chunk while it is
         still in cache."""
         out = np.empty(self.shape)
@@ -103,29 +128,69 @@ class DeferredFloat:
 
         found = run_chunks(chunk, self.size, PARALLEL_MIN)
         self._values = out
-        return max(found, default=0)
+        if magnitude:
+            self._largest_bits = max(found, default=0)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         values = self.values()
         return values if dtype is None else values.astype(dtype, copy=False)
 
-    def max_abs(self) -> float:
-        """``max |x|`` (0.0 when empty; NaN if a value is NaN), exact: from the producer when it
-        knows it, else from a pass already made over the blocks (:func:`run_blocks`), else
-        found while the values are materialized (and kept)."""
-        if self._values is not None or self.size == 0:
-            return _largest_magnitude(self.values().reshape(-1))
-        if self._max_abs is not None:
-            return float(self._max_abs())
+    def max_abs(self, keep_values: bool = False) -> float:
+        """``max |x|`` (0.0 when empty; NaN if a value is NaN), exact: from a pass already
+        made over the blocks (:func:`run_blocks`, :meth:`mean_and_std`), else from the producer
+        when it knows it, else found by a pass over the blocks; with ``keep_values``, that
+        pass materializes the values (:meth:`values`) on the way."""
+        if self.size == 0:
+            return 0.0
         if self._largest_bits is None:
-            self._largest_bits = self._materialize(True)
-        return float(np.array(self._largest_bits, dtype=np.int64).view(np.float64))
+            if self._max_abs is not None:
+                return float(self._max_abs())
+            if keep_values and self._values is None:
+                self._materialize(True)
+            else:
+                run_blocks(self, _ignore_block)
+        return _float_of_bits(self._largest_bits)
 
     def knows_max_abs(self) -> bool:
         """Is :meth:`max_abs` known without a pass over the values (from the producer, or
         from a pass already made)?"""
-        return (self._max_abs is not None or self._largest_bits is not None
-                or self._values is not None or self.size == 0)
+        return self._max_abs is not None or self._largest_bits is not None or self.size == 0
+
+    def mean_and_std(self) -> tuple[float, float]:
+        """``(np.mean(x), np.std(x))`` of the values, bit for bit (float64; NaN when empty),
+        in two passes over the leaves of numpy's summation tree on the threads
+        (:func:`fxsim.numeric.pairwise.mean_and_std`); the first finds ``max|x|`` too, unless
+        known. Computed once (cached). Overflow gives infinities or NaN, silently."""
+        if self._moments is None:
+            self._moments = pairwise.mean_and_std(self.size, self._map_leaves,
+                                                  _pairwise_kernels.leaf_sum,
+                                                  _pairwise_kernels.leaf_squares)
+        return self._moments
+
+    def count_beyond(self, threshold: float) -> int:
+        """``np.count_nonzero(np.abs(x) > threshold)`` for ``threshold >= 0`` (NaN is not
+        counted), by a pass over the blocks with a compiled count
+        (:func:`fxsim.numeric._beyond_kernel.count_beyond`)."""
+        from fxsim.numeric._beyond_kernel import count_beyond
+
+        return sum(run_blocks(self, lambda start, values: count_beyond(values, threshold)))
+
+    def _map_leaves(self, reduce: pairwise.LeafReduce) -> list:
+        """The :data:`~fxsim.numeric.pairwise.LeafMap` of this tensor: ``reduce(values,
+        scratch)`` of each leaf of numpy's tree over it, each leaf computed (or sliced) as
+        :func:`run_blocks` computes a block, several leaves at once on the threads (one thread
+        below ``2 * PARALLEL_MIN`` elements)."""
+        bounds = pairwise.leaves(self.size)
+        find = not self.knows_max_abs()
+
+        def chunk(first: int, last: int) -> tuple[list, int]:
+            return _run_pieces(self, enumerate(bounds[first:last], first), find,
+                               lambda j, values, scratch: (j, reduce(values, scratch)))
+
+        serial = self.size < 2 * PARALLEL_MIN
+        parts = run_chunks(chunk, len(bounds), len(bounds) if serial else 1)
+        results = _gather(self, parts, find)
+        return [result for _, result in sorted(results, key=lambda pair: pair[0])]
 
     def strided(self, stride: int) -> np.ndarray:
         """The flat elements ``0, stride, 2 * stride, ...`` (a deterministic subsample)."""
@@ -137,28 +202,54 @@ class DeferredFloat:
         return out
 
 
+def _ignore_block(start: int, values: np.ndarray) -> None:
+    """A :func:`run_blocks` consumer that keeps nothing (a pass for ``max|x|`` alone)."""
+
+
 def run_blocks(x: DeferredFloat, consume: Callable[[int, np.ndarray], object]) -> list:
     """``consume(start, values)`` for consecutive blocks of at most :data:`BLOCK` elements
-    of ``x`` (``start``: the flat index of ``values[0]``), computed into a per-thread buffer,
-    over the threads of :func:`fxsim.numeric.threads.run_chunks`. Returns the results, in no
-    particular order. Unless ``x`` knows its ``max|x|`` already (:meth:`DeferredFloat.
-    knows_max_abs`), each block's is taken while it is in cache, and the whole tensor's kept
-    for :meth:`DeferredFloat.max_abs`: a quantizer may round with a scale guessed before it
-    knew ``max|x|``, and keep the codes when the scale ``max|x|`` gives is the same."""
+    of ``x`` (``start``: the flat index of ``values[0]``), computed into a per-thread buffer
+    (or sliced from the values when ``x`` keeps them), over the threads of
+    :func:`fxsim.numeric.threads.run_chunks`. Returns the results, in no particular order.
+    Unless ``x`` knows its ``max|x|`` already (:meth:`DeferredFloat.knows_max_abs`), each
+    block's is taken while it is in cache, and the whole tensor's kept for
+    :meth:`DeferredFloat.max_abs`: a quantizer may round with a scale guessed before it knew
+    ``max|x|``, and keep the codes when the scale ``max|x|`` gives is the same."""
     find = not x.knows_max_abs()
 
     def chunk(start: int, stop: int) -> tuple[list, int]:
-        results, largest = [], 0
-        for first in range(start, stop, BLOCK):
-            last = min(first + BLOCK, stop)
-            values = block_buffer(last - first)
-            x.fill(first, last, 1, values)
-            if find:
-                largest = max(largest, _largest_magnitude_bits(values))
-            results.append(consume(first, values))
-        return results, largest
+        blocks = ((first, (first, min(first + BLOCK, stop)))
+                  for first in range(start, stop, BLOCK))
+        return _run_pieces(x, blocks, find, lambda first, values, scratch: consume(first, values))
 
-    parts = run_chunks(chunk, x.size, PARALLEL_MIN)
+    return _gather(x, run_chunks(chunk, x.size, PARALLEL_MIN), find)
+
+
+def _run_pieces(x: DeferredFloat, pieces: Iterable[tuple[int, tuple[int, int]]], find: bool,
+                consume: Callable[[int, np.ndarray, np.ndarray], object]) -> tuple[list, int]:
+    """``[consume(key, values, scratch) for key, (start, stop) in pieces]`` and, with
+    ``find``, the bits of ``max|x|`` over the pieces (else 0). ``values``: flat elements
+    ``start:stop`` of ``x``, computed by ``x.fill`` into this thread's :func:`block_buffer`
+    (``scratch`` is then that same buffer) or sliced from the values ``x`` keeps (``scratch``
+    the buffer, for the consumer's use); the magnitude is taken while they are in cache."""
+    kept = None if x._values is None else x._values.reshape(-1)
+    results, largest = [], 0
+    for key, (start, stop) in pieces:
+        scratch = block_buffer(stop - start)
+        if kept is None:
+            x.fill(start, stop, 1, scratch)
+            values = scratch
+        else:
+            values = kept[start:stop]
+        if find:
+            largest = max(largest, _largest_magnitude_bits(values))
+        results.append(consume(key, values, scratch))
+    return results, largest
+
+
+def _gather(x: DeferredFloat, parts: list[tuple[list, int]], find: bool) -> list:
+    """The results of the threads' :func:`_run_pieces` calls over the whole of ``x``, in one
+    list; with ``find``, ``max|x|`` (the largest of their magnitudes) kept in ``x``."""
     if find:
         x._largest_bits = max(largest for _, largest in parts)
-    return [r for part, _ in parts for r in part]
+    return [result for part, _ in parts for result in part]

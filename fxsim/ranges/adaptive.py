@@ -9,9 +9,12 @@ from typing import ClassVar
 
 import numpy as np
 
+from fxsim.numeric.pairwise import array_mean_and_std
 from fxsim.ranges.base import (
+    BlockTensor,
     RangeRule,
     float_or_none,
+    float_tensor,
     float_values,
     hex_or_none,
     max_abs,
@@ -34,9 +37,14 @@ class ZScoreRule(RangeRule):
     step uses ``m = ema * m_prev + (1 - ema) * mean(x)`` and likewise ``s`` for std, and
     :meth:`observe` (called with the same values) stores ``m, s`` as the new state. The first
     step, with no state yet, uses the tensor's own mean and std.
+
+    Reads blocks: given a :class:`~fxsim.ranges.base.BlockTensor`, it takes mean and std (and
+    ``max|x|``, found in the same pass as the mean) from it, which keeps them for
+    :meth:`observe`.
     """
 
     name = "zscore"
+    reads_blocks = True
     PARAMS: ClassVar[dict[str, RuleParam]] = {
         "z": real_param(3.0, 0.0, 1e6, low_open=True),
         "ema": real_param(0.0, 0.0, 1.0, high_open=True),
@@ -48,20 +56,31 @@ class ZScoreRule(RangeRule):
         self.mean: float | None = None
         self.std: float | None = None
 
-    def _smoothed_stats(self, x: np.ndarray, largest: float) -> tuple[float, float]:
+    def choose(self, values: np.ndarray | BlockTensor, bits: int, signed: bool,
+               largest: float | None = None) -> Scale:
+        """:meth:`RangeRule.choose`; a block tensor's mean is taken first, its pass finding
+        ``max|x|`` on the way (which ``choose`` then reads instead of making a pass of its
+        own)."""
+        if isinstance(values, BlockTensor) and largest is None:
+            values.mean_and_std()
+        return super().choose(values, bits, signed, largest)
+
+    def _smoothed_stats(self, x: np.ndarray | BlockTensor,
+                        largest: float) -> tuple[float, float]:
         mean, std = _mean_and_std(x, largest)
         ema = self.params["ema"]
         if ema == 0.0 or self.mean is None:
             return mean, std
         return ema * self.mean + (1 - ema) * mean, ema * self.std + (1 - ema) * std
 
-    def clip_value(self, x: np.ndarray, largest: float, bits: int, signed: bool) -> float:
+    def clip_value(self, x: np.ndarray | BlockTensor, largest: float, bits: int,
+                   signed: bool) -> float:
         mean, std = self._smoothed_stats(x, largest)
         return min(largest, abs(mean) + self.params["z"] * std)
 
     def observe(self, values: np.ndarray, scale: Scale, largest: float | None = None) -> None:
         """With ``ema > 0``: the smoothed mean and std of this step become the state."""
-        x = float_values(values)
+        x = float_tensor(values)
         if self.params["ema"] == 0.0 or not x.size:
             return
         self.mean, self.std = self._smoothed_stats(x, max_abs(x, largest))
@@ -75,71 +94,37 @@ class ZScoreRule(RangeRule):
         self.std = float_or_none(state["std"], "std")
 
 
-def _mean_and_std(x: np.ndarray, largest: float) -> tuple[float, float]:
-    """``np.mean(x), np.std(x)`` (float64, pairwise sums; bit for bit by :func:`mean_and_std`
-    on contiguous arrays); where their sums overflow (values near float64's maximum) they
-    are taken on ``x * 2**-ceil(log2(largest))`` and scaled back, exactly by a power of two."""
+def _mean_and_std(x: np.ndarray | BlockTensor, largest: float) -> tuple[float, float]:
+    """``np.mean(x), np.std(x)`` (float64, pairwise sums; bit for bit by
+    :func:`fxsim.numeric.pairwise.array_mean_and_std` on contiguous arrays, by the tensor's
+    own method on a block tensor); where their sums overflow (values near float64's maximum)
+    they are taken on ``x * 2**-ceil(log2(largest))`` and scaled back, exactly by a power of
+    two (a block tensor materialized for it: this is rare)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        if x.flags.c_contiguous and x.dtype == np.float64:
-            mean, std = mean_and_std(x)
+        if isinstance(x, BlockTensor):
+            mean, std = x.mean_and_std()
+        elif x.flags.c_contiguous and x.dtype == np.float64:
+            mean, std = array_mean_and_std(x)
         else:
             mean, std = float(x.mean()), float(x.std())
     if math.isfinite(mean) and math.isfinite(std):
         return mean, std
     exponent = ceil_log2(largest)
-    scaled = np.ldexp(x, -exponent)
+    scaled = np.ldexp(float_values(x), -exponent)
     return math.ldexp(float(scaled.mean()), exponent), math.ldexp(float(scaled.std()), exponent)
-
-
-PAIRWISE_BLOCK = 128  # numpy's pairwise summation adds runs of at most this many directly
-SUBTREE = 1 << 16  # mean_and_std hands numpy summation subtrees of at most this many (a
-# 512 KiB buffer, in L2: 2**15 took 2.65 ms on 2M values, 2**16 1.6 ms, fewer Python calls)
-
-
-def mean_and_std(x: np.ndarray) -> tuple[float, float]:
-    """``(np.mean(x), np.std(x))`` of a C-contiguous float64 array, bit for bit, without
-    numpy's two full-size temporaries (``x - mean`` and its square).
-
-    numpy sums a contiguous array as ``0.0 + pairwise(x)``: a run of more than 128 elements
-    splits at ``n // 2`` rounded down to a multiple of 8, each half summed the same way
-    (``pairwise_sum`` in numpy's ``loops_utils.h.src``). So the sum of squares is the same
-    tree over subtrees of at most :data:`SUBTREE` elements, each one's squares formed in a
-    small buffer and summed by numpy (a subtree's sum is non-negative, so ``0.0 +`` changes
-    nothing), the subtrees' sums added as the tree adds them. ``tests/test_pairwise.py``
-    pins the equality with the installed numpy."""
-    flat = x.reshape(-1)
-    n = flat.size
-    mean = float(np.add.reduce(flat)) / n if n else float(x.mean())
-    if n <= SUBTREE:
-        return mean, float(x.std())
-    return mean, float(np.sqrt((0.0 + _sum_of_squares(flat, mean, np.empty(SUBTREE))) / n))
-
-
-def _sum_of_squares(flat: np.ndarray, mean: float, buffer: np.ndarray) -> float:
-    """numpy's pairwise sum of ``(flat - mean)**2`` (see :func:`mean_and_std`), without the
-    leading ``0.0 +``; subtrees of at most ``buffer.size`` elements are formed in ``buffer``.
-    (A module function, not a recursive closure: a closure that refers to itself is a
-    reference cycle, which would keep ``flat`` alive until the garbage collector ran.)"""
-    count = flat.size
-    if count <= buffer.size:
-        part = buffer[:count]
-        np.subtract(flat, mean, out=part)
-        np.multiply(part, part, out=part)
-        return float(np.add.reduce(part))
-    half = count // 2
-    half -= half % 8
-    return (_sum_of_squares(flat[:half], mean, buffer)
-            + _sum_of_squares(flat[half:], mean, buffer))
 
 
 GAMMA_MIN, GAMMA_MAX = 0.001, 1.0  # LBT's clamp of the clip ratio
 
 
-def _count_beyond(x: np.ndarray, threshold: float) -> int:
+def _count_beyond(x: np.ndarray | BlockTensor, threshold: float) -> int:
     """``np.count_nonzero(np.abs(x) > threshold)`` for ``threshold >= 0``, in one compiled pass
-    (:func:`fxsim.ranges._beyond_kernel.count_beyond`; no temporary). The kernel loads on
-    first use: the cost model reads the rules without it."""
-    from fxsim.ranges._beyond_kernel import count_beyond
+    (:func:`fxsim.numeric._beyond_kernel.count_beyond`; no temporary), or by the block
+    tensor's own method. The kernel loads on first use: the cost model reads the rules
+    without it."""
+    if isinstance(x, BlockTensor):
+        return x.count_beyond(threshold)
+    from fxsim.numeric._beyond_kernel import count_beyond
 
     return count_beyond(x, threshold)
 
@@ -172,6 +157,12 @@ class LargeGradIntervalRule(RangeRule):
     then clamps (and sets ``gamma = 0.001`` outright when ``eps >= 0.999``). That search is
     here as ``init_search=True``; it is off by default so that ``gamma`` starts at the given
     value. LBT computes in float32, this rule in float64.
+
+    :meth:`observe` takes a :class:`~fxsim.ranges.base.BlockTensor` too (``max|g|`` and the
+    clipped count from its methods; the search materializes it), but the rule does not ask for
+    one (``reads_blocks`` False): from a batch-norm gradient that would be three passes of its
+    fill (``max|g|``, rounding, count), measured slower on ResNet-20 than computing the values
+    once and reading them twice.
     """
 
     name = "large_grad_interval"
@@ -188,7 +179,8 @@ class LargeGradIntervalRule(RangeRule):
         self.gamma: float = self.params["gamma"]
         self.observed = 0  # observe() calls with a nonzero gradient
 
-    def clip_value(self, x: np.ndarray, largest: float, bits: int, signed: bool) -> float:
+    def clip_value(self, x: np.ndarray | BlockTensor, largest: float, bits: int,
+                   signed: bool) -> float:
         return self.gamma * largest
 
     def target_fraction(self, scale: Scale) -> float:
@@ -196,14 +188,15 @@ class LargeGradIntervalRule(RangeRule):
         return self.params["eps"] / ((1 << scale.format().bits) - 1)
 
     def observe(self, values: np.ndarray, scale: Scale, largest: float | None = None) -> None:
-        """Update ``gamma`` from this step's unquantized gradient ``values``."""
-        x = float_values(values)
+        """Update ``gamma`` from this step's unquantized gradient ``values`` (an array, or a
+        :class:`~fxsim.ranges.base.BlockTensor`, materialized only for the search)."""
+        x = float_tensor(values)
         largest = max_abs(x, largest)
         if largest == 0.0:
             return
         target = self.target_fraction(scale)
         if self.params["init_search"] and self.observed == 0:
-            gamma = self._searched_gamma(x, largest, target)
+            gamma = self._searched_gamma(float_values(x), largest, target)
         else:
             clipped = _count_beyond(x, self.gamma * largest) / x.size
             gamma = self.gamma + self.params["lr_gamma"] * _sign(clipped - target)

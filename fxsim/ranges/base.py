@@ -10,7 +10,7 @@ chooses bit for bit what the uninterrupted one would).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -26,6 +26,34 @@ def scale_param(default: str) -> RuleParam:
     return choice_param(default, SCALE_KINDS)
 
 
+@runtime_checkable
+class BlockTensor(Protocol):
+    """A float64 tensor whose statistics are computed without materializing its values:
+    :class:`fxsim.numeric.deferred.DeferredFloat` (a batch-norm gradient, or known values
+    read over the threads). Each method is exact: bit for bit what the same numpy call on the
+    values gives. Rules that declare :attr:`RangeRule.reads_blocks` accept one in place of an
+    array; ``np.asarray`` of it materializes the values."""
+
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int: ...
+
+    def max_abs(self) -> float:
+        """``max|x|`` (0.0 when empty; NaN if a value is NaN)."""
+
+    def mean_and_std(self) -> tuple[float, float]:
+        """``(np.mean(x), np.std(x))`` (float64; infinities or NaN where the sums overflow)."""
+
+    def count_beyond(self, threshold: float) -> int:
+        """``np.count_nonzero(np.abs(x) > threshold)`` for ``threshold >= 0``."""
+
+
+def float_tensor(values: object) -> np.ndarray | BlockTensor:
+    """``values`` as :func:`float_values` makes them, or a :class:`BlockTensor` as it is."""
+    return values if isinstance(values, BlockTensor) else float_values(values)
+
+
 def float_values(values: object) -> np.ndarray:
     """``values`` as a float64 array (int and bool arrays are converted); refuses FxArray,
     complex, object and string arrays."""
@@ -37,13 +65,16 @@ def float_values(values: object) -> np.ndarray:
     return arr.astype(np.float64, copy=False)
 
 
-def max_abs(x: np.ndarray, known: float | None = None) -> float:
+def max_abs(x: np.ndarray | BlockTensor, known: float | None = None) -> float:
     """``max|x|`` (0.0 for an empty array); ValueError if ``x`` holds NaN or infinity.
     ``known``: ``max|x|`` as the caller found it (NaN if ``x`` holds one), checked the same way
     instead of two passes over ``x``."""
     if not x.size:
         return 0.0
-    largest = max(float(x.max()), -float(x.min())) if known is None else float(known)
+    if known is None:
+        known = x.max_abs() if isinstance(x, BlockTensor) else max(float(x.max()),
+                                                                    -float(x.min()))
+    largest = float(known)
     if not np.isfinite(largest):
         raise ValueError(
             "values contain NaN or infinity; a range rule needs finite values "
@@ -84,6 +115,9 @@ class RangeRule:
     # False: the clip is never below max|x|, so saturation is a rounding matter (at most one
     # LSB) and the straight-through estimator passes every gradient
     clips: ClassVar[bool] = True
+    # True: choose() and observe() accept a BlockTensor (read block by block, on the threads)
+    # in place of the values, and take what they need through its methods
+    reads_blocks: ClassVar[bool] = False
 
     def __init__(self, **params: object) -> None:
         self.params = resolve_params(self.name, self.PARAMS, params)
@@ -94,9 +128,10 @@ class RangeRule:
 
     # --- choosing -------------------------------------------------------------------------
 
-    def choose(self, values: np.ndarray, bits: int, signed: bool,
+    def choose(self, values: np.ndarray | BlockTensor, bits: int, signed: bool,
                largest: float | None = None) -> Scale:
-        """The scale for ``values`` (this step's real values of the tensor, float64) quantized
+        """The scale for ``values`` (this step's real values of the tensor, float64, or a
+        :class:`BlockTensor` of them for rules that declare :attr:`reads_blocks`) quantized
         to ``bits``-bit codes, ``signed`` or not. Deterministic: the same values, parameters
         and state give the same Scale; choosing changes no state (see :meth:`observe`).
         ``largest``: ``max|values|`` when the caller knows it (see :func:`max_abs`).
@@ -105,7 +140,7 @@ class RangeRule:
         ``clip = 0.0``; a rule whose clip comes out 0 on a nonzero tensor (a percentile of a
         mostly-zero tensor) falls back to ``max|x|``. NaN or infinite values: ValueError.
         """
-        x = float_values(values)
+        x = float_tensor(values) if self.reads_blocks else float_values(values)
         bits, signed = self.check_bits(bits, signed)
         largest = max_abs(x, largest)
         if largest == 0.0:

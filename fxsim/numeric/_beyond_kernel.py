@@ -1,5 +1,6 @@
-"""The numba kernel of the ``large_grad_interval`` range rule's clipped count (loaded on first use
-by :mod:`fxsim.ranges.adaptive`)."""
+"""The numba kernel of the ``large_grad_interval`` range rule's clipped count: loaded on first use
+by :mod:`fxsim.ranges.adaptive` (for arrays) and by :mod:`fxsim.numeric.deferred` (block by
+block, for deferred tensors)."""
 
 from __future__ import annotations
 
