@@ -140,8 +140,8 @@ class TensorQuantizer:
                 done = None
         elif reads_blocks:
             # the rule takes its statistics (max|x| among them) from passes over the blocks,
-            # on the threads; a deferred tensor is not materialized, and known values are
-            # read in slices
+            # on the threads (a deferred tensor's values computed once, in the first), and
+            # known values are read in slices
             values = value if isinstance(value, DeferredFloat) else DeferredFloat.of_values(
                 float_values(value.to_float() if isinstance(value, FxArray) else value))
             scale = self.rule.choose(values, spec.bits, self.signed)

@@ -28,7 +28,7 @@ def scale_param(default: str) -> RuleParam:
 
 @runtime_checkable
 class BlockTensor(Protocol):
-    """A float64 tensor whose statistics are computed without materializing its values:
+    """A float64 tensor whose statistics are computed block by block, over the threads:
     :class:`fxsim.numeric.deferred.DeferredFloat` (a batch-norm gradient, or known values
     read over the threads). Each method is exact: bit for bit what the same numpy call on the
     values gives. Rules that declare :attr:`RangeRule.reads_blocks` accept one in place of an
