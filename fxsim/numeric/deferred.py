@@ -113,24 +113,15 @@ class DeferredFloat:
     def values(self) -> np.ndarray:
         """The whole tensor, float64, C-contiguous (computed once)."""
         if self._values is None:
-            self._materialize(False)
+            self._materialize()
         return self._values
 
-    def _materialize(self, magnitude: bool) -> None:
-        """Compute and keep the values, chunk by chunk; with ``magnitude``, keep the bits of
-        their ``max|x|`` (:func:`_largest_magnitude_bits`), taken from each chunk while it is
-        still in cache."""
+    def _materialize(self) -> None:
+        """Compute and keep the values, block by block on the threads (:func:`run_blocks`),
+        finding ``max|x|`` on the way unless known (each block's while it is in cache)."""
         out = np.empty(self.shape)
-        flat = out.reshape(-1)
-
-        def chunk(start: int, stop: int) -> int:
-            self.fill(start, stop, 1, flat[start:stop])
-            return _largest_magnitude_bits(flat[start:stop]) if magnitude else 0
-
-        found = run_chunks(chunk, self.size, PARALLEL_MIN)
+        run_blocks(self, _ignore_block, out.reshape(-1))
         self._values = out
-        if magnitude:
-            self._largest_bits = max(found, default=0)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         values = self.values()
@@ -147,7 +138,7 @@ class DeferredFloat:
             if self._max_abs is not None:
                 return float(self._max_abs())
             if keep_values and self._values is None:
-                self._materialize(True)
+                self._materialize()
             else:
                 run_blocks(self, _ignore_block)
         return _float_of_bits(self._largest_bits)
@@ -217,10 +208,12 @@ def _ignore_block(start: int, values: np.ndarray) -> None:
     """A :func:`run_blocks` consumer that keeps nothing (a pass for ``max|x|`` alone)."""
 
 
-def run_blocks(x: DeferredFloat, consume: Callable[[int, np.ndarray], object]) -> list:
+def run_blocks(x: DeferredFloat, consume: Callable[[int, np.ndarray], object],
+               keep: np.ndarray | None = None) -> list:
     """``consume(start, values)`` for consecutive blocks of at most :data:`BLOCK` elements
     of ``x`` (``start``: the flat index of ``values[0]``), computed into a per-thread buffer
-    (or sliced from the values when ``x`` keeps them), over the threads of
+    (into the flat ``keep`` when given; sliced from the values when ``x`` keeps them), over
+    the threads of
     :func:`fxsim.numeric.threads.run_chunks`. Returns the results, in no particular order.
     Unless ``x`` knows its ``max|x|`` already (:meth:`DeferredFloat.knows_max_abs`), each
     block's is taken while it is in cache, and the whole tensor's kept for
@@ -231,7 +224,8 @@ def run_blocks(x: DeferredFloat, consume: Callable[[int, np.ndarray], object]) -
     def chunk(start: int, stop: int) -> tuple[list, int]:
         blocks = ((first, (first, min(first + BLOCK, stop)))
                   for first in range(start, stop, BLOCK))
-        return _run_pieces(x, blocks, find, lambda first, values, scratch: consume(first, values))
+        return _run_pieces(x, blocks, find, lambda first, values, scratch: consume(first, values),
+                           keep)
 
     return _gather(x, run_chunks(chunk, x.size, PARALLEL_MIN), find)
 
