@@ -20,6 +20,7 @@ blocks, the values computed once; a tensor whose values are known already
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -82,6 +83,7 @@ class DeferredFloat:
     def __init__(self, shape: tuple[int, ...], fill: Fill,
                  max_abs: Callable[[], float] | None = None) -> None:
         self.shape = tuple(int(s) for s in shape)
+        self._size = math.prod(self.shape)
         self.fill = fill
         self._max_abs = max_abs
         self._values: np.ndarray | None = None
@@ -104,7 +106,7 @@ class DeferredFloat:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return self._size
 
     @property
     def ndim(self) -> int:

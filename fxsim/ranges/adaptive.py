@@ -17,6 +17,7 @@ from fxsim.ranges.base import (
     float_tensor,
     float_values,
     hex_or_none,
+    is_block_tensor,
     max_abs,
     register,
     scale_param,
@@ -61,7 +62,7 @@ class ZScoreRule(RangeRule):
         """:meth:`RangeRule.choose`; a block tensor's mean is taken first, its pass finding
         ``max|x|`` on the way (which ``choose`` then reads instead of making a pass of its
         own)."""
-        if isinstance(values, BlockTensor) and largest is None:
+        if is_block_tensor(values) and largest is None:
             values.mean_and_std()
         return super().choose(values, bits, signed, largest)
 
@@ -101,7 +102,7 @@ def _mean_and_std(x: np.ndarray | BlockTensor, largest: float) -> tuple[float, f
     they are taken on ``x * 2**-ceil(log2(largest))`` and scaled back, exactly by a power of
     two (a block tensor materialized for it: this is rare)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        if isinstance(x, BlockTensor):
+        if is_block_tensor(x):
             mean, std = x.mean_and_std()
         elif x.flags.c_contiguous and x.dtype == np.float64:
             mean, std = array_mean_and_std(x)
@@ -122,7 +123,7 @@ def _count_beyond(x: np.ndarray | BlockTensor, threshold: float) -> int:
     (:func:`fxsim.numeric._beyond_kernel.count_beyond`; no temporary), or by the block
     tensor's own method. The kernel loads on first use: the cost model reads the rules
     without it."""
-    if isinstance(x, BlockTensor):
+    if is_block_tensor(x):
         return x.count_beyond(threshold)
     from fxsim.numeric._beyond_kernel import count_beyond
 
