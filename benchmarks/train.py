@@ -86,12 +86,14 @@ def rss_kib() -> int:
 # ---- one configuration, in a child process -------------------------------------------------------
 def run_fxsim(policy_name: str, args) -> dict:
     from fxsim.layers import Context
+    from fxsim.numeric.heap import keep_freed_pages
     from fxsim.policy import Policy
     from fxsim.training.network import Network
     from fxsim.training.optim import SGD
     from reference_nets import build_net
 
     policy = Policy.load(policy_name)
+    keep_freed_pages()  # as fxsim train does
     net = Network(build_net(args.net), INPUT_SHAPES[args.net], CLASSES, policy, SEED)
     optimizer = SGD(net.params, MOMENTUM, WEIGHT_DECAY)
     batches = random_batches(args.net, args.batch)

@@ -104,6 +104,27 @@ def test_requantize_converts_again_unless_asked_for_exactly_that_conversion(othe
     assert np.array_equal(got.raw, want.raw) and got.stats == want.stats
 
 
+def test_the_codes_are_taken_once_and_only_for_their_own_sums():
+    """The sums come back read-only; a second requantize, or one of other sums carrying the
+    same stats, converts as usual: the codes handed out are nobody else's array."""
+    rng = np.random.default_rng(9)
+    x = FxArray(rng.integers(-128, 128, (2, 3, 6, 6)).astype(np.int8), QFormat(8, 5))
+    w = FxArray(rng.integers(-128, 128, (4, 3, 3, 3)).astype(np.int8), QFormat(8, 6))
+    fmt = QFormat(8, 2)
+    y = ops.conv2d(x, w, padding=1, path="int8", output_rounding=OutputRounding(fmt))
+    with pytest.raises(ValueError, match="read-only"):
+        y.raw[0, 0, 0, 0] = 0
+    edited = y.raw.copy()
+    edited[0, 0, 0, 0] += 1 << 10
+    carried = FxArray(edited, y.fmt, stats=y.stats)  # other sums, the same stats
+    want = requantize(FxArray(edited, y.fmt), fmt)
+    got = requantize(carried, fmt)
+    assert got.raw is not y.stats.rounded.codes and np.array_equal(got.raw, want.raw)
+    first, second = requantize(y, fmt), requantize(y, fmt)
+    assert first.raw is y.stats.rounded.codes and second.raw is not first.raw
+    assert np.array_equal(first.raw, second.raw) and first.stats == second.stats
+
+
 def test_no_output_pass_where_it_cannot_apply():
     rng = np.random.default_rng(8)
     x = FxArray(rng.integers(-128, 128, (2, 3, 5, 5)).astype(np.int8), QFormat(8, 5))
@@ -155,13 +176,14 @@ def test_training_takes_the_output_pass_codes_and_changes_nothing(monkeypatch):
     hint's codes are taken (the int8 path chosen by auto, as on a VNNI host)."""
     monkeypatch.setattr(paths, "NATIVE_DOT", True)
     taken = []
-    fits = fused.RoundedCodes.fits
+    take = fused.RoundedCodes.take
 
     def counted(self, *args):
-        taken.append(fits(self, *args))
-        return taken[-1]
+        codes = take(self, *args)
+        taken.append(codes is not None)
+        return codes
 
-    monkeypatch.setattr(fused.RoundedCodes, "fits", counted)
+    monkeypatch.setattr(fused.RoundedCodes, "take", counted)
     with_hint = train_small()
     assert sum(taken) >= 2  # c1 and c2 from the second step on
     monkeypatch.setattr(MacLayer, "_rounding", lambda self, ctx, part: None)

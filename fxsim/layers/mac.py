@@ -241,7 +241,7 @@ class Linear(MacLayer):
     def params(self) -> list[Param]:
         return [self.weight] + ([self.bias] if self.bias is not None else [])
 
-    def product(self, x, w, rounding=None):  # a bias preload follows: no output pass
+    def product(self, x, w, rounding=None):  # ops.linear takes no output_rounding
         return ops.linear(x, w, acc=self.acc)
 
     def preload(self, acc, ctx, part):

@@ -101,7 +101,8 @@ class TensorQuantizer:
     def __call__(self, value: FxArray | np.ndarray | DeferredFloat, seed: int, stream: int,
                  observe: bool = True, details: dict | None = None) -> FxArray:
         """The codes of ``value`` (an integer FxArray, a float array, or a deferred float
-        tensor, read block by block unless the rule needs the values) in this role's format.
+        tensor, read block by block unless the rule needs the values and does not declare
+        ``reads_blocks``) in this role's format.
 
         ``observe=False`` (evaluation) leaves adaptive rules' state and the epoch counters
         unchanged. NaN or infinite float values raise :class:`NonFiniteError`. ``details``

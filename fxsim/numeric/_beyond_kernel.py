@@ -1,6 +1,5 @@
-"""The numba kernel of the ``large_grad_interval`` range rule's clipped count: loaded on first use
-by :mod:`fxsim.ranges.adaptive` (for arrays) and by :mod:`fxsim.numeric.deferred` (block by
-block, for deferred tensors)."""
+"""The numba kernel of the ``large_grad_interval`` range rule's clipped count, loaded on first use
+by :mod:`fxsim.ranges.adaptive` (the cost model reads the rules without numba)."""
 
 from __future__ import annotations
 

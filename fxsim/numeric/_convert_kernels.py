@@ -194,8 +194,8 @@ def shift_rule(mode: int, shift: int) -> tuple[int, int, int, int, int]:
 
 def round_shift_args(target: CodeTarget, shift: int) -> np.ndarray:
     """The arguments of :func:`round_shift_saturate` after ``m``, for a right shift by
-    ``shift`` (1..62) to the deterministic ``target``: int64 ``[s, low_mask, *shift_rule,
-    lo, hi]``."""
+    ``shift >= 1`` (``s``: clamped at 63, as :func:`requantize_loop` does) to the deterministic
+    ``target``: int64 ``[s, low_mask, *shift_rule, lo, hi]``."""
     s = min(max(shift, 1), 63)
     return np.array([s, (1 << s) - 1, *shift_rule(target.mode, shift), target.lo, target.hi],
                     dtype=np.int64)

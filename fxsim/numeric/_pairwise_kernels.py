@@ -21,7 +21,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, models, register_model
 
-PAIRWISE_BLOCK = 128  # numpy's pairwise summation adds runs of at most this many directly
+from fxsim.numeric.pairwise import PAIRWISE_BLOCK
 
 _F64 = ir.DoubleType()
 _VEC = ir.VectorType(_F64, 8)
@@ -46,8 +46,10 @@ class _F64x8Model(models.PrimitiveModel):
 
 @intrinsic
 def _load(typingctx, array, index):
-    """``array[index : index + 8]`` (a C-contiguous float64 array) as eight lanes."""
-    if not isinstance(array, types.Array) or not isinstance(index, types.Integer):
+    """``array[index : index + 8]`` of a C-contiguous float64 array, as eight lanes (other
+    arrays do not compile: the load reads eight consecutive float64)."""
+    if (not isinstance(array, types.Array) or array.dtype != types.float64
+            or array.layout != "C" or not isinstance(index, types.Integer)):
         return None
 
     def codegen(context, builder, signature, args):

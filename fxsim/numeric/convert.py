@@ -310,8 +310,8 @@ def requantize(
                                      force_exact, clip, random_source)
     ahead = getattr(q.stats, "rounded", None)  # converted in the output pass of q's kernel
     if (ahead is not None and conversion.rule is None and not conversion.force_exact
-            and ahead.codes.shape == q.shape and ahead.codes.dtype == fmt.dtype
-            and ahead.fits(conversion.target, shift, multiplier)):
+            and ahead.codes.dtype == fmt.dtype
+            and ahead.take(q.raw, conversion.target, shift, multiplier) is not None):
         stats = QuantStats(size=q.size, saturated=ahead.saturated, seed=conversion.seed,
                            stream=conversion.stream)
         return FxArray(ahead.codes, fmt, stats=stats, check=False, step=step)

@@ -12,9 +12,9 @@ Every value is computed by the same ``fill`` whether it is materialized (:meth:`
 consumed block by block, so both give the same floats, bit for bit; anything that needs the
 whole array (``np.asarray``, rules that read the values) gets :meth:`values`. The range rules
 that need more than ``max|x|`` but not the values themselves take their statistics from the
-tensor's methods instead (:meth:`DeferredFloat.mean_and_std`, :meth:`DeferredFloat.
-count_beyond`: the ``fxsim.ranges.base.BlockTensor`` protocol), parallel passes over the
-blocks, the values computed once; a tensor whose values are known already
+tensor's methods instead (:meth:`DeferredFloat.mean_and_std`, :meth:`DeferredFloat.max_abs`:
+the ``fxsim.ranges.base.BlockTensor`` protocol), parallel passes over the blocks, the values
+computed once; a tensor whose values are known already
 (:meth:`DeferredFloat.of_values`) gives the same statistics from slices of them.
 """
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterable
-from functools import partial
 
 import numba
 import numpy as np
@@ -74,9 +73,10 @@ class DeferredFloat:
     ``max_abs``: a function giving the exact ``max|x|`` without the values, when the producer
     knows one (else it is found on the first pass over the blocks). The tensor is read-only;
     :meth:`values` materializes it once (cached), and ``np.asarray`` does the same. Its
-    statistics (:meth:`max_abs`, :meth:`mean_and_std`, :meth:`count_beyond`) are passes over
-    its blocks on the threads of :func:`fxsim.numeric.threads.run_chunks`; only
-    :meth:`mean_and_std` keeps the values it computes (its second pass reads them)."""
+    statistics (:meth:`max_abs`, :meth:`mean_and_std`) are passes over its blocks on the
+    threads of :func:`fxsim.numeric.threads.run_chunks`; :meth:`mean_and_std` and
+    ``max_abs(keep_values=True)`` keep the values they compute, a pass for ``max|x|`` alone
+    does not."""
 
     dtype = np.dtype(np.float64)
 
@@ -162,27 +162,19 @@ class DeferredFloat:
         computing them). Computed once (cached). Overflow gives infinities or NaN, silently."""
         if self._moments is None:
             self._moments = pairwise.mean_and_std(
-                self.size, partial(self._map_leaves, keep_values=True),
+                self.size, self._map_leaves,
                 _pairwise_kernels.leaf_sum, _pairwise_kernels.leaf_squares)
         return self._moments
 
-    def count_beyond(self, threshold: float) -> int:
-        """``np.count_nonzero(np.abs(x) > threshold)`` for ``threshold >= 0`` (NaN is not
-        counted), by a pass over the blocks with a compiled count
-        (:func:`fxsim.numeric._beyond_kernel.count_beyond`)."""
-        from fxsim.numeric._beyond_kernel import count_beyond
-
-        return sum(run_blocks(self, lambda start, values: count_beyond(values, threshold)))
-
-    def _map_leaves(self, reduce: pairwise.LeafReduce, keep_values: bool = False) -> list:
+    def _map_leaves(self, reduce: pairwise.LeafReduce) -> list:
         """The :data:`~fxsim.numeric.pairwise.LeafMap` of this tensor: ``reduce(values,
         scratch)`` of each leaf of numpy's tree over it, each leaf computed (or sliced) as
         :func:`run_blocks` computes a block, several leaves at once on the threads (one thread
-        below ``2 * PARALLEL_MIN`` elements); with ``keep_values``, computed into the array
-        that :meth:`values` then returns."""
+        below ``2 * PARALLEL_MIN`` elements); computed leaves go into the array that
+        :meth:`values` then returns."""
         bounds = pairwise.leaves(self.size)
         find = not self.knows_max_abs()
-        kept = np.empty(self.shape) if keep_values and self._values is None else None
+        kept = np.empty(self.shape) if self._values is None else None
 
         def chunk(first: int, last: int) -> tuple[list, int]:
             return _run_pieces(self, enumerate(bounds[first:last], first), find,

@@ -7,8 +7,10 @@ whole output, known only once the last sum is written. So the caller asks for a 
 conversion (:class:`OutputRounding`, in practice its quantizer's previous one); the kernel
 applies it and attaches the codes to its result (:class:`RoundedCodes`, in the result's
 ``stats.rounded``), and :func:`fxsim.requantize` returns them only when the conversion it is
-asked for is exactly the one they were made with: the same kernel target (rounding mode,
-saturation bounds, format) and shift, no multiplier. Otherwise it converts the sums as usual.
+asked for is exactly the one they were made with (the same kernel target: rounding mode,
+saturation bounds, format; the same shift, no multiplier), of the very sums they were made
+from (the kernel returns those read-only), and only once. Otherwise it converts the sums as
+usual.
 The result is the same either way, bit for bit: the kernel applies :func:`fxsim.numeric.
 _convert_kernels.round_shift_saturate`, the very rule of :func:`fxsim.requantize`'s integer
 loop.
@@ -50,23 +52,33 @@ class OutputRounding:
         return conversion.target
 
 
-@dataclass(frozen=True)
 class RoundedCodes:
-    """Codes that a kernel's output pass made from its sums ``m``: ``m`` shifted right by
+    """Codes that a kernel's output pass made from its sums ``sums``: each shifted right by
     ``shift >= 1``, rounded and saturated as ``target`` says (into ``codes``, of the target
-    format's dtype and the sums' shape), ``saturated`` of them clamped."""
+    format's dtype and the sums' shape), ``saturated`` of them clamped.
 
-    codes: np.ndarray
-    shift: int
-    target: CodeTarget
-    saturated: int
+    The codes are handed out once (:meth:`take`), for exactly these sums: the kernel marks
+    ``sums`` read-only, so they cannot change under the codes, and a second conversion of
+    them, or one of other sums that carry these stats, converts as usual (the codes are then
+    nobody else's array)."""
 
-    def fits(self, target: CodeTarget, shift: int, multiplier: int) -> bool:
-        """Are these the codes of the conversion ``(target, shift, multiplier)`` of the same
-        sums? Every field the integer loop reads is compared; random words never match (the
-        output pass makes none)."""
+    def __init__(self, sums: np.ndarray, codes: np.ndarray, shift: int, target: CodeTarget,
+                 saturated: int) -> None:
+        self.sums, self.codes, self.shift = sums, codes, shift
+        self.target, self.saturated = target, saturated
+        self._taken = False
+
+    def take(self, sums: np.ndarray, target: CodeTarget, shift: int,
+             multiplier: int) -> np.ndarray | None:
+        """The codes if ``sums`` are the very sums they were made from (the same array), the
+        conversion ``(target, shift, multiplier)`` is theirs (every field the integer loop
+        reads; random words never match: the output pass makes none) and they were not
+        taken before; else None."""
         mine = self.target
-        return (multiplier == 1 and shift == self.shift and not target.words.size
-                and not target.kbits and target.wrap == mine.wrap
-                and (target.mode, target.lo, target.hi, target.bits, target.signed)
-                == (mine.mode, mine.lo, mine.hi, mine.bits, mine.signed))
+        if (self._taken or sums is not self.sums or multiplier != 1 or shift != self.shift
+                or target.words.size or target.kbits or target.wrap != mine.wrap
+                or (target.mode, target.lo, target.hi, target.bits, target.signed)
+                != (mine.mode, mine.lo, mine.hi, mine.bits, mine.signed)):
+            return None
+        self._taken = True
+        return self.codes

@@ -9,7 +9,8 @@ project's 2-core VM, rewriting it 0.5 ms. :func:`keep_freed_pages` raises both t
 every block of a step comes from the heap and freed pages stay mapped for the next step. On a
 ResNet-20 step at batch 128 (``getrusage`` around 8 steps) the page faults went from
 3200-5100 to 4 per step and the kernel's CPU time from 0.032-0.046 s to 0.004-0.011 s per
-step (int8, arc8, int4_interval), at the same peak resident size (366-377 MB). Memory freed
+step (int8, arc8, int4_interval), at the same peak resident size (366-377 MB in that
+measurement, a process that trains one policy; the benchmark's children peak lower). Memory freed
 is not returned to the system until the process ends: the resident size stays at its peak,
 which a training run reaches in its first step.
 
@@ -21,7 +22,6 @@ libraries, nor when the user set glibc's own ``MALLOC_MMAP_THRESHOLD_`` or
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 MMAP_THRESHOLD = 256 << 20  # bytes: larger blocks still get their own mapping
@@ -48,8 +48,7 @@ def _apply() -> bool:
             name in os.environ for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
     except (OSError, AttributeError):  # not glibc (macOS, musl without it, Windows)
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int

@@ -106,9 +106,10 @@ class MacCall:
         result = BYTE_PRODUCTS[self.op](first, second, self.geom,
                                         None if ahead is None else round_shift_args(*ahead))
         rounded = None
-        if ahead is not None:
+        if ahead is not None:  # the sums are read-only: the codes cannot go stale
+            result.sums.flags.writeable = False
             codes = result.codes.view(self.output_rounding.fmt.dtype)
-            rounded = RoundedCodes(codes, ahead[1], ahead[0], result.clamped)
+            rounded = RoundedCodes(result.sums, codes, ahead[1], ahead[0], result.clamped)
         return self._finish(result.sums, 0, 0, result.largest, rounded)
 
     def _output_pass(self) -> tuple[CodeTarget, int] | None:

@@ -118,13 +118,10 @@ def _mean_and_std(x: np.ndarray | BlockTensor, largest: float) -> tuple[float, f
 GAMMA_MIN, GAMMA_MAX = 0.001, 1.0  # LBT's clamp of the clip ratio
 
 
-def _count_beyond(x: np.ndarray | BlockTensor, threshold: float) -> int:
+def _count_beyond(x: np.ndarray, threshold: float) -> int:
     """``np.count_nonzero(np.abs(x) > threshold)`` for ``threshold >= 0``, in one compiled pass
-    (:func:`fxsim.numeric._beyond_kernel.count_beyond`; no temporary), or by the block
-    tensor's own method. The kernel loads on first use: the cost model reads the rules
-    without it."""
-    if is_block_tensor(x):
-        return x.count_beyond(threshold)
+    (:func:`fxsim.numeric._beyond_kernel.count_beyond`; no temporary). The kernel loads on
+    first use: the cost model reads the rules without it."""
     from fxsim.numeric._beyond_kernel import count_beyond
 
     return count_beyond(x, threshold)
@@ -159,11 +156,9 @@ class LargeGradIntervalRule(RangeRule):
     here as ``init_search=True``; it is off by default so that ``gamma`` starts at the given
     value. LBT computes in float32, this rule in float64.
 
-    :meth:`observe` takes a :class:`~fxsim.ranges.base.BlockTensor` too (``max|g|`` and the
-    clipped count from its methods; the search materializes it), but the rule does not ask for
-    one (``reads_blocks`` False): from a batch-norm gradient that would be three passes of its
-    fill (``max|g|``, rounding, count), measured slower on ResNet-20 than computing the values
-    once and reading them twice.
+    The rule does not read blocks (``reads_blocks`` False): from a batch-norm gradient that
+    would be three passes of its fill (``max|g|``, rounding, clipped count), measured slower on
+    ResNet-20 than computing the values once and reading them twice.
     """
 
     name = "large_grad_interval"
@@ -180,8 +175,7 @@ class LargeGradIntervalRule(RangeRule):
         self.gamma: float = self.params["gamma"]
         self.observed = 0  # observe() calls with a nonzero gradient
 
-    def clip_value(self, x: np.ndarray | BlockTensor, largest: float, bits: int,
-                   signed: bool) -> float:
+    def clip_value(self, x: np.ndarray, largest: float, bits: int, signed: bool) -> float:
         return self.gamma * largest
 
     def target_fraction(self, scale: Scale) -> float:
@@ -189,15 +183,14 @@ class LargeGradIntervalRule(RangeRule):
         return self.params["eps"] / ((1 << scale.format().bits) - 1)
 
     def observe(self, values: np.ndarray, scale: Scale, largest: float | None = None) -> None:
-        """Update ``gamma`` from this step's unquantized gradient ``values`` (an array, or a
-        :class:`~fxsim.ranges.base.BlockTensor`, materialized only for the search)."""
-        x = float_tensor(values)
+        """Update ``gamma`` from this step's unquantized gradient ``values``."""
+        x = float_values(values)
         largest = max_abs(x, largest)
         if largest == 0.0:
             return
         target = self.target_fraction(scale)
         if self.params["init_search"] and self.observed == 0:
-            gamma = self._searched_gamma(float_values(x), largest, target)
+            gamma = self._searched_gamma(x, largest, target)
         else:
             clipped = _count_beyond(x, self.gamma * largest) / x.size
             gamma = self.gamma + self.params["lr_gamma"] * _sign(clipped - target)

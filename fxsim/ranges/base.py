@@ -44,9 +44,6 @@ class BlockTensor(Protocol):
     def mean_and_std(self) -> tuple[float, float]:
         """``(np.mean(x), np.std(x))`` (float64; infinities or NaN where the sums overflow)."""
 
-    def count_beyond(self, threshold: float) -> int:
-        """``np.count_nonzero(np.abs(x) > threshold)`` for ``threshold >= 0``."""
-
 
 def is_block_tensor(values: object) -> bool:
     """Is ``values`` a :class:`BlockTensor` (not an array, and has its methods)? A check by

@@ -20,6 +20,7 @@ import pandas as pd
 
 from fxsim.layers.base import Context
 from fxsim.layers.quantizer import HISTOGRAM_EDGES, NonFiniteError
+from fxsim.numeric.heap import keep_freed_pages
 from fxsim.policy import Policy
 from fxsim.training.config import (
     Diverged,
@@ -77,6 +78,7 @@ class Trainer:
         from reference_nets import build_net, default_dataset
         from reference_nets.datasets import load_dataset
 
+        keep_freed_pages()  # each step's temporaries reuse the last step's pages
         self.config = config
         self.out = Path(out)
         data_name = config.data or default_dataset(config.net)
@@ -187,8 +189,7 @@ class Trainer:
         return np.where(easy, self.easy_group, 0).astype(np.int64), easy
 
     def batch(self, i: int, index: np.ndarray, class_group: np.ndarray | None):
-        """The parts of batch ``i`` of this epoch: ``(images per part, labels per part,
-        Context)``."""
+        """The parts of batch ``i`` of this epoch: (images, labels) per part and Context."""
         from reference_nets.datasets import augment
 
         cfg, data = self.config, self.dataset
@@ -244,8 +245,7 @@ class Trainer:
         return row
 
     def step(self, xs: list, ys: list, ctx: Context, lr: float, i: int) -> tuple[float, Any]:
-        """One training step (forward, backward, update); a non-finite value raises
-        :class:`Diverged` naming where it first appeared."""
+        """One training step (forward, backward, update); raises :class:`Diverged` on NaN/inf."""
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             try:
                 loss, pred = self.network.train_step(xs, ys, ctx)

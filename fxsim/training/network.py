@@ -18,7 +18,6 @@ from fxsim.layers.loss import softmax_cross_entropy
 from fxsim.layers.mac import MacLayer
 from fxsim.layers.simple import Input
 from fxsim.numeric.formats import FxArray
-from fxsim.numeric.heap import keep_freed_pages
 from fxsim.policy import Policy, mac_aliases
 
 ACC_WARN_RATE = 0.01  # warn when an accumulator overflows in more than this share of its sums
@@ -77,7 +76,6 @@ class Network:
 
     def __init__(self, body: Sequential, input_shape: tuple[int, int, int], num_classes: int,
                  policy: Policy, seed: int = 0) -> None:
-        keep_freed_pages()  # each step's temporaries reuse the last step's pages
         self.body = body
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
