@@ -121,8 +121,7 @@ class TensorQuantizer:
         largest = None  # max|value|, when a deferred tensor finds it while materializing
         reads_blocks = self.rule.needs_values and self.rule.reads_blocks
         if isinstance(value, DeferredFloat) and self.rule.needs_values and not reads_blocks:
-            largest = value.max_abs(keep_values=True)
-            value = value.values()
+            value, largest = value.values(), value.max_abs()  # max|x| found materializing
         done = None
         if not self.rule.needs_values:
             # the rule needs only max|x|, taken straight from the codes: no float copy
@@ -137,7 +136,8 @@ class TensorQuantizer:
                 except ValueError:
                     done = None  # NaN or infinities: the ordinary path reports them
             scale = self.rule.choose(np.array([max_abs(value)]), spec.bits, self.signed)
-            if done is not None and not _rounds_alike(scale, guess, spec.bits, self.signed):
+            # kept if the scales convert alike: all but the clip value, which no conversion reads
+            if done is not None and replace(scale, clip=guess.clip) != guess:
                 done = None
         elif reads_blocks:
             # the rule takes its statistics (max|x| among them) from passes over the blocks,
@@ -257,13 +257,6 @@ class TensorQuantizer:
 
     def load_state_dict(self, state: dict) -> None:
         self.rule.load_state_dict(state["rule"])
-
-
-def _rounds_alike(a: Scale, b: Scale, bits: int, signed: bool) -> bool:
-    """Do ``a`` and ``b`` convert every value alike: the same format, real step and code
-    range (their clip values may differ: the conversion does not read them)?"""
-    return (a.format(bits, signed) == b.format(bits, signed) and a.step == b.step
-            and (a.code_min, a.code_max) == (b.code_min, b.code_max))
 
 
 def log2_histogram(values: FxArray | np.ndarray | DeferredFloat) -> np.ndarray:

@@ -25,6 +25,13 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 
+def _item_pointer(context, builder, signature, args):
+    """The address of ``counters[index]``: the intrinsics' first two arguments."""
+    array_type = signature.args[0]
+    array = context.make_array(array_type)(context, builder, args[0])
+    return cgutils.get_item_pointer(context, builder, array_type, array, [args[1]])
+
+
 @intrinsic
 def _load_acquire(typingctx, counters, index):
     """``counters[index]`` (int64 array), read with an atomic acquire load."""
@@ -33,10 +40,8 @@ def _load_acquire(typingctx, counters, index):
     sig = types.int64(counters, index)
 
     def codegen(context, builder, signature, args):
-        array_type = signature.args[0]
-        array = context.make_array(array_type)(context, builder, args[0])
-        pointer = cgutils.get_item_pointer(context, builder, array_type, array, [args[1]])
-        return builder.load_atomic(pointer, "acquire", 8)
+        return builder.load_atomic(_item_pointer(context, builder, signature, args), "acquire",
+                                   8)
 
     return sig, codegen
 
@@ -49,10 +54,8 @@ def _fetch_add(typingctx, counters, index, value):
     sig = types.int64(counters, index, types.int64)
 
     def codegen(context, builder, signature, args):
-        array_type = signature.args[0]
-        array = context.make_array(array_type)(context, builder, args[0])
-        pointer = cgutils.get_item_pointer(context, builder, array_type, array, [args[1]])
-        return builder.atomic_rmw("add", pointer, args[2], "acq_rel")
+        return builder.atomic_rmw("add", _item_pointer(context, builder, signature, args),
+                                  args[2], "acq_rel")
 
     return sig, codegen
 

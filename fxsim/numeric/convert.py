@@ -309,8 +309,7 @@ def requantize(
     conversion = Conversion.checked(fmt, rounding, overflow, random_bits, seed, stream,
                                      force_exact, clip, random_source)
     ahead = getattr(q.stats, "rounded", None)  # converted in the output pass of q's kernel
-    if (ahead is not None and conversion.rule is None and not conversion.force_exact
-            and ahead.codes.dtype == fmt.dtype
+    if (ahead is not None and not conversion.force_exact
             and ahead.take(q.raw, conversion.target, shift, multiplier) is not None):
         stats = QuantStats(size=q.size, saturated=ahead.saturated, seed=conversion.seed,
                            stream=conversion.stream)

@@ -74,9 +74,9 @@ class DeferredFloat:
     knows one (else it is found on the first pass over the blocks). The tensor is read-only;
     :meth:`values` materializes it once (cached), and ``np.asarray`` does the same. Its
     statistics (:meth:`max_abs`, :meth:`mean_and_std`) are passes over its blocks on the
-    threads of :func:`fxsim.numeric.threads.run_chunks`; :meth:`mean_and_std` and
-    ``max_abs(keep_values=True)`` keep the values they compute, a pass for ``max|x|`` alone
-    does not."""
+    threads of :func:`fxsim.numeric.threads.run_chunks`; :meth:`values` and
+    :meth:`mean_and_std` keep the values they compute (and find ``max|x|`` on the way), a pass
+    for ``max|x|`` alone does not."""
 
     dtype = np.dtype(np.float64)
 
@@ -129,20 +129,17 @@ class DeferredFloat:
         values = self.values()
         return values if dtype is None else values.astype(dtype, copy=False)
 
-    def max_abs(self, keep_values: bool = False) -> float:
+    def max_abs(self) -> float:
         """``max |x|`` (0.0 when empty; NaN if a value is NaN), exact: from a pass already
-        made over the blocks (:func:`run_blocks`, :meth:`mean_and_std`), else from the producer
-        when it knows it, else found by a pass over the blocks; with ``keep_values``, that
-        pass materializes the values (:meth:`values`) on the way."""
+        made over the blocks (:func:`run_blocks`, :meth:`values`, :meth:`mean_and_std`), else
+        from the producer when it knows it, else found by a pass over the blocks that keeps
+        nothing."""
         if self.size == 0:
             return 0.0
         if self._largest_bits is None:
             if self._max_abs is not None:
                 return float(self._max_abs())
-            if keep_values and self._values is None:
-                self._materialize()
-            else:
-                run_blocks(self, _ignore_block)
+            run_blocks(self, _ignore_block)
         return _float_of_bits(self._largest_bits)
 
     def knows_max_abs(self) -> bool:

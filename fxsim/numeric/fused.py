@@ -19,6 +19,7 @@ loop.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -38,18 +39,16 @@ class OutputRounding:
     rounding: str = "nearest_even"
     clip: tuple[int, int] | None = None
 
+    @cached_property
     def target(self) -> CodeTarget | None:
-        """The kernels' target of this conversion, or None when no output pass can apply it
-        (a stochastic mode or a registered rounding rule: random words or Python code per
-        element). Invalid options raise as :func:`fxsim.requantize` would."""
+        """The kernels' target of this conversion (computed once), or None when no output pass
+        can apply it (a stochastic mode or a registered rounding rule: random words or Python
+        code per element). Invalid options raise as :func:`fxsim.requantize` would."""
         name = canonical_rounding(self.rounding)  # checks the name
         if name not in ROUNDING_IDS or RoundingMode(ROUNDING_IDS[name]).is_stochastic:
             return None  # registered rules may need options a hint does not carry
-        conversion = Conversion.checked(self.fmt, self.rounding, "saturate", None, 0, 0, False,
-                                        self.clip)
-        if conversion.rule is not None or conversion.target.kbits:
-            return None
-        return conversion.target
+        return Conversion.checked(self.fmt, name, "saturate", None, None, 0, False,
+                                  self.clip).target
 
 
 class RoundedCodes:
@@ -74,11 +73,13 @@ class RoundedCodes:
         conversion ``(target, shift, multiplier)`` is theirs (every field the integer loop
         reads; random words never match: the output pass makes none) and they were not
         taken before; else None."""
-        mine = self.target
         if (self._taken or sums is not self.sums or multiplier != 1 or shift != self.shift
-                or target.words.size or target.kbits or target.wrap != mine.wrap
-                or (target.mode, target.lo, target.hi, target.bits, target.signed)
-                != (mine.mode, mine.lo, mine.hi, mine.bits, mine.signed)):
+                or target.words.size or _loop_args(target) != _loop_args(self.target)):
             return None
         self._taken = True
         return self.codes
+
+
+def _loop_args(target: CodeTarget) -> tuple:
+    """What the integer loop reads of ``target``: its mode, random-number and fit arguments."""
+    return target.mode, *target.random_args(), *target.fit_args()

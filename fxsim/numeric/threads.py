@@ -328,8 +328,9 @@ def run_balanced(driver, jobs: int, *args, work: int | None = None,
     One thread when ``work`` (the multiply-adds of the call) is below :data:`SERIAL_WORK`. For
     kernels whose results do not depend on how the range is cut (exact integer ones)."""
     threads = 1 if work is not None and work < SERIAL_WORK else thread_count(jobs)
-    parts = np.array(bounds(jobs, min(jobs, threads * NATIVE_PARTS_PER_THREAD)),
-                     dtype=np.int64).reshape(-1, 2)
+    count = min(jobs, threads * NATIVE_PARTS_PER_THREAD)
+    edges = np.arange(count + 1, dtype=np.int64) * jobs // count  # those of bounds(jobs, count)
+    parts = np.stack([edges[:-1], edges[1:]], axis=1)
     _thread_pool().run_native(driver, threads, args, per_worker, parts)
 
 

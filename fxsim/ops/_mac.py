@@ -121,7 +121,7 @@ class MacCall:
         if hint is None or self.plan.may_overflow or self.a.step is not None \
                 or self.b.step is not None or hint.fmt.dtype.itemsize != 1:
             return None
-        target = hint.target()
+        target = hint.target
         shift = self.a.fmt.frac + self.b.fmt.frac - hint.fmt.frac
         return None if target is None or not 1 <= shift <= 62 else (target, shift)
 
@@ -168,5 +168,5 @@ def make_call(name: str, op: str, a: object, b: object, names: tuple[str, str],
         if not isinstance(output_rounding, OutputRounding):
             raise TypeError(f"output_rounding must be an fxsim.numeric.fused.OutputRounding or "
                             f"None, got {output_rounding!r}")
-        output_rounding.target()  # its options checked now, as requantize would
+        _ = output_rounding.target  # its options checked now, as requantize would
     return MacCall(name, op, a, b, geom, check_accumulator(acc), path, mode, output_rounding)

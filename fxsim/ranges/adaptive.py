@@ -120,9 +120,9 @@ GAMMA_MIN, GAMMA_MAX = 0.001, 1.0  # LBT's clamp of the clip ratio
 
 def _count_beyond(x: np.ndarray, threshold: float) -> int:
     """``np.count_nonzero(np.abs(x) > threshold)`` for ``threshold >= 0``, in one compiled pass
-    (:func:`fxsim.numeric._beyond_kernel.count_beyond`; no temporary). The kernel loads on
+    (:func:`fxsim.ranges._beyond_kernel.count_beyond`; no temporary). The kernel loads on
     first use: the cost model reads the rules without it."""
-    from fxsim.numeric._beyond_kernel import count_beyond
+    from fxsim.ranges._beyond_kernel import count_beyond
 
     return count_beyond(x, threshold)
 
